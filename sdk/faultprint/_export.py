@@ -1,0 +1,287 @@
+"""Span processors: a bounded background export queue and a swappable slot.
+
+The export queue follows the shape of OpenTelemetry's ``BatchSpanProcessor``
+(``on_start`` / ``on_end`` / ``force_flush`` / ``shutdown``) but is written for
+faultprint's reliability rules: ``on_end`` never blocks and never raises, a
+full queue drops the span and counts it, successes that lost the sampling
+draw are skipped (see ``drop_sampled_out``), and a forked child starts with an
+empty queue and a fresh exporter instead of sharing the parent's sockets.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from faultprint import attributes as A
+
+_log = logging.getLogger("faultprint")
+
+#: bound on remembered sampled-out span ids; only reached when spans are
+#: created on a provider this queue is not attached to
+_MAX_SAMPLED_OUT = 65536
+
+
+class ExportQueue(SpanProcessor):
+    """Bounded queue of ended spans, exported in batches by one daemon thread."""
+
+    def __init__(
+        self,
+        exporter_factory: Callable[[], SpanExporter],
+        *,
+        max_queue_size: int = 4096,
+        max_export_batch_size: int = 512,
+        schedule_delay: float = 0.5,
+    ) -> None:
+        self._exporter_factory = exporter_factory
+        self._exporter: SpanExporter | None = None
+        self._max_queue_size = max(1, int(max_queue_size))
+        self._batch_size = max(1, int(max_export_batch_size))
+        self._delay = max(0.001, float(schedule_delay))
+        self._counters: dict[str, int] = collections.Counter()
+        self._sampled_out: set[int] = set()
+        self._closed = False
+        self._reset_runtime()
+        ref = weakref.ref(self)
+
+        def _after_fork() -> None:
+            queue = ref()
+            if queue is not None:
+                queue._after_fork_in_child()
+
+        # The parent exports what it queued; the child must not export copies
+        # of those spans, nor reuse the parent's HTTP connections.
+        os.register_at_fork(after_in_child=_after_fork)
+
+    def _reset_runtime(self) -> None:
+        self._queue: collections.deque[ReadableSpan] = collections.deque()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._flush_waiters: list[threading.Event] = []
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    def _after_fork_in_child(self) -> None:
+        self._reset_runtime()
+        self._sampled_out = set()
+        self._exporter = None  # rebuilt lazily in the child
+        self._counters["forks"] += 1
+
+    # --- SpanProcessor --------------------------------------------------------
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        """Nothing to do when a span starts."""
+
+    def on_end(self, span: ReadableSpan) -> None:
+        """Queue an ended span; drop (and count) it when the queue is full."""
+        try:
+            if self._sampled_out:
+                ctx = span.context
+                if ctx is not None and ctx.span_id in self._sampled_out:
+                    self._sampled_out.discard(ctx.span_id)
+                    self._count("sampled_out")
+                    return
+            if self._closed:
+                self._count("dropped_after_shutdown")
+                return
+            queue = self._queue
+            if len(queue) >= self._max_queue_size:
+                self._count("dropped_queue_full")
+                return
+            queue.append(span)
+            if self._thread is None:
+                self._start_worker()
+            if len(queue) >= self._batch_size:
+                self._wake.set()
+        except Exception:  # never let export trouble reach the application
+            _log.debug("faultprint: span not queued", exc_info=True)
+
+    def drop_sampled_out(self, span_id: int) -> None:
+        """Mark a span (by id) so that it is not exported when it ends."""
+        if len(self._sampled_out) >= _MAX_SAMPLED_OUT:
+            self._sampled_out.clear()
+        self._sampled_out.add(span_id)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Export everything queued; True when done within the timeout."""
+        return self.flush(timeout_millis / 1000.0)
+
+    def flush(self, timeout: float | None = 10.0) -> bool:
+        """Export everything queued so far; True when done within ``timeout``."""
+        with self._lock:
+            if not self._queue and self._thread is None:
+                return True
+            if self._thread is None:
+                self._start_worker_locked()
+            done = threading.Event()
+            self._flush_waiters.append(done)
+        self._wake.set()
+        return done.wait(timeout)
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Flush within ``timeout``, then stop the worker and the exporter."""
+        if self._closed:
+            return
+        self.flush(timeout)
+        self._closed = True
+        self._stopping = True
+        self._wake.set()
+        exporter = self._exporter
+        if exporter is not None:
+            try:
+                exporter.shutdown()
+            except Exception:
+                _log.debug("faultprint: exporter shutdown failed", exc_info=True)
+
+    # --- statistics -----------------------------------------------------------
+    def _count(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self._counters[key] += n
+
+    def stats(self) -> dict[str, int]:
+        """Counters: exported, export failures, drops, sampled-out, queued now."""
+        with self._lock:
+            out = {
+                "exported": 0,
+                "export_failed": 0,
+                "dropped_queue_full": 0,
+                "dropped_after_shutdown": 0,
+                "sampled_out": 0,
+                "export_batches": 0,
+            }
+            out.update(self._counters)
+        out["queued"] = len(self._queue)
+        out["dropped"] = out["dropped_queue_full"] + out["dropped_after_shutdown"]
+        return out
+
+    # --- worker ---------------------------------------------------------------
+    def _start_worker(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._start_worker_locked()
+
+    def _start_worker_locked(self) -> None:
+        thread = threading.Thread(target=self._run, name="faultprint-export", daemon=True)
+        self._thread = thread
+        thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self._delay)
+            self._wake.clear()
+            with self._lock:
+                waiters, self._flush_waiters = self._flush_waiters, []
+            self._drain()
+            for waiter in waiters:
+                waiter.set()
+            if self._stopping:
+                return
+
+    def _drain(self) -> None:
+        queue = self._queue
+        while queue:
+            batch: list[ReadableSpan] = []
+            try:
+                while queue and len(batch) < self._batch_size:
+                    batch.append(queue.popleft())
+            except IndexError:
+                pass
+            if batch:
+                self._export(batch)
+
+    def _export(self, batch: Sequence[ReadableSpan]) -> None:
+        try:
+            exporter = self._exporter
+            if exporter is None:
+                exporter = self._exporter = self._exporter_factory()
+            result = exporter.export(batch)
+            ok = result is SpanExportResult.SUCCESS
+        except Exception:
+            _log.debug("faultprint: export raised", exc_info=True)
+            ok = False
+        with self._lock:
+            self._counters["export_batches"] += 1
+            self._counters["exported" if ok else "export_failed"] += len(batch)
+
+
+def is_model_call_span(span: ReadableSpan) -> bool:
+    """True for spans the collector wants: faultprint's own or GenAI-attributed."""
+    scope = span.instrumentation_scope
+    if scope is not None and scope.name == "faultprint":
+        return True
+    attrs = span.attributes
+    if not attrs:
+        return False
+    return (
+        A.GEN_AI_OPERATION_NAME in attrs
+        or A.GEN_AI_PROVIDER_NAME in attrs
+        or "gen_ai.system" in attrs
+        or "llm.model_name" in attrs
+    )
+
+
+class ProcessorSlot(SpanProcessor):
+    """Stable processor added once to an application's TracerProvider.
+
+    An SDK TracerProvider has no public way to remove a processor, so
+    faultprint adds this slot once and re-configuration swaps its target.
+    Only model-call spans are passed on: the application's other spans are
+    not faultprint's business.
+    """
+
+    def __init__(self) -> None:
+        self.target: ExportQueue | None = None
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        """Nothing to do when a span starts."""
+
+    def on_end(self, span: ReadableSpan) -> None:
+        """Pass model-call spans on to the current export queue."""
+        target = self.target
+        if target is not None:
+            try:
+                if is_model_call_span(span):
+                    target.on_end(span)
+            except Exception:
+                _log.debug("faultprint: slot on_end failed", exc_info=True)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Flush the current export queue."""
+        target = self.target
+        return True if target is None else target.force_flush(timeout_millis)
+
+    def shutdown(self) -> None:
+        """Called when the application shuts its provider down."""
+        target = self.target
+        if target is not None:
+            target.shutdown()
+
+
+class DiscardingExporter(SpanExporter):
+    """Exporter that accepts and forgets spans (benchmarks, disabled export)."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Accept the batch."""
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        """Nothing to release."""
+
+
+def slot_for(provider: Any) -> ProcessorSlot:
+    """The faultprint slot on ``provider``, added on first use."""
+    slot = getattr(provider, "_faultprint_slot", None)
+    if isinstance(slot, ProcessorSlot):
+        return slot
+    slot = ProcessorSlot()
+    provider.add_span_processor(slot)
+    provider._faultprint_slot = slot
+    return slot

@@ -1,0 +1,68 @@
+"""Input hash: xxh3-64 of a canonical form of a call's arguments.
+
+The canonical form is compact JSON with sorted keys. Values JSON cannot
+encode are reduced to something stable: pydantic models and dataclasses to
+their fields, bytes to their own hash, sets to sorted lists, and any other
+object to its type name only, because reprs carry memory addresses and would
+make every call look new (``self`` of a method is such an object).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from typing import Any
+
+import xxhash
+
+__all__ = ["canonical", "input_hash"]
+
+_xxh = xxhash.xxh3_64_hexdigest
+
+
+def _default(obj: Any) -> Any:
+    dump = getattr(obj, "model_dump", None)
+    if dump is not None and callable(dump):
+        try:
+            return dump(mode="json")
+        except Exception:
+            pass
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        return {"$bytes": _xxh(bytes(obj))}
+    if isinstance(obj, (set, frozenset)):
+        return sorted(_ENCODER.encode(x) for x in obj)
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    isoformat = getattr(obj, "isoformat", None)
+    if isoformat is not None and callable(isoformat):
+        return isoformat()
+    cls = type(obj)
+    return f"<{cls.__module__}.{cls.__qualname__}>"
+
+
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default
+)
+_encode = _ENCODER.encode
+
+
+def canonical(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """Canonical text of positional and keyword arguments."""
+    try:
+        return _encode([args, kwargs] if kwargs else args)
+    except Exception:
+        # Unsortable mixed-type keys, circular structures, failing dumps:
+        # fall back to type names so hashing never fails.
+        return _encode([[_default(a) for a in args], sorted(kwargs)])
+
+
+def input_hash(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """16 hex digits identifying the arguments (same input → same hash)."""
+    if not kwargs and len(args) == 1 and type(args[0]) is str:
+        # The commonest model-call shape, one prompt string: skip JSON.
+        # The \x00 prefix keeps this form apart from any JSON text.
+        return _xxh(b"\x00" + args[0].encode("utf-8", "surrogatepass"))
+    return _xxh(canonical(args, kwargs).encode("utf-8", "surrogatepass"))

@@ -1,0 +1,729 @@
+"""``@observe``, ``call()`` and the per-call object behind them.
+
+Hot-path rules: everything that depends only on the decorated function (span
+name, constant attributes, call site, which wrapper shape) is computed once at
+decoration time; per call there is one span, one context attach, one
+contextvar set, and the input hash. faultprint's own work runs inside
+``try`` blocks so that it can never raise into the application.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import inspect
+import json as _json
+import logging
+import random
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+
+from opentelemetry.context import attach, detach
+from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
+
+from faultprint import attributes as A
+from faultprint._config import STATE
+from faultprint._errors import InvalidOutputError, classify_exception, exception_type_name
+from faultprint._hash import canonical, input_hash
+from faultprint._redact import truncate
+
+__all__ = ["Call", "call", "current_call", "observe", "record_failure"]
+
+_log = logging.getLogger("faultprint")
+_CLIENT = SpanKind.CLIENT
+_CURRENT: contextvars.ContextVar[Call | None] = contextvars.ContextVar(
+    "faultprint_call", default=None
+)
+_random = random.random
+_perf = time.perf_counter
+_CATEGORIES = frozenset(A.CATEGORIES)
+_EMPTY_HASH = input_hash((), {})
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class CallSpec:
+    """What is fixed for one decorated function or ``call()`` site."""
+
+    __slots__ = (
+        "base_attrs",
+        "call_site",
+        "capture_content",
+        "checks",
+        "model",
+        "name",
+        "provider",
+        "raise_on_invalid",
+        "sample_rate",
+        "tools",
+    )
+
+    def __init__(
+        self,
+        *,
+        call_site: str,
+        model: str | None,
+        provider: str | None,
+        version: str | None,
+        operation: str,
+        server_address: str | None = None,
+        expect: Any = None,
+        json: bool = False,
+        raise_on_invalid: bool = False,
+        tools: Any = None,
+        sample_rate: float | None = None,
+        capture_content: bool | None = None,
+    ) -> None:
+        self.name = f"{operation} {model}" if model else operation
+        self.call_site = call_site
+        self.model = model
+        self.provider = provider
+        attrs: dict[str, Any] = {A.GEN_AI_OPERATION_NAME: operation}
+        if provider:
+            attrs[A.GEN_AI_PROVIDER_NAME] = provider
+        if model:
+            attrs[A.GEN_AI_REQUEST_MODEL] = model
+        if server_address:
+            attrs[A.SERVER_ADDRESS] = server_address
+        attrs[A.FP_CALL_SITE] = call_site
+        if version:
+            attrs[A.FP_MODEL_VERSION] = version
+        self.base_attrs = attrs
+        self.checks = None
+        if expect is not None or json:
+            from faultprint._checks import build_checks
+
+            self.checks = build_checks(expect, json)
+        self.raise_on_invalid = raise_on_invalid
+        self.tools = tools
+        if sample_rate is not None and not 0.0 < float(sample_rate) <= 1.0:
+            raise ValueError(f"sample_rate must be in (0, 1], got {sample_rate!r}")
+        self.sample_rate = sample_rate
+        self.capture_content = capture_content
+
+
+class Call:
+    """One model call in progress: its span and what is known about its outcome.
+
+    Obtained from ``with faultprint.call(...) as call`` or, inside a decorated
+    function, from :func:`current_call`.
+    """
+
+    __slots__ = (
+        "_ctx_token",
+        "_otel_token",
+        "chunks",
+        "ended",
+        "failure",
+        "first_chunk_ms",
+        "output_set",
+        "span",
+        "spec",
+        "start",
+        "stream_parts",
+    )
+
+    def __init__(self, span: Any, spec: CallSpec) -> None:
+        self.span = span
+        self.spec = spec
+        self.failure: tuple[str, dict[str, Any] | None, str | None, bool] | None = None
+        self.output_set = False
+        self.ended = False
+        self.chunks = 0
+        self.first_chunk_ms: float | None = None
+        self.stream_parts: Any = None
+        self.start = 0.0
+        self._otel_token: Any = None
+        self._ctx_token: Any = None
+
+    # --- public -----------------------------------------------------------------
+    def set_attribute(self, key: str, value: Any) -> None:
+        """Set one span attribute (ignored once the call has ended)."""
+        try:
+            if not self.ended:
+                self.span.set_attribute(key, value)
+        except Exception:
+            _log.debug("faultprint: set_attribute failed", exc_info=True)
+
+    def set_output(
+        self,
+        output: Any = None,
+        *,
+        finish_reason: str | list[str] | None = None,
+        usage: Any = None,
+        refusal: str | bool | None = None,
+        response_model: str | None = None,
+        response_id: str | None = None,
+        tool_calls: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Declare the call's output: text (or a provider response object / dict).
+
+        Records usage, finish reasons and response ids, and detects failures
+        that do not raise: refusal, content filter, truncation, tool errors,
+        empty output and failed output checks. After ``set_output`` the
+        decorated function's return value is not inspected again.
+        """
+        try:
+            if self.ended:
+                return
+            from faultprint._output import Output, analyze, extract
+
+            out = extract(output) if output is not None else Output()
+            if finish_reason is not None:
+                out.finish_reasons = (
+                    [finish_reason] if isinstance(finish_reason, str) else list(finish_reason)
+                )
+            if usage is not None:
+                out.set_usage(usage)
+            if refusal:
+                out.refusal = refusal if isinstance(refusal, str) else "refused"
+            if response_model:
+                out.response_model = response_model
+            if response_id:
+                out.response_id = response_id
+            if tool_calls is not None:
+                out.tool_calls = tool_calls
+            self.output_set = True
+            analyze(self, out, output)
+        except Exception:
+            _log.debug("faultprint: set_output failed", exc_info=True)
+        self._raise_if_invalid()
+
+    def _raise_if_invalid(self) -> None:
+        failure = self.failure
+        if self.spec.raise_on_invalid and failure is not None and failure[0] == "invalid_output":
+            raise InvalidOutputError(failure[2] or "invalid output", failure[1])
+
+    def record_failure(
+        self, category: str, detail: dict[str, Any] | str | None = None, message: str | None = None
+    ) -> bool:
+        """Mark this call failed with ``category`` (one of ``attributes.CATEGORIES``).
+
+        ``detail`` is JSON-serialisable structure (or text) for the collector;
+        an explicit failure overrides one detected automatically.
+        """
+        if category not in _CATEGORIES:
+            _log.warning("faultprint: unknown failure category %r ignored", category)
+            return False
+        if isinstance(detail, str):
+            detail = {"message": detail}
+            message = message or detail["message"]
+        self.failure = (category, detail, message, True)
+        return True
+
+    # --- internal ---------------------------------------------------------------
+    def detected(
+        self, category: str, detail: dict[str, Any] | None = None, message: str | None = None
+    ) -> None:
+        """An automatically detected failure; never overrides an earlier one."""
+        if self.failure is None:
+            self.failure = (category, detail, message, False)
+
+    def on_chunk(self) -> None:
+        self.chunks += 1
+        if self.first_chunk_ms is None:
+            self.first_chunk_ms = (_perf() - self.start) * 1000.0
+
+    def finish_exception(self, exc: BaseException) -> None:
+        """End the span for a call that raised ``exc`` (re-raised by the caller)."""
+        try:
+            span = self.span
+            etype = exception_type_name(exc)
+            span.set_attribute(A.ERROR_TYPE, etype)
+            span.record_exception(exc, escaped=True)
+            if self.failure is None:
+                category, code, status = classify_exception(exc)
+                if code:
+                    span.set_attribute(A.FP_ERROR_CODE, code)
+                if status is not None:
+                    span.set_attribute(A.FP_HTTP_STATUS, status)
+                span.set_attribute(A.FP_FAILURE_CATEGORY, category)
+                span.set_attribute(A.FP_SAMPLE_WEIGHT, 1.0)
+                msg = str(exc)
+                span.set_status(Status(StatusCode.ERROR, f"{etype}: {msg}"[:512]))
+                self._end_span()
+            else:
+                self._finish()
+        except Exception:
+            _log.debug("faultprint: finishing a failed call failed", exc_info=True)
+            self._end_span()
+
+    def finish_ok(self, result: Any) -> None:
+        """End the span for a call that returned ``result``."""
+        try:
+            if not self.output_set and result is not None:
+                from faultprint._output import analyze_result
+
+                analyze_result(self, result)
+        except Exception:
+            _log.debug("faultprint: output analysis failed", exc_info=True)
+        failure = self.failure
+        if self.spec.raise_on_invalid and failure is not None and failure[0] == "invalid_output":
+            # The application asked for this exception: end the span with it.
+            exc = InvalidOutputError(failure[2] or "invalid output", failure[1])
+            self.finish_exception(exc)
+            raise exc
+        self._finish()
+
+    def _finish(self) -> None:
+        try:
+            span = self.span
+            if self.chunks or self.first_chunk_ms is not None:
+                span.set_attribute(A.FP_STREAM_CHUNKS, self.chunks)
+                if self.first_chunk_ms is not None:
+                    span.set_attribute(A.FP_STREAM_TTFC_MS, round(self.first_chunk_ms, 3))
+            failure = self.failure
+            if failure is not None:
+                category, detail, message, _explicit = failure
+                span.set_attribute(A.FP_FAILURE_CATEGORY, category)
+                if detail is not None:
+                    span.set_attribute(
+                        A.FP_FAILURE_DETAIL,
+                        _json.dumps(detail, sort_keys=True, default=str, ensure_ascii=False),
+                    )
+                if message:
+                    span.set_attribute(A.FP_FAILURE_MESSAGE, truncate(str(message), 1024))
+                if span.attributes is None or A.ERROR_TYPE not in span.attributes:
+                    span.set_attribute(A.ERROR_TYPE, category)
+                span.set_attribute(A.FP_SAMPLE_WEIGHT, 1.0)
+                span.set_status(Status(StatusCode.ERROR, f"{category}: {message or ''}"[:512]))
+            else:
+                rate = self.spec.sample_rate or STATE.sample_rate
+                if rate < 1.0:
+                    if _random() < rate:
+                        span.set_attribute(A.FP_SAMPLE_WEIGHT, 1.0 / rate)
+                    else:
+                        queue = STATE.queue
+                        if queue is not None:
+                            queue.drop_sampled_out(span.get_span_context().span_id)
+        except Exception:
+            _log.debug("faultprint: finishing a call failed", exc_info=True)
+        self._end_span()
+
+    def _end_span(self) -> None:
+        if not self.ended:
+            self.ended = True
+            try:
+                self.span.end()
+            except Exception:
+                _log.debug("faultprint: span end failed", exc_info=True)
+
+    # --- context manager (faultprint.call) --------------------------------------
+    def __enter__(self) -> Call:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        _leave(self)
+        if exc is not None:
+            self.finish_exception(exc)
+        else:
+            self.finish_ok(None)
+        return False
+
+    async def __aenter__(self) -> Call:
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        return self.__exit__(exc_type, exc, tb)
+
+
+class _NoCall(Call):
+    """Returned by :func:`current_call` outside any call: accepts and ignores."""
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        """Ignored: no call in progress."""
+
+    def set_output(self, output: Any = None, **kwargs: Any) -> None:
+        """Ignored: no call in progress."""
+
+    def record_failure(
+        self, category: str, detail: dict[str, Any] | str | None = None, message: str | None = None
+    ) -> bool:
+        """Ignored: no call in progress."""
+        return False
+
+
+def _begin(spec: CallSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+    """Start the span and make it current; None when faultprint cannot."""
+    try:
+        attrs = dict(spec.base_attrs)
+        attrs[A.FP_INPUT_HASH] = input_hash(args, kwargs) if (args or kwargs) else _EMPTY_HASH
+        capture = spec.capture_content
+        if capture or (capture is None and STATE.capture_content):
+            attrs[A.FP_INPUT_TEXT] = _content(canonical(args, kwargs))
+        span = STATE.tracer.start_span(spec.name, kind=_CLIENT, attributes=attrs)
+        call = Call(span, spec)
+        call.start = _perf()
+        call._otel_token = attach(set_span_in_context(span))
+        call._ctx_token = _CURRENT.set(call)
+        return call
+    except Exception:
+        _log.debug("faultprint: could not start a call", exc_info=True)
+        return None
+
+
+def _leave(call: Call) -> None:
+    """Undo what ``_begin`` made current."""
+    with contextlib.suppress(Exception):
+        _CURRENT.reset(call._ctx_token)
+    with contextlib.suppress(Exception):
+        detach(call._otel_token)
+
+
+def _content(text: str) -> str:
+    text = truncate(text, STATE.max_content_chars)
+    redact = STATE.redact
+    if redact is not None:
+        try:
+            text = redact(text)
+        except Exception:
+            return "[redaction failed]"
+    return text
+
+
+def current_call() -> Call:
+    """The innermost faultprint call in progress (a do-nothing call outside one)."""
+    found = _CURRENT.get()
+    return found if found is not None else _NO_CALL
+
+
+def record_failure(
+    category: str, detail: dict[str, Any] | str | None = None, message: str | None = None
+) -> bool:
+    """Mark the current call failed; False (and nothing happens) outside a call."""
+    try:
+        found = _CURRENT.get()
+        if found is None:
+            return False
+        return found.record_failure(category, detail, message)
+    except Exception:
+        return False
+
+
+def call(
+    *,
+    model: str | None = None,
+    provider: str | None = None,
+    version: str | None = None,
+    operation: str = "chat",
+    call_site: str | None = None,
+    server_address: str | None = None,
+    expect: Any = None,
+    json: bool = False,
+    raise_on_invalid: bool = False,
+    tools: Any = None,
+    input: Any = None,
+) -> Call:
+    """Observe a block of code as one model call: ``with faultprint.call(model=...) as c:``.
+
+    ``call_site`` defaults to the calling function (``module.function``);
+    ``input`` (any JSON-able value) feeds the input hash. Declare the output
+    with ``c.set_output(...)``.
+    """
+    try:
+        if call_site is None:
+            frame = sys._getframe(1)
+            call_site = f"{frame.f_globals.get('__name__', '?')}.{frame.f_code.co_qualname}"
+        spec = CallSpec(
+            call_site=call_site,
+            model=model,
+            provider=provider,
+            version=version,
+            operation=operation,
+            server_address=server_address,
+            expect=expect,
+            json=json,
+            raise_on_invalid=raise_on_invalid,
+            tools=tools,
+        )
+        started = _begin(spec, () if input is None else (input,), {})
+        if started is not None:
+            return started
+    except Exception:
+        _log.debug("faultprint: call() failed", exc_info=True)
+    return _NoCallContext()
+
+
+class _NoCallContext(_NoCall):
+    def __init__(self) -> None:
+        super().__init__(None, _NO_SPEC)
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        return False
+
+
+@overload
+def observe(fn: F) -> F: ...
+
+
+@overload
+def observe(
+    fn: None = None,
+    *,
+    model: str | None = None,
+    provider: str | None = None,
+    version: str | None = None,
+    operation: str = "chat",
+    call_site: str | None = None,
+    server_address: str | None = None,
+    expect: Any = None,
+    json: bool = False,
+    raise_on_invalid: bool = False,
+    tools: Any = None,
+    sample_rate: float | None = None,
+    capture_content: bool | None = None,
+) -> Callable[[F], F]: ...
+
+
+def observe(
+    fn: Any = None,
+    *,
+    model: str | None = None,
+    provider: str | None = None,
+    version: str | None = None,
+    operation: str = "chat",
+    call_site: str | None = None,
+    server_address: str | None = None,
+    expect: Any = None,
+    json: bool = False,
+    raise_on_invalid: bool = False,
+    tools: Any = None,
+    sample_rate: float | None = None,
+    capture_content: bool | None = None,
+) -> Any:
+    """Record every call of the decorated function as a model-call span.
+
+    Works on functions, async functions, generators and async generators
+    (streams end their span when exhausted, closed or abandoned), methods,
+    ``staticmethod`` and ``classmethod``. The span is a CLIENT span named
+    ``"{operation} {model}"``; ``version`` is the version under comparison.
+
+    Output checks: ``expect`` = a pydantic model class, a JSON schema (dict)
+    or a callable (returning ``False`` or an error string, or raising, marks
+    the output invalid); ``json=True`` requires parseable JSON. A failed
+    check is recorded as ``invalid_output``; the return value is unchanged
+    unless ``raise_on_invalid=True``, which raises
+    :class:`faultprint.InvalidOutputError`.
+    """
+    options = dict(
+        model=model,
+        provider=provider,
+        version=version,
+        operation=operation,
+        server_address=server_address,
+        expect=expect,
+        json=json,
+        raise_on_invalid=raise_on_invalid,
+        tools=tools,
+        sample_rate=sample_rate,
+        capture_content=capture_content,
+    )
+    if fn is None:
+        return lambda f: _decorate(f, call_site, options)
+    return _decorate(fn, call_site, options)
+
+
+def _decorate(fn: Any, call_site: str | None, options: dict[str, Any]) -> Any:
+    if isinstance(fn, (staticmethod, classmethod)):
+        return type(fn)(_decorate(fn.__func__, call_site, options))
+    if not callable(fn):
+        raise TypeError(f"@faultprint.observe needs a function, got {type(fn).__name__}")
+    target = inspect.unwrap(fn)
+    site = (
+        call_site
+        or f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"
+    )
+    spec = CallSpec(call_site=site, **options)
+    if inspect.isasyncgenfunction(target):
+        wrapper = _wrap_async_gen(fn, spec)
+    elif inspect.isgeneratorfunction(target):
+        wrapper = _wrap_gen(fn, spec)
+    elif inspect.iscoroutinefunction(target):
+        wrapper = _wrap_async(fn, spec)
+    else:
+        wrapper = _wrap_sync(fn, spec)
+    functools.update_wrapper(wrapper, fn)
+    wrapper.__faultprint_spec__ = spec  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _wrap_sync(fn: Callable[..., Any], spec: CallSpec) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        call = _begin(spec, args, kwargs)
+        if call is None:
+            return fn(*args, **kwargs)
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            _leave(call)
+            call.finish_exception(exc)
+            raise
+        _leave(call)
+        call.finish_ok(result)
+        return result
+
+    return wrapper
+
+
+def _wrap_async(fn: Callable[..., Any], spec: CallSpec) -> Callable[..., Any]:
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        call = _begin(spec, args, kwargs)
+        if call is None:
+            return await fn(*args, **kwargs)
+        try:
+            result = await fn(*args, **kwargs)
+        except BaseException as exc:  # CancelledError included: end the span
+            _leave(call)
+            call.finish_exception(exc)
+            raise
+        _leave(call)
+        call.finish_ok(result)
+        return result
+
+    return wrapper
+
+
+def _stream_chunk(call: Call, item: Any) -> None:
+    try:
+        call.on_chunk()
+        from faultprint._output import collect_chunk
+
+        collect_chunk(call, item)
+    except Exception:
+        _log.debug("faultprint: chunk not recorded", exc_info=True)
+
+
+def _stream_closed(call: Call) -> None:
+    with contextlib.suppress(Exception):
+        call.span.set_attribute("faultprint.stream.closed_early", True)
+    call._finish()
+
+
+def _stream_done(call: Call) -> None:
+    try:
+        from faultprint._output import finish_stream
+
+        finish_stream(call)
+    except Exception:
+        _log.debug("faultprint: stream output not analysed", exc_info=True)
+    call._finish()
+
+
+def _wrap_gen(fn: Callable[..., Any], spec: CallSpec) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        call = _begin(spec, args, kwargs)
+        if call is None:
+            return (yield from fn(*args, **kwargs))
+        # The span is current only while the generator body runs, never
+        # while the consumer holds a chunk.
+        _leave(call)
+        ctx = set_span_in_context(call.span)
+        try:
+            gen = fn(*args, **kwargs)
+        except BaseException as exc:
+            call.finish_exception(exc)
+            raise
+        to_send: Any = None
+        to_throw: BaseException | None = None
+        while True:
+            token = attach(ctx)
+            ctoken = _CURRENT.set(call)
+            try:
+                if to_throw is not None:
+                    exc_in, to_throw = to_throw, None
+                    item = gen.throw(exc_in)
+                else:
+                    item = gen.send(to_send)
+            except StopIteration as stop:
+                _CURRENT.reset(ctoken)
+                detach(token)
+                _stream_done(call)
+                return stop.value
+            except BaseException as exc:
+                _CURRENT.reset(ctoken)
+                detach(token)
+                call.finish_exception(exc)
+                raise
+            _CURRENT.reset(ctoken)
+            detach(token)
+            _stream_chunk(call, item)
+            try:
+                to_send = yield item
+            except GeneratorExit:
+                try:
+                    gen.close()
+                finally:
+                    _stream_closed(call)
+                raise
+            except BaseException as exc:
+                to_throw = exc
+
+    return wrapper
+
+
+def _wrap_async_gen(fn: Callable[..., Any], spec: CallSpec) -> Callable[..., Any]:
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        call = _begin(spec, args, kwargs)
+        if call is None:
+            async for item in fn(*args, **kwargs):
+                yield item
+            return
+        _leave(call)
+        ctx = set_span_in_context(call.span)
+        try:
+            agen = fn(*args, **kwargs)
+        except BaseException as exc:
+            call.finish_exception(exc)
+            raise
+        to_send: Any = None
+        to_throw: BaseException | None = None
+        while True:
+            token = attach(ctx)
+            ctoken = _CURRENT.set(call)
+            try:
+                if to_throw is not None:
+                    exc_in, to_throw = to_throw, None
+                    item = await agen.athrow(exc_in)
+                else:
+                    item = await agen.asend(to_send)
+            except StopAsyncIteration:
+                _CURRENT.reset(ctoken)
+                detach(token)
+                _stream_done(call)
+                return
+            except BaseException as exc:
+                _safe_reset(ctoken, token)
+                call.finish_exception(exc)
+                raise
+            _CURRENT.reset(ctoken)
+            detach(token)
+            _stream_chunk(call, item)
+            try:
+                to_send = yield item
+            except GeneratorExit:
+                try:
+                    await agen.aclose()
+                finally:
+                    _stream_closed(call)
+                raise
+            except BaseException as exc:
+                to_throw = exc
+
+    return wrapper
+
+
+def _safe_reset(ctoken: Any, token: Any) -> None:
+    # After a cancellation the task's context is still ours, but be defensive:
+    # a failed reset must not mask the application's exception.
+    with contextlib.suppress(Exception):
+        _CURRENT.reset(ctoken)
+    with contextlib.suppress(Exception):
+        detach(token)
+
+
+_NO_SPEC = CallSpec(call_site="", model=None, provider=None, version=None, operation="chat")
+_NO_CALL = _NoCall(None, _NO_SPEC)
+_NO_CALL.ended = True

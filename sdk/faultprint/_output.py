@@ -1,0 +1,500 @@
+"""Reading a call's output: text, finish reasons, usage, refusals, tool calls.
+
+``extract`` turns what a function returned (a string, an OpenAI chat
+completion or Responses object, an Anthropic message, their dict forms) into
+an ``Output``; ``analyze`` records it on the span and detects the failures
+that do not raise. Provider objects are recognised by shape (duck typing),
+so neither provider library is imported here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from faultprint import attributes as A
+
+__all__ = ["Output", "analyze", "analyze_result", "collect_chunk", "extract", "finish_stream"]
+
+# Finish / stop reasons of every dialect, lower-cased.
+_TRUNCATION = frozenset({"length", "max_tokens", "max_output_tokens", "model_length"})
+_CONTENT_FILTER = frozenset(
+    {"content_filter", "safety", "blocklist", "prohibited_content", "spii", "recitation"}
+)
+_REFUSAL_STOP = frozenset({"refusal"})
+
+# Conservative refusal detector: only short texts that *open* with a first-
+# person apology + inability. Phrases inside longer answers ("I can't
+# guarantee ...") are deliberately not matched: a false refusal would invent
+# a failure mode.
+_REFUSAL_TEXT = re.compile(
+    r"^\s*(?:(?:i'?m|i am) sorry|sorry|i apologi[sz]e|unfortunately)?[,.!]?\s*"
+    r"(?:but\s+)?(?:as an ai[^,.]*,\s*)?"
+    r"i\s+(?:can(?:no|')?t|cannot|am\s+(?:not\s+able|unable)|won'?t|will\s+not|must\s+decline)"
+    r"\s+(?:help|assist|comply|provide|do\s+that|fulfil|answer|create|generate|support|"
+    r"engage|continue|write|share)",
+    re.IGNORECASE,
+)
+_REFUSAL_MAX_CHARS = 400
+
+
+class Output:
+    """What is known about a call's output."""
+
+    __slots__ = (
+        "finish_reasons",
+        "input_tokens",
+        "output_tokens",
+        "provider_shape",
+        "refusal",
+        "refusal_source",
+        "response_id",
+        "response_model",
+        "text",
+        "tool_calls",
+    )
+
+    def __init__(self, text: str | None = None) -> None:
+        self.text = text
+        self.finish_reasons: list[str] | None = None
+        self.refusal: str | None = None
+        self.refusal_source = "provider_field"
+        self.response_model: str | None = None
+        self.response_id: str | None = None
+        self.input_tokens: int | None = None
+        self.output_tokens: int | None = None
+        self.tool_calls: list[dict[str, Any]] | None = None
+        self.provider_shape = False
+
+    def set_usage(self, usage: Any) -> None:
+        """Token counts from a usage object or dict of any provider dialect."""
+        if usage is None:
+            return
+        for key in ("input_tokens", "prompt_tokens", "prompt_token_count"):
+            value = _get(usage, key)
+            if isinstance(value, int):
+                self.input_tokens = value
+                break
+        for key in ("output_tokens", "completion_tokens", "candidates_token_count"):
+            value = _get(usage, key)
+            if isinstance(value, int):
+                self.output_tokens = value
+                break
+
+
+def _get(obj: Any, key: str) -> Any:
+    if isinstance(obj, dict):
+        return obj.get(key)
+    return getattr(obj, key, None)
+
+
+def _tool_call(name: Any, arguments: Any) -> dict[str, Any]:
+    return {"name": name if isinstance(name, str) else None, "arguments": arguments}
+
+
+def _from_chat_completion(obj: Any, out: Output) -> None:
+    choices = _get(obj, "choices") or []
+    texts: list[str] = []
+    reasons: list[str] = []
+    tools: list[dict[str, Any]] = []
+    for choice in choices:
+        reason = _get(choice, "finish_reason")
+        if reason:
+            reasons.append(str(reason))
+        message = _get(choice, "message")
+        if message is None:
+            continue
+        content = _get(message, "content")
+        if isinstance(content, str):
+            texts.append(content)
+        refusal = _get(message, "refusal")
+        if refusal:
+            out.refusal = str(refusal)
+        for tc in _get(message, "tool_calls") or []:
+            fn = _get(tc, "function")
+            if fn is not None:
+                tools.append(_tool_call(_get(fn, "name"), _get(fn, "arguments")))
+    out.text = "".join(texts) if texts else None
+    out.finish_reasons = reasons or None
+    out.tool_calls = tools or None
+
+
+def _from_response(obj: Any, out: Output) -> None:
+    texts: list[str] = []
+    tools: list[dict[str, Any]] = []
+    for item in _get(obj, "output") or []:
+        kind = _get(item, "type")
+        if kind == "message":
+            for part in _get(item, "content") or []:
+                ptype = _get(part, "type")
+                if ptype == "output_text":
+                    texts.append(_get(part, "text") or "")
+                elif ptype == "refusal":
+                    out.refusal = str(_get(part, "refusal") or "refused")
+        elif kind == "function_call":
+            tools.append(_tool_call(_get(item, "name"), _get(item, "arguments")))
+    out.text = "".join(texts) if texts else None
+    out.tool_calls = tools or None
+    status = _get(obj, "status")
+    reasons: list[str] = []
+    if status == "incomplete":
+        reason = _get(_get(obj, "incomplete_details") or {}, "reason")
+        reasons.append(str(reason or "incomplete"))
+    elif status:
+        reasons.append(str(status))
+    out.finish_reasons = reasons or None
+
+
+def _from_anthropic(obj: Any, out: Output) -> None:
+    texts: list[str] = []
+    tools: list[dict[str, Any]] = []
+    for block in _get(obj, "content") or []:
+        kind = _get(block, "type")
+        if kind == "text":
+            texts.append(_get(block, "text") or "")
+        elif kind == "tool_use":
+            tools.append(_tool_call(_get(block, "name"), _get(block, "input")))
+    out.text = "".join(texts) if texts else None
+    out.tool_calls = tools or None
+    reason = _get(obj, "stop_reason")
+    out.finish_reasons = [str(reason)] if reason else None
+    if reason == "refusal":
+        out.refusal = "refusal"
+        out.refusal_source = "stop_reason"
+
+
+def extract(obj: Any) -> Output:
+    """An ``Output`` for a string, provider response object or dict."""
+    if isinstance(obj, str):
+        return Output(obj)
+    out = Output()
+    if isinstance(obj, (bytes, bytearray)):
+        out.text = bytes(obj).decode("utf-8", "replace")
+        return out
+    is_dict = isinstance(obj, dict)
+    if not is_dict:
+        module = type(obj).__module__ or ""
+        if not module.startswith(("openai", "anthropic")):
+            return out
+    if _get(obj, "choices") is not None:
+        _from_chat_completion(obj, out)
+    elif _get(obj, "object") == "response" or (
+        _get(obj, "output") is not None and _get(obj, "status") is not None
+    ):
+        _from_response(obj, out)
+    elif _get(obj, "stop_reason") is not None or (
+        _get(obj, "type") == "message" and _get(obj, "content") is not None
+    ):
+        _from_anthropic(obj, out)
+    else:
+        return out
+    out.provider_shape = True
+    out.set_usage(_get(obj, "usage"))
+    model = _get(obj, "model")
+    out.response_model = model if isinstance(model, str) else None
+    rid = _get(obj, "id")
+    out.response_id = rid if isinstance(rid, str) else None
+    return out
+
+
+def _tool_failure(out: Output, tools: Any) -> tuple[dict[str, Any], str] | None:
+    known = _tool_specs(tools)
+    if not out.tool_calls:
+        return None
+    for tc in out.tool_calls:
+        name = tc.get("name")
+        if known is not None and name not in known:
+            return (
+                {"tool": name, "reason": "unknown_tool", "errors": []},
+                f"model called unknown tool {name!r}",
+            )
+        args = tc.get("arguments")
+        if isinstance(args, str):
+            try:
+                args = json.loads(args) if args.strip() else {}
+            except json.JSONDecodeError as exc:
+                return (
+                    {
+                        "tool": name,
+                        "reason": "invalid_arguments",
+                        "errors": [{"kind": "json_decode", "path": "", "message": exc.msg}],
+                    },
+                    f"tool {name!r} arguments are not valid JSON: {exc.msg}",
+                )
+        schema = known.get(name) if known else None
+        if schema:
+            errors = _schema_errors(schema, args)
+            if errors:
+                return (
+                    {"tool": name, "reason": "invalid_arguments", "errors": errors},
+                    f"tool {name!r} arguments invalid: {errors[0]['message']}",
+                )
+    return None
+
+
+def _tool_specs(tools: Any) -> dict[str, Any] | None:
+    """Tool name → parameter schema, from any provider's ``tools=`` list."""
+    if not tools:
+        return None
+    specs: dict[str, Any] = {}
+    for tool in tools:
+        fn = _get(tool, "function")
+        source = fn if fn is not None else tool
+        name = _get(source, "name")
+        if isinstance(name, str):
+            specs[name] = _get(source, "parameters") or _get(source, "input_schema")
+    return specs
+
+
+def _schema_errors(schema: Any, value: Any) -> list[dict[str, str]]:
+    try:
+        from faultprint._checks import _schema_check
+
+        failure = _schema_check(schema)(value)
+    except Exception:  # jsonschema missing or an unusable schema: no verdict
+        return []
+    return failure.detail["errors"] if failure is not None else []
+
+
+def analyze(call: Any, out: Output, raw: Any) -> None:
+    """Record ``out`` on the call's span and detect non-raising failures."""
+    from faultprint._config import STATE
+
+    span = call.span
+    spec = call.spec
+    if out.response_model:
+        span.set_attribute(A.GEN_AI_RESPONSE_MODEL, out.response_model)
+    if out.response_id:
+        span.set_attribute(A.GEN_AI_RESPONSE_ID, out.response_id)
+    if out.finish_reasons:
+        span.set_attribute(A.GEN_AI_RESPONSE_FINISH_REASONS, out.finish_reasons)
+    if out.input_tokens is not None:
+        span.set_attribute(A.GEN_AI_USAGE_INPUT_TOKENS, out.input_tokens)
+    if out.output_tokens is not None:
+        span.set_attribute(A.GEN_AI_USAGE_OUTPUT_TOKENS, out.output_tokens)
+    capture = spec.capture_content
+    if out.text and (capture or (capture is None and STATE.capture_content)):
+        from faultprint._observe import _content
+
+        span.set_attribute(A.FP_OUTPUT_TEXT, _content(out.text))
+
+    reasons = {r.lower() for r in out.finish_reasons or ()}
+    if out.refusal:
+        call.detected(
+            "refusal",
+            {"source": out.refusal_source},
+            f"model refused: {out.refusal}"[:300],
+        )
+    elif reasons & _REFUSAL_STOP:
+        call.detected("refusal", {"source": "stop_reason"}, "model refused (stop reason)")
+    elif reasons & _CONTENT_FILTER:
+        reason = sorted(reasons & _CONTENT_FILTER)[0]
+        call.detected("content_filter", {"finish_reason": reason}, f"output blocked: {reason}")
+    elif reasons & _TRUNCATION:
+        reason = sorted(reasons & _TRUNCATION)[0]
+        call.detected("truncation", {"finish_reason": reason}, f"output truncated: {reason}")
+    if call.failure is not None:
+        return
+    tool_fail = _tool_failure(out, spec.tools)
+    if tool_fail is not None:
+        call.detected("tool_error", tool_fail[0], tool_fail[1])
+        return
+    text = out.text
+    no_text = (text is None or not text.strip()) and not out.tool_calls
+    textual = out.provider_shape or raw is None or isinstance(raw, (str, bytes, bytearray))
+    if no_text and textual:
+        call.detected("empty_output", {"source": "no_text"}, "model returned no output")
+        return
+    if (
+        text
+        and STATE.refusal_detector
+        and len(text) <= _REFUSAL_MAX_CHARS
+        and _REFUSAL_TEXT.match(text)
+    ):
+        call.detected("refusal", {"source": "text_detector"}, f"model refused: {text[:200]}")
+        return
+    checks = spec.checks
+    if checks:
+        from faultprint._checks import run_checks
+
+        value = text if out.provider_shape else raw
+        if value is None:
+            value = text
+        failure = run_checks(checks, value)
+        if failure is not None:
+            call.detected("invalid_output", failure.detail, failure.message)
+
+
+def analyze_result(call: Any, result: Any) -> None:
+    """Inspect what a decorated function returned."""
+    if isinstance(result, str):
+        analyze(call, Output(result), result)
+        return
+    out = extract(result)
+    if out.provider_shape or isinstance(result, (bytes, bytearray)):
+        analyze(call, out, result)
+        return
+    # Structured data of the application's own: only declared checks apply.
+    checks = call.spec.checks
+    if checks:
+        from faultprint._checks import run_checks
+
+        failure = run_checks(checks, result)
+        if failure is not None:
+            call.detected("invalid_output", failure.detail, failure.message)
+
+
+# --- streams -------------------------------------------------------------------
+class StreamState:
+    """Accumulates a stream's chunks into one ``Output``."""
+
+    __slots__ = ("out", "saw_other", "texts", "tool_args", "tool_names")
+
+    def __init__(self) -> None:
+        self.out = Output()
+        self.texts: list[str] = []
+        self.saw_other = False
+        self.tool_names: dict[int, str | None] = {}
+        self.tool_args: dict[int, list[str]] = {}
+
+    def add(self, chunk: Any) -> None:
+        """Fold one chunk (text, OpenAI chunk/event, Anthropic event) in."""
+        if isinstance(chunk, str):
+            self.texts.append(chunk)
+            return
+        out = self.out
+        ctype = _get(chunk, "type")
+        choices = _get(chunk, "choices")
+        if choices is not None:  # OpenAI chat.completion.chunk
+            out.provider_shape = True
+            self._meta(chunk)
+            for choice in choices:
+                delta = _get(choice, "delta")
+                if delta is not None:
+                    content = _get(delta, "content")
+                    if isinstance(content, str):
+                        self.texts.append(content)
+                    refusal = _get(delta, "refusal")
+                    if refusal:
+                        out.refusal = (out.refusal or "") + str(refusal)
+                    for tc in _get(delta, "tool_calls") or []:
+                        idx = _get(tc, "index") or 0
+                        fn = _get(tc, "function")
+                        if fn is not None:
+                            if _get(fn, "name"):
+                                self.tool_names[idx] = _get(fn, "name")
+                            if _get(fn, "arguments"):
+                                self.tool_args.setdefault(idx, []).append(_get(fn, "arguments"))
+                            else:
+                                self.tool_args.setdefault(idx, [])
+                reason = _get(choice, "finish_reason")
+                if reason:
+                    out.finish_reasons = [str(reason)]
+            usage = _get(chunk, "usage")
+            if usage is not None:
+                out.set_usage(usage)
+        elif isinstance(ctype, str):
+            self._event(ctype, chunk)
+        else:
+            self.saw_other = True
+
+    def _meta(self, obj: Any) -> None:
+        model = _get(obj, "model")
+        if isinstance(model, str):
+            self.out.response_model = model
+        rid = _get(obj, "id")
+        if isinstance(rid, str):
+            self.out.response_id = rid
+
+    def _event(self, ctype: str, ev: Any) -> None:
+        out = self.out
+        out.provider_shape = True
+        # Anthropic Messages stream events
+        if ctype == "message_start":
+            message = _get(ev, "message")
+            self._meta(message)
+            out.set_usage(_get(message, "usage"))
+        elif ctype == "content_block_start":
+            block = _get(ev, "content_block")
+            if _get(block, "type") == "tool_use":
+                idx = _get(ev, "index") or 0
+                self.tool_names[idx] = _get(block, "name")
+                self.tool_args.setdefault(idx, [])
+        elif ctype == "content_block_delta":
+            delta = _get(ev, "delta")
+            dtype = _get(delta, "type")
+            if dtype == "text_delta":
+                self.texts.append(_get(delta, "text") or "")
+            elif dtype == "input_json_delta":
+                idx = _get(ev, "index") or 0
+                self.tool_args.setdefault(idx, []).append(_get(delta, "partial_json") or "")
+        elif ctype == "message_delta":
+            delta = _get(ev, "delta")
+            reason = _get(delta, "stop_reason")
+            if reason:
+                out.finish_reasons = [str(reason)]
+                if reason == "refusal":
+                    out.refusal = "refusal"
+                    out.refusal_source = "stop_reason"
+            usage = _get(ev, "usage")
+            tokens = _get(usage, "output_tokens") if usage is not None else None
+            if isinstance(tokens, int):
+                out.output_tokens = tokens
+        # OpenAI Responses stream events
+        elif ctype == "response.output_text.delta":
+            self.texts.append(_get(ev, "delta") or "")
+        elif ctype == "response.refusal.delta":
+            out.refusal = (out.refusal or "") + str(_get(ev, "delta") or "")
+        elif ctype in ("response.completed", "response.incomplete", "response.failed"):
+            response = _get(ev, "response")
+            if response is not None:
+                final = extract(response)
+                final.text = "".join(self.texts) if self.texts else final.text
+                if out.refusal and not final.refusal:
+                    final.refusal = out.refusal
+                self.out = final
+                self.texts = []
+        elif ctype in ("message_stop", "content_block_stop", "ping"):
+            pass
+        else:
+            # Unknown event type: still a provider stream, nothing to fold in.
+            pass
+
+    def result(self) -> Output:
+        """The accumulated output."""
+        out = self.out
+        if self.texts:
+            out.text = (out.text or "") + "".join(self.texts)
+        if self.tool_names:
+            calls = [
+                _tool_call(self.tool_names.get(i), "".join(self.tool_args.get(i, [])))
+                for i in sorted(self.tool_names)
+            ]
+            out.tool_calls = (out.tool_calls or []) + calls
+        return out
+
+
+def collect_chunk(call: Any, chunk: Any) -> None:
+    """Fold one yielded chunk into the call's stream state."""
+    state = call.stream_parts
+    if state is None:
+        state = call.stream_parts = StreamState()
+    state.add(chunk)
+
+
+def finish_stream(call: Any) -> None:
+    """Analyse a finished stream's accumulated output."""
+    if call.output_set:
+        return
+    state: StreamState | None = call.stream_parts
+    if state is None:
+        # A stream that yielded nothing produced no output.
+        analyze(call, Output(""), "")
+        return
+    if state.saw_other and not state.texts and not state.out.provider_shape:
+        return  # chunks of the application's own kind: nothing to judge
+    out = state.result()
+    if out.text is None and not out.provider_shape:
+        out.text = ""
+    analyze(call, out, out.text)
