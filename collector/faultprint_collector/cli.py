@@ -1,0 +1,175 @@
+"""The ``faultprint`` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from faultprint_collector.reader import Reader, ReadError
+from faultprint_collector.settings import DEFAULT_PROJECT
+
+app = typer.Typer(
+    name="faultprint",
+    help="Failure fingerprints and failure-consistency analytics for AI model calls.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+URL_HELP = "Read through the collector at this URL (e.g. http://127.0.0.1:4318)."
+STORE_HELP = "Read this store directly: a directory (embedded) or a ClickHouse URL."
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print MESSAGE on stderr and exit with CODE."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def reader_for(url: str | None, store: str | None) -> Reader:
+    """A Reader for --url or --store (not both)."""
+    if url and store:
+        fail("give either --url or --store, not both")
+    return Reader(url=url, store=store)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(4318, min=1, max=65535, help="Port to listen on."),
+    store: str = typer.Option(
+        None, help="Store: a directory (embedded; default ./.faultprint/data) or a ClickHouse URL."
+    ),
+    log_level: str = typer.Option("info", help="uvicorn log level."),
+) -> None:
+    """Run the collector: OTLP/HTTP on /v1/traces, the read API under /api/."""
+    import uvicorn
+
+    from faultprint_collector.api import create_app
+    from faultprint_collector.settings import Settings
+    from faultprint_collector.store import StoreError
+
+    settings = Settings.from_env(host=host, port=port, store=store)
+    app_ = create_app(settings)
+    err.print(f"faultprint collector on http://{host}:{port}  store: {settings.store}")
+    try:
+        uvicorn.run(app_, host=host, port=port, log_level=log_level)
+    except StoreError as exc:
+        fail(str(exc))
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+@app.command()
+def incidents(
+    since: str = typer.Option("24h", help="Look back this far: 30m, 24h, 7d or an ISO time."),
+    limit: int = typer.Option(20, min=1, max=1000, help="How many fingerprints."),
+    url: str = typer.Option(None, help=URL_HELP),
+    store: str = typer.Option(None, help=STORE_HELP),
+    fmt: str = typer.Option("table", "--format", help="table or json."),
+    project: str = typer.Option(DEFAULT_PROJECT, help="Project (direct store reads only)."),
+) -> None:
+    """The top failure fingerprints: counts, first/last seen, versions, an example."""
+    if fmt not in ("table", "json"):
+        fail("--format must be table or json")
+    reader = reader_for(url, store)
+    try:
+        rows = reader.incidents(since, limit, project)
+    except ReadError as exc:
+        fail(str(exc))
+    finally:
+        reader.close()
+    if fmt == "json":
+        _print_json({"incidents": rows})
+        return
+    table = Table(title=f"Top failure fingerprints (since {since})")
+    for column in (
+        "fingerprint",
+        "failures",
+        "category",
+        "call site",
+        "versions",
+        "first seen",
+        "last seen",
+        "example",
+    ):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        table.add_row(
+            r["fingerprint"],
+            str(r["failures"]),
+            r["category"],
+            r["call_site"],
+            ", ".join(r["model_versions"]),
+            r["first_seen"][:19],
+            r["last_seen"][:19],
+            (r["example"] or r["template"])[:80],
+        )
+    console.print(table)
+
+
+@app.command()
+def versions(
+    since: str = typer.Option(None, help="Look back this far: 30m, 24h, 7d or an ISO time."),
+    url: str = typer.Option(None, help=URL_HELP),
+    store: str = typer.Option(None, help=STORE_HELP),
+    fmt: str = typer.Option("table", "--format", help="table or json."),
+    project: str = typer.Option(DEFAULT_PROJECT, help="Project (direct store reads only)."),
+) -> None:
+    """Model versions with calls, failures and failure rate."""
+    if fmt not in ("table", "json"):
+        fail("--format must be table or json")
+    reader = reader_for(url, store)
+    try:
+        rows = reader.versions(since, project)
+    except ReadError as exc:
+        fail(str(exc))
+    finally:
+        reader.close()
+    if fmt == "json":
+        _print_json({"versions": rows})
+        return
+    table = Table(title="Model versions")
+    for column in ("model version", "calls", "failures", "failure rate", "fingerprints"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            r["model_version"],
+            str(r["calls"]),
+            str(r["failures"]),
+            f"{r['failure_rate']:.2%}",
+            str(r.get("distinct_fingerprints", "")),
+        )
+    console.print(table)
+
+
+def _register_commands() -> None:
+    from faultprint_collector.commands import demo
+
+    demo.register(app)
+    try:
+        from faultprint_collector.commands import fingerprint
+    except ImportError:  # pragma: no cover - engine command not installed
+        return
+    fingerprint.register(app)
+
+
+_register_commands()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

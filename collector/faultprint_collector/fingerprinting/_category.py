@@ -1,0 +1,154 @@
+"""Failure category from whatever fields a record has.
+
+Used when a record does not carry its category (offline JSONL records, spans
+from other instrumentations) and to normalise the many dialects of finish
+reasons. A pure function of the fields, so every replica agrees.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ._provider import parse_provider_error
+from ._validation import json_error_mode
+
+__all__ = ["CATEGORIES", "category_from_fields", "normalise_category", "normalise_finish_reason"]
+
+CATEGORIES = (
+    "exception",
+    "api_error",
+    "timeout",
+    "invalid_output",
+    "refusal",
+    "truncation",
+    "empty_output",
+    "content_filter",
+    "tool_error",
+)
+_CATEGORY_SET = frozenset(CATEGORIES)
+
+_ALIASES = {
+    "error": "exception",
+    "api": "api_error",
+    "http_error": "api_error",
+    "provider_error": "api_error",
+    "timed_out": "timeout",
+    "validation": "invalid_output",
+    "validation_error": "invalid_output",
+    "invalid_json": "invalid_output",
+    "parse_error": "invalid_output",
+    "truncated": "truncation",
+    "length": "truncation",
+    "empty": "empty_output",
+    "safety": "content_filter",
+    "filtered": "content_filter",
+    "tool": "tool_error",
+    "tool_call_error": "tool_error",
+}
+
+# finish / stop reasons of every provider dialect -> category (None = success)
+_FINISH: dict[str, str | None] = {
+    "stop": None,
+    "end_turn": None,
+    "stop_sequence": None,
+    "tool_calls": None,
+    "tool_use": None,
+    "function_call": None,
+    "complete": None,
+    "eos": None,
+    "length": "truncation",
+    "max_tokens": "truncation",
+    "model_length": "truncation",
+    "max_output_tokens": "truncation",
+    "model_context_window_exceeded": "truncation",
+    "content_filter": "content_filter",
+    "safety": "content_filter",
+    "recitation": "content_filter",
+    "blocklist": "content_filter",
+    "prohibited_content": "content_filter",
+    "spii": "content_filter",
+    "image_safety": "content_filter",
+    "guardrail_intervened": "content_filter",
+    "refusal": "refusal",
+}
+
+_TIMEOUT_TYPE = re.compile(r"time(?:d)?[ _]?out|deadline", re.I)
+_TIMEOUT_MSG = re.compile(r"\btimed? ?out\b|\btimeout\b|deadline exceeded|took too long", re.I)
+_VALIDATION_TYPES = frozenset(
+    {"ValidationError", "JSONDecodeError", "DecodeError", "SchemaError", "OutputParserException"}
+)
+_TOOL_MSG = re.compile(
+    r"\b(?:unknown|unexpected|invalid|undefined|unsupported) (?:tool|function)\b"
+    r"|\btool[ _](?:call|arguments?)\b",
+    re.I,
+)
+
+
+def normalise_finish_reason(reason: str) -> str:
+    """Lower-case, dialect-free finish reason (``MAX_TOKENS`` -> ``max_tokens``)."""
+    r = reason.strip().lower()
+    if r.startswith("finish_reason_"):
+        r = r[len("finish_reason_") :]
+    return r.replace("-", "_").replace(" ", "_")
+
+
+def normalise_category(category: str) -> str:
+    """A known category name, or "" when ``category`` is not one."""
+    c = category.strip().lower().replace("-", "_")
+    if c in _CATEGORY_SET:
+        return c
+    return _ALIASES.get(c, "")
+
+
+def category_from_fields(
+    *,
+    category: str = "",
+    error_type: str = "",
+    message: str = "",
+    finish_reason: str = "",
+    status_code: int = 0,
+    output: str | None = None,
+    has_stacktrace: bool = False,
+) -> str:
+    """The failure category implied by a record's fields.
+
+    An explicit, known ``category`` wins. Otherwise, in order: the finish
+    reason (length -> truncation, content_filter/safety -> content_filter),
+    an HTTP status >= 400 or a provider error message -> api_error, a timeout
+    type or message -> timeout, validation / JSON errors -> invalid_output,
+    tool-call errors -> tool_error, any other error -> exception, an empty
+    output -> empty_output.
+    """
+    c = normalise_category(category) if category else ""
+    if c:
+        return c
+    if finish_reason:
+        by_finish = _FINISH.get(normalise_finish_reason(finish_reason))
+        if by_finish is not None:
+            return by_finish
+    short_type = error_type.rsplit(".", 1)[-1]
+    if _TIMEOUT_TYPE.search(short_type):
+        return "timeout"
+    if status_code in (408, 504) and not message.lstrip().startswith("{"):
+        return "timeout"
+    if status_code >= 400:
+        return "api_error"
+    if message and message[:1] in "E{HhSs" and parse_provider_error(message) is not None:
+        return "api_error"
+    if (
+        message
+        and _TIMEOUT_MSG.search(message[:300])
+        and not short_type.endswith("ValidationError")
+    ):
+        return "timeout"
+    if short_type in _VALIDATION_TYPES or (message and "validation error" in message[:200]):
+        return "invalid_output"
+    if message and json_error_mode(message) is not None:
+        return "invalid_output"
+    if _TOOL_MSG.search(message[:300]) or "Tool" in short_type:
+        return "tool_error"
+    if error_type or message or has_stacktrace:
+        return "exception"
+    if output is not None and not output.strip():
+        return "empty_output"
+    return "exception"

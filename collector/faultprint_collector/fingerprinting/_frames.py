@@ -1,0 +1,87 @@
+"""In-app frames from Python traceback text.
+
+A frame contributes ``module.function`` only, never a line number or an
+absolute path: a redeploy that moves code or changes the install prefix must
+not move fingerprints. Library frames (site-packages, dist-packages, the
+standard library, frozen and generated code) are dropped, because the same
+failure mode reaches the same library code through different application
+paths and the application path is what an engineer fixes.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["MAX_FRAMES", "in_app_frames", "is_library_path", "module_of"]
+
+#: innermost in-app frames kept: enough to tell call paths apart, few enough
+#: that an unrelated outer caller (a scheduler, a test runner) does not split
+#: a mode
+MAX_FRAMES = 3
+
+_FRAME = re.compile(r'^[ \t]*File "(?P<path>[^"\n]*)", line \d+, in (?P<func>[^\s]+)', re.M)
+
+# The last traceback in a chained report is the exception that was raised;
+# earlier ones are its causes / contexts.
+_CHAIN = re.compile(
+    r"^(?:During handling of the above exception, another exception occurred:|"
+    r"The above exception was the direct cause of the following exception:)\s*$",
+    re.M,
+)
+
+_LIBRARY = re.compile(
+    r"[/\\](?:site-packages|dist-packages)[/\\]"  # installed third-party code
+    r"|[/\\]lib[/\\]python\d+(?:\.\d+)?[/\\]"  # the standard library (posix layout)
+    r"|[/\\]Lib[/\\]"  # the standard library (windows layout)
+    r"|^<"  # <frozen importlib._bootstrap>, <string>, <stdin>
+)
+
+_SOURCE_ROOTS = frozenset({"src", "lib", "app", "apps", "source", "python", "code"})
+
+
+def is_library_path(path: str) -> bool:
+    """True for frames that belong to installed libraries or the interpreter."""
+    return _LIBRARY.search(path) is not None
+
+
+def module_of(path: str) -> str:
+    """A deployment-independent module name for a source path.
+
+    The last two path components (package and file, ``__init__`` dropped):
+    ``/srv/app/src/shop/orders.py`` and ``/home/ci/shop/orders.py`` are both
+    ``shop.orders``. Absolute prefixes differ per machine; the tail does not.
+    """
+    parts = [p for p in re.split(r"[/\\]+", path) if p]
+    if not parts:
+        return ""
+    stem = parts[-1]
+    if stem.endswith(".py"):
+        stem = stem[:-3]
+    names = [*parts[:-1], stem] if stem != "__init__" else parts[:-1]
+    tail = names[-2:]
+    if len(tail) == 2 and tail[0] in _SOURCE_ROOTS:
+        tail = tail[1:]
+    return ".".join(tail)
+
+
+def in_app_frames(stacktrace: str, limit: int = MAX_FRAMES) -> list[str]:
+    """Innermost in-app frames of the raised exception, as ``module.function``.
+
+    Innermost last (the traceback's order). Consecutive repeats collapse, so
+    the depth of a recursion does not split a mode.
+    """
+    if "File " not in stacktrace:
+        return []
+    text = stacktrace
+    chain = list(_CHAIN.finditer(text))
+    if chain:
+        text = text[chain[-1].end() :]
+    frames: list[str] = []
+    for m in _FRAME.finditer(text):
+        path = m.group("path")
+        if is_library_path(path):
+            continue
+        frame = f"{module_of(path)}.{m.group('func')}"
+        if not frames or frames[-1] != frame:
+            frames.append(frame)
+    return frames[-limit:]

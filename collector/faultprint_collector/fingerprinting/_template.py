@@ -1,0 +1,162 @@
+"""Message templates: pattern masking, then token-level template inference.
+
+``template_of(message)`` turns one message into its template:
+
+1. ``LINE_PATTERNS`` mask quoted values and ``KV_VALUE`` the values of
+   ``key=value`` over the whole line (they may contain spaces);
+2. each whitespace token goes through ``PATTERNS`` (numbers, ids, hosts,
+   paths, any token holding a digit such as ``gpt-4o`` or ``blk_-1608``,
+   random-looking tokens);
+3. token inference by *position*: the token after a naming keyword
+   (``user alice``, ``model: foo``, ``named John Smith``) is a value unless it
+   is a function word (``user not found`` keeps ``not``); a month or weekday
+   name followed by a number is part of a date;
+4. runs of adjacent placeholders collapse to one, so a value of varying
+   word count (a name, a list, a date) is still one slot.
+
+Unlike an online clusterer (Drain and friends) nothing here looks at other
+messages: the template is a pure function of the message, so every
+collector replica, in any arrival order, computes the same one. The price is
+that a variable plain word in a position no rule recognises stays literal;
+``bench/fingerprint_quality.py`` measures what that costs.
+
+Speed: a message is mostly plain words that recur across messages, so the
+masked form of each digit-free token is memoised (bounded); only tokens that
+are new or hold a digit reach the regular-expression engine.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from ._patterns import (
+    CALENDAR_WORDS,
+    FUNCTION_WORDS,
+    KV_VALUE,
+    LINE_MASK,
+    MASK,
+    MASK_NAMED,
+    NAMING_KEYWORDS,
+    PLACEHOLDER,
+)
+
+__all__ = ["MAX_MESSAGE", "first_line", "masked_values", "template_of"]
+
+#: templates use at most this many characters of the first line: identity is
+#: in the head of a message, user content in its tail.
+MAX_MESSAGE = 400
+
+_COLLAPSE = re.compile(r"<\*>(?:[ \t,|]*<\*>)+")
+_DIGIT = re.compile(r"\d")
+_VALUE = re.compile(r"[\w.:/@+#-]*\d[\w.:/@+#-]*")
+# Stripped from token edges before a positional rule looks at the word.
+_EDGE = "\"'`.,;:!?()[]{}<>"
+_CLAUSE_END = (".", ";", "!", "?")
+
+# Tokens (as written) that trigger a positional rule; checked with one
+# set operation so messages without any of them skip the rule entirely.
+_TRIGGERS = frozenset(
+    v for w in NAMING_KEYWORDS for c in (w, w.capitalize(), w.upper()) for v in (c, c + ":")
+) | frozenset(v for w in CALENDAR_WORDS for v in (w, w + ",", w + "."))
+
+_CACHE_MAX = 100_000
+_token_cache: dict[str, str] = {}
+
+
+def first_line(message: str) -> str:
+    """The first non-blank line of ``message``, stripped."""
+    for line in message.splitlines():
+        line = line.strip()
+        if line:
+            return line
+    return ""
+
+
+def _head(message: str) -> str:
+    line = first_line(message) if ("\n" in message or "\r" in message) else message.strip()
+    return line[:MAX_MESSAGE]
+
+
+def _mask_token(tok: str) -> str:
+    if _DIGIT.search(tok) is not None:
+        # Shortcut for the `digit_token` pattern, which would consume such a
+        # token whole: value characters only, holding a digit, is one value.
+        core = tok.strip(_EDGE)
+        if _VALUE.fullmatch(core) is not None:
+            start = tok.find(core)
+            return tok[:start] + PLACEHOLDER + tok[start + len(core) :]
+        return MASK.sub(PLACEHOLDER, tok)
+    masked = MASK.sub(PLACEHOLDER, tok)
+    # Memoise only what is likely to recur: tokens without digits. A full cache
+    # is dropped, not evicted entry by entry: cheap and still bounded.
+    if len(_token_cache) >= _CACHE_MAX:
+        _token_cache.clear()
+    _token_cache[tok] = masked
+    return masked
+
+
+def _replace_core(tok: str) -> str:
+    core = tok.strip(_EDGE)
+    if not core:
+        return tok
+    start = tok.find(core)
+    return tok[:start] + PLACEHOLDER + tok[start + len(core) :]
+
+
+def _positional(out: list[str]) -> None:
+    """Mask values identified by their position (after keywords, in dates)."""
+    n = len(out)
+    triggers = _TRIGGERS
+    done = -1  # tokens up to here were consumed by a multi-word value
+    for i in [k for k, t in enumerate(out) if t in triggers]:
+        if i <= done or i + 1 >= n:
+            continue
+        tok = out[i]
+        nxt = out[i + 1]
+        if tok.rstrip(",.") in CALENDAR_WORDS:
+            if PLACEHOLDER in nxt or nxt.rstrip(",.") in CALENDAR_WORDS:
+                out[i] = _replace_core(tok)
+            continue
+        core = nxt.strip(_EDGE)
+        if not core or PLACEHOLDER in nxt or core.lower() in FUNCTION_WORDS:
+            continue
+        out[i + 1] = _replace_core(nxt)
+        # a capitalised value continues over capitalised words: "named John Smith"
+        j = i + 2
+        while core[0].isupper() and j < n and not out[j - 1].endswith((",", *_CLAUSE_END)):
+            c = out[j].strip(_EDGE)
+            if not (c and c[0].isupper() and c.isalpha()) or c.lower() in FUNCTION_WORDS:
+                break
+            out[j] = _replace_core(out[j])
+            j += 1
+        done = j - 1
+
+
+@lru_cache(maxsize=16384)
+def template_of(message: str) -> str:
+    """Return the template of ``message``, every value replaced by ``<*>``.
+
+    Deterministic and independent of any other message. Only the first
+    non-blank line, at most ``MAX_MESSAGE`` characters, is used.
+    """
+    line = _head(message)
+    if "'" in line or '"' in line or "`" in line:
+        line = LINE_MASK.sub(PLACEHOLDER, line)
+    if "=" in line:
+        line = KV_VALUE.sub("=" + PLACEHOLDER, line)
+    tokens = line.split()
+    get = _token_cache.get
+    out = [get(t) or _mask_token(t) for t in tokens]
+    if not _TRIGGERS.isdisjoint(out):
+        _positional(out)
+    result = " ".join(out)
+    if PLACEHOLDER in result:
+        result = _COLLAPSE.sub(PLACEHOLDER, result)
+    return result
+
+
+def masked_values(message: str) -> list[tuple[str, str]]:
+    """Which named pattern masked which value, for grouping explanations (slow path)."""
+    line = _head(message)
+    return [(m.lastgroup or "?", m.group()) for m in MASK_NAMED.finditer(line)]

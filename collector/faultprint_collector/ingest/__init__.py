@@ -1,0 +1,77 @@
+"""Ingest: OTLP body → spans → classified, fingerprinted call records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from faultprint_collector.ingest._classify import (
+    FINISH_REASONS,
+    SpanRejected,
+    classify,
+    is_model_call,
+)
+from faultprint_collector.ingest._otlp import (
+    JSON,
+    PROTOBUF,
+    OTLPDecodeError,
+    decompress,
+    encode_response,
+    parse_request,
+)
+from faultprint_collector.ingest._records import CALL_COLUMNS, CallRecord
+from faultprint_collector.ingest._spans import SpanView, iter_spans
+
+__all__ = [
+    "CALL_COLUMNS",
+    "FINISH_REASONS",
+    "JSON",
+    "PROTOBUF",
+    "CallRecord",
+    "DecodedBatch",
+    "OTLPDecodeError",
+    "SpanRejected",
+    "SpanView",
+    "classify",
+    "decode_body",
+    "decompress",
+    "encode_response",
+    "is_model_call",
+    "iter_spans",
+    "parse_request",
+    "records_from_request",
+]
+
+
+@dataclass
+class DecodedBatch:
+    """What one OTLP request turned into."""
+
+    records: list[CallRecord] = field(default_factory=list)
+    rejected: int = 0
+    skipped: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def records_from_request(request: object, project: str) -> DecodedBatch:
+    """Classify and fingerprint every model-call span of a parsed request."""
+    batch = DecodedBatch()
+    for span in iter_spans(request):  # type: ignore[arg-type]
+        if not is_model_call(span):
+            batch.skipped += 1
+            continue
+        try:
+            batch.records.append(classify(span, project))
+        except SpanRejected as exc:
+            batch.rejected += 1
+            if len(batch.errors) < 5:
+                batch.errors.append(str(exc))
+    return batch
+
+
+def decode_body(
+    body: bytes, content_type: str, content_encoding: str, project: str
+) -> DecodedBatch:
+    """Decompress, parse and classify one OTLP/HTTP body."""
+    return records_from_request(
+        parse_request(decompress(body, content_encoding), content_type), project
+    )

@@ -1,0 +1,149 @@
+"""Decoding OTLP/HTTP trace bodies (protobuf or JSON, optionally gzip)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import zlib
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError as ProtoDecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+
+#: decompressed bodies larger than this are refused (decompression bombs)
+MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024
+#: JSON nesting deeper than this is refused before parsing
+MAX_JSON_DEPTH = 64
+
+_ID_FIELDS = {"traceId": 32, "spanId": 16, "parentSpanId": 16}
+
+
+class OTLPDecodeError(ValueError):
+    """The body cannot be decoded; ``status`` is the HTTP status to answer."""
+
+    def __init__(self, reason: str, status: int = 400) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+def decompress(body: bytes, encoding: str, limit: int = MAX_DECOMPRESSED_BYTES) -> bytes:
+    """Undo Content-Encoding (gzip, deflate or identity), capped at LIMIT bytes."""
+    encoding = (encoding or "identity").strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding not in ("gzip", "deflate", "x-gzip"):
+        raise OTLPDecodeError(f"unsupported Content-Encoding {encoding!r}", 415)
+    wbits = 16 + zlib.MAX_WBITS if encoding in ("gzip", "x-gzip") else zlib.MAX_WBITS
+    inflater = zlib.decompressobj(wbits)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise OTLPDecodeError(f"body is not valid {encoding}: {exc}") from exc
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise OTLPDecodeError(f"decompressed body exceeds the limit of {limit} bytes", 413)
+    if not inflater.eof:
+        raise OTLPDecodeError(f"body is truncated {encoding} data")
+    return out
+
+
+def _json_depth_ok(text: str, limit: int) -> bool:
+    depth = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return False
+        elif ch in "]}":
+            depth -= 1
+    return True
+
+
+def _hex_ids_to_base64(node: Any) -> None:
+    """OTLP/JSON carries ids as hex; protobuf's JSON parser expects base64.
+
+    Without this conversion the parser silently decodes hex text as base64
+    and stores wrong ids, so we convert (and validate) every id field first.
+    """
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _ID_FIELDS and isinstance(value, str):
+                if value == "":
+                    continue
+                if len(value) != _ID_FIELDS[key]:
+                    raise OTLPDecodeError(
+                        f"{key} must be {_ID_FIELDS[key]} hex digits, got {value[:40]!r}"
+                    )
+                try:
+                    node[key] = base64.b64encode(bytes.fromhex(value)).decode()
+                except ValueError as exc:
+                    raise OTLPDecodeError(f"{key} is not hex: {value[:40]!r}") from exc
+            else:
+                _hex_ids_to_base64(value)
+    elif isinstance(node, list):
+        for item in node:
+            _hex_ids_to_base64(item)
+
+
+def parse_request(body: bytes, content_type: str) -> ExportTraceServiceRequest:
+    """Parse an already-decompressed body as an ExportTraceServiceRequest."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    request = ExportTraceServiceRequest()
+    if media == PROTOBUF:
+        try:
+            request.ParseFromString(body)
+        except (ProtoDecodeError, RuntimeError, ValueError) as exc:
+            raise OTLPDecodeError(f"body is not a valid OTLP protobuf message: {exc}") from exc
+        return request
+    if media == JSON:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise OTLPDecodeError(f"JSON body is not valid UTF-8: {exc}") from exc
+        if not _json_depth_ok(text, MAX_JSON_DEPTH):
+            raise OTLPDecodeError(f"JSON nesting is deeper than {MAX_JSON_DEPTH} levels")
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise OTLPDecodeError(f"body is not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise OTLPDecodeError("JSON body must be an object with resourceSpans")
+        _hex_ids_to_base64(data)
+        try:
+            json_format.ParseDict(data, request, ignore_unknown_fields=True)
+        except (json_format.ParseError, binascii.Error, ValueError, TypeError) as exc:
+            raise OTLPDecodeError(f"JSON body is not a valid OTLP request: {exc}") from exc
+        return request
+    raise OTLPDecodeError(
+        f"unsupported Content-Type {content_type!r}; use {PROTOBUF} or {JSON}", 415
+    )
+
+
+def encode_response(rejected: int, message: str, content_type: str) -> tuple[bytes, str]:
+    """Build an ExportTraceServiceResponse in the request's encoding."""
+    response = ExportTraceServiceResponse()
+    if rejected:
+        response.partial_success.rejected_spans = rejected
+        response.partial_success.error_message = message
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media == JSON:
+        return json_format.MessageToJson(response).encode(), JSON
+    return response.SerializeToString(), PROTOBUF

@@ -1,0 +1,97 @@
+"""Where the CLI reads from: a collector's query API, or a store opened directly.
+
+In embedded mode the running collector owns the data directory, so reads go
+through its HTTP API; the CLI opens the directory itself only when no
+collector holds it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from faultprint_collector import queries
+from faultprint_collector.store import Store, StoreError, apply_migrations, open_store
+
+
+class ReadError(RuntimeError):
+    """Reading failed (connection, HTTP error, store problem): message says why."""
+
+
+class Reader:
+    """Answers read queries either over HTTP or straight from a store."""
+
+    def __init__(self, url: str | None = None, store: str | None = None) -> None:
+        self.url = (url or "").rstrip("/")
+        self._store_path = store
+        self._store: Store | None = None
+        self._api_key = os.environ.get("FAULTPRINT_API_KEY", "")
+
+    @property
+    def store(self) -> Store:
+        """The directly opened store (only without --url)."""
+        if self._store is None:
+            try:
+                self._store = open_store(self._store_path or queries_default_store())
+                apply_migrations(self._store)
+            except StoreError as exc:
+                raise ReadError(str(exc)) from exc
+        return self._store
+
+    def get(self, path: str, params: dict[str, Any]) -> Any:
+        """GET a read-API path from the collector at --url."""
+        import httpx
+
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        clean = {k: v for k, v in params.items() if v is not None}
+        try:
+            response = httpx.get(f"{self.url}{path}", params=clean, headers=headers, timeout=60)
+        except httpx.HTTPError as exc:
+            raise ReadError(f"cannot reach the collector at {self.url}: {exc}") from exc
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail", response.text)
+            except ValueError:
+                detail = response.text
+            raise ReadError(f"collector answered {response.status_code}: {detail}")
+        return response.json()
+
+    def run(self, path: str, params: dict[str, Any], local: Callable[[Store], Any]) -> Any:
+        """Answer over HTTP when a URL is set, else with LOCAL on the store."""
+        if self.url:
+            return self.get(path, params)
+        try:
+            return local(self.store)
+        except queries.QueryError as exc:
+            raise ReadError(str(exc)) from exc
+
+    def versions(self, since: str | None, project: str) -> list[dict[str, Any]]:
+        """Model versions with call counts and failure rates."""
+        return self.run(
+            "/api/versions",
+            {"since": since},
+            lambda s: {"versions": queries.list_versions(s, project, queries.parse_since(since))},
+        )["versions"]
+
+    def incidents(self, since: str | None, limit: int, project: str) -> list[dict[str, Any]]:
+        """Top failure fingerprints."""
+        return self.run(
+            "/api/incidents",
+            {"since": since, "limit": limit},
+            lambda s: {
+                "incidents": queries.list_incidents(s, project, queries.parse_since(since), limit)
+            },
+        )["incidents"]
+
+    def close(self) -> None:
+        """Release the store if it was opened."""
+        if self._store is not None:
+            self._store.close()
+
+
+def queries_default_store() -> str:
+    """The default embedded store location (FAULTPRINT_STORE overrides)."""
+    from faultprint_collector.store._client import DEFAULT_STORE
+
+    return os.environ.get("FAULTPRINT_STORE") or DEFAULT_STORE

@@ -1,0 +1,17 @@
+"""ClickHouse storage: one client for the embedded engine (chDB) and servers."""
+
+from faultprint_collector.store._client import Store, StoreError, StoreLockedError, open_store
+from faultprint_collector.store._migrations import MIGRATIONS_TABLE, apply_migrations, render_ddl
+from faultprint_collector.store._writer import CALL_COLUMNS, CallWriter
+
+__all__ = [
+    "CALL_COLUMNS",
+    "MIGRATIONS_TABLE",
+    "CallWriter",
+    "Store",
+    "StoreError",
+    "StoreLockedError",
+    "apply_migrations",
+    "open_store",
+    "render_ddl",
+]

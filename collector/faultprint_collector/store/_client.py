@@ -1,0 +1,135 @@
+"""Opening a store: a directory (embedded chDB) or a ClickHouse server URL."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+DEFAULT_STORE = "./.faultprint/data"
+
+
+class StoreError(RuntimeError):
+    """The store could not be opened or queried; the message says why."""
+
+
+class StoreLockedError(StoreError):
+    """Another process owns this embedded data directory."""
+
+
+@dataclass
+class Store:
+    """A clickhouse-connect client plus what the rest of the code needs to know.
+
+    One lock serialises calls: the embedded engine runs in-process and its
+    client is not safe to share between threads without it.
+    """
+
+    client: Any
+    dsn: str
+    embedded: bool
+    database: str = ""
+    cluster: str = ""
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def prefix(self) -> str:
+        """Database prefix for table names (empty for the default database)."""
+        return f"{self.database}." if self.database else ""
+
+    def table(self, name: str) -> str:
+        """Qualified name of one of faultprint's tables."""
+        return f"{self.prefix}{name}"
+
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        """Run a statement that returns no rows."""
+        with self._lock:
+            return self.client.command(sql, parameters=parameters)
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None, **kw: Any) -> Any:
+        """Run a parameterised query and return clickhouse-connect's result."""
+        with self._lock:
+            return self.client.query(sql, parameters=parameters, **kw)
+
+    def query_dicts(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict]:
+        """Run a parameterised query and return its rows as dicts."""
+        result = self.query(sql, parameters)
+        names = result.column_names
+        return [dict(zip(names, row, strict=True)) for row in result.result_rows]
+
+    def insert(
+        self,
+        table: str,
+        rows: Sequence[Sequence[Any]],
+        column_names: Sequence[str],
+        settings: dict[str, Any] | None = None,
+    ) -> None:
+        """Insert rows (a list of row sequences) into one table."""
+        with self._lock:
+            self.client.insert(
+                table, rows, column_names=list(column_names), settings=settings or {}
+            )
+
+    def close(self) -> None:
+        """Release the client (and the embedded data directory's lock)."""
+        with self._lock:
+            try:
+                self.client.close()
+            except Exception:  # closing is best effort
+                pass
+
+
+def is_url(store: str) -> bool:
+    """True when STORE names a server (http/https/clickhouse URL or chdb DSN)."""
+    return store.split("://", 1)[0] in {"http", "https", "clickhouse", "chdb"} and "://" in store
+
+
+def open_store(store: str = DEFAULT_STORE, *, cluster: str = "") -> Store:
+    """Open STORE: a directory (embedded, created if missing) or a server URL.
+
+    ``http(s)://user:pass@host:8123/db`` connects to a ClickHouse server and
+    uses database ``db`` (created when missing).
+    """
+    import clickhouse_connect
+
+    if not is_url(store) or store.startswith("chdb://"):
+        path = store[len("chdb://") :] if store.startswith("chdb://") else store
+        data_dir = Path(path).expanduser().resolve()
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create store directory {data_dir}: {exc}") from exc
+        dsn = f"chdb://{data_dir}"
+        try:
+            client = clickhouse_connect.get_client(dsn=dsn)
+        except Exception as exc:
+            text = str(exc)
+            if "Cannot lock file" in text or "lock" in text.lower():
+                raise StoreLockedError(
+                    f"the store {data_dir} is in use by another process (a running "
+                    "collector owns it); use --url to go through that collector"
+                ) from exc
+            raise StoreError(f"cannot open embedded store {data_dir}: {text}") from exc
+        return Store(client=client, dsn=dsn, embedded=True, cluster=cluster)
+
+    parts = urlsplit(store)
+    database = parts.path.strip("/") or "default"
+    if not database.replace("_", "").isalnum():
+        raise StoreError(f"invalid database name {database!r} in {store}")
+    try:
+        client = clickhouse_connect.get_client(
+            host=parts.hostname or "localhost",
+            port=parts.port or (8443 if parts.scheme == "https" else 8123),
+            username=parts.username or "default",
+            password=parts.password or "",
+            secure=parts.scheme == "https",
+            connect_timeout=5,
+        )
+        client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
+    except Exception as exc:
+        safe = f"{parts.scheme}://{parts.hostname}:{parts.port}/{database}"
+        raise StoreError(f"cannot connect to ClickHouse at {safe}: {exc}") from exc
+    return Store(client=client, dsn=store, embedded=False, database=database, cluster=cluster)
