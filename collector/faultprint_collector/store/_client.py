@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -75,11 +76,8 @@ class Store:
 
     def close(self) -> None:
         """Release the client (and the embedded data directory's lock)."""
-        with self._lock:
-            try:
-                self.client.close()
-            except Exception:  # closing is best effort
-                pass
+        with self._lock, contextlib.suppress(Exception):  # closing is best effort
+            self.client.close()
 
 
 def is_url(store: str) -> bool:

@@ -64,7 +64,8 @@ def render_ddl(
             name, args = match[1], match[2]
             if not cluster:
                 return f"{name}({args})" if args is not None else name
-            path = f"'/clickhouse/tables/{{shard}}/{database or 'default'}/{table[1] if table else 'x'}'"
+            name_in_path = table[1] if table else "x"
+            path = f"'/clickhouse/tables/{{shard}}/{database or 'default'}/{name_in_path}'"
             inner = ", ".join(a for a in (path, "'{replica}'", args) if a)
             return f"Replicated{name}({inner})"
 
