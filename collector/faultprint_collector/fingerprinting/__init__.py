@@ -1,83 +1,43 @@
 """Failure fingerprinting: one failure mode, one fingerprint.
 
 Public interface used by the collector's ingest path, the CLI and the
-benchmarks. Pure functions, no I/O.
+benchmarks. Pure functions, no I/O; a fingerprint is a deterministic function
+of the failed call, identical on every collector replica and independent of
+arrival order.
+
+- ``fingerprint(FailureRecord(...)) -> Fingerprint``: fine and coarse hashes,
+  the message template, the components behind them, the refined category;
+- ``explain(fp)``: the grouping information as text;
+- ``template_of(message)``: the normalised template of one message;
+- ``line_fingerprint(line)``: a plain log line grouped by its template;
+- ``category_from_fields(...)``: the failure category implied by raw fields.
 """
 
-from __future__ import annotations
+from ._category import CATEGORIES, category_from_fields, normalise_finish_reason
+from ._engine import (
+    STRATEGY,
+    FailureRecord,
+    Fingerprint,
+    explain,
+    fingerprint,
+    line_fingerprint,
+)
+from ._frames import in_app_frames
+from ._template import template_of
+from ._validation import generalise_path, inspect_output
 
-import re
-from dataclasses import dataclass, field
-from typing import Any
-
-import xxhash
-
-__all__ = ["STRATEGY", "FailureRecord", "Fingerprint", "fingerprint"]
-
-#: name of the grouping strategy; a change of algorithm is a new strategy
-STRATEGY = "v1"
-
-
-@dataclass(slots=True)
-class FailureRecord:
-    """Everything the engine may look at for one failed call."""
-
-    category: str = "exception"
-    error_type: str = ""
-    message: str = ""
-    stacktrace: str = ""
-    finish_reason: str = ""
-    output: str = ""
-    call_site: str = ""
-    provider: str = ""
-    model: str = ""
-    status_code: int = 0
-    error_code: str = ""
-    #: structured detail from the SDK (e.g. validation errors), parsed JSON
-    detail: Any = None
-
-
-@dataclass(slots=True)
-class Fingerprint:
-    """The result: fine and coarse hashes, the template, and why."""
-
-    fine: int
-    coarse: int
-    template: str
-    strategy: str = STRATEGY
-    components: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def hex(self) -> str:
-        """The fine fingerprint as 16 hex digits."""
-        return f"{self.fine:016x}"
-
-
-_MASK = re.compile(r"'[^']*'|\"[^\"]*\"|0x[0-9a-fA-F]+|[0-9a-fA-F]{8,}|\d+(?:\.\d+)?")
-
-
-def _hash(parts: list[str]) -> int:
-    return xxhash.xxh3_64_intdigest("\x1f".join(parts).encode())
-
-
-def fingerprint(record: FailureRecord) -> Fingerprint:
-    """Compute the fingerprint of one failed call."""
-    template = _MASK.sub("<*>", record.message)[:500]
-    coarse_parts = [
-        STRATEGY,
-        record.call_site,
-        record.category,
-        record.error_type or record.error_code,
-    ]
-    fine_parts = coarse_parts + [template]
-    return Fingerprint(
-        fine=_hash(fine_parts),
-        coarse=_hash(coarse_parts),
-        template=template,
-        components={
-            "call_site": record.call_site,
-            "category": record.category,
-            "error_type": record.error_type,
-            "template": template,
-        },
-    )
+__all__ = [
+    "CATEGORIES",
+    "STRATEGY",
+    "FailureRecord",
+    "Fingerprint",
+    "category_from_fields",
+    "explain",
+    "fingerprint",
+    "generalise_path",
+    "in_app_frames",
+    "inspect_output",
+    "line_fingerprint",
+    "normalise_finish_reason",
+    "template_of",
+]

@@ -182,7 +182,8 @@ def _parse_jsonschema(message: str) -> list[tuple[str, str, str]] | None:
 # --- json -----------------------------------------------------------------------
 
 _JSON_ERROR = re.compile(
-    r"^(?:Invalid JSON: )?(?P<what>Expecting value|Expecting '[^']+' delimiter|Expecting property name"
+    r"^(?:Invalid JSON: )?(?P<what>Expecting value|Expecting '[^']+' delimiter"
+    r"|Expecting property name"
     r"|Unterminated string|Extra data|Invalid control character|Invalid \\escape|Invalid \\uXXXX"
     r"|EOF while parsing|expected value|trailing characters|key must be a string|trailing comma"
     r"|invalid escape|control character|expected `[^`]+`|expected ident|invalid number"
@@ -235,7 +236,8 @@ def parse_validation_message(message: str) -> tuple[str, list[tuple[str, str, st
 
 _REFUSAL = re.compile(
     r"^\W{0,3}(?:I['’]?m (?:sorry|afraid|unable|not able)|I am (?:sorry|afraid|unable|not able)"
-    r"|Sorry\b|I apologi[sz]e|Unfortunately,? I\b|I (?:can(?:no|['’])t|won['’]t|will not|must decline"
+    r"|Sorry\b|I apologi[sz]e|Unfortunately,? I\b"
+    r"|I (?:can(?:no|['’])t|won['’]t|will not|must decline"
     r"|do not feel comfortable|don['’]t feel comfortable)|As an AI\b|I['’]m not comfortable"
     r"|My apologies)",
     re.I,

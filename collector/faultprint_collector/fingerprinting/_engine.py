@@ -1,0 +1,373 @@
+"""Grouping strategies per failure category, and the hashes.
+
+A fingerprint is xxh3-64 over a canonical encoding of *components*: named
+values, each a string or a list of strings, in a fixed order, prefixed by the
+strategy version. The coarse fingerprint uses the call site, the category and
+the ``kind`` (error type, provider error code, validator, tool reason); the
+fine one adds what tells failure modes of the same kind apart (template,
+validation errors and paths, in-app frames). What is never a component:
+model, model version, release, line numbers, ids, numbers, user content.
+
+Changing what any strategy produces changes ``STRATEGY``, so stored
+fingerprints keep their meaning.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import xxhash
+
+from ._category import category_from_fields, normalise_category
+from ._frames import in_app_frames
+from ._provider import ProviderError, from_body, parse_provider_error
+from ._template import template_of
+from ._validation import (
+    OutputShape,
+    errors_from_detail,
+    inspect_output,
+    json_error_mode,
+    parse_validation_message,
+)
+
+__all__ = ["STRATEGY", "FailureRecord", "Fingerprint", "explain", "fingerprint", "line_fingerprint"]
+
+#: name of the grouping strategy; a change of algorithm is a new strategy
+STRATEGY = "v2"
+
+Components = dict[str, Any]
+
+
+@dataclass(slots=True)
+class FailureRecord:
+    """Everything the engine may look at for one failed call.
+
+    ``output`` is None or ``""`` when the output was not captured (an empty
+    output is its own category, ``empty_output``). ``category`` may be empty:
+    it is then inferred from the other fields.
+    """
+
+    category: str = "exception"
+    error_type: str = ""
+    message: str = ""
+    stacktrace: str = ""
+    finish_reason: str = ""
+    output: str | None = None
+    call_site: str = ""
+    provider: str = ""
+    model: str = ""
+    status_code: int = 0
+    error_code: str = ""
+    #: structured detail from the SDK (``faultprint.failure.detail``), parsed JSON
+    detail: Any = None
+
+
+@dataclass(slots=True)
+class Fingerprint:
+    """The result: fine and coarse hashes, the template, and why."""
+
+    fine: int
+    coarse: int
+    template: str
+    strategy: str = STRATEGY
+    components: dict[str, Any] = field(default_factory=dict)
+    #: the category after refinement (a JSON error whose output is a refusal is a refusal)
+    category: str = ""
+    #: the error type without its module (``RateLimitError``)
+    error_type: str = ""
+
+    @property
+    def hex(self) -> str:
+        """The fine fingerprint as 16 lowercase hex digits."""
+        return f"{self.fine:016x}"
+
+    @property
+    def coarse_hex(self) -> str:
+        """The coarse fingerprint as 16 lowercase hex digits."""
+        return f"{self.coarse:016x}"
+
+
+# --- hashing --------------------------------------------------------------------
+
+_COARSE_KEYS = ("call_site", "category", "kind")
+
+
+def _encode(level: str, components: Components, keys: tuple[str, ...] | None = None) -> bytes:
+    # Canonical: fixed key order (insertion order of the strategy, which is
+    # fixed per strategy version), unit separators that cannot occur in text
+    # we keep, list items joined by their own separator.
+    parts = [STRATEGY, level]
+    for k, v in components.items():
+        if keys is not None and k not in keys:
+            continue
+        if isinstance(v, list | tuple):
+            v = "\x1d".join(v)
+        parts.append(f"{k}\x1f{v}")
+    return "\x1e".join(parts).encode("utf-8", "surrogatepass")
+
+
+def _hashes(components: Components) -> tuple[int, int]:
+    fine = xxhash.xxh3_64_intdigest(_encode("fine", components))
+    coarse = xxhash.xxh3_64_intdigest(_encode("coarse", components, _COARSE_KEYS))
+    return fine, coarse
+
+
+# --- helpers --------------------------------------------------------------------
+
+_EXC_LINE = re.compile(
+    r"^(?P<type>[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|"
+    r"Timeout|Failure|[A-Z]\w*))(?::[ \t]*(?P<msg>.*))?$"
+)
+
+
+def _short_type(error_type: str) -> str:
+    # `openai.RateLimitError` and `RateLimitError` are one type; `<class 'x.Y'>` too
+    t = error_type.strip().strip("<>'\"")
+    if t.startswith("class "):
+        t = t[6:].strip("'\" ")
+    return t.rsplit(".", 1)[-1]
+
+
+def _from_traceback_tail(stacktrace: str) -> tuple[str, str]:
+    """(type, message) from the last line of traceback text."""
+    for line in reversed(stacktrace.rstrip().splitlines()[-20:]):
+        line = line.strip()
+        if not line or line.startswith(("File ", "^", "~")):
+            continue
+        m = _EXC_LINE.match(line)
+        if m is not None:
+            return m.group("type"), m.group("msg") or ""
+        return "", ""
+    return "", ""
+
+
+def _without_model(message: str, model: str) -> str:
+    # The model name can be a plain word ("sonnet"); never let it into a template.
+    if model and len(model) >= 3 and model in message:
+        return message.replace(model, "<*>")
+    return message
+
+
+def _kind_join(*parts: str) -> str:
+    return ":".join(p for p in parts if p)
+
+
+# --- strategies -----------------------------------------------------------------
+
+
+def _api_error(r: FailureRecord, msg: str, comps: Components) -> str:
+    pe: ProviderError | None = None
+    if isinstance(r.detail, dict) and isinstance(r.detail.get("error"), dict):
+        pe = from_body(r.detail, r.status_code)
+    if pe is None and msg:
+        pe = parse_provider_error(msg)
+    status = r.status_code or (pe.status if pe else 0)
+    code = r.error_code or (pe.code if pe else "")
+    etype = pe.error_type if pe else ""
+    comps["kind"] = _kind_join(f"http_{status}" if status else "", code or etype)
+    comps["status"] = str(status) if status else ""
+    comps["error_code"] = code
+    comps["provider_type"] = etype
+    # A specific error code names the mode; without one the prose decides
+    # (anthropic's invalid_request_error covers many distinct problems).
+    if not code:
+        prose = pe.message if pe is not None else msg
+        comps["template"] = template_of(prose) if prose else ""
+    return str(comps.get("template", ""))
+
+
+def _timeout(r: FailureRecord, msg: str, comps: Components, etype: str) -> str:
+    comps["kind"] = etype or "timeout"
+    template = template_of(msg) if msg else ""
+    comps["template"] = template
+    return template
+
+
+def _exception(r: FailureRecord, msg: str, comps: Components, etype: str) -> str:
+    comps["kind"] = etype
+    parsed = parse_validation_message(msg) if msg and _maybe_validation(msg) else None
+    template = ""
+    if parsed is not None and parsed[0] != "json":
+        validator, errs = parsed
+        comps["validator"] = validator
+        comps["errors"] = sorted({f"{k}@{p}" if p else k for k, p, _ in errs})[:8]
+    else:
+        template = template_of(msg) if msg else ""
+        comps["template"] = template
+    comps["frames"] = in_app_frames(r.stacktrace) if r.stacktrace else []
+    return template
+
+
+def _maybe_validation(msg: str) -> bool:
+    return (
+        "validation error" in msg
+        or "Failed validating" in msg
+        or "is a required property" in msg
+        or "is not of type" in msg
+    )
+
+
+def _json_mode_from_output(r: FailureRecord) -> str:
+    # "" is treated as "not captured": ingest cannot tell the two apart, and a
+    # genuinely empty output is classified empty_output before validation.
+    return inspect_output(r.output) if r.output else ""
+
+
+def _invalid_output(r: FailureRecord, msg: str, comps: Components, etype: str) -> str:
+    summary = errors_from_detail(r.detail)
+    validator = ""
+    errors: list[str] = []
+    json_mode = ""
+    template = ""
+    if summary is not None:
+        validator, items = summary
+        errors = list(items)
+    elif msg:
+        parsed = parse_validation_message(msg)
+        if parsed is not None:
+            validator, errs = parsed
+            for kind, path, emsg in errs:
+                if validator == "json":
+                    json_mode = kind
+                elif kind == "json_invalid":
+                    json_mode = json_error_mode(emsg) or "malformed_json"
+                else:
+                    errors.append(f"{kind}@{path}" if path else kind)
+        else:
+            template = template_of(msg)
+    if isinstance(r.detail, dict) and isinstance(r.detail.get("validator"), str) and not validator:
+        validator = r.detail["validator"]
+    # Did the output break JSON, and how? The error alone cannot tell a fenced
+    # answer from a refusal; the output can.
+    if not errors or any(e.startswith(("json_invalid", "json_decode")) for e in errors):
+        shape = _json_mode_from_output(r)
+        if shape and shape != OutputShape.VALID_JSON:
+            if shape in (OutputShape.REFUSAL, OutputShape.EMPTY):
+                return shape  # re-categorised by the caller
+            json_mode = shape
+            errors = [e for e in errors if not e.startswith(("json_invalid", "json_decode"))]
+            template = ""
+    comps["kind"] = validator or ("json" if json_mode else etype)
+    comps["validator"] = validator
+    comps["errors"] = sorted(set(errors))
+    comps["json_mode"] = json_mode
+    if template:
+        comps["template"] = template
+    return template
+
+
+_TOOL_NAME = re.compile(
+    r"\b(?:tool|function)[ :]+['\"`]?(?P<name>[A-Za-z_][\w.-]{0,63})['\"`]?", re.I
+)
+_UNKNOWN_TOOL = re.compile(
+    r"\b(?:unknown|unexpected|undefined|unsupported|no such|not found|does not exist|"
+    r"not a valid|hallucinated)\b",
+    re.I,
+)
+
+
+def _tool_error(r: FailureRecord, msg: str, comps: Components) -> str:
+    detail = r.detail if isinstance(r.detail, dict) else {}
+    reason = detail.get("reason") if isinstance(detail.get("reason"), str) else ""
+    tool = detail.get("tool") if isinstance(detail.get("tool"), str) else ""
+    if not reason:
+        reason = "unknown_tool" if _UNKNOWN_TOOL.search(msg[:300]) else "invalid_arguments"
+    if not tool and msg:
+        m = _TOOL_NAME.search(msg[:300])
+        tool = m.group("name") if m else ""
+    comps["kind"] = reason
+    # An unknown tool's name is invented by the model: unbounded, not identity.
+    # A declared tool with bad arguments is identified by the tool and the errors.
+    comps["tool"] = tool if reason != "unknown_tool" else ""
+    errors: list[str] = []
+    summary = errors_from_detail(detail)
+    if summary is not None:
+        errors = list(summary[1])
+    elif msg and reason != "unknown_tool":
+        parsed = parse_validation_message(msg)
+        if parsed is not None:
+            errors = sorted({f"{k}@{p}" if p else k for k, p, _ in parsed[1]})
+    comps["errors"] = errors
+    return ""
+
+
+def fingerprint(record: FailureRecord) -> Fingerprint:
+    """Compute the fingerprint of one failed call (pure, deterministic)."""
+    r = record
+    msg = r.message
+    etype = r.error_type
+    if r.stacktrace and not (etype and msg):
+        tb_type, tb_msg = _from_traceback_tail(r.stacktrace)
+        etype = etype or tb_type
+        msg = msg or tb_msg
+    etype = _short_type(etype) if etype else ""
+    if r.model and msg:
+        msg = _without_model(msg, r.model)
+    category = normalise_category(r.category) if r.category else ""
+    if not category:
+        category = category_from_fields(
+            error_type=etype,
+            message=msg,
+            finish_reason=r.finish_reason,
+            status_code=r.status_code,
+            output=r.output,
+            has_stacktrace=bool(r.stacktrace),
+        )
+    # An "exception" that is a provider HTTP error is an API error, whoever
+    # classified it: one mode must not get two fingerprints by path of arrival.
+    if category == "exception" and msg[:1] in ("E", "H", "{"):
+        pe = parse_provider_error(msg)
+        if pe is not None and pe.status >= 400:
+            category = "api_error"
+    comps: Components = {"call_site": r.call_site.strip(), "category": category, "kind": ""}
+    template = ""
+    if category == "api_error":
+        template = _api_error(r, msg, comps)
+    elif category == "exception":
+        template = _exception(r, msg, comps, etype)
+    elif category == "timeout":
+        template = _timeout(r, msg, comps, etype)
+    elif category == "invalid_output":
+        template = _invalid_output(r, msg, comps, etype)
+        if template in (OutputShape.REFUSAL, OutputShape.EMPTY):
+            category = "refusal" if template == OutputShape.REFUSAL else "empty_output"
+            comps = {"call_site": comps["call_site"], "category": category, "kind": ""}
+            template = ""
+    elif category == "tool_error":
+        template = _tool_error(r, msg, comps)
+    # refusal / truncation / empty_output / content_filter: the call site and
+    # the category are the identity; the wording of a refusal is not.
+    fine, coarse = _hashes(comps)
+    return Fingerprint(
+        fine=fine,
+        coarse=coarse,
+        template=template,
+        components=comps,
+        category=category,
+        error_type=etype,
+    )
+
+
+def line_fingerprint(line: str) -> Fingerprint:
+    """Fingerprint a plain log line by its template (general log grouping)."""
+    template = template_of(line)
+    comps: Components = {"call_site": "", "category": "log_line", "kind": "", "template": template}
+    fine, coarse = _hashes(comps)
+    return Fingerprint(fine=fine, coarse=coarse, template=template, components=comps)
+
+
+def explain(fp: Fingerprint) -> str:
+    """Grouping information: why calls share this fingerprint, one component a line."""
+    lines = [
+        f"fingerprint {fp.hex}  (coarse {fp.coarse_hex}, strategy {fp.strategy})",
+    ]
+    for key, value in fp.components.items():
+        level = "coarse" if key in _COARSE_KEYS else "fine"
+        if isinstance(value, list | tuple):
+            shown = ", ".join(value) if value else "(none)"
+        else:
+            shown = value if value != "" else "(none)"
+        lines.append(f"  {key:<14} {shown}  [{level}]")
+    return "\n".join(lines)
