@@ -53,6 +53,7 @@ class CallSpec:
         "call_site",
         "capture_content",
         "checks",
+        "integration",
         "model",
         "name",
         "provider",
@@ -76,8 +77,10 @@ class CallSpec:
         tools: Any = None,
         sample_rate: float | None = None,
         capture_content: bool | None = None,
+        integration: bool = False,
     ) -> None:
         self.name = f"{operation} {model}" if model else operation
+        self.integration = integration
         self.call_site = call_site
         self.model = model
         self.provider = provider
@@ -124,6 +127,7 @@ class Call:
         "spec",
         "start",
         "stream_parts",
+        "tools",
     )
 
     def __init__(self, span: Any, spec: CallSpec) -> None:
@@ -135,6 +139,7 @@ class Call:
         self.chunks = 0
         self.first_chunk_ms: float | None = None
         self.stream_parts: Any = None
+        self.tools: Any = None
         self.start = 0.0
         self._otel_token: Any = None
         self._ctx_token: Any = None
@@ -171,7 +176,10 @@ class Call:
                 return
             from faultprint._output import Output, analyze, extract
 
-            out = extract(output) if output is not None else Output()
+            if isinstance(output, Output):
+                out = output
+            else:
+                out = extract(output) if output is not None else Output()
             if finish_reason is not None:
                 out.finish_reasons = (
                     [finish_reason] if isinstance(finish_reason, str) else list(finish_reason)
@@ -271,34 +279,38 @@ class Call:
     def _finish(self) -> None:
         try:
             span = self.span
+            attrs: dict[str, Any] = {}
             if self.chunks or self.first_chunk_ms is not None:
-                span.set_attribute(A.FP_STREAM_CHUNKS, self.chunks)
+                attrs[A.FP_STREAM_CHUNKS] = self.chunks
                 if self.first_chunk_ms is not None:
-                    span.set_attribute(A.FP_STREAM_TTFC_MS, round(self.first_chunk_ms, 3))
+                    attrs[A.FP_STREAM_TTFC_MS] = round(self.first_chunk_ms, 3)
             failure = self.failure
             if failure is not None:
                 category, detail, message, _explicit = failure
-                span.set_attribute(A.FP_FAILURE_CATEGORY, category)
+                attrs[A.FP_FAILURE_CATEGORY] = category
                 if detail is not None:
-                    span.set_attribute(
-                        A.FP_FAILURE_DETAIL,
-                        _json.dumps(detail, sort_keys=True, default=str, ensure_ascii=False),
+                    attrs[A.FP_FAILURE_DETAIL] = _json.dumps(
+                        detail, sort_keys=True, default=str, ensure_ascii=False
                     )
                 if message:
-                    span.set_attribute(A.FP_FAILURE_MESSAGE, truncate(str(message), 1024))
-                if span.attributes is None or A.ERROR_TYPE not in span.attributes:
-                    span.set_attribute(A.ERROR_TYPE, category)
-                span.set_attribute(A.FP_SAMPLE_WEIGHT, 1.0)
+                    attrs[A.FP_FAILURE_MESSAGE] = truncate(str(message), 1024)
+                current = span.attributes
+                if current is None or A.ERROR_TYPE not in current:
+                    attrs[A.ERROR_TYPE] = category
+                attrs[A.FP_SAMPLE_WEIGHT] = 1.0
+                span.set_attributes(attrs)
                 span.set_status(Status(StatusCode.ERROR, f"{category}: {message or ''}"[:512]))
             else:
                 rate = self.spec.sample_rate or STATE.sample_rate
                 if rate < 1.0:
                     if _random() < rate:
-                        span.set_attribute(A.FP_SAMPLE_WEIGHT, 1.0 / rate)
+                        attrs[A.FP_SAMPLE_WEIGHT] = 1.0 / rate
                     else:
                         queue = STATE.queue
                         if queue is not None:
                             queue.drop_sampled_out(span.get_span_context().span_id)
+                if attrs:
+                    span.set_attributes(attrs)
         except Exception:
             _log.debug("faultprint: finishing a call failed", exc_info=True)
         self._end_span()

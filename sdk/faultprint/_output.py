@@ -261,23 +261,26 @@ def analyze(call: Any, out: Output, raw: Any) -> None:
     """Record ``out`` on the call's span and detect non-raising failures."""
     from faultprint._config import STATE
 
-    span = call.span
     spec = call.spec
+    # One set_attributes call: each set_attribute takes the span's lock.
+    attrs: dict[str, Any] = {}
     if out.response_model:
-        span.set_attribute(A.GEN_AI_RESPONSE_MODEL, out.response_model)
+        attrs[A.GEN_AI_RESPONSE_MODEL] = out.response_model
     if out.response_id:
-        span.set_attribute(A.GEN_AI_RESPONSE_ID, out.response_id)
+        attrs[A.GEN_AI_RESPONSE_ID] = out.response_id
     if out.finish_reasons:
-        span.set_attribute(A.GEN_AI_RESPONSE_FINISH_REASONS, out.finish_reasons)
+        attrs[A.GEN_AI_RESPONSE_FINISH_REASONS] = out.finish_reasons
     if out.input_tokens is not None:
-        span.set_attribute(A.GEN_AI_USAGE_INPUT_TOKENS, out.input_tokens)
+        attrs[A.GEN_AI_USAGE_INPUT_TOKENS] = out.input_tokens
     if out.output_tokens is not None:
-        span.set_attribute(A.GEN_AI_USAGE_OUTPUT_TOKENS, out.output_tokens)
+        attrs[A.GEN_AI_USAGE_OUTPUT_TOKENS] = out.output_tokens
     capture = spec.capture_content
     if out.text and (capture or (capture is None and STATE.capture_content)):
         from faultprint._observe import _content
 
-        span.set_attribute(A.FP_OUTPUT_TEXT, _content(out.text))
+        attrs[A.FP_OUTPUT_TEXT] = _content(out.text)
+    if attrs:
+        call.span.set_attributes(attrs)
 
     reasons = {r.lower() for r in out.finish_reasons or ()}
     if out.refusal:
@@ -296,7 +299,7 @@ def analyze(call: Any, out: Output, raw: Any) -> None:
         call.detected("truncation", {"finish_reason": reason}, f"output truncated: {reason}")
     if call.failure is not None:
         return
-    tool_fail = _tool_failure(out, spec.tools)
+    tool_fail = _tool_failure(out, call.tools if call.tools is not None else spec.tools)
     if tool_fail is not None:
         call.detected("tool_error", tool_fail[0], tool_fail[1])
         return

@@ -1,0 +1,1 @@
+"""Client integrations (OpenAI, Anthropic); each imports its library lazily."""

@@ -1,0 +1,329 @@
+"""Wrapping a provider client's methods (shared by the OpenAI and Anthropic integrations).
+
+Integrations wrap bound methods on the client's resource objects (for example
+``client.chat.completions.create``), never the HTTP transport: the providers'
+libraries change HTTP client packages between releases, their public methods
+stay. A call made while a ``@observe`` call is in progress enriches that
+call (response model, usage, finish reasons, output checks) instead of
+opening a second span, so one logical model call is counted once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from faultprint._observe import _CURRENT, Call, CallSpec, _begin, _leave, _stream_done
+from faultprint._output import Output, StreamState, analyze, extract
+
+__all__ = ["AsyncStreamProxy", "MethodWrapper", "StreamProxy", "caller_site"]
+
+_log = logging.getLogger("faultprint")
+_SITE_CACHE: dict[Any, str] = {}
+# Request fields that describe the input; the model is deliberately not one
+# of them so the same prompt has the same input hash on every model version.
+_INPUT_FIELDS = (
+    "messages",
+    "input",
+    "system",
+    "instructions",
+    "prompt",
+    "tools",
+    "response_format",
+    "text",
+)
+
+
+def caller_site() -> str:
+    """``module.qualname`` of the nearest calling function outside faultprint and the providers."""
+    try:
+        frame = sys._getframe(1)
+        # Skip frames of the provider libraries and of faultprint itself.
+        while frame is not None:
+            mod = frame.f_globals.get("__name__", "")
+            if not mod.startswith(("faultprint", "openai", "anthropic")):
+                break
+            frame = frame.f_back  # type: ignore[assignment]
+        if frame is None:
+            return "unknown"
+        code = frame.f_code
+        site = _SITE_CACHE.get(code)
+        if site is None:
+            site = f"{frame.f_globals.get('__name__', '?')}.{code.co_qualname}"
+            if len(_SITE_CACHE) < 10000:
+                _SITE_CACHE[code] = site
+        return site
+    except Exception:
+        return "unknown"
+
+
+def _request_input(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {k: kwargs[k] for k in _INPUT_FIELDS if k in kwargs}
+
+
+class MethodWrapper:
+    """Builds sync / async replacements for one provider method."""
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        operation: str,
+        endpoint: str,
+        server_address: str | None,
+        options: dict[str, Any],
+        classify_response: Callable[[Any], Output] | None = None,
+    ) -> None:
+        self.provider = provider
+        self.operation = operation
+        self.endpoint = endpoint
+        self.server_address = server_address
+        self.version = options.get("version")
+        self.call_site = options.get("call_site")
+        self.expect = options.get("expect")
+        self.json = bool(options.get("json", False))
+        self.capture_content = options.get("capture_content")
+        self.sample_rate = options.get("sample_rate")
+        self._specs: dict[tuple[Any, str], CallSpec] = {}
+        self.extract = classify_response or extract
+
+    def spec(self, model: Any, site: str) -> CallSpec:
+        """The CallSpec for (model, call site), built once."""
+        key = (model, site)
+        spec = self._specs.get(key)
+        if spec is None:
+            spec = CallSpec(
+                call_site=site,
+                model=model if isinstance(model, str) else None,
+                provider=self.provider,
+                version=self.version,
+                operation=self.operation,
+                server_address=self.server_address,
+                expect=self.expect,
+                json=self.json,
+                sample_rate=self.sample_rate,
+                capture_content=self.capture_content,
+                integration=True,
+            )
+            if len(self._specs) < 1000:
+                self._specs[key] = spec
+        return spec
+
+    def _start(self, kwargs: dict[str, Any]) -> tuple[Call | None, Call | None]:
+        """(own call, parent call): exactly one is set, or neither."""
+        try:
+            parent = _CURRENT.get()
+            if parent is not None and not parent.ended:
+                if parent.spec.integration:
+                    return None, None  # the provider library calling itself
+                parent.tools = kwargs.get("tools")
+                return None, parent
+            site = self.call_site or caller_site()
+            call = _begin(self.spec(kwargs.get("model"), site), (_request_input(kwargs),), {})
+            if call is not None:
+                call.tools = kwargs.get("tools")
+            return call, None
+        except Exception:
+            _log.debug("faultprint: could not start an integration call", exc_info=True)
+            return None, None
+
+    def _done(self, call: Call | None, parent: Call | None, result: Any) -> None:
+        try:
+            if call is not None:
+                _leave(call)
+                call.set_output(self.extract(result) if result is not None else None)
+                call._finish()
+            elif parent is not None and not parent.output_set:
+                parent.set_output(self.extract(result))
+        except Exception:
+            _log.debug("faultprint: integration output not recorded", exc_info=True)
+
+    @staticmethod
+    def _failed(call: Call | None, exc: BaseException) -> None:
+        if call is not None:
+            _leave(call)
+            call.finish_exception(exc)
+
+    def wrap_sync(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        """Replacement for a sync ``create``."""
+
+        def create(*args: Any, **kwargs: Any) -> Any:
+            call, parent = self._start(kwargs)
+            if call is None and parent is None:
+                return original(*args, **kwargs)
+            try:
+                result = original(*args, **kwargs)
+            except BaseException as exc:
+                self._failed(call, exc)
+                raise
+            if kwargs.get("stream") and _is_stream(result):
+                if call is not None:
+                    _leave(call)
+                return StreamProxy(result, call or parent, own=call is not None)
+            self._done(call, parent, result)
+            return result
+
+        create.__faultprint__ = True  # type: ignore[attr-defined]
+        create.__wrapped__ = original  # type: ignore[attr-defined]
+        return create
+
+    def wrap_async(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        """Replacement for an async ``create``."""
+
+        async def create(*args: Any, **kwargs: Any) -> Any:
+            call, parent = self._start(kwargs)
+            if call is None and parent is None:
+                return await original(*args, **kwargs)
+            try:
+                result = await original(*args, **kwargs)
+            except BaseException as exc:
+                self._failed(call, exc)
+                raise
+            if kwargs.get("stream") and _is_stream(result):
+                if call is not None:
+                    _leave(call)
+                return AsyncStreamProxy(result, call or parent, own=call is not None)
+            self._done(call, parent, result)
+            return result
+
+        create.__faultprint__ = True  # type: ignore[attr-defined]
+        create.__wrapped__ = original  # type: ignore[attr-defined]
+        return create
+
+
+def _is_stream(obj: Any) -> bool:
+    return hasattr(obj, "__iter__") or hasattr(obj, "__aiter__")
+
+
+class _StreamBase:
+    """Observes a provider stream; the span ends when it is exhausted or closed."""
+
+    def __init__(self, stream: Any, call: Call | None, own: bool) -> None:
+        self._fp_stream = stream
+        self._fp_call = call
+        self._fp_own = own
+        self._fp_state = StreamState()
+        self._fp_finished = call is None
+
+    def _fp_chunk(self, item: Any) -> None:
+        call = self._fp_call
+        if call is None:
+            return
+        try:
+            if self._fp_own:
+                call.on_chunk()
+            self._fp_state.add(item)
+        except Exception:
+            _log.debug("faultprint: stream chunk not recorded", exc_info=True)
+
+    def _fp_end(self, exc: BaseException | None = None, early: bool = False) -> None:
+        if self._fp_finished:
+            return
+        self._fp_finished = True
+        call = self._fp_call
+        if call is None:
+            return
+        try:
+            if exc is not None:
+                if self._fp_own:
+                    call.finish_exception(exc)
+                return
+            if early and self._fp_own:
+                call.span.set_attribute("faultprint.stream.closed_early", True)
+            if self._fp_own:
+                call.stream_parts = self._fp_state
+                if early:
+                    call._finish()
+                else:
+                    _stream_done(call)
+            elif not early and not call.ended and not call.output_set:
+                out = self._fp_state.result()
+                call.output_set = True
+                analyze(call, out, out.text)
+        except Exception:
+            _log.debug("faultprint: stream end not recorded", exc_info=True)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fp_stream, name)
+
+    def __del__(self) -> None:
+        # An abandoned stream still ends its span (as closed early).
+        if not self._fp_finished:
+            with contextlib.suppress(Exception):
+                self._fp_end(early=True)
+
+
+class StreamProxy(_StreamBase):
+    """Sync stream proxy: iterate it, use it as a context manager, close it."""
+
+    def __iter__(self) -> StreamProxy:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            item = next(self._fp_iter())
+        except StopIteration:
+            self._fp_end()
+            raise
+        except BaseException as exc:
+            self._fp_end(exc)
+            raise
+        self._fp_chunk(item)
+        return item
+
+    def _fp_iter(self) -> Any:
+        it = self.__dict__.get("_fp_it")
+        if it is None:
+            it = self.__dict__["_fp_it"] = iter(self._fp_stream)
+        return it
+
+    def __enter__(self) -> StreamProxy:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the underlying stream; the span ends (closed early if unfinished)."""
+        try:
+            self._fp_stream.close()
+        finally:
+            self._fp_end(early=True)
+
+
+class AsyncStreamProxy(_StreamBase):
+    """Async stream proxy: ``async for``, ``async with``, ``await close()``."""
+
+    def __aiter__(self) -> AsyncStreamProxy:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            it = self.__dict__.get("_fp_it")
+            if it is None:
+                it = self.__dict__["_fp_it"] = self._fp_stream.__aiter__()
+            item = await it.__anext__()
+        except StopAsyncIteration:
+            self._fp_end()
+            raise
+        except BaseException as exc:
+            self._fp_end(exc)
+            raise
+        self._fp_chunk(item)
+        return item
+
+    async def __aenter__(self) -> AsyncStreamProxy:
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the underlying stream; the span ends (closed early if unfinished)."""
+        try:
+            await self._fp_stream.close()
+        finally:
+            self._fp_end(early=True)

@@ -1,0 +1,86 @@
+"""``faultprint.instrument_openai``: OpenAI chat completions and responses.
+
+Wraps ``client.chat.completions.create`` and ``client.responses.create`` on
+the given client instance (sync ``OpenAI`` or ``AsyncOpenAI``, and the Azure
+variants); clients made later with ``with_options()`` / ``copy()`` need their
+own ``instrument_openai`` call.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from faultprint.integrations._common import MethodWrapper
+
+__all__ = ["instrument", "mock_http_client"]
+
+
+def _server_address(client: Any) -> str | None:
+    try:
+        host = client.base_url.host
+        return str(host) if host else None
+    except Exception:
+        return None
+
+
+def _wrap(resource: Any, wrapper: MethodWrapper) -> None:
+    original = getattr(resource, "create", None)
+    if original is None or getattr(original, "__faultprint__", False):
+        return
+    if inspect.iscoroutinefunction(original):
+        resource.create = wrapper.wrap_async(original)
+    else:
+        resource.create = wrapper.wrap_sync(original)
+
+
+def instrument(client: Any, **options: Any) -> Any:
+    """Instrument an OpenAI client in place; returns it. Idempotent."""
+    server = _server_address(client)
+    chat = getattr(getattr(client, "chat", None), "completions", None)
+    if chat is not None:
+        _wrap(
+            chat,
+            MethodWrapper(
+                provider="openai",
+                operation="chat",
+                endpoint="chat.completions",
+                server_address=server,
+                options=options,
+            ),
+        )
+    responses = getattr(client, "responses", None)
+    if responses is not None:
+        _wrap(
+            responses,
+            MethodWrapper(
+                provider="openai",
+                operation="chat",
+                endpoint="responses",
+                server_address=server,
+                options=options,
+            ),
+        )
+    return client
+
+
+def mock_http_client(status: int, body: bytes, *, is_async: bool = False) -> Any:
+    """An HTTP client for the OpenAI/Anthropic libraries answering every request
+    with ``status`` and ``body`` (JSON, or ``text/event-stream`` when the body
+    starts with ``data:`` / ``event:``). For tests and benchmarks: no network.
+    """
+    try:
+        import httpx2 as httpx_mod
+    except ImportError:  # older library releases use httpx
+        import httpx as httpx_mod  # type: ignore[no-redef]
+
+    sse = body.lstrip().startswith((b"data:", b"event:"))
+    headers = {"content-type": "text/event-stream" if sse else "application/json"}
+
+    def handler(request: Any) -> Any:
+        return httpx_mod.Response(status, content=body, headers=headers)
+
+    transport = httpx_mod.MockTransport(handler)
+    if is_async:
+        return httpx_mod.AsyncClient(transport=transport)
+    return httpx_mod.Client(transport=transport)

@@ -1,0 +1,244 @@
+"""Every way code calls a model: generators, async, methods, nesting, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+
+import faultprint
+import pytest
+from faultprint import attributes as A
+from opentelemetry import trace
+from opentelemetry.trace import StatusCode
+
+
+@faultprint.observe(model="m", provider="openai")
+def stream_words(n: int):
+    for i in range(n):
+        yield f"w{i} "
+
+
+@faultprint.observe(model="m", provider="openai")
+def stream_then_fail():
+    yield "partial"
+    raise ConnectionResetError("stream cut")
+
+
+@faultprint.observe(model="m", provider="openai")
+async def astream(n: int):
+    for i in range(n):
+        await asyncio.sleep(0)
+        yield f"a{i}"
+
+
+def test_generator_span_ends_when_exhausted(spans):
+    gen = stream_words(3)
+    assert spans.all() == []  # nothing ended before the stream is consumed
+    assert "".join(gen) == "w0 w1 w2 "
+    span = spans.one()
+    assert span.attributes[A.FP_STREAM_CHUNKS] == 3
+    assert span.attributes[A.FP_STREAM_TTFC_MS] >= 0
+    assert span.status.status_code == StatusCode.UNSET
+
+
+def test_generator_closed_early_and_abandoned(spans):
+    gen = stream_words(10)
+    next(gen)
+    gen.close()
+    gen2 = stream_words(10)
+    next(gen2)
+    next(gen2)
+    del gen2
+    gc.collect()
+    closed, abandoned = spans.all()
+    assert closed.attributes["faultprint.stream.closed_early"] is True
+    assert closed.attributes[A.FP_STREAM_CHUNKS] == 1
+    assert abandoned.attributes[A.FP_STREAM_CHUNKS] == 2
+    assert abandoned.end_time is not None
+
+
+def test_generator_exception_mid_stream(spans):
+    gen = stream_then_fail()
+    assert next(gen) == "partial"
+    with pytest.raises(ConnectionResetError):
+        next(gen)
+    span = spans.one()
+    assert span.attributes[A.ERROR_TYPE] == "ConnectionResetError"
+    assert span.status.status_code == StatusCode.ERROR
+
+
+def test_generator_yielding_nothing_is_empty_output(spans):
+    assert list(stream_words(0)) == []
+    assert spans.one().attributes[A.FP_FAILURE_CATEGORY] == "empty_output"
+
+
+def test_async_generator(spans):
+    async def consume():
+        return [x async for x in astream(4)]
+
+    assert asyncio.run(consume()) == ["a0", "a1", "a2", "a3"]
+    span = spans.one()
+    assert span.attributes[A.FP_STREAM_CHUNKS] == 4
+
+
+def test_async_generator_closed_early(spans):
+    async def consume():
+        agen = astream(10)
+        await agen.__anext__()
+        await agen.aclose()
+
+    asyncio.run(consume())
+    span = spans.one()
+    assert span.attributes["faultprint.stream.closed_early"] is True
+
+
+class Assistant:
+    @faultprint.observe(model="m", provider="openai")
+    def answer(self, question: str) -> str:
+        return f"answer to {question}"
+
+    @faultprint.observe(model="m")
+    @staticmethod
+    def static(q: str) -> str:
+        return q
+
+    @faultprint.observe(model="m")
+    @classmethod
+    def klass(cls, q: str) -> str:
+        return cls.__name__ + q
+
+
+def test_methods_static_and_class_methods(spans):
+    a, b = Assistant(), Assistant()
+    assert a.answer("q") == "answer to q"
+    assert b.answer("q") == "answer to q"
+    assert Assistant.static("s") == "s"
+    assert Assistant.klass("k") == "Assistantk"
+    s1, s2, s3, s4 = spans.all()
+    assert s1.attributes[A.FP_CALL_SITE] == f"{__name__}.Assistant.answer"
+    # self is reduced to its type: two instances, same input, same hash
+    assert s1.attributes[A.FP_INPUT_HASH] == s2.attributes[A.FP_INPUT_HASH]
+    assert s3.attributes[A.FP_CALL_SITE] == f"{__name__}.Assistant.static"
+    assert s4.attributes[A.FP_CALL_SITE] == f"{__name__}.Assistant.klass"
+
+
+@faultprint.observe(model="inner")
+def inner() -> str:
+    return "inner"
+
+
+@faultprint.observe(model="outer", operation="invoke_agent")
+def outer() -> str:
+    return inner() + "+outer"
+
+
+def test_nested_calls_and_application_spans_as_parents(spans):
+    tracer = spans_tracer()
+    with tracer.start_as_current_span("request") as app_span:
+        assert outer() == "inner+outer"
+    # the application's own span is a parent but not exported: not a model call
+    inner_span, outer_span = spans.all()
+    assert inner_span.parent.span_id == outer_span.context.span_id
+    assert outer_span.parent.span_id == app_span.get_span_context().span_id
+    assert outer_span.context.trace_id == app_span.get_span_context().trace_id
+    assert outer_span.name == "invoke_agent outer"
+
+
+def spans_tracer():
+    from faultprint._config import STATE
+
+    return STATE.provider.get_tracer("app")
+
+
+def test_cancelled_error_ends_span_with_status(spans):
+    @faultprint.observe(model="m")
+    async def slow() -> str:
+        await asyncio.sleep(10)
+        return "never"
+
+    async def main():
+        task = asyncio.create_task(slow())
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    span = spans.one()
+    assert span.status.status_code == StatusCode.ERROR
+    assert span.attributes[A.ERROR_TYPE] == "asyncio.exceptions.CancelledError"
+
+
+def test_keyboard_interrupt_ends_span_with_status(spans):
+    @faultprint.observe(model="m")
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        interrupted()
+    span = spans.one()
+    assert span.status.status_code == StatusCode.ERROR
+    assert span.attributes[A.ERROR_TYPE] == "KeyboardInterrupt"
+
+
+def test_context_manager_with_set_output_and_usage(spans):
+    with faultprint.call(model="gpt-x", provider="openai", version="v2", input="hello") as c:
+        c.set_output(
+            "partial answer", finish_reason="length", usage={"input_tokens": 5, "output_tokens": 7}
+        )
+    span = spans.one()
+    assert span.name == "chat gpt-x"
+    assert (
+        span.attributes[A.FP_CALL_SITE]
+        == f"{__name__}.test_context_manager_with_set_output_and_usage"
+    )
+    assert span.attributes[A.FP_FAILURE_CATEGORY] == "truncation"
+    assert span.attributes[A.GEN_AI_USAGE_INPUT_TOKENS] == 5
+    assert span.attributes[A.GEN_AI_USAGE_OUTPUT_TOKENS] == 7
+    assert span.attributes[A.GEN_AI_RESPONSE_FINISH_REASONS] == ("length",)
+    assert span.status.status_code == StatusCode.ERROR
+
+
+def test_context_manager_exception(spans):
+    with pytest.raises(TimeoutError), faultprint.call(model="m"):
+        raise TimeoutError("read timed out")
+    span = spans.one()
+    assert span.attributes[A.FP_FAILURE_CATEGORY] == "timeout"
+
+
+def test_current_call_and_record_failure(spans):
+    @faultprint.observe(model="m")
+    def tool_user() -> str:
+        faultprint.current_call().set_attribute("app.step", "plan")
+        assert faultprint.record_failure("tool_error", {"tool": "search", "reason": "unknown_tool"})
+        return "done"
+
+    assert tool_user() == "done"
+    assert faultprint.record_failure("refusal") is False  # outside a call: ignored
+    assert faultprint.current_call().record_failure("refusal") is False
+    span = spans.one()
+    assert span.attributes["app.step"] == "plan"
+    assert span.attributes[A.FP_FAILURE_CATEGORY] == "tool_error"
+    assert '"tool": "search"' in span.attributes[A.FP_FAILURE_DETAIL]
+
+
+def test_record_failure_rejects_unknown_category(spans):
+    @faultprint.observe(model="m")
+    def f() -> str:
+        return str(faultprint.record_failure("not_a_category"))
+
+    assert f() == "False"
+    assert A.FP_FAILURE_CATEGORY not in spans.one().attributes
+
+
+def test_unconfigured_sdk_is_a_no_op():
+    faultprint.shutdown()
+
+    @faultprint.observe(model="m")
+    def f(x: int) -> int:
+        return x * 2
+
+    assert f(21) == 42
+    with faultprint.call(model="m") as c:
+        c.set_output("x")
+    assert trace.get_current_span().get_span_context().is_valid is False

@@ -1,0 +1,325 @@
+"""Failures that do not raise: output checks, refusals, truncation, empties, tools."""
+
+from __future__ import annotations
+
+import json
+
+import faultprint
+import pytest
+from faultprint import attributes as A
+from pydantic import BaseModel
+
+
+class Item(BaseModel):
+    name: str
+    price: float
+
+
+class Order(BaseModel):
+    items: list[Item]
+
+
+ORDER_SCHEMA = {
+    "type": "object",
+    "required": ["items"],
+    "properties": {
+        "items": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "price"],
+                "properties": {"name": {"type": "string"}, "price": {"type": "number"}},
+            },
+        }
+    },
+}
+
+
+def detail(span) -> dict:
+    return json.loads(span.attributes[A.FP_FAILURE_DETAIL])
+
+
+def test_pydantic_check_records_kinds_and_generalised_paths(spans):
+    @faultprint.observe(model="m", expect=Order)
+    def extract_order(text: str) -> str:
+        return text
+
+    bad = '{"items": [{"name": "a", "price": 1}, {"name": "b"}, {"name": "c"}]}'
+    assert extract_order(bad) == bad  # return value unchanged
+    span = spans.one()
+    assert span.attributes[A.FP_FAILURE_CATEGORY] == "invalid_output"
+    d = detail(span)
+    assert d["validator"] == "pydantic"
+    assert {"kind": "missing", "path": "items.*.price", "message": "Field required"} in d["errors"]
+    assert "items.*.price" in span.attributes[A.FP_FAILURE_MESSAGE]
+
+
+def test_pydantic_check_passes_valid_output_and_model_instances(spans):
+    @faultprint.observe(model="m", expect=Order)
+    def good(as_model: bool):
+        order = Order(items=[Item(name="a", price=1.0)])
+        return order if as_model else order.model_dump_json()
+
+    good(True)
+    good(False)
+    for span in spans.all():
+        assert A.FP_FAILURE_CATEGORY not in span.attributes
+
+
+def test_json_schema_check(spans):
+    @faultprint.observe(model="m", expect=ORDER_SCHEMA)
+    def f(text: str) -> str:
+        return text
+
+    f('{"items": [{"name": "a", "price": "cheap"}, {"price": 2}]}')
+    d = detail(spans.one())
+    assert d["validator"] == "jsonschema"
+    kinds = {(e["kind"], e["path"]) for e in d["errors"]}
+    assert kinds == {("type", "items.*.price"), ("required", "items.*.name")}
+
+
+def test_json_flag_records_decode_error(spans):
+    @faultprint.observe(model="m", json=True)
+    def f(text: str) -> str:
+        return text
+
+    f('{"answer": "cut off')
+    d = detail(spans.one())
+    assert d["validator"] == "json"
+    assert d["errors"][0]["kind"] == "json_decode"
+    assert d["errors"][0]["message"].startswith("Unterminated string")
+
+
+def test_callable_check(spans):
+    @faultprint.observe(
+        model="m", expect=lambda out: "no digits" if not any(c.isdigit() for c in out) else True
+    )
+    def f(text: str) -> str:
+        return text
+
+    f("abc")
+    f("a1")
+    failed, ok = spans.all()
+    assert detail(failed) == {
+        "validator": "callable",
+        "errors": [{"kind": "rejected", "path": "", "message": "no digits"}],
+    }
+    assert A.FP_FAILURE_CATEGORY not in ok.attributes
+
+
+def test_raise_on_invalid(spans):
+    @faultprint.observe(model="m", expect=Order, raise_on_invalid=True)
+    def f() -> str:
+        return '{"items": [{"name": 1}]}'
+
+    with pytest.raises(faultprint.InvalidOutputError) as info:
+        f()
+    assert info.value.detail["validator"] == "pydantic"
+    span = spans.one()
+    assert span.attributes[A.FP_FAILURE_CATEGORY] == "invalid_output"
+    assert span.attributes[A.ERROR_TYPE] == "faultprint._errors.InvalidOutputError"
+
+
+def test_bad_expect_is_rejected_at_decoration_time():
+    with pytest.raises(TypeError):
+        faultprint.observe(model="m", expect=42)(lambda: None)
+
+
+@pytest.mark.parametrize(
+    ("text", "refusal"),
+    [
+        ("I'm sorry, but I can't help with that.", True),
+        ("I cannot assist with this request.", True),
+        ("Sorry, I won't provide that information.", True),
+        ("I can't guarantee this is accurate, but the capital of France is Paris.", False),
+        ("The refund policy says: I cannot help you if the item is damaged.", False),
+        ('{"answer": "I am unable to comply"}', False),
+    ],
+)
+def test_text_refusal_detector_is_conservative(spans, text, refusal):
+    @faultprint.observe(model="m")
+    def f() -> str:
+        return text
+
+    f()
+    span = spans.one()
+    if refusal:
+        assert span.attributes[A.FP_FAILURE_CATEGORY] == "refusal"
+        assert detail(span) == {"source": "text_detector"}
+    else:
+        assert A.FP_FAILURE_CATEGORY not in span.attributes
+
+
+def test_text_refusal_detector_can_be_switched_off(spans):
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    faultprint.configure(exporter=exporter, refusal_detector=False, use_global_provider=False)
+
+    @faultprint.observe(model="m")
+    def f() -> str:
+        return "I'm sorry, but I can't help with that."
+
+    f()
+    faultprint.flush()
+    (span,) = exporter.get_finished_spans()
+    assert A.FP_FAILURE_CATEGORY not in span.attributes
+
+
+def test_empty_output(spans):
+    @faultprint.observe(model="m")
+    def f() -> str:
+        return "   "
+
+    f()
+    assert spans.one().attributes[A.FP_FAILURE_CATEGORY] == "empty_output"
+
+
+def chat_completion(content, finish_reason="stop", refusal=None, tool_calls=None) -> dict:
+    message = {"role": "assistant", "content": content, "refusal": refusal}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "model": "gpt-4o-2024-08-06",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13},
+    }
+
+
+@pytest.mark.parametrize(
+    ("response", "category", "detail_value"),
+    [
+        (chat_completion("Hi"), None, None),
+        (chat_completion('{"a": [1, 2', "length"), "truncation", {"finish_reason": "length"}),
+        (
+            chat_completion(None, "content_filter"),
+            "content_filter",
+            {"finish_reason": "content_filter"},
+        ),
+        (
+            chat_completion(None, refusal="I can't help with that."),
+            "refusal",
+            {"source": "provider_field"},
+        ),
+        (chat_completion(""), "empty_output", {"source": "no_text"}),
+        (
+            {
+                "id": "msg_1",
+                "type": "message",
+                "role": "assistant",
+                "model": "claude-sonnet-4-5",
+                "content": [],
+                "stop_reason": "refusal",
+                "usage": {"input_tokens": 4, "output_tokens": 0},
+            },
+            "refusal",
+            {"source": "stop_reason"},
+        ),
+        (
+            {
+                "id": "msg_2",
+                "type": "message",
+                "role": "assistant",
+                "model": "claude-sonnet-4-5",
+                "content": [{"type": "text", "text": "Once upon"}],
+                "stop_reason": "max_tokens",
+                "usage": {"input_tokens": 4, "output_tokens": 2},
+            },
+            "truncation",
+            {"finish_reason": "max_tokens"},
+        ),
+    ],
+)
+def test_provider_response_dicts(spans, response, category, detail_value):
+    @faultprint.observe(model="m")
+    def f() -> dict:
+        return response
+
+    assert f() is response
+    span = spans.one()
+    assert span.attributes[A.FP_FAILURE_CATEGORY if category else A.GEN_AI_RESPONSE_MODEL] == (
+        category or response["model"]
+    )
+    if category:
+        assert detail(span) == detail_value
+    assert span.attributes[A.GEN_AI_USAGE_INPUT_TOKENS] in (10, 4)
+
+
+def test_tool_errors_unknown_tool_and_invalid_arguments(spans):
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "parameters": {
+                    "type": "object",
+                    "required": ["city"],
+                    "properties": {"city": {"type": "string"}},
+                },
+            },
+        }
+    ]
+
+    @faultprint.observe(model="m", tools=tools)
+    def f(name: str, args: str) -> dict:
+        call = {"id": "c1", "type": "function", "function": {"name": name, "arguments": args}}
+        return chat_completion(None, "tool_calls", tool_calls=[call])
+
+    f("get_wether", '{"city": "Oslo"}')
+    f("get_weather", '{"town": "Oslo"}')
+    f("get_weather", '{"city": "Os')
+    f("get_weather", '{"city": "Oslo"}')
+    unknown, bad_args, bad_json, ok = spans.all()
+    assert detail(unknown) == {"tool": "get_wether", "reason": "unknown_tool", "errors": []}
+    assert detail(bad_args)["errors"] == [
+        {"kind": "required", "path": "city", "message": "'city' is a required property"}
+    ]
+    assert detail(bad_json)["errors"][0]["kind"] == "json_decode"
+    assert A.FP_FAILURE_CATEGORY not in ok.attributes
+
+
+def test_content_capture_is_off_by_default_and_redacted_when_on(spans):
+    @faultprint.observe(model="m")
+    def f(prompt: str) -> str:
+        return "mail me at jane@example.com"
+
+    f("key sk-abcdefghijklmnopqrstuvwxyz")
+    assert A.FP_INPUT_TEXT not in spans.one().attributes
+    spans.clear()
+
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    faultprint.configure(
+        exporter=exporter, capture_content=True, max_content_chars=200, use_global_provider=False
+    )
+    f("key sk-abcdefghijklmnopqrstuvwxyz " + "x" * 500)
+    faultprint.flush()
+    (span,) = exporter.get_finished_spans()
+    captured_in = span.attributes[A.FP_INPUT_TEXT]
+    assert "sk-abc" not in captured_in and "[REDACTED_KEY]" in captured_in
+    assert len(captured_in) < 260 and "truncated" in captured_in
+    assert span.attributes[A.FP_OUTPUT_TEXT] == "mail me at [REDACTED_EMAIL]"
+
+
+def test_custom_redaction_hook(spans):
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    faultprint.configure(
+        exporter=exporter,
+        capture_content=True,
+        redact=lambda text: text.replace("secret", "******"),
+        use_global_provider=False,
+    )
+
+    @faultprint.observe(model="m")
+    def f(prompt: str) -> str:
+        return "the secret is out"
+
+    f("p")
+    faultprint.flush()
+    (span,) = exporter.get_finished_spans()
+    assert span.attributes[A.FP_OUTPUT_TEXT] == "the ****** is out"
