@@ -610,7 +610,7 @@ def _stream_chunk(call: Call, item: Any) -> None:
 
 def _stream_closed(call: Call) -> None:
     with contextlib.suppress(Exception):
-        call.span.set_attribute("faultprint.stream.closed_early", True)
+        call.span.set_attribute(A.FP_STREAM_CLOSED_EARLY, True)
     call._finish()
 
 

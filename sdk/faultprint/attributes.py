@@ -9,32 +9,33 @@ are a public interface and change only with a new contract version.
 from __future__ import annotations
 
 __all__ = [
+    "CATEGORIES",
     "CONTRACT_VERSION",
-    "GEN_AI_OPERATION_NAME",
-    "GEN_AI_PROVIDER_NAME",
-    "GEN_AI_REQUEST_MODEL",
-    "GEN_AI_RESPONSE_MODEL",
-    "GEN_AI_RESPONSE_ID",
-    "GEN_AI_RESPONSE_FINISH_REASONS",
-    "GEN_AI_USAGE_INPUT_TOKENS",
-    "GEN_AI_USAGE_OUTPUT_TOKENS",
     "ERROR_TYPE",
-    "SERVER_ADDRESS",
     "FP_CALL_SITE",
-    "FP_MODEL_VERSION",
-    "FP_INPUT_HASH",
-    "FP_SAMPLE_WEIGHT",
+    "FP_CONTRACT",
+    "FP_ERROR_CODE",
     "FP_FAILURE_CATEGORY",
     "FP_FAILURE_DETAIL",
     "FP_FAILURE_MESSAGE",
-    "FP_ERROR_CODE",
     "FP_HTTP_STATUS",
-    "FP_OUTPUT_TEXT",
+    "FP_INPUT_HASH",
     "FP_INPUT_TEXT",
+    "FP_MODEL_VERSION",
+    "FP_OUTPUT_TEXT",
+    "FP_SAMPLE_WEIGHT",
     "FP_STREAM_CHUNKS",
+    "FP_STREAM_CLOSED_EARLY",
     "FP_STREAM_TTFC_MS",
-    "FP_CONTRACT",
-    "CATEGORIES",
+    "GEN_AI_OPERATION_NAME",
+    "GEN_AI_PROVIDER_NAME",
+    "GEN_AI_REQUEST_MODEL",
+    "GEN_AI_RESPONSE_FINISH_REASONS",
+    "GEN_AI_RESPONSE_ID",
+    "GEN_AI_RESPONSE_MODEL",
+    "GEN_AI_USAGE_INPUT_TOKENS",
+    "GEN_AI_USAGE_OUTPUT_TOKENS",
+    "SERVER_ADDRESS",
 ]
 
 CONTRACT_VERSION = "1"
@@ -78,6 +79,8 @@ FP_OUTPUT_TEXT = "faultprint.output"
 FP_INPUT_TEXT = "faultprint.input"
 FP_STREAM_CHUNKS = "faultprint.stream.chunks"
 FP_STREAM_TTFC_MS = "faultprint.stream.time_to_first_chunk_ms"
+#: true when the consumer closed or abandoned a stream before its end
+FP_STREAM_CLOSED_EARLY = "faultprint.stream.closed_early"
 
 CATEGORIES = (
     "exception",

@@ -112,7 +112,7 @@ def instrument(client: Any, **options: Any) -> Any:
     )
     create = getattr(messages, "create", None)
     if create is not None and not getattr(create, "__faultprint__", False):
-        if inspect.iscoroutinefunction(create):
+        if inspect.iscoroutinefunction(create) or type(messages).__name__.startswith("Async"):
             messages.create = wrapper.wrap_async(create)
         else:
             messages.create = wrapper.wrap_sync(create)

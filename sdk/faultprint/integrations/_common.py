@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from faultprint import attributes as A
 from faultprint._observe import _CURRENT, Call, CallSpec, _begin, _leave, _stream_done
 from faultprint._output import Output, StreamState, analyze, extract
 
@@ -232,7 +233,7 @@ class _StreamBase:
                     call.finish_exception(exc)
                 return
             if early and self._fp_own:
-                call.span.set_attribute("faultprint.stream.closed_early", True)
+                call.span.set_attribute(A.FP_STREAM_CLOSED_EARLY, True)
             if self._fp_own:
                 call.stream_parts = self._fp_state
                 if early:

@@ -28,7 +28,9 @@ def _wrap(resource: Any, wrapper: MethodWrapper) -> None:
     original = getattr(resource, "create", None)
     if original is None or getattr(original, "__faultprint__", False):
         return
-    if inspect.iscoroutinefunction(original):
+    # Async resources' create is a plain function returning a coroutine
+    # (argument-checking wrappers hide the coroutine function).
+    if inspect.iscoroutinefunction(original) or type(resource).__name__.startswith("Async"):
         resource.create = wrapper.wrap_async(original)
     else:
         resource.create = wrapper.wrap_sync(original)
