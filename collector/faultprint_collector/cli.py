@@ -29,7 +29,7 @@ STORE_HELP = "Read this store directly: a directory (embedded) or a ClickHouse U
 
 def fail(message: str, code: int = 2) -> None:
     """Print MESSAGE on stderr and exit with CODE."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -80,6 +80,29 @@ class Store:
             self.client.close()
 
 
+def _locked_by_another_process(data_dir: Path) -> bool:
+    """True when another process holds the engine's lock on DATA_DIR/status.
+
+    Checked before opening, because the engine reports a held lock only as a
+    generic initialisation error (after printing its own message to stderr).
+    """
+    import fcntl
+
+    status = data_dir / "status"
+    if not status.exists():
+        return False
+    try:
+        with status.open("rb") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    except OSError:
+        return False
+    return False
+
+
 def is_url(store: str) -> bool:
     """True when STORE names a server (http/https/clickhouse URL or chdb DSN)."""
     return store.split("://", 1)[0] in {"http", "https", "clickhouse", "chdb"} and "://" in store
@@ -101,6 +124,11 @@ def open_store(store: str = DEFAULT_STORE, *, cluster: str = "") -> Store:
         except OSError as exc:
             raise StoreError(f"cannot create store directory {data_dir}: {exc}") from exc
         dsn = f"chdb://{data_dir}"
+        if _locked_by_another_process(data_dir):
+            raise StoreLockedError(
+                f"the store {data_dir} is in use by another process (a running collector "
+                "owns it); read through that collector with --url instead"
+            )
         try:
             client = clickhouse_connect.get_client(dsn=dsn)
         except Exception as exc:

@@ -1,0 +1,211 @@
+"""``faultprint demo``: real traffic through SDK → collector → ClickHouse → report."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+console = Console()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_collector(store: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    """Start ``faultprint serve`` on 127.0.0.1:PORT and wait until it answers."""
+    import httpx
+
+    cmd = [
+        sys.executable,
+        "-m",
+        "faultprint_collector.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--store",
+        str(store),
+        "--log-level",
+        "warning",
+    ]
+    with log.open("ab") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the collector exited; see {log}:\n{log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"the collector did not start within 60 s; see {log}")
+
+
+def wait_stored(url: str, expected: int, timeout: float = 60.0) -> int:
+    """Wait until the collector has stored EXPECTED calls; return how many it has."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    stored = 0
+    while time.monotonic() < deadline:
+        versions = httpx.get(f"{url}/api/versions", timeout=30).json()["versions"]
+        stored = sum(v["calls"] for v in versions)
+        if stored >= expected:
+            break
+        time.sleep(0.2)
+    return stored
+
+
+def report(store_dir: Path) -> list[dict[str, Any]]:
+    """Per-version summary read back from ClickHouse (the store, opened directly)."""
+    from faultprint_collector.store import open_store
+
+    store = open_store(str(store_dir))
+    try:
+        versions = store.query_dicts(
+            f"""
+            SELECT model_version,
+                   sum(sample_weight) AS calls,
+                   sumIf(sample_weight, is_failure = 1) AS failures,
+                   uniqExactIf(fingerprint, is_failure = 1) AS fingerprints
+            FROM {store.table("calls")} FINAL
+            WHERE project = {{project:String}}
+            GROUP BY model_version ORDER BY model_version
+            """,
+            {"project": "default"},
+        )
+        for v in versions:
+            v["top"] = store.query_dicts(
+                f"""
+                SELECT lower(hex(fingerprint)) AS fingerprint, count() AS n,
+                       any(category) AS category, any(call_site) AS call_site,
+                       any(template) AS template
+                FROM {store.table("calls")} FINAL
+                WHERE project = {{project:String}} AND model_version = {{version:String}}
+                  AND is_failure = 1
+                GROUP BY fingerprint ORDER BY n DESC, fingerprint LIMIT 3
+                """,
+                {"project": "default", "version": v["model_version"]},
+            )
+    finally:
+        store.close()
+    return versions
+
+
+def demo(
+    calls: int = typer.Option(12_000, min=100, max=1_000_000, help="How many model calls."),
+    seed: int = typer.Option(7, help="Random seed (the run is deterministic)."),
+    store: Path = typer.Option(
+        None, help="Where to keep the data (default: a new ./.faultprint/demo-<time>)."
+    ),
+) -> None:
+    """Run a simulated application against two model versions and report how they fail."""
+    import faultprint
+
+    from faultprint_collector.demo import shop
+
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    store_dir = (store or Path(".faultprint") / f"demo-{stamp}").resolve()
+    if store_dir.exists() and any(store_dir.iterdir()):
+        console.print(f"[red]error:[/] {store_dir} is not empty; the demo needs a fresh store")
+        raise typer.Exit(2)
+    store_dir.mkdir(parents=True, exist_ok=True)
+    log = store_dir.parent / f"{store_dir.name}.collector.log"
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    console.print(f"Starting the collector on {url} with a fresh embedded store {store_dir}")
+    proc = start_collector(store_dir, port, log)
+    started = time.monotonic()
+    try:
+        faultprint.configure(endpoint=url, service="demo-shop", environment="demo", release="1.0")
+        with Progress(
+            TextColumn("[bold]model calls"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task("calls", total=calls)
+
+            def tick(done: int) -> None:
+                if done % 500 == 0 or done == calls:
+                    progress.update(task, completed=done)
+                    faultprint.flush()
+
+            shop.run_traffic(calls, seed=seed, progress=tick)
+        faultprint.flush()
+        stats = faultprint.stats()
+        stored = wait_stored(url, calls)
+        if stored < calls:
+            console.print(f"[yellow]warning:[/] {stored} of {calls} calls stored; SDK: {stats}")
+    finally:
+        faultprint.shutdown()
+        proc.terminate()
+        proc.wait(60)
+    elapsed = time.monotonic() - started
+    summary = report(store_dir)
+    _print_summary(summary, calls, elapsed, store_dir)
+
+
+def _print_summary(
+    summary: list[dict[str, Any]], calls: int, elapsed: float, store_dir: Path
+) -> None:
+    versions = Table(title=f"{calls:,} model calls in {elapsed:.1f} s, read back from ClickHouse")
+    for column in ("model version", "calls", "failures", "failure rate", "distinct fingerprints"):
+        versions.add_column(column, justify="left" if column == "model version" else "right")
+    top = Table(title="Top fingerprints per version")
+    for column in ("model version", "fingerprint", "failures", "category", "call site"):
+        top.add_column(column, no_wrap=True)
+    top.add_column("template", overflow="fold")
+    for v in summary:
+        rate = v["failures"] / v["calls"] if v["calls"] else 0.0
+        versions.add_row(
+            v["model_version"],
+            f"{round(v['calls']):,}",
+            f"{round(v['failures']):,}",
+            f"{rate:.1%}",
+            str(v["fingerprints"]),
+        )
+        for t in v["top"]:
+            top.add_row(
+                v["model_version"],
+                t["fingerprint"].rjust(16, "0"),
+                str(t["n"]),
+                t["category"],
+                t["call_site"].rsplit(".", 1)[-1],
+                t["template"][:80],
+            )
+    console.print(versions)
+    console.print(top)
+    rel = os.path.relpath(store_dir)
+    console.print(
+        f"\nThe data lives in [bold]{rel}[/] (embedded ClickHouse). Look closer with:\n"
+        f"  faultprint incidents --store {rel} --since 1d\n"
+        f"  faultprint versions --store {rel}\n"
+        f"  faultprint serve --store {rel}\n"
+        "and query its tables (calls, fingerprint_catalog) with ClickHouse SQL.",
+        soft_wrap=True,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``demo`` command to the CLI."""
+    app.command(name="demo")(demo)

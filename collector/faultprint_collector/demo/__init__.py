@@ -1,0 +1,1 @@
+"""The demo: a simulated application calling two versions of a model."""

@@ -1,0 +1,108 @@
+"""OTLP/HTTP bodies: protobuf and JSON decode to the same records; bad bodies get 4xx."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import httpx
+import pytest
+from faultprint_collector.ingest import OTLPDecodeError, decode_body
+
+from tests.collector.ingest.otlp_samples import sample_request, to_otlp_json
+
+PB = "application/x-protobuf"
+JS = "application/json"
+
+
+def _rows(batch):
+    return [r.row() for r in batch.records]
+
+
+def test_protobuf_and_json_decode_to_the_same_records() -> None:
+    request = sample_request()
+    from_pb = decode_body(request.SerializeToString(), PB, "", "p")
+    from_json = decode_body(json.dumps(to_otlp_json(request)).encode(), JS, "", "p")
+    assert len(from_pb.records) == 6
+    assert _rows(from_pb) == _rows(from_json)
+    # hex ids survive exactly (a base64 misreading would change them)
+    span = request.resource_spans[0].scope_spans[0].spans[0]
+    assert from_json.records[0].span_id == span.span_id.hex()
+    assert from_json.records[0].trace_id == span.trace_id.hex()
+    failed = [r for r in from_pb.records if r.is_failure]
+    assert len(failed) == 2 and {r.category for r in failed} == {"exception"}
+    assert failed[0].fingerprint == failed[1].fingerprint  # numbers and quoted ids masked
+
+
+def test_gzip_bodies_decode_like_plain_ones() -> None:
+    body = sample_request().SerializeToString()
+    plain = decode_body(body, PB, "", "p")
+    zipped = decode_body(gzip.compress(body), PB, "gzip", "p")
+    assert _rows(plain) == _rows(zipped)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "encoding", "status"),
+    [
+        (b"\xff\xfe garbage \x00\x01", PB, "", 400),
+        (None, PB, "truncate", 400),
+        (b"{not json", JS, "", 400),
+        (b'{"resourceSpans": 5}', JS, "", 400),
+        (b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}', JS, "", 400),
+        (b"{}", "text/plain", "", 415),
+        (b"not gzip at all", PB, "gzip", 400),
+        (b"{}", JS, "br", 415),
+        (b"\xc3\x28", JS, "", 400),
+    ],
+)
+def test_bad_bodies_are_refused_with_a_reason(body, content_type, encoding, status) -> None:
+    if encoding == "truncate":
+        body, encoding = sample_request().SerializeToString()[:-7], ""
+    with pytest.raises(OTLPDecodeError) as info:
+        decode_body(body, content_type, encoding, "p")
+    assert info.value.status == status
+    assert info.value.reason
+
+
+def test_the_collector_answers_bad_bodies_with_4xx_and_keeps_serving(collector) -> None:
+    url = f"{collector.url}/v1/traces"
+    cases = [
+        (b"\xff\xfe garbage", {"content-type": PB}, 400),
+        (sample_request().SerializeToString()[:-7], {"content-type": PB}, 400),
+        (b"{oops", {"content-type": JS}, 400),
+        (
+            b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"spanId": "12"}]}]}]}',
+            {"content-type": JS},
+            400,
+        ),
+        (b"\x1f\x8b\x08 broken", {"content-type": PB, "content-encoding": "gzip"}, 400),
+        (b"{}", {"content-type": "text/csv"}, 415),
+    ]
+    for body, headers, status in cases:
+        response = httpx.post(url, content=body, headers=headers, timeout=30)
+        assert response.status_code == status, (body, response.text)
+        assert response.content  # a reason, encoded as the request was
+    # the server still accepts a good request afterwards
+    good = sample_request()
+    response = httpx.post(
+        url,
+        content=gzip.compress(good.SerializeToString()),
+        headers={"content-type": PB, "content-encoding": "gzip"},
+        timeout=30,
+    )
+    assert response.status_code == 200
+    response = httpx.post(url, json=to_otlp_json(sample_request()), timeout=30)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith(JS)
+    versions = httpx.get(f"{collector.url}/api/versions", timeout=30).json()["versions"]
+    assert sum(v["calls"] for v in versions) == 12
+
+
+def test_spans_with_bad_ids_are_rejected_as_partial_success(collector) -> None:
+    data = to_otlp_json(sample_request(3))
+    data["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["traceId"] = "0" * 32
+    response = httpx.post(f"{collector.url}/v1/traces", json=data, timeout=30)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["partialSuccess"]["rejectedSpans"] == "1"
+    assert "trace id" in body["partialSuccess"]["errorMessage"]

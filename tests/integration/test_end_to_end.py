@@ -1,0 +1,189 @@
+"""One real call travels the whole way: SDK → OTLP/HTTP → collector → ClickHouse → read back."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import faultprint
+import httpx
+import pytest
+
+
+def _send_known_traffic(url: str) -> None:
+    faultprint.configure(endpoint=url, service="e2e", environment="test", release="r1")
+
+    @faultprint.observe(model="m-large", provider="acme", version="v1")
+    def answer(i: int) -> str:
+        if i % 4 == 0:  # 0, 4, 8 → 3 failures of one mode, different numbers
+            raise ValueError(f"bad score {i * 17} for request req_{i:08x}")
+        return "ok"
+
+    @faultprint.observe(model="m-large", provider="acme", version="v2")
+    def lookup(i: int) -> str:
+        if i in (3, 7):
+            raise KeyError(f"user-{i}")
+        if i == 5:
+            raise RuntimeError("index out of date")
+        return "ok"
+
+    for i in range(10):
+        with pytest.raises(ValueError) if i % 4 == 0 else _nothing():
+            answer(i)
+    for i in range(12):
+        with pytest.raises((KeyError, RuntimeError)) if i in (3, 5, 7) else _nothing():
+            lookup(i)
+    assert faultprint.flush(timeout=30)
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> bool:
+        return False
+
+
+def _wait_for(url: str, calls: int) -> list[dict]:
+    deadline = time.monotonic() + 30
+    while True:
+        versions = httpx.get(f"{url}/api/versions", timeout=30).json()["versions"]
+        if sum(v["calls"] for v in versions) >= calls or time.monotonic() > deadline:
+            return versions
+
+
+def test_calls_of_two_versions_are_counted_exactly(collector) -> None:
+    _send_known_traffic(collector.url)
+    versions = {v["model_version"]: v for v in _wait_for(collector.url, 22)}
+    assert set(versions) == {"v1", "v2"}
+    assert (versions["v1"]["calls"], versions["v1"]["failures"]) == (10, 3)
+    assert (versions["v2"]["calls"], versions["v2"]["failures"]) == (12, 3)
+    assert versions["v1"]["failure_rate"] == pytest.approx(0.3)
+    assert versions["v2"]["failure_rate"] == pytest.approx(0.25)
+
+    # the incidents command, as a user runs it, against the running collector
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "faultprint_collector.cli",
+            "incidents",
+            "--url",
+            collector.url,
+            "--format",
+            "json",
+            "--since",
+            "1h",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    incidents = json.loads(out.stdout)["incidents"]
+    by_type = {}
+    for row in incidents:
+        by_type.setdefault(row["error_type"].rsplit(".", 1)[-1], []).append(row)
+    # one mode per error: ids and numbers in the messages do not split them
+    assert [r["failures"] for r in by_type["ValueError"]] == [3]
+    assert [r["failures"] for r in by_type["KeyError"]] == [2]
+    assert [r["failures"] for r in by_type["RuntimeError"]] == [1]
+    assert by_type["ValueError"][0]["model_versions"] == ["v1"]
+    assert by_type["ValueError"][0]["call_site"].endswith("answer")
+    assert all(len(r["fingerprint"]) == 16 for r in incidents)
+
+    # the same data, as a table for a person
+    table = subprocess.run(
+        [sys.executable, "-m", "faultprint_collector.cli", "incidents", "--url", collector.url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={"COLUMNS": "200", "PATH": ""},
+    ).stdout
+    assert "ValueError" in table or "exception" in table
+
+
+def test_incidents_reads_the_store_directly_once_the_collector_is_gone(start_collector) -> None:
+    collector = start_collector()
+    _send_known_traffic(collector.url)
+    _wait_for(collector.url, 22)
+    # while the collector owns the embedded store, a direct read is refused clearly
+    locked = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "faultprint_collector.cli",
+            "incidents",
+            "--store",
+            collector.store,
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert locked.returncode == 2
+    assert "in use by another process" in locked.stderr
+    assert "Traceback" not in locked.stderr
+    collector.stop()
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "faultprint_collector.cli",
+            "incidents",
+            "--store",
+            collector.store,
+            "--format",
+            "json",
+            "--since",
+            "1h",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    counts = sorted(r["failures"] for r in json.loads(out.stdout)["incidents"])
+    assert counts == [1, 2, 3]
+
+
+def test_bad_cli_arguments_exit_non_zero_with_a_message() -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "faultprint_collector.cli",
+            "incidents",
+            "--since",
+            "yesterday",
+            "--url",
+            "http://127.0.0.1:9",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "faultprint_collector.cli",
+            "incidents",
+            "--url",
+            "http://127.0.0.1:9",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2
+    assert "cannot reach the collector" in out.stderr
