@@ -45,3 +45,60 @@ def spans() -> Iterator[Spans]:
     )
     yield Spans(exporter)
     faultprint.shutdown(timeout=2.0)
+
+
+class OTLPReceiver:
+    """A minimal OTLP/HTTP endpoint on loopback that records decoded spans."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+        )
+
+        received: list[dict] = []
+        self.received = received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                request = ExportTraceServiceRequest.FromString(body)
+                for rs in request.resource_spans:
+                    for ss in rs.scope_spans:
+                        for span in ss.spans:
+                            attrs = {}
+                            for kv in span.attributes:
+                                value = kv.value
+                                attrs[kv.key] = getattr(value, value.WhichOneof("value"))
+                            received.append({"name": span.name, "attributes": attrs})
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def call_sites(self) -> list[str]:
+        return sorted(s["attributes"].get("faultprint.call_site", "") for s in self.received)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[OTLPReceiver]:
+    """A real OTLP/HTTP receiver on a free loopback port."""
+    r = OTLPReceiver()
+    yield r
+    r.close()
+    faultprint.shutdown(timeout=1.0)

@@ -1,0 +1,261 @@
+"""Never hurt the application: sampling, bounded queue, dead collector, fork,
+SIGTERM, exit, import weight, faultprint's own errors."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+
+import faultprint
+import pytest
+from faultprint import attributes as A
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+PY = sys.executable
+
+
+def test_sampling_keeps_every_failure_and_weights_successes():
+    exporter = InMemorySpanExporter()
+    faultprint.configure(exporter=exporter, sample_rate=0.25, use_global_provider=False)
+
+    @faultprint.observe(model="m")
+    def f(i: int) -> str:
+        if i % 20 == 0:
+            raise ValueError("boom")
+        return "ok"
+
+    random.seed(1234)
+    for i in range(400):
+        with contextlib.suppress(ValueError):
+            f(i)
+    assert faultprint.flush(5)
+    spans = exporter.get_finished_spans()
+    failures = [s for s in spans if A.FP_FAILURE_CATEGORY in s.attributes]
+    successes = [s for s in spans if A.FP_FAILURE_CATEGORY not in s.attributes]
+    assert len(failures) == 20
+    assert all(s.attributes[A.FP_SAMPLE_WEIGHT] == 1.0 for s in failures)
+    assert 40 < len(successes) < 150  # 380 * 0.25 = 95 expected
+    assert all(s.attributes[A.FP_SAMPLE_WEIGHT] == 4.0 for s in successes)
+    assert faultprint.stats()["sampled_out"] == 380 - len(successes)
+    faultprint.shutdown()
+
+
+class BlockingExporter(SpanExporter):
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.count = 0
+
+    def export(self, spans):
+        self.release.wait(10)
+        self.count += len(spans)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        self.release.set()
+
+
+def test_full_queue_drops_and_counts_without_blocking():
+    exporter = BlockingExporter()
+    faultprint.configure(
+        exporter=exporter,
+        max_queue_size=10,
+        max_export_batch_size=5,
+        schedule_delay=0.01,
+        use_global_provider=False,
+    )
+
+    @faultprint.observe(model="m")
+    def f() -> str:
+        return "ok"
+
+    for _ in range(100):
+        f()
+    stats = faultprint.stats()
+    assert stats["dropped"] >= 100 - 10 - 5
+    assert stats["dropped"] == stats["dropped_queue_full"]
+    exporter.release.set()
+    assert faultprint.flush(5)
+    stats = faultprint.stats()
+    assert stats["exported"] + stats["dropped"] == 100
+    assert exporter.count == stats["exported"]
+    faultprint.shutdown()
+
+
+def test_dead_collector_costs_only_dropped_spans():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens here any more
+    faultprint.configure(
+        endpoint=f"http://127.0.0.1:{port}",
+        export_timeout=0.5,
+        schedule_delay=0.01,
+        use_global_provider=False,
+        handle_sigterm=False,
+    )
+
+    @faultprint.observe(model="m")
+    def f(i: int) -> int:
+        return i
+
+    assert [f(i) for i in range(200)] == list(range(200))
+    faultprint.flush(10)
+    stats = faultprint.stats()
+    assert stats["export_failed"] + stats["dropped"] == 200
+    assert stats["exported"] == 0
+    faultprint.shutdown(timeout=1)
+
+
+class RaisingExporter(SpanExporter):
+    def export(self, spans):
+        raise RuntimeError("exporter bug")
+
+    def shutdown(self) -> None:
+        pass
+
+
+def test_faultprint_errors_never_reach_the_application():
+    faultprint.configure(
+        exporter=RaisingExporter(),
+        capture_content=True,
+        redact=lambda text: 1 / 0,
+        use_global_provider=False,
+    )
+
+    def broken_check(out):
+        raise LookupError("check bug")
+
+    @faultprint.observe(model="m", expect=broken_check)
+    def f(x: object) -> str:
+        return "fine"
+
+    class Unhashable:
+        def __repr__(self):
+            raise RuntimeError("repr bug")
+
+    assert f(Unhashable()) == "fine"
+    faultprint.flush(5)
+    assert faultprint.stats()["export_failed"] == 1
+    faultprint.shutdown()
+
+
+def test_fork_child_exports_its_own_spans_only(receiver):
+    faultprint.configure(endpoint=receiver.url, schedule_delay=30, use_global_provider=False)
+
+    @faultprint.observe(model="m")
+    def in_parent() -> str:
+        return "p"
+
+    @faultprint.observe(model="m")
+    def in_child() -> str:
+        return "c"
+
+    in_parent()  # queued, not yet exported, when the process forks
+    pid = os.fork()
+    if pid == 0:  # child
+        code = 1
+        try:
+            in_child()
+            code = 0 if faultprint.flush(10) else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert faultprint.flush(10)
+    sites = [site.rsplit(".", 1)[-1] for site in receiver.call_sites()]
+    assert sites == ["in_child", "in_parent"]  # each exactly once: no copies after fork
+
+
+SCRIPT = """
+import os, signal, sys, time
+import faultprint
+mode = sys.argv[2]
+if mode == "chain":
+    def app_handler(signum, frame):
+        print("app handler ran", flush=True)
+        sys.exit(3)
+    signal.signal(signal.SIGTERM, app_handler)
+faultprint.configure(endpoint=sys.argv[1], schedule_delay=60, use_global_provider=False)
+
+@faultprint.observe(model="m")
+def work():
+    return "done"
+
+work()
+if mode == "exit":
+    sys.exit(0)
+print("ready", flush=True)
+time.sleep(30)
+"""
+
+
+def run_script(receiver, mode: str) -> subprocess.CompletedProcess | subprocess.Popen:
+    code = textwrap.dedent(SCRIPT)
+    proc = subprocess.Popen([PY, "-c", code, receiver.url, mode], stdout=subprocess.PIPE, text=True)
+    return proc
+
+
+@pytest.mark.parametrize("mode", ["default", "chain"])
+def test_sigterm_flushes_and_chains_the_previous_handler(receiver, mode):
+    proc = run_script(receiver, mode)
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=20)
+    if mode == "chain":
+        assert proc.returncode == 3 and "app handler ran" in out
+    else:
+        assert proc.returncode == -signal.SIGTERM
+    assert [s["name"] for s in receiver.received] == ["chat m"]
+
+
+def test_normal_exit_flushes(receiver):
+    proc = run_script(receiver, "exit")
+    proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    assert [s["attributes"]["faultprint.call_site"] for s in receiver.received] == ["__main__.work"]
+
+
+def test_import_is_light_and_never_touches_the_collector():
+    code = (
+        "import sys, json, faultprint\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    out = subprocess.run([PY, "-c", code], capture_output=True, text=True, check=True).stdout
+    loaded = set(json.loads(out))
+    heavy = {
+        "faultprint_collector",
+        "fastapi",
+        "pydantic",
+        "openai",
+        "anthropic",
+        "clickhouse_connect",
+        "chdb",
+        "jsonschema",
+        "requests",
+        "google",
+    }
+    assert not loaded & heavy, loaded & heavy
+
+
+def test_sdk_source_never_imports_the_collector():
+    root = os.path.dirname(faultprint.__file__)
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            if name.endswith(".py"):
+                with open(os.path.join(folder, name), encoding="utf-8") as fh:
+                    assert "faultprint_collector" not in fh.read(), name
+
+
+def test_flush_without_configuration_is_a_no_op():
+    faultprint.shutdown()
+    assert faultprint.flush(1) is True
+    assert faultprint.stats()["queued"] == 0
