@@ -122,10 +122,17 @@ class MethodWrapper:
                     return None, None  # the provider library calling itself
                 parent.tools = kwargs.get("tools")
                 return None, parent
-            site = self.call_site or caller_site()
+            # The call site is the instrumented endpoint ({provider}.{operation},
+            # e.g. openai.chat): other instrumentations of the same client can
+            # only name the endpoint, and one failure must get one fingerprint
+            # whichever of them recorded it. The caller is kept as
+            # code.function.name.
+            site = self.call_site or f"{self.provider}.{self.operation}"
             call = _begin(self.spec(kwargs.get("model"), site), (_request_input(kwargs),), {})
             if call is not None:
                 call.tools = kwargs.get("tools")
+                if self.call_site is None:
+                    call.span.set_attribute("code.function.name", caller_site())
             return call, None
         except Exception:
             _log.debug("faultprint: could not start an integration call", exc_info=True)
