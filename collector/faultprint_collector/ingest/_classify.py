@@ -12,8 +12,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from faultprint_collector.fingerprinting import FailureRecord, fingerprint
+from faultprint_collector.ingest._dialects import FINISH_REASONS as DIALECT_FINISH_REASONS
+from faultprint_collector.ingest._dialects import is_model_call as dialect_is_model_call
+from faultprint_collector.ingest._dialects import read_call, timeout_error
 from faultprint_collector.ingest._records import MAX_CONTENT_CHARS, MAX_MESSAGE_CHARS, CallRecord
-from faultprint_collector.ingest._spans import STATUS_ERROR, SpanView
+from faultprint_collector.ingest._spans import SpanView
 
 
 class SpanRejected(ValueError):
@@ -21,30 +24,8 @@ class SpanRejected(ValueError):
 
 
 #: finish / stop reasons of every dialect mapped to a failure category
-#: (None: a normal end)
-FINISH_REASONS: dict[str, str | None] = {
-    "stop": None,
-    "end_turn": None,
-    "stop_sequence": None,
-    "tool_calls": None,
-    "tool_use": None,
-    "function_call": None,
-    "completed": None,
-    "pause_turn": None,
-    "length": "truncation",
-    "max_tokens": "truncation",
-    "max_output_tokens": "truncation",
-    "model_context_window_exceeded": "truncation",
-    "content_filter": "content_filter",
-    "safety": "content_filter",
-    "blocklist": "content_filter",
-    "prohibited_content": "content_filter",
-    "spii": "content_filter",
-    "recitation": "content_filter",
-    "refusal": "refusal",
-}
-
-_MODEL_MARKERS = ("gen_ai.", "faultprint.", "llm.", "traceloop.")
+#: (None: a normal end); the table lives with the dialects
+FINISH_REASONS = DIALECT_FINISH_REASONS
 
 
 def _str(value: Any) -> str:
@@ -63,22 +44,8 @@ def _int(value: Any) -> int:
 
 
 def is_model_call(span: SpanView) -> bool:
-    """A span is a model call when it carries GenAI or faultprint attributes."""
-    return any(key.startswith(_MODEL_MARKERS) for key in span.attributes)
-
-
-def _exception_event(span: SpanView) -> dict[str, Any]:
-    for event in span.events:
-        if event.name == "exception":
-            return event.attributes
-    return {}
-
-
-def _finish_reason(attrs: dict[str, Any]) -> str:
-    reasons = attrs.get("gen_ai.response.finish_reasons")
-    if isinstance(reasons, list):
-        reasons = reasons[0] if reasons else ""
-    return _str(reasons).strip().lower()
+    """A span is a model call when it records one in any known dialect."""
+    return dialect_is_model_call(span)
 
 
 def classify(span: SpanView, project: str) -> CallRecord:
@@ -91,28 +58,31 @@ def classify(span: SpanView, project: str) -> CallRecord:
         raise SpanRejected(f"span {span.span_id} has no start time")
     attrs = span.attributes
     res = span.resource
-    request_model = _str(attrs.get("gen_ai.request.model"))
-    response_model = _str(attrs.get("gen_ai.response.model"))
-    exc = _exception_event(span)
-    finish_reason = _finish_reason(attrs)
-    error_type = _str(attrs.get("error.type") or exc.get("exception.type"))
-    error_code = _str(attrs.get("faultprint.error.code"))
-    http_status = _int(attrs.get("http.response.status_code"))
-    message = _str(
-        exc.get("exception.message")
-        or attrs.get("faultprint.failure.message")
-        or span.status_message
-    )
+    # Every dialect (faultprint, OTel GenAI old and new, OpenInference,
+    # OpenLLMetry) is read into one view; classification uses only the view.
+    view = read_call(span)
+    request_model = view.request_model
+    response_model = view.response_model
+    finish_reason = view.finish_reason
+    error_type = view.error_type
+    error_code = view.error_code
+    http_status = view.http_status
+    message = view.message
+    detail_value = attrs.get("faultprint.failure.detail")
 
     category = _str(attrs.get("faultprint.failure.category"))
     if not category:
-        if span.status_code == STATUS_ERROR or error_type or exc:
-            if "timeout" in error_type.lower():
+        if view.errored:
+            if timeout_error(view):
                 category = "timeout"
             elif http_status >= 400 or error_code:
                 category = "api_error"
             else:
                 category = "exception"
+        elif view.inferred is not None:
+            category = view.inferred.category
+            message = message or view.inferred.message
+            detail_value = view.inferred.detail
         else:
             category = FINISH_REASONS.get(finish_reason) or ""
 
@@ -127,32 +97,32 @@ def classify(span: SpanView, project: str) -> CallRecord:
             res.get("deployment.environment.name") or res.get("deployment.environment")
         ),
         release=_str(res.get("service.version")),
-        operation=_str(attrs.get("gen_ai.operation.name")),
+        operation=view.operation,
         span_name=span.name[:256],
-        provider=_str(attrs.get("gen_ai.provider.name") or attrs.get("gen_ai.system")),
+        provider=view.provider,
         request_model=request_model,
         response_model=response_model,
         model_version=_str(attrs.get("faultprint.model_version"))
         or response_model
         or request_model,
-        call_site=_str(attrs.get("faultprint.call_site")) or span.name[:256],
+        call_site=view.call_site[:256],
         latency_ms=max(0.0, (span.end_ns - span.start_ns) / 1e6),
-        input_tokens=_int(attrs.get("gen_ai.usage.input_tokens")),
-        output_tokens=_int(attrs.get("gen_ai.usage.output_tokens")),
+        input_tokens=view.input_tokens,
+        output_tokens=view.output_tokens,
         finish_reason=finish_reason,
         input_hash=_hash_value(attrs.get("faultprint.input_hash")),
         sample_weight=_weight(attrs.get("faultprint.sample_weight")),
         input_text=_str(attrs.get("faultprint.input"))[:MAX_CONTENT_CHARS],
-        output_text=_str(attrs.get("faultprint.output"))[:MAX_CONTENT_CHARS],
+        output_text=_str(attrs.get("faultprint.output") or view.output_text)[:MAX_CONTENT_CHARS],
     )
     if category:
-        detail = _detail(attrs.get("faultprint.failure.detail"))
+        detail = _detail(detail_value)
         fp = fingerprint(
             FailureRecord(
                 category=category,
                 error_type=error_type,
                 message=message,
-                stacktrace=_str(exc.get("exception.stacktrace")),
+                stacktrace=view.stacktrace,
                 finish_reason=finish_reason,
                 output=record.output_text,
                 call_site=record.call_site,
@@ -174,6 +144,7 @@ def classify(span: SpanView, project: str) -> CallRecord:
         record.fingerprint = fp.fine
         record.coarse_fingerprint = fp.coarse
         record.strategy = fp.strategy
+        record.components = json.dumps(fp.components, default=str, ensure_ascii=False)
         record.sample_weight = 1.0  # failures are never sampled
     return record
 

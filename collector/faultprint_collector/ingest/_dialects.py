@@ -1,0 +1,828 @@
+"""One view of a model-call span, whichever instrumentation sent it.
+
+Teams instrument with different OpenTelemetry-based tools, and each speaks a
+dialect of the same facts (which provider, which model, how the generation
+ended, what went wrong):
+
+- faultprint's SDK: the current OpenTelemetry GenAI conventions plus
+  ``faultprint.*`` (``sdk/faultprint/attributes.py``);
+- OpenTelemetry GenAI conventions, current (``gen_ai.provider.name``,
+  ``gen_ai.usage.input_tokens``, ``gen_ai.output.messages``) and older
+  (``gen_ai.system``, ``gen_ai.usage.prompt_tokens``, the
+  ``gen_ai.content.completion`` / ``gen_ai.choice`` events);
+- OpenInference (``llm.model_name``, ``llm.provider``, ``llm.system``,
+  ``llm.token_count.*``, ``openinference.span.kind``, ``output.value``,
+  ``llm.output_messages.*``);
+- OpenLLMetry (``traceloop.*``, ``llm.request.type``, ``llm.usage.*``,
+  ``gen_ai.prompt.N.*`` / ``gen_ai.completion.N.*`` and, older still,
+  ``llm.request.model`` / ``llm.completions.N.*``).
+
+:func:`read_call` reads all of them into one :class:`CallView`; classification
+then works on the view only. Everything here is a pure function of the span,
+so every collector replica reads a span the same way.
+
+Two rules keep the fingerprints of one failure equal whatever instrumented it:
+
+- the **call site** of a span without ``faultprint.call_site`` is the
+  instrumented endpoint ``{provider}.{operation}`` (``openai.chat``), the
+  same convention faultprint's client integrations use;
+- a provider error's **code** is recovered from the exception message the
+  way the SDK reads it from the exception object (the body's ``code``, else
+  its ``type``), so an HTTP error seen from outside the client and from
+  inside it has one identity.
+
+Failures that the sender did not mark (a span with status OK and
+``finish_reason=length``) are inferred defensively: only from positive
+evidence (a finish reason, a refusal field, output that was captured and is
+empty), never from the absence of captured content.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from faultprint_collector.fingerprinting._provider import parse_provider_error
+from faultprint_collector.ingest._spans import STATUS_ERROR, SpanView
+
+__all__ = [
+    "FINISH_REASONS",
+    "CallView",
+    "Inferred",
+    "canonical_finish_reason",
+    "canonical_operation",
+    "canonical_provider",
+    "endpoint_call_site",
+    "finish_category",
+    "is_model_call",
+    "read_call",
+]
+
+# --- vocabularies ---------------------------------------------------------------
+
+#: Finish / stop reasons of every provider dialect, after
+#: :func:`canonical_finish_reason`, mapped to a failure category (None: the
+#: generation ended normally). Reasons not listed are not failures: an
+#: unknown reason must never invent a failure mode.
+FINISH_REASONS: dict[str, str | None] = {
+    # OpenAI chat completions / Azure OpenAI / xAI / Groq / Together
+    "stop": None,
+    "length": "truncation",
+    "content_filter": "content_filter",
+    "tool_calls": None,
+    "function_call": None,
+    # OpenAI responses API (status / incomplete_details.reason)
+    "completed": None,
+    "max_output_tokens": "truncation",
+    # Anthropic (also on Bedrock and Vertex)
+    "end_turn": None,
+    "stop_sequence": None,
+    "tool_use": None,
+    "pause_turn": None,
+    "max_tokens": "truncation",
+    "model_context_window_exceeded": "truncation",
+    "refusal": "refusal",
+    # Gemini / Vertex AI (FinishReason enum; FINISH_REASON_ prefix stripped)
+    "unspecified": None,
+    "safety": "content_filter",
+    "recitation": "content_filter",
+    "blocklist": "content_filter",
+    "prohibited_content": "content_filter",
+    "spii": "content_filter",
+    "image_safety": "content_filter",
+    "malformed_function_call": "tool_error",
+    "unexpected_tool_call": "tool_error",
+    # Bedrock Converse stopReason, Titan completionReason
+    "guardrail_intervened": "content_filter",
+    "content_filtered": "content_filter",
+    "finish": None,
+    # Cohere (v1 and v2)
+    "complete": None,
+    "tool_call": None,
+    "error_toxic": "content_filter",
+    "error_limit": "truncation",
+    "error": "api_error",
+    # Mistral
+    "model_length": "truncation",
+    # DeepSeek: generation cut off by the provider's capacity
+    "insufficient_system_resource": "api_error",
+    # Hugging Face TGI / vLLM / Ollama
+    "eos_token": None,
+    "eos": None,
+    "abort": "api_error",
+}
+
+# Priority when a response carries several choices: the SDK checks refusal,
+# then content filter, then truncation; the collector must rank them the same
+# or one failure would get two categories by path of arrival.
+_PRIORITY = ("refusal", "content_filter", "truncation", "tool_error", "api_error")
+
+#: provider names of every dialect -> the OpenTelemetry registry value
+_PROVIDERS: dict[str, str] = {
+    "openai": "openai",
+    "azure": "azure.ai.openai",
+    "az.ai.openai": "azure.ai.openai",
+    "azure.ai.openai": "azure.ai.openai",
+    "azure_openai": "azure.ai.openai",
+    "az.ai.inference": "azure.ai.inference",
+    "azure.ai.inference": "azure.ai.inference",
+    "anthropic": "anthropic",
+    "aws": "aws.bedrock",
+    "bedrock": "aws.bedrock",
+    "aws.bedrock": "aws.bedrock",
+    "aws_bedrock": "aws.bedrock",
+    "google": "gcp.gen_ai",
+    "gcp.gen_ai": "gcp.gen_ai",
+    "gemini": "gcp.gemini",
+    "gcp.gemini": "gcp.gemini",
+    "vertexai": "gcp.vertex_ai",
+    "vertex_ai": "gcp.vertex_ai",
+    "gcp.vertex_ai": "gcp.vertex_ai",
+    "cohere": "cohere",
+    "mistral": "mistral_ai",
+    "mistralai": "mistral_ai",
+    "mistral_ai": "mistral_ai",
+    "xai": "x_ai",
+    "x_ai": "x_ai",
+    "deepseek": "deepseek",
+    "groq": "groq",
+    "perplexity": "perplexity",
+    "ollama": "ollama",
+    "watsonx": "ibm.watsonx.ai",
+    "ibm.watsonx.ai": "ibm.watsonx.ai",
+}
+
+#: operation names of every dialect -> the GenAI conventions' value
+_OPERATIONS: dict[str, str] = {
+    "chat": "chat",
+    "completion": "text_completion",
+    "text_completion": "text_completion",
+    "embedding": "embeddings",
+    "embeddings": "embeddings",
+    "generate_content": "generate_content",
+    "rerank": "rerank",
+    "image": "image_generation",
+    "create_agent": "create_agent",
+    "invoke_agent": "invoke_agent",
+    "execute_tool": "execute_tool",
+}
+
+# OpenInference names spans after the client method; these are its names for
+# the endpoints whose spans carry no operation attribute.
+_OPENINFERENCE_SPAN_OPERATIONS = (
+    ("chatcompletion", "chat"),
+    ("response", "chat"),
+    ("completion", "text_completion"),
+    ("embedding", "embeddings"),
+)
+
+# OpenInference span kinds and traceloop span kinds that are not model calls:
+# chains, tools, retrievers and workflows wrap model calls (or none) and would
+# otherwise be counted as calls of their own.
+_MODEL_SPAN_KINDS = frozenset({"LLM", "EMBEDDING"})
+_TRACELOOP_WRAPPER_KINDS = frozenset({"workflow", "task", "agent", "tool"})
+
+# Content that an instrumentation withheld is not empty output.
+_REDACTED = frozenset({"__REDACTED__", "<redacted>", "[redacted]", "[REDACTED]"})
+
+# Conservative refusal detector, kept identical to the SDK's (a test checks
+# that both agree): only short texts that *open* with a first-person apology
+# plus inability. Phrases inside longer answers are not matched, because a
+# false refusal would invent a failure mode.
+_REFUSAL_TEXT = re.compile(
+    r"^\s*(?:(?:i'?m|i am) sorry|sorry|i apologi[sz]e|unfortunately)?[,.!]?\s*"
+    r"(?:but\s+)?(?:as an ai[^,.]*,\s*)?"
+    r"i\s+(?:can(?:no|')?t|cannot|am\s+(?:not\s+able|unable)|won'?t|will\s+not|must\s+decline)"
+    r"\s+(?:help|assist|comply|provide|do\s+that|fulfil|answer|create|generate|support|"
+    r"engage|continue|write|share)",
+    re.IGNORECASE,
+)
+_REFUSAL_MAX_CHARS = 400
+
+# Provider error codes named by the prose of well-known error messages. The
+# current OpenAI library renders an HTTP error as ``Error code: 429 - <the
+# body's message>``, dropping the body's ``code``; an instrumentation that
+# only sees the exception text would otherwise group by prose while the SDK
+# (which reads ``exc.code``) groups by code. Each pattern is anchored at the
+# start of the body's message, so a quoted phrase inside another error does
+# not match.
+_CODE_BY_PROSE: tuple[tuple[re.Pattern[str], str], ...] = (
+    # OpenAI 429, per-minute limits; the prose carries org ids and numbers
+    (re.compile(r"Rate limit reached for "), "rate_limit_exceeded"),
+    # OpenAI 429, billing quota: same status as rate limits, a different mode
+    (re.compile(r"You exceeded your current quota"), "insufficient_quota"),
+    # OpenAI 400, prompt too long
+    (re.compile(r"This model's maximum context length is "), "context_length_exceeded"),
+    # OpenAI 401
+    (re.compile(r"Incorrect API key provided"), "invalid_api_key"),
+    # OpenAI 404, unknown or inaccessible model
+    (re.compile(r"The model `[^`]*` does not exist"), "model_not_found"),
+    # OpenAI 500; the body has code null and type server_error
+    (re.compile(r"The server had an error (?:while )?processing your request"), "server_error"),
+)
+
+_TIMEOUT_TYPE = re.compile(r"time(?:d)?[ _]?out|deadline", re.I)
+_STATUS_IN_TEXT = re.compile(r"\b(?:Error code|status(?:[ _]code)?|HTTP)[:= ]\s*([45]\d\d)\b")
+
+
+# --- small helpers --------------------------------------------------------------
+
+
+def _str(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return ",".join(_str(v) for v in value)
+    return str(value)
+
+
+def _int(value: Any) -> int:
+    try:
+        return max(0, int(value))
+    except (TypeError, ValueError):
+        return 0
+
+
+def _first(attrs: dict[str, Any], *keys: str) -> Any:
+    for key in keys:
+        value = attrs.get(key)
+        if value not in (None, "", [], ()):
+            return value
+    return None
+
+
+def _json(value: Any) -> Any:
+    """Parse JSON text (bounded); anything else is returned as is."""
+    if isinstance(value, str) and value[:1] in "[{" and len(value) <= 1_000_000:
+        try:
+            return json.loads(value)
+        except (ValueError, RecursionError):
+            return None
+    return value
+
+
+def _get(obj: Any, *path: str | int) -> Any:
+    for key in path:
+        if isinstance(key, int):
+            if not isinstance(obj, list) or len(obj) <= key:
+                return None
+            obj = obj[key]
+        else:
+            if not isinstance(obj, dict):
+                return None
+            obj = obj.get(key)
+    return obj
+
+
+# --- names ----------------------------------------------------------------------
+
+
+def canonical_provider(name: Any) -> str:
+    """The OpenTelemetry registry name of a provider named in any dialect."""
+    text = _str(name).strip()
+    if not text:
+        return ""
+    key = text.lower().replace(" ", "_").replace("-", "_")
+    return _PROVIDERS.get(key, key)
+
+
+def canonical_operation(name: Any) -> str:
+    """The GenAI conventions' operation name for an operation in any dialect."""
+    key = _str(name).strip().lower().replace(" ", "_")
+    return _OPERATIONS.get(key, key)
+
+
+def canonical_finish_reason(reason: Any) -> str:
+    """Lower-case, dialect-free finish reason: ``FinishReason.MAX_TOKENS`` -> ``max_tokens``."""
+    r = _str(reason).strip().lower()
+    if "." in r and r.startswith(("finishreason.", "stopreason.", "finish_reason.")):
+        r = r.split(".", 1)[1]
+    if r.startswith("finish_reason_"):
+        r = r[len("finish_reason_") :]
+    return r.replace("-", "_").replace(" ", "_")
+
+
+def finish_category(reasons: list[str]) -> tuple[str, str] | None:
+    """(category, reason) for the failing finish reason with the highest priority."""
+    found: dict[str, str] = {}
+    for reason in reasons:
+        category = FINISH_REASONS.get(reason)
+        if category and category not in found:
+            found[category] = reason
+    for category in _PRIORITY:
+        if category in found:
+            return category, found[category]
+    return None
+
+
+def endpoint_call_site(provider: str, operation: str) -> str:
+    """The call site of an instrumented endpoint: ``{provider}.{operation}``.
+
+    faultprint's client integrations use the same convention, so a failure
+    recorded by them and by another instrumentation of the same endpoint has
+    one fingerprint.
+    """
+    return f"{provider or 'unknown'}.{operation or 'chat'}"
+
+
+# --- the view -------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Inferred:
+    """A failure read from how the generation ended, not from an error."""
+
+    category: str
+    message: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class CallView:
+    """What a model-call span says, in one vocabulary."""
+
+    dialect: str
+    provider: str = ""
+    operation: str = ""
+    request_model: str = ""
+    response_model: str = ""
+    call_site: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    #: every choice's finish reason, canonical (see canonical_finish_reason)
+    finish_reasons: list[str] = field(default_factory=list)
+    #: output text when the sender captured it, None when it did not
+    output_text: str | None = None
+    output_captured: bool = False
+    has_tool_calls: bool = False
+    refusal: str = ""
+    #: the span says the call failed (status, error.type or an exception event)
+    errored: bool = False
+    error_type: str = ""
+    message: str = ""
+    stacktrace: str = ""
+    http_status: int = 0
+    error_code: str = ""
+    #: a failure inferred from a span that was not marked as an error
+    inferred: Inferred | None = None
+
+    @property
+    def finish_reason(self) -> str:
+        """The finish reason that decided the outcome (else the first one)."""
+        decided = finish_category(self.finish_reasons)
+        if decided is not None:
+            return decided[1]
+        return self.finish_reasons[0] if self.finish_reasons else ""
+
+
+def detect_dialect(attrs: dict[str, Any]) -> str:
+    """Which instrumentation convention a span's attributes follow."""
+    if any(k.startswith("faultprint.") for k in attrs):
+        return "faultprint"
+    if (
+        "openinference.span.kind" in attrs
+        or "llm.model_name" in attrs
+        or any(k.startswith(("llm.token_count.", "llm.output_messages.")) for k in attrs)
+    ):
+        return "openinference"
+    if any(
+        k.startswith(("traceloop.", "llm.usage.", "llm.completions.", "gen_ai.completion."))
+        for k in attrs
+    ) or any(k in attrs for k in ("llm.request.type", "llm.request.model", "llm.vendor")):
+        return "openllmetry"
+    return "otel_genai"
+
+
+def is_model_call(span: SpanView) -> bool:
+    """True for spans that record a model call, in any dialect.
+
+    Wrapper spans of the other instrumentations (OpenInference chains, tools,
+    agents; traceloop workflows and tasks) and GenAI tool executions are not
+    model calls and are skipped.
+    """
+    attrs = span.attributes
+    if any(k.startswith("faultprint.") for k in attrs):
+        return True
+    kind = attrs.get("openinference.span.kind")
+    if kind is not None:
+        return _str(kind).upper() in _MODEL_SPAN_KINDS
+    if _str(attrs.get("gen_ai.operation.name")).lower() == "execute_tool":
+        return False
+    if _str(attrs.get("traceloop.span.kind")).lower() in _TRACELOOP_WRAPPER_KINDS and not any(
+        k in attrs
+        for k in (
+            "gen_ai.request.model",
+            "gen_ai.system",
+            "gen_ai.provider.name",
+            "llm.request.type",
+        )
+    ):
+        return False
+    return any(k.startswith(("gen_ai.", "llm.")) for k in attrs)
+
+
+def _operation(span: SpanView, attrs: dict[str, Any], dialect: str) -> str:
+    op = _first(attrs, "gen_ai.operation.name", "llm.request.type")
+    if op is not None:
+        return canonical_operation(op)
+    if dialect == "openinference":
+        if _str(attrs.get("openinference.span.kind")).upper() == "EMBEDDING":
+            return "embeddings"
+        name = span.name.lower().replace("_", "").replace(".", "")
+        for marker, operation in _OPENINFERENCE_SPAN_OPERATIONS:
+            if marker in name:
+                return operation
+    # OpenLLMetry names spans "openai.chat", "anthropic.completion", ...
+    if "." in span.name:
+        tail = span.name.rsplit(".", 1)[1]
+        if canonical_operation(tail) in _OPERATIONS.values():
+            return canonical_operation(tail)
+    return "chat"
+
+
+def _request_model(attrs: dict[str, Any]) -> str:
+    model = _first(attrs, "gen_ai.request.model", "llm.request.model")
+    if model is not None:
+        return _str(model)
+    # OpenInference keeps the request in JSON invocation parameters
+    params = _json(attrs.get("llm.invocation_parameters"))
+    return _str(_get(params, "model")) if isinstance(params, dict) else ""
+
+
+def _finish_reasons(span: SpanView, attrs: dict[str, Any], response: Any) -> list[str]:
+    raw: list[Any] = []
+    listed = _json(_first(attrs, "gen_ai.response.finish_reasons", "gen_ai.response.finish_reason"))
+    if isinstance(listed, list | tuple):
+        raw.extend(listed)
+    elif listed is not None:
+        raw.extend(_str(listed).split(","))
+    for key in (
+        "llm.finish_reason",
+        "llm.response.finish_reason",
+        "llm.response.stop_reason",
+        "gen_ai.response.stop_reason",
+    ):
+        if key in attrs:
+            raw.append(attrs[key])
+    # OpenLLMetry legacy, one per choice: gen_ai.completion.0.finish_reason
+    for key, value in attrs.items():
+        if key.endswith(".finish_reason") and key.startswith(
+            ("gen_ai.completion.", "llm.completions.")
+        ):
+            raw.append(value)
+    # current conventions: finish_reason on each output message
+    outputs = _json(attrs.get("gen_ai.output.messages"))
+    if isinstance(outputs, list):
+        raw.extend(m.get("finish_reason") for m in outputs if isinstance(m, dict))
+    for event in span.events:
+        if event.name == "gen_ai.choice" and "finish_reason" in event.attributes:
+            raw.append(event.attributes["finish_reason"])
+        if event.name == "gen_ai.client.inference.operation.details":
+            listed = _json(event.attributes.get("gen_ai.response.finish_reasons"))
+            if isinstance(listed, list):
+                raw.extend(listed)
+    raw.extend(_response_finish_reasons(response))
+    out: list[str] = []
+    for value in raw:
+        reason = canonical_finish_reason(value)
+        if reason and reason not in out:
+            out.append(reason)
+    return out
+
+
+def _response_finish_reasons(response: Any) -> list[Any]:
+    """Finish reasons inside a provider response body (OpenInference output.value)."""
+    if not isinstance(response, dict):
+        return []
+    found: list[Any] = []
+    for choice in response.get("choices") or []:  # OpenAI, Mistral
+        if isinstance(choice, dict):
+            found.append(choice.get("finish_reason"))
+    for candidate in response.get("candidates") or []:  # Gemini
+        if isinstance(candidate, dict):
+            found.append(candidate.get("finishReason") or candidate.get("finish_reason"))
+    for key in ("stop_reason", "stopReason", "finish_reason", "completionReason"):
+        if response.get(key):  # Anthropic, Bedrock, Cohere
+            found.append(response[key])
+    if response.get("status") == "incomplete":  # OpenAI responses API
+        found.append(_get(response, "incomplete_details", "reason") or "incomplete")
+    return [f for f in found if f]
+
+
+@dataclass(slots=True)
+class _Output:
+    captured: bool = False
+    texts: list[str] = field(default_factory=list)
+    tool_calls: bool = False
+    refusal: str = ""
+
+    def add_text(self, value: Any) -> None:
+        if value is None:
+            return
+        text = value if isinstance(value, str) else _str(value)
+        if text in _REDACTED:
+            return
+        self.captured = True
+        if text.strip():
+            self.texts.append(text)
+
+
+def _message_output(message: Any, out: _Output) -> None:
+    """An output message in the current conventions' shape, or a provider's."""
+    if not isinstance(message, dict):
+        return
+    parts = message.get("parts")
+    if isinstance(parts, list):  # current GenAI conventions
+        out.captured = True
+        for part in parts:
+            if not isinstance(part, dict):
+                continue
+            ptype = part.get("type")
+            if ptype == "tool_call":
+                out.tool_calls = True
+            elif ptype == "refusal":
+                out.refusal = _str(part.get("content") or part.get("refusal") or "refused")
+            elif ptype in ("text", None):
+                out.add_text(part.get("content"))
+        return
+    nested = message.get("message")
+    inner: dict[str, Any] = nested if isinstance(nested, dict) else message
+    if inner.get("tool_calls") or inner.get("function_call"):
+        out.tool_calls = True
+    if inner.get("refusal"):
+        out.refusal = _str(inner["refusal"])
+    content = inner.get("content")
+    if isinstance(content, list):  # Anthropic content blocks
+        out.captured = True
+        for block in content:
+            if isinstance(block, dict):
+                if block.get("type") == "tool_use":
+                    out.tool_calls = True
+                elif block.get("type") == "text":
+                    out.add_text(block.get("text"))
+    elif "content" in inner:
+        out.captured = True
+        out.add_text(content)
+
+
+def _response_output(response: Any, out: _Output) -> None:
+    """Output of a provider response body (OpenInference ``output.value``)."""
+    if not isinstance(response, dict):
+        return
+    for choice in response.get("choices") or []:
+        if isinstance(choice, dict):
+            if "message" in choice:
+                _message_output(choice.get("message"), out)
+            elif "text" in choice:
+                out.captured = True
+                out.add_text(choice.get("text"))
+    if response.get("type") == "message" and isinstance(response.get("content"), list):
+        _message_output(response, out)  # Anthropic
+    for item in response.get("output") or []:  # OpenAI responses API
+        if not isinstance(item, dict):
+            continue
+        if item.get("type") == "function_call":
+            out.tool_calls = True
+        for part in item.get("content") or []:
+            if isinstance(part, dict):
+                if part.get("type") == "refusal":
+                    out.refusal = _str(part.get("refusal") or "refused")
+                elif part.get("type") == "output_text":
+                    out.captured = True
+                    out.add_text(part.get("text"))
+
+
+def _indexed_output(attrs: dict[str, Any], out: _Output) -> None:
+    """Flattened per-choice attributes: OpenLLMetry and OpenInference."""
+    for key, value in attrs.items():
+        if key.startswith(("gen_ai.completion.", "llm.completions.")):
+            rest = key.split(".", 3)[-1]
+            if rest == "content":
+                blocks = _json(value)
+                if isinstance(blocks, list):  # Anthropic content blocks as JSON text
+                    _message_output({"content": blocks}, out)
+                else:
+                    out.captured = True
+                    out.add_text(value)
+            elif rest == "refusal" and value:
+                out.refusal = _str(value)
+            elif rest.startswith(("tool_calls.", "function_call")):
+                out.tool_calls = True
+        elif key.startswith("llm.output_messages."):
+            if key.endswith(".message.content"):
+                out.captured = True
+                out.add_text(value)
+            elif ".message.tool_calls." in key:
+                out.tool_calls = True
+            elif ".message.contents." in key and key.endswith(".message_content.text"):
+                out.captured = True
+                out.add_text(value)
+
+
+def _event_output(span: SpanView, out: _Output) -> None:
+    for event in span.events:
+        attrs = event.attributes
+        if event.name == "gen_ai.content.completion":  # older conventions
+            value = _json(attrs.get("gen_ai.completion"))
+            messages = value if isinstance(value, list) else [value]
+            for message in messages:
+                if isinstance(message, dict):
+                    _message_output(message, out)
+                elif isinstance(message, str):
+                    out.captured = True
+                    out.add_text(message)
+        elif event.name == "gen_ai.choice":
+            message = _json(attrs.get("message"))
+            if isinstance(message, dict):
+                _message_output(message, out)
+            if attrs.get("tool_calls"):
+                out.tool_calls = True
+        elif event.name == "gen_ai.client.inference.operation.details":
+            value = _json(attrs.get("gen_ai.output.messages"))
+            for message in value if isinstance(value, list) else []:
+                _message_output(message, out)
+
+
+def _read_output(span: SpanView, attrs: dict[str, Any], response: Any) -> _Output:
+    out = _Output()
+    outputs = _json(attrs.get("gen_ai.output.messages"))
+    if isinstance(outputs, list):
+        for message in outputs:
+            _message_output(message, out)
+    _indexed_output(attrs, out)
+    _event_output(span, out)
+    _response_output(response, out)
+    return out
+
+
+# --- errors ---------------------------------------------------------------------
+
+
+def _exception_event(span: SpanView) -> dict[str, Any]:
+    for event in span.events:
+        if event.name == "exception":
+            return event.attributes
+    return {}
+
+
+def provider_error_code(message: str) -> tuple[int, str]:
+    """(HTTP status, provider error code) read from an exception message.
+
+    The code is the body's ``code``, else its ``type`` (what the SDK reads
+    from the exception object), else one named by the message's prose.
+    """
+    pe = parse_provider_error(message) if message else None
+    status = pe.status if pe is not None else 0
+    if not status:
+        m = _STATUS_IN_TEXT.search(message[:300])
+        status = int(m.group(1)) if m else 0
+    code = ""
+    if pe is not None:
+        code = pe.code or pe.error_type
+        prose = pe.message
+    else:
+        prose = message
+    if not code and prose:
+        head = prose.strip()[:200]
+        for pattern, named in _CODE_BY_PROSE:
+            if pattern.match(head):
+                code = named
+                break
+    return status, code
+
+
+def _connection_error(error_type: str) -> bool:
+    # The SDK reports a provider library's connection failure as api_error
+    # with code connection_error; the same exception seen from outside must
+    # land in the same mode.
+    root = error_type.split(".", 1)[0]
+    return "Connection" in error_type.rsplit(".", 1)[-1] and root in ("openai", "anthropic")
+
+
+# --- reading a span -------------------------------------------------------------
+
+
+def read_call(span: SpanView) -> CallView:
+    """Read a model-call span of any dialect into a :class:`CallView`."""
+    attrs = span.attributes
+    dialect = detect_dialect(attrs)
+    response = _json(attrs.get("output.value")) if dialect == "openinference" else None
+    provider = canonical_provider(
+        _first(
+            attrs,
+            "gen_ai.provider.name",
+            "gen_ai.system",
+            "llm.provider",
+            "llm.system",
+            "llm.vendor",
+        )
+    )
+    operation = _operation(span, attrs, dialect)
+    view = CallView(
+        dialect=dialect,
+        provider=provider,
+        operation=operation,
+        request_model=_request_model(attrs),
+        response_model=_str(
+            _first(attrs, "gen_ai.response.model", "llm.response.model", "llm.model_name")
+        ),
+        input_tokens=_int(
+            _first(
+                attrs,
+                "gen_ai.usage.input_tokens",
+                "gen_ai.usage.prompt_tokens",
+                "llm.token_count.prompt",
+                "llm.usage.prompt_tokens",
+            )
+        ),
+        output_tokens=_int(
+            _first(
+                attrs,
+                "gen_ai.usage.output_tokens",
+                "gen_ai.usage.completion_tokens",
+                "llm.token_count.completion",
+                "llm.usage.completion_tokens",
+            )
+        ),
+        finish_reasons=_finish_reasons(span, attrs, response),
+    )
+    explicit_site = _str(attrs.get("faultprint.call_site"))
+    view.call_site = explicit_site or endpoint_call_site(provider, operation)
+
+    exc = _exception_event(span)
+    view.error_type = _str(attrs.get("error.type") or exc.get("exception.type"))
+    if view.error_type == "_OTHER" and exc.get("exception.type"):
+        view.error_type = _str(exc["exception.type"])
+    view.stacktrace = _str(exc.get("exception.stacktrace"))
+    view.message = _str(
+        exc.get("exception.message")
+        or attrs.get("faultprint.failure.message")
+        or span.status_message
+    )
+    view.errored = span.status_code == STATUS_ERROR or bool(view.error_type) or bool(exc)
+    view.http_status = _int(_first(attrs, "http.response.status_code", "http.status_code"))
+    view.error_code = _str(attrs.get("faultprint.error.code"))
+
+    if dialect != "faultprint":
+        _read_foreign_outcome(span, attrs, response, view)
+    return view
+
+
+def _read_foreign_outcome(
+    span: SpanView, attrs: dict[str, Any], response: Any, view: CallView
+) -> None:
+    """Error identity and inferred failures for spans of other instrumentations.
+
+    faultprint's SDK already classified its own spans (and may have the
+    refusal detector switched off on purpose), so this runs only for others.
+    """
+    if view.errored:
+        status, code = provider_error_code(view.message)
+        view.http_status = view.http_status or status
+        view.error_code = view.error_code or code
+        if not view.error_code and _connection_error(view.error_type):
+            view.error_code = "connection_error"
+        return
+    out = _read_output(span, attrs, response)
+    view.output_captured = out.captured
+    view.has_tool_calls = out.tool_calls
+    view.refusal = out.refusal
+    if out.captured:
+        view.output_text = "\n".join(out.texts)
+    view.inferred = _infer(view, out)
+
+
+def _infer(view: CallView, out: _Output) -> Inferred | None:
+    """The failure a successful-looking span shows, in the SDK's order of checks."""
+    if out.refusal:
+        return Inferred(
+            "refusal", f"model refused: {out.refusal}"[:300], {"source": "provider_field"}
+        )
+    decided = finish_category(view.finish_reasons)
+    if decided is not None:
+        category, reason = decided
+        if category == "refusal":
+            return Inferred("refusal", "model refused (stop reason)", {"source": "stop_reason"})
+        if category == "content_filter":
+            return Inferred(category, f"output blocked: {reason}", {"finish_reason": reason})
+        if category == "truncation":
+            return Inferred(category, f"output truncated: {reason}", {"finish_reason": reason})
+        if category == "tool_error":
+            return Inferred(category, f"tool call failed: {reason}", {"reason": reason})
+        return Inferred(category, f"generation ended with {reason}", {"finish_reason": reason})
+    if view.operation not in ("chat", "text_completion", "generate_content"):
+        return None  # embeddings and the like have no text output to judge
+    if out.captured and not out.texts and not out.tool_calls:
+        return Inferred("empty_output", "model returned no output", {"source": "no_text"})
+    text = "\n".join(out.texts)
+    if text and len(text) <= _REFUSAL_MAX_CHARS and _REFUSAL_TEXT.match(text):
+        return Inferred("refusal", f"model refused: {text[:200]}", {"source": "text_detector"})
+    return None
+
+
+def timeout_error(view: CallView) -> bool:
+    """The failure is a client or server timeout."""
+    short = view.error_type.rsplit(".", 1)[-1]
+    return bool(_TIMEOUT_TYPE.search(short)) or view.http_status in (408, 504)
