@@ -519,12 +519,11 @@ class _Output:
     refusal: str = ""
 
     def add_text(self, value: Any) -> None:
-        if value is None:
-            return
-        text = value if isinstance(value, str) else _str(value)
-        if text in _REDACTED:
+        """Record one captured text (None: captured, and empty); withheld text is skipped."""
+        if isinstance(value, str) and value.strip() in _REDACTED:
             return
         self.captured = True
+        text = value if isinstance(value, str) else _str(value)
         if text.strip():
             self.texts.append(text)
 
@@ -563,7 +562,6 @@ def _message_output(message: Any, out: _Output) -> None:
                 elif block.get("type") == "text":
                     out.add_text(block.get("text"))
     elif "content" in inner:
-        out.captured = True
         out.add_text(content)
 
 
@@ -576,7 +574,6 @@ def _response_output(response: Any, out: _Output) -> None:
             if "message" in choice:
                 _message_output(choice.get("message"), out)
             elif "text" in choice:
-                out.captured = True
                 out.add_text(choice.get("text"))
     if response.get("type") == "message" and isinstance(response.get("content"), list):
         _message_output(response, out)  # Anthropic
@@ -590,7 +587,6 @@ def _response_output(response: Any, out: _Output) -> None:
                 if part.get("type") == "refusal":
                     out.refusal = _str(part.get("refusal") or "refused")
                 elif part.get("type") == "output_text":
-                    out.captured = True
                     out.add_text(part.get("text"))
 
 
@@ -604,7 +600,6 @@ def _indexed_output(attrs: dict[str, Any], out: _Output) -> None:
                 if isinstance(blocks, list):  # Anthropic content blocks as JSON text
                     _message_output({"content": blocks}, out)
                 else:
-                    out.captured = True
                     out.add_text(value)
             elif rest == "refusal" and value:
                 out.refusal = _str(value)
@@ -612,12 +607,10 @@ def _indexed_output(attrs: dict[str, Any], out: _Output) -> None:
                 out.tool_calls = True
         elif key.startswith("llm.output_messages."):
             if key.endswith(".message.content"):
-                out.captured = True
                 out.add_text(value)
             elif ".message.tool_calls." in key:
                 out.tool_calls = True
             elif ".message.contents." in key and key.endswith(".message_content.text"):
-                out.captured = True
                 out.add_text(value)
 
 
@@ -631,7 +624,6 @@ def _event_output(span: SpanView, out: _Output) -> None:
                 if isinstance(message, dict):
                     _message_output(message, out)
                 elif isinstance(message, str):
-                    out.captured = True
                     out.add_text(message)
         elif event.name == "gen_ai.choice":
             message = _json(attrs.get("message"))
