@@ -153,13 +153,9 @@ def versions(
 
 
 def _register_commands() -> None:
-    from faultprint_collector.commands import demo
+    from faultprint_collector.commands import demo, fingerprint
 
     demo.register(app)
-    try:
-        from faultprint_collector.commands import fingerprint
-    except ImportError:  # pragma: no cover - engine command not installed
-        return
     fingerprint.register(app)
 
 
