@@ -30,7 +30,7 @@ class CheckFailure:
 
     def __init__(self, validator: str, errors: list[dict[str, str]]) -> None:
         errors = errors[:_MAX_ERRORS]
-        self.detail = {"validator": validator, "errors": errors}
+        self.detail: dict[str, Any] = {"validator": validator, "errors": errors}
         first = errors[0] if errors else {"kind": "invalid", "path": "", "message": "invalid"}
         where = f"{first['path']}: " if first["path"] else ""
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""

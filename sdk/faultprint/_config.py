@@ -44,6 +44,7 @@ class _State:
         "capture_content",
         "configured",
         "endpoint",
+        "extra_attrs",
         "max_content_chars",
         "owned_provider",
         "provider",
@@ -67,6 +68,9 @@ class _State:
         self.redact: Callable[[str], str] | None = default_redactor
         self.refusal_detector = True
         self.endpoint: str | None = None
+        #: added to every span when the application's provider (and so its
+        #: resource) is used and lacks faultprint's environment / release
+        self.extra_attrs: dict[str, Any] = {}
         self.configured = False
 
 
@@ -246,9 +250,28 @@ def configure(
             current = trace.get_tracer_provider()
             if isinstance(current, SDKTracerProvider):
                 provider = current
+        extra: dict[str, Any] = {}
         if provider is None:
             provider = _new_provider(service, environment, release)
             owned = True
+        else:
+            resource_attrs = getattr(getattr(provider, "resource", None), "attributes", {}) or {}
+            wanted = {
+                "service.name": service,
+                "deployment.environment.name": environment or _env("FAULTPRINT_ENVIRONMENT"),
+                "service.version": release or _env("FAULTPRINT_RELEASE"),
+            }
+            for key, value in wanted.items():
+                if value and resource_attrs.get(key) != value:
+                    extra[key] = value
+            if service and resource_attrs.get("service.name") not in (None, service):
+                _log.info(
+                    "faultprint: using the application's TracerProvider; its resource names "
+                    "the service %r, spans also carry service.name=%r",
+                    resource_attrs.get("service.name"),
+                    service,
+                )
+        STATE.extra_attrs = extra
         slot_for(provider).target = queue
 
         STATE.provider = provider

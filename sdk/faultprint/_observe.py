@@ -19,7 +19,7 @@ import random
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar, overload
+from typing import Any, Literal, TypeVar, overload
 
 from opentelemetry.context import attach, detach
 from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
@@ -28,6 +28,14 @@ from faultprint import attributes as A
 from faultprint._config import STATE
 from faultprint._errors import InvalidOutputError, classify_exception, exception_type_name
 from faultprint._hash import canonical, input_hash
+from faultprint._output import (
+    Output,
+    analyze,
+    analyze_result,
+    collect_chunk,
+    extract,
+    finish_stream,
+)
 from faultprint._redact import truncate
 
 __all__ = ["Call", "call", "current_call", "observe", "record_failure"]
@@ -174,8 +182,6 @@ class Call:
         try:
             if self.ended:
                 return
-            from faultprint._output import Output, analyze, extract
-
             if isinstance(output, Output):
                 out = output
             else:
@@ -263,8 +269,6 @@ class Call:
         """End the span for a call that returned ``result``."""
         try:
             if not self.output_set and result is not None:
-                from faultprint._output import analyze_result
-
                 analyze_result(self, result)
         except Exception:
             _log.debug("faultprint: output analysis failed", exc_info=True)
@@ -327,7 +331,7 @@ class Call:
     def __enter__(self) -> Call:
         return self
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
         _leave(self)
         if exc is not None:
             self.finish_exception(exc)
@@ -338,7 +342,7 @@ class Call:
     async def __aenter__(self) -> Call:
         return self
 
-    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
         return self.__exit__(exc_type, exc, tb)
 
 
@@ -362,6 +366,8 @@ def _begin(spec: CallSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Cal
     """Start the span and make it current; None when faultprint cannot."""
     try:
         attrs = dict(spec.base_attrs)
+        if STATE.extra_attrs:
+            attrs.update(STATE.extra_attrs)
         attrs[A.FP_INPUT_HASH] = input_hash(args, kwargs) if (args or kwargs) else _EMPTY_HASH
         capture = spec.capture_content
         if capture or (capture is None and STATE.capture_content):
@@ -463,7 +469,7 @@ class _NoCallContext(_NoCall):
     def __init__(self) -> None:
         super().__init__(None, _NO_SPEC)
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
         return False
 
 
@@ -601,8 +607,6 @@ def _wrap_async(fn: Callable[..., Any], spec: CallSpec) -> Callable[..., Any]:
 def _stream_chunk(call: Call, item: Any) -> None:
     try:
         call.on_chunk()
-        from faultprint._output import collect_chunk
-
         collect_chunk(call, item)
     except Exception:
         _log.debug("faultprint: chunk not recorded", exc_info=True)
@@ -616,8 +620,6 @@ def _stream_closed(call: Call) -> None:
 
 def _stream_done(call: Call) -> None:
     try:
-        from faultprint._output import finish_stream
-
         finish_stream(call)
     except Exception:
         _log.debug("faultprint: stream output not analysed", exc_info=True)

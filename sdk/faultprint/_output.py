@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from faultprint import attributes as A
+from faultprint._config import STATE
 
 __all__ = ["Output", "analyze", "analyze_result", "collect_chunk", "extract", "finish_stream"]
 
@@ -222,7 +223,7 @@ def _tool_failure(out: Output, tools: Any) -> tuple[dict[str, Any], str] | None:
                     },
                     f"tool {name!r} arguments are not valid JSON: {exc.msg}",
                 )
-        schema = known.get(name) if known else None
+        schema = known.get(name) if known and isinstance(name, str) else None
         if schema:
             errors = _schema_errors(schema, args)
             if errors:
@@ -247,20 +248,29 @@ def _tool_specs(tools: Any) -> dict[str, Any] | None:
     return specs
 
 
+_SCHEMA_CHECKS: dict[int, tuple[Any, Any]] = {}
+
+
 def _schema_errors(schema: Any, value: Any) -> list[dict[str, str]]:
     try:
-        from faultprint._checks import _schema_check
+        # Compiling a validator costs far more than running it: keep one per
+        # schema object (the tools list is usually a module-level constant).
+        cached = _SCHEMA_CHECKS.get(id(schema))
+        if cached is None or cached[0] is not schema:
+            from faultprint._checks import _schema_check
 
-        failure = _schema_check(schema)(value)
+            cached = (schema, _schema_check(schema))
+            if len(_SCHEMA_CHECKS) > 256:
+                _SCHEMA_CHECKS.clear()
+            _SCHEMA_CHECKS[id(schema)] = cached
+        failure = cached[1](value)
     except Exception:  # jsonschema missing or an unusable schema: no verdict
         return []
-    return failure.detail["errors"] if failure is not None else []
+    return list(failure.detail["errors"]) if failure is not None else []
 
 
 def analyze(call: Any, out: Output, raw: Any) -> None:
     """Record ``out`` on the call's span and detect non-raising failures."""
-    from faultprint._config import STATE
-
     spec = call.spec
     # One set_attributes call: each set_attribute takes the span's lock.
     attrs: dict[str, Any] = {}

@@ -443,3 +443,28 @@ def test_anthropic_async_streaming(spans):
 
     assert asyncio.run(main())[-1] == "message_stop"
     assert spans.one().attributes[A.FP_FAILURE_CATEGORY] == "truncation"
+
+
+def test_openai_async_streaming_closed_early(spans):
+    base = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini"}
+    chunks = [
+        {**base, "choices": [{"index": 0, "delta": {"content": f"t{i}"}, "finish_reason": None}]}
+        for i in range(5)
+    ]
+    client = faultprint.instrument_openai(
+        openai_client(responder(200, sse(chunks, done=True)), is_async=True)
+    )
+
+    async def main():
+        stream = await client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True
+        )
+        async with stream:
+            async for chunk in stream:
+                if chunk.choices[0].delta.content == "t1":
+                    break
+
+    asyncio.run(main())
+    a = spans.one().attributes
+    assert a[A.FP_STREAM_CHUNKS] == 2
+    assert a[A.FP_STREAM_CLOSED_EARLY] is True

@@ -259,3 +259,46 @@ def test_flush_without_configuration_is_a_no_op():
     faultprint.shutdown()
     assert faultprint.flush(1) is True
     assert faultprint.stats()["queued"] == 0
+
+
+GLOBAL_PROVIDER_SCRIPT = """
+import sys
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+import faultprint
+
+app_exporter = InMemorySpanExporter()
+provider = TracerProvider(resource=Resource.create({"service.name": "the-app"}))
+provider.add_span_processor(SimpleSpanProcessor(app_exporter))
+trace.set_tracer_provider(provider)
+
+faultprint.configure(endpoint=sys.argv[1], handle_sigterm=False)
+faultprint.configure(endpoint=sys.argv[1], handle_sigterm=False)  # twice: one processor
+
+@faultprint.observe(model="m")
+def work():
+    return "ok"
+
+with trace.get_tracer("app").start_as_current_span("http request"):
+    work()
+assert faultprint.flush(10)
+print(sorted(s.name for s in app_exporter.get_finished_spans()))
+"""
+
+
+def test_reuses_the_applications_global_provider(receiver):
+    # In a subprocess: a global provider can be set only once per process.
+    out = subprocess.run(
+        [PY, "-c", GLOBAL_PROVIDER_SCRIPT, receiver.url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    # the application's own exporter sees both spans ...
+    assert out.strip() == "['chat m', 'http request']"
+    # ... the collector only the model call, once, under the app's resource
+    assert [s["name"] for s in receiver.received] == ["chat m"]
