@@ -48,17 +48,61 @@ def serve(
         None, help="Store: a directory (embedded; default ./.faultprint/data) or a ClickHouse URL."
     ),
     log_level: str = typer.Option("info", help="uvicorn log level."),
+    keys: str = typer.Option(
+        None, help="API key file (project:sha256 lines; see 'faultprint keys add')."
+    ),
+    spool: str = typer.Option(None, help="Spool directory (default: next to the store)."),
+    fsync: str = typer.Option(None, help="Spool fsync policy: always, batch or interval."),
+    insecure: bool = typer.Option(
+        False, "--insecure", help="Allow listening beyond loopback without API keys."
+    ),
 ) -> None:
     """Run the collector: OTLP/HTTP on /v1/traces, the read API under /api/."""
     import uvicorn
 
     from faultprint_collector.api import create_app
+    from faultprint_collector.api._auth import KeyConfigError, KeyRing, is_loopback
+    from faultprint_collector.ingest import Scrubber
     from faultprint_collector.settings import Settings
+    from faultprint_collector.spool import FSYNC_POLICIES
     from faultprint_collector.store import StoreError
 
-    settings = Settings.from_env(host=host, port=port, store=store)
+    try:
+        settings = Settings.from_env(
+            host=host,
+            port=port,
+            store=store,
+            api_keys_file=keys,
+            spool_dir=spool,
+            spool_fsync=fsync,
+            insecure=insecure or None,
+        )
+        ring = KeyRing.from_settings(settings)
+        Scrubber(settings.scrub_patterns)
+    except (KeyConfigError, ValueError) as exc:
+        fail(str(exc))
+    if settings.spool_fsync not in FSYNC_POLICIES:
+        fail(f"--fsync must be one of {', '.join(FSYNC_POLICIES)}")
+    if ring.open:
+        if not is_loopback(host) and not settings.insecure:
+            fail(
+                f"refusing to listen on {host} without API keys: anyone could write and "
+                "read every project. Create keys with 'faultprint keys add PROJECT' and "
+                "pass --keys FILE, or pass --insecure"
+            )
+        err.print(
+            "[yellow]warning:[/] no API keys configured: the collector is open "
+            "(every request is project 'default')",
+            highlight=False,
+        )
+    else:
+        projects = sorted(set(ring.projects.values()))
+        err.print(f"API keys for {len(projects)} project(s): {', '.join(projects)}")
     app_ = create_app(settings)
-    err.print(f"faultprint collector on http://{host}:{port}  store: {settings.store}")
+    err.print(
+        f"faultprint collector on http://{host}:{port}  store: {settings.store}  "
+        f"spool: {settings.spool_path()} (fsync {settings.spool_fsync})"
+    )
     try:
         uvicorn.run(app_, host=host, port=port, log_level=log_level)
     except StoreError as exc:
@@ -156,6 +200,9 @@ def _register_commands() -> None:
     from faultprint_collector.commands import demo, fingerprint
 
     demo.register(app)
+    from faultprint_collector.commands import keys
+
+    keys.register(app)
     fingerprint.register(app)
 
 

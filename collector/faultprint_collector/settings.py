@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from faultprint_collector.store._client import DEFAULT_STORE
 
@@ -23,6 +23,31 @@ class Settings:
     max_decompressed_bytes: int = 64 * 1024 * 1024
     retention_days: int = 90
     cluster: str = ""
+    #: durable spool of accepted batches; empty: next to an embedded store
+    #: (``<store>.spool``), else ``./.faultprint/spool``
+    spool_dir: str = ""
+    #: spool capacity; beyond it /v1/traces answers 503 with Retry-After
+    spool_max_bytes: int = 1 << 30
+    #: always | batch (one fsync per group commit, before acknowledging) |
+    #: interval (fsync every spool_fsync_interval_s; survives a process crash,
+    #: not a power loss within the interval)
+    spool_fsync: str = "batch"
+    spool_fsync_interval_s: float = 0.2
+    #: API keys: a file of ``project:sha256-hex`` lines (see ``faultprint keys``)
+    api_keys_file: str = ""
+    #: API keys inline, ``project:key,project:key`` (plain keys; hashed on load)
+    api_keys: str = ""
+    #: allow running without API keys on a non-loopback address
+    insecure: bool = False
+    #: requests to /v1/traces being handled at once; beyond it 503
+    max_inflight_requests: int = 64
+    #: per-project ingest limit in spans per second (0: unlimited); beyond it 429
+    rate_limit_spans_per_s: float = 0.0
+    #: scrub secrets and personal data (API keys, bearer tokens, emails) from
+    #: messages and content before storage
+    scrub: bool = True
+    #: extra regular expressions to scrub, ``;;``-separated in the environment
+    scrub_patterns: list[str] = field(default_factory=list)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -35,7 +60,38 @@ class Settings:
             settings.retention_days = int(env["FAULTPRINT_RETENTION_DAYS"])
         if env.get("FAULTPRINT_CLUSTER"):
             settings.cluster = env["FAULTPRINT_CLUSTER"]
+        if env.get("FAULTPRINT_SPOOL_DIR"):
+            settings.spool_dir = env["FAULTPRINT_SPOOL_DIR"]
+        if env.get("FAULTPRINT_SPOOL_MAX_BYTES"):
+            settings.spool_max_bytes = int(env["FAULTPRINT_SPOOL_MAX_BYTES"])
+        if env.get("FAULTPRINT_SPOOL_FSYNC"):
+            settings.spool_fsync = env["FAULTPRINT_SPOOL_FSYNC"]
+        if env.get("FAULTPRINT_API_KEYS_FILE"):
+            settings.api_keys_file = env["FAULTPRINT_API_KEYS_FILE"]
+        if env.get("FAULTPRINT_API_KEYS"):
+            settings.api_keys = env["FAULTPRINT_API_KEYS"]
+        if env.get("FAULTPRINT_MAX_INFLIGHT_REQUESTS"):
+            settings.max_inflight_requests = int(env["FAULTPRINT_MAX_INFLIGHT_REQUESTS"])
+        if env.get("FAULTPRINT_RATE_LIMIT_SPANS_PER_S"):
+            settings.rate_limit_spans_per_s = float(env["FAULTPRINT_RATE_LIMIT_SPANS_PER_S"])
+        if env.get("FAULTPRINT_SCRUB", "").lower() in ("0", "false", "off", "no"):
+            settings.scrub = False
+        if env.get("FAULTPRINT_SCRUB_PATTERNS"):
+            settings.scrub_patterns = [
+                p for p in env["FAULTPRINT_SCRUB_PATTERNS"].split(";;") if p.strip()
+            ]
         for key, value in overrides.items():
             if value is not None:
                 setattr(settings, key, value)
         return settings
+
+    def spool_path(self) -> str:
+        """Where the spool lives (see ``spool_dir``)."""
+        if self.spool_dir:
+            return self.spool_dir
+        from faultprint_collector.store._client import is_url
+
+        if self.store.startswith("chdb://") or not is_url(self.store):
+            path = self.store.removeprefix("chdb://").rstrip("/") or "."
+            return f"{path}.spool"
+        return "./.faultprint/spool"

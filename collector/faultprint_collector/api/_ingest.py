@@ -1,7 +1,20 @@
-"""``POST /v1/traces``: the OTLP/HTTP trace receiver."""
+"""``POST /v1/traces``: the OTLP/HTTP trace receiver.
+
+A request is acknowledged (200) only once its calls are in the durable
+spool; ClickHouse gets them from the spool's replayer. Backpressure follows
+the OTLP contract: 503 with Retry-After when the spool is full or too many
+requests are in flight, 429 with Retry-After when the project exceeds its
+rate limit; every undecodable body gets a 4xx naming the reason.
+"""
 
 from __future__ import annotations
 
+import json
+import threading
+import time
+from collections import OrderedDict
+
+import xxhash
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from google.rpc import status_pb2
@@ -9,24 +22,30 @@ from google.rpc import status_pb2
 from faultprint_collector.api._auth import caller_project
 from faultprint_collector.ingest import (
     JSON,
+    PROTOBUF,
+    DecodedBatch,
     OTLPDecodeError,
     decode_body,
     encode_response,
 )
+from faultprint_collector.spool import SpoolError, SpoolFull
+from faultprint_collector.store._writer import encode_records
 
 router = APIRouter()
+
+#: google.rpc.Code values for the Status body
+_CODES = {400: 3, 401: 16, 413: 3, 415: 3, 429: 8, 503: 14}
 
 
 def otlp_error(status: int, reason: str, content_type: str, **headers: str) -> Response:
     """An OTLP error response: a google.rpc.Status in the request's encoding."""
     media = (content_type or "").split(";", 1)[0].strip().lower()
+    code = _CODES.get(status, 3)
     if media == JSON:
-        import json
-
-        body, media_type = json.dumps({"code": 3, "message": reason}).encode(), JSON
+        body, media_type = json.dumps({"code": code, "message": reason}).encode(), JSON
     else:
-        body = status_pb2.Status(code=3, message=reason).SerializeToString()
-        media_type = "application/x-protobuf"
+        body = status_pb2.Status(code=code, message=reason).SerializeToString()
+        media_type = PROTOBUF
     return Response(body, status_code=status, media_type=media_type, headers=headers or None)
 
 
@@ -35,10 +54,11 @@ async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
-            if int(declared) > limit:
-                raise OTLPDecodeError(f"body of {declared} bytes exceeds the limit of {limit}", 413)
+            size = int(declared)
         except ValueError as exc:
             raise OTLPDecodeError("invalid Content-Length header") from exc
+        if size > limit:
+            raise OTLPDecodeError(f"body of {size} bytes exceeds the limit of {limit}", 413)
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -48,39 +68,145 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+class RateLimiter:
+    """Token buckets of spans per project (burst: two seconds' worth)."""
+
+    def __init__(self, spans_per_s: float) -> None:
+        self.rate = spans_per_s
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, project: str, spans: int) -> float:
+        """0 when SPANS may pass now, else the seconds to wait before retrying."""
+        if self.rate <= 0 or spans <= 0:
+            return 0.0
+        burst = max(self.rate * 2, float(spans))
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(project, (burst, now))
+            tokens = min(burst, tokens + (now - last) * self.rate)
+            if tokens >= spans:
+                self._buckets[project] = (tokens - spans, now)
+                return 0.0
+            self._buckets[project] = (tokens, now)
+            return (spans - tokens) / self.rate
+
+
+class RecentRequests:
+    """Digests of recently acknowledged bodies, to acknowledge a retry once more.
+
+    OTLP exporters retry with the very same body when an acknowledgement was
+    lost; spooling it again would count its calls twice in the catalogue and
+    rollups. Bounded, in memory: a retry across a restart falls back to the
+    ReplacingMergeTree key of ``calls``.
+    """
+
+    def __init__(self, size: int = 8192) -> None:
+        self.size = size
+        self._seen: OrderedDict[bytes, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def digest(project: str, content_type: str, body: bytes) -> bytes:
+        """Identity of one request's content."""
+        h = xxhash.xxh3_128(project.encode())
+        h.update(b"\0" + content_type.encode() + b"\0")
+        h.update(body)
+        return h.digest()
+
+    def seen(self, digest: bytes) -> bool:
+        """True when DIGEST was acknowledged recently."""
+        with self._lock:
+            return digest in self._seen
+
+    def add(self, digest: bytes) -> None:
+        """Remember DIGEST as acknowledged."""
+        with self._lock:
+            self._seen[digest] = None
+            while len(self._seen) > self.size:
+                self._seen.popitem(last=False)
+
+
+def _decode(
+    body: bytes, content_type: str, encoding: str, project: str, state: object
+) -> tuple[DecodedBatch, bytes]:
+    """Decode, classify, fingerprint and encode for the spool (one thread)."""
+    settings = state.settings  # type: ignore[attr-defined]
+    with state.decode_slots:  # type: ignore[attr-defined]
+        batch = decode_body(
+            body,
+            content_type,
+            encoding,
+            project,
+            state.scrubber,  # type: ignore[attr-defined]
+            settings.max_decompressed_bytes,
+        )
+        payload = encode_records(batch.records) if batch.records else b""
+    return batch, payload
+
+
 @router.post(
     "/v1/traces",
     summary="Receive OTLP/HTTP traces (protobuf or JSON, optionally gzip)",
-    responses={400: {"description": "undecodable body"}, 413: {}, 415: {}, 503: {}},
+    responses={
+        400: {"description": "undecodable body"},
+        401: {"description": "missing or invalid API key"},
+        413: {"description": "body or decompressed body too large"},
+        415: {"description": "unsupported content type or encoding"},
+        429: {"description": "project rate limit exceeded; see Retry-After"},
+        503: {"description": "spool full or collector busy; see Retry-After"},
+    },
 )
 async def receive_traces(request: Request, project: str = Depends(caller_project)) -> Response:
-    """Decode, classify, fingerprint and store one OTLP export request."""
+    """Decode, classify, fingerprint and durably spool one OTLP export request."""
     state = request.app.state.faultprint
+    stats = state.stats
     content_type = request.headers.get("content-type", "")
+    media = content_type.split(";", 1)[0].strip().lower()
     try:
+        if media not in (PROTOBUF, JSON):
+            raise OTLPDecodeError(
+                f"unsupported Content-Type {content_type[:100]!r}; use {PROTOBUF} or {JSON}",
+                415,
+            )
         body = await read_body(request, state.settings.max_body_bytes)
-        batch = await run_in_threadpool(
-            decode_body,
-            body,
-            content_type,
-            request.headers.get("content-encoding", ""),
-            project,
+        digest = RecentRequests.digest(project, media, body)
+        if state.recent.seen(digest):
+            stats["duplicate_requests"] += 1
+            body_out, media_type = encode_response(0, "", content_type)
+            return Response(body_out, media_type=media_type)
+        batch, payload = await run_in_threadpool(
+            _decode, body, content_type, request.headers.get("content-encoding", ""), project, state
         )
     except OTLPDecodeError as exc:
-        state.stats["rejected_requests"] += 1
+        stats["rejected_requests"] += 1
         return otlp_error(exc.status, exc.reason, content_type)
-    try:
-        await run_in_threadpool(state.writer.write, batch.records)
-    except Exception as exc:
-        state.stats["storage_errors"] += 1
+    spans = len(batch.records)
+    wait = state.limiter.take(project, spans)
+    if wait:
+        stats["rate_limited_requests"] += 1
         return otlp_error(
-            503,
-            f"storage unavailable, retry later: {type(exc).__name__}",
+            429,
+            f"project {project!r} exceeds its limit of {state.limiter.rate:g} spans/s",
             content_type,
-            **{"Retry-After": "5"},
+            **{"Retry-After": str(max(1, round(wait + 0.5)))},
         )
-    state.stats["accepted_spans"] += len(batch.records)
-    state.stats["rejected_spans"] += batch.rejected
-    message = "; ".join(batch.errors)
-    body, media_type = encode_response(batch.rejected, message, content_type)
-    return Response(body, media_type=media_type)
+    if spans:
+        try:
+            await run_in_threadpool(state.writer.write_encoded, payload, spans)
+        except SpoolFull:
+            stats["spool_full_responses"] += 1
+            return otlp_error(
+                503, "spool full: storage is behind, retry later", content_type, **_RETRY
+            )
+        except SpoolError as exc:
+            stats["spool_errors"] += 1
+            return otlp_error(503, f"spool unavailable: {exc}", content_type, **_RETRY)
+    state.recent.add(digest)
+    stats["accepted_spans"] += spans
+    stats["rejected_spans"] += batch.rejected
+    body_out, media_type = encode_response(batch.rejected, "; ".join(batch.errors), content_type)
+    return Response(body_out, media_type=media_type)
+
+
+_RETRY = {"Retry-After": "5"}

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import FastAPI
 
-from faultprint_collector.api import _ingest, _read
+from faultprint_collector.api import _guard, _ingest, _read
+from faultprint_collector.api._auth import KeyRing
+from faultprint_collector.ingest import Scrubber
 from faultprint_collector.settings import Settings
+from faultprint_collector.spool import Spool
 from faultprint_collector.store import CallWriter, Store, apply_migrations, open_store
 
 
@@ -22,18 +27,47 @@ class CollectorState:
     store: Store
     writer: CallWriter
     stats: Counter[str] = field(default_factory=Counter)
+    keys: KeyRing = field(default_factory=KeyRing)
+    scrubber: Scrubber | None = None
+    limiter: _ingest.RateLimiter = field(default_factory=lambda: _ingest.RateLimiter(0))
+    recent: _ingest.RecentRequests = field(default_factory=_ingest.RecentRequests)
+    #: bodies decoded at once: decoding holds the GIL, so more threads only
+    #: add memory (each holds a decompressed body and its parsed message)
+    decode_slots: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(2))
 
 
 def open_state(settings: Settings) -> CollectorState:
-    """Open the store, migrate its schema and start the writer."""
-    store = open_store(settings.store, cluster=settings.cluster)
-    apply_migrations(store, retention_days=settings.retention_days)
-    return CollectorState(settings=settings, store=store, writer=CallWriter(store))
+    """Open the store and the spool, migrate the schema, start the writer.
+
+    Whatever a previous run spooled but did not store is replayed first.
+    """
+    keys = KeyRing.from_settings(settings)
+    scrubber = Scrubber(settings.scrub_patterns, enabled=settings.scrub)
+    spool = Spool(
+        settings.spool_path(),
+        max_bytes=settings.spool_max_bytes,
+        fsync=settings.spool_fsync,
+        fsync_interval_s=settings.spool_fsync_interval_s,
+    )
+    try:
+        store = open_store(settings.store, cluster=settings.cluster)
+        apply_migrations(store, retention_days=settings.retention_days)
+    except BaseException:
+        spool.close()
+        raise
+    return CollectorState(
+        settings=settings,
+        store=store,
+        writer=CallWriter(store, spool),
+        keys=keys,
+        scrubber=scrubber,
+        limiter=_ingest.RateLimiter(settings.rate_limit_spans_per_s),
+    )
 
 
 def close_state(state: CollectorState) -> None:
-    """Drain the writer and release the store."""
-    state.writer.close()
+    """Store what is spooled (bounded wait), then release spool and store."""
+    state.writer.close(timeout=30.0)
     state.store.close()
 
 
@@ -58,11 +92,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(_ingest.router)
     app.include_router(_read.router)
+    _guard.install(app)
 
-    @app.get("/healthz", summary="Liveness and store reachability")
-    def healthz() -> dict[str, str]:
-        """``ok`` when the collector runs and its store answers."""
-        app.state.faultprint.store.query("SELECT 1")
-        return {"status": "ok"}
+    @app.get("/healthz", summary="Liveness, store reachability and spool backlog")
+    def healthz() -> dict[str, Any]:
+        """``ok`` when the collector runs and its store answers, with the spool's state."""
+        state = app.state.faultprint
+        state.store.query("SELECT 1")
+        spool = state.writer.spool
+        replayer = state.writer.replayer
+        return {
+            "status": "ok",
+            "open": state.keys.open,
+            "spool": {
+                "backlog_records": replayer.backlog,
+                "bytes": spool.size_bytes,
+                "max_bytes": spool.max_bytes,
+                "committed_seq": spool.committed,
+                "durable_seq": spool.durable_seq,
+                "rows_written": replayer.rows_written,
+                "inserts": replayer.inserts,
+                "insert_errors": replayer.insert_errors,
+                "quarantined_rows": replayer.quarantined_rows,
+            },
+        }
 
     return app

@@ -12,6 +12,7 @@ from faultprint_collector.ingest._classify import (
 )
 from faultprint_collector.ingest._otlp import (
     JSON,
+    MAX_DECOMPRESSED_BYTES,
     PROTOBUF,
     OTLPDecodeError,
     decompress,
@@ -19,6 +20,7 @@ from faultprint_collector.ingest._otlp import (
     parse_request,
 )
 from faultprint_collector.ingest._records import CALL_COLUMNS, CallRecord
+from faultprint_collector.ingest._scrub import Scrubber
 from faultprint_collector.ingest._spans import SpanView, iter_spans
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "CallRecord",
     "DecodedBatch",
     "OTLPDecodeError",
+    "Scrubber",
     "SpanRejected",
     "SpanView",
     "classify",
@@ -52,13 +55,21 @@ class DecodedBatch:
     errors: list[str] = field(default_factory=list)
 
 
-def records_from_request(request: object, project: str) -> DecodedBatch:
-    """Classify and fingerprint every model-call span of a parsed request."""
+def records_from_request(
+    request: object, project: str, scrubber: Scrubber | None = None
+) -> DecodedBatch:
+    """Classify and fingerprint every model-call span of a parsed request.
+
+    SCRUBBER (when given) removes secrets from the span's text first, so
+    neither the stored message nor the fingerprint's template holds them.
+    """
     batch = DecodedBatch()
     for span in iter_spans(request):  # type: ignore[arg-type]
         if not is_model_call(span):
             batch.skipped += 1
             continue
+        if scrubber is not None:
+            scrubber.span(span)
         try:
             batch.records.append(classify(span, project))
         except SpanRejected as exc:
@@ -69,9 +80,18 @@ def records_from_request(request: object, project: str) -> DecodedBatch:
 
 
 def decode_body(
-    body: bytes, content_type: str, content_encoding: str, project: str
+    body: bytes,
+    content_type: str,
+    content_encoding: str,
+    project: str,
+    scrubber: Scrubber | None = None,
+    max_decompressed_bytes: int = MAX_DECOMPRESSED_BYTES,
 ) -> DecodedBatch:
     """Decompress, parse and classify one OTLP/HTTP body."""
     return records_from_request(
-        parse_request(decompress(body, content_encoding), content_type), project
+        parse_request(
+            decompress(body, content_encoding, max_decompressed_bytes), content_type
+        ),
+        project,
+        scrubber,
     )

@@ -74,6 +74,20 @@ class Store:
                 table, rows, column_names=list(column_names), settings=settings or {}
             )
 
+    def insert_raw(
+        self,
+        table: str,
+        data: bytes,
+        column_names: Sequence[str],
+        fmt: str,
+        settings: dict[str, Any] | None = None,
+    ) -> None:
+        """Insert DATA, already encoded in ClickHouse input format FMT."""
+        with self._lock:
+            self.client.raw_insert(
+                table, list(column_names), insert_block=data, settings=settings or {}, fmt=fmt
+            )
+
     def close(self) -> None:
         """Release the client (and the embedded data directory's lock)."""
         with self._lock, contextlib.suppress(Exception):  # closing is best effort

@@ -1,105 +1,140 @@
-"""The write path: group-committed, batched inserts into ``calls``.
+"""The write path: spool first, then batched inserts into ``calls``.
 
-Request handlers hand records to the writer and wait until the batch that
-holds them is stored; one background thread gathers whatever is pending
-into a single insert, so many small OTLP requests become few large inserts
-(ClickHouse wants few, large parts) while each request is acknowledged only
-once its rows are durable.
+A request's records are encoded once, as ClickHouse ``JSONCompactEachRow``
+lines preceded by a line naming the columns, and appended to the durable
+spool; the request is acknowledged when the append returns. The spool's
+replayer inserts the very same bytes, many requests per insert (ClickHouse
+wants few, large parts), each insert with a deterministic deduplication
+token. The column line keeps a spool written by an older version insertable
+after an upgrade that added columns.
 """
 
 from __future__ import annotations
 
-import threading
-import time
+import json
+import operator
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-
-import xxhash
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from faultprint_collector.ingest import CALL_COLUMNS, CallRecord
+from faultprint_collector.spool import Replayer, Spool
 from faultprint_collector.store._client import Store
 
-#: the largest single insert
-MAX_BATCH_ROWS = 50_000
+INSERT_FORMAT = "JSONCompactEachRow"
+#: settings of every spool insert; dependent materialized views (catalogue,
+#: rollups) deduplicate a replayed block exactly like ``calls`` does
+INSERT_SETTINGS: dict[str, Any] = {"deduplicate_blocks_in_dependent_materialized_views": 1}
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_encode_json = json.JSONEncoder(
+    ensure_ascii=True, check_circular=False, separators=(",", ":"), default=str
+).encode
 
 
-@dataclass
-class _Pending:
-    records: Sequence[CallRecord]
-    done: threading.Event = field(default_factory=threading.Event)
-    error: BaseException | None = None
+def encode_records(records: Sequence[CallRecord]) -> bytes:
+    """RECORDS as a column line plus one JSONCompactEachRow line per record.
+
+    ASCII-only JSON (non-ASCII escaped) so the bytes are valid input
+    whatever the strings hold; times as exact ``seconds.micros`` text.
+    """
+    columns = CALL_COLUMNS
+    row_of = operator.attrgetter(*columns)
+    time_index = columns.index("time")
+    lines = [_encode_json(list(columns))]
+    for record in records:
+        row = list(row_of(record))
+        moment = row[time_index]
+        if isinstance(moment, datetime):
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            micros = (moment - _EPOCH) // _MICROSECOND
+            row[time_index] = f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+        lines.append(_encode_json(row))
+    lines.append("")
+    return "\n".join(lines).encode("ascii")
+
+
+def split_columns(payload: bytes) -> tuple[bytes, bytes]:
+    """(column line, rows) of one spooled payload."""
+    head, _, rows = payload.partition(b"\n")
+    return head, rows
 
 
 class CallWriter:
-    """Batches records from many callers into few inserts (group commit)."""
+    """Spools records durably and keeps a replayer moving them into ``calls``."""
 
-    def __init__(self, store: Store, linger_s: float = 0.005) -> None:
+    def __init__(self, store: Store, spool: Spool, **replay_options: Any) -> None:
         self._store = store
-        self._linger_s = linger_s
-        self._queue: list[_Pending] = []
-        self._cond = threading.Condition()
-        self._closed = False
-        self.rows_written = 0
-        self.inserts = 0
-        self._thread = threading.Thread(target=self._run, name="faultprint-writer", daemon=True)
-        self._thread.start()
+        self.spool = spool
+        self.replayer = Replayer(
+            spool, self._insert, store_available=self._store_available, **replay_options
+        )
 
-    def write(self, records: Sequence[CallRecord], timeout: float = 30.0) -> None:
-        """Store RECORDS; returns once they are inserted, raises if they were not."""
+    @property
+    def rows_written(self) -> int:
+        """Rows inserted into ClickHouse by this process."""
+        return self.replayer.rows_written
+
+    @property
+    def inserts(self) -> int:
+        """Inserts made by this process."""
+        return self.replayer.inserts
+
+    def write(self, records: Sequence[CallRecord], timeout: float = 30.0) -> int:
+        """Spool RECORDS durably; returns their spool sequence number (0: none).
+
+        Raises SpoolFull when the spool is at capacity (answer 503).
+        """
         if not records:
-            return
-        pending = _Pending(records)
-        with self._cond:
-            if self._closed:
-                raise RuntimeError("writer is closed")
-            self._queue.append(pending)
-            self._cond.notify()
-        if not pending.done.wait(timeout):
-            raise TimeoutError("storage did not confirm the insert in time")
-        if pending.error is not None:
-            raise pending.error
+            return 0
+        return self.write_encoded(encode_records(records), len(records), timeout)
 
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._queue and not self._closed:
-                    self._cond.wait()
-                if not self._queue and self._closed:
-                    return
-            time.sleep(self._linger_s)  # let concurrent requests join the batch
-            with self._cond:
-                batch, rows = [], 0
-                while self._queue and rows < MAX_BATCH_ROWS:
-                    item = self._queue.pop(0)
-                    batch.append(item)
-                    rows += len(item.records)
-            self._insert(batch)
+    def write_encoded(self, payload: bytes, rows: int, timeout: float = 30.0) -> int:
+        """Spool an already encoded payload (see ``encode_records``)."""
+        return self.spool.append(payload, rows, timeout)
 
-    def _insert(self, batch: list[_Pending]) -> None:
-        error: BaseException | None = None
-        try:
-            rows = [record.row() for item in batch for record in item.records]
-            token = xxhash.xxh3_128_hexdigest(
-                "".join(f"{r.trace_id}{r.span_id}" for item in batch for r in item.records).encode()
-            )
-            insert_rows(self._store, rows, token)
-            self.rows_written += len(rows)
-            self.inserts += 1
-        except BaseException as exc:  # handed to every waiting request
-            error = exc
-        for item in batch:
-            item.error = error
-            item.done.set()
+    def _insert(self, payloads: list[bytes], token: str) -> None:
+        insert_payloads(self._store, payloads, token)
 
-    def close(self) -> None:
-        """Write what is pending, then stop the thread."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-        self._thread.join(timeout=60)
+    def _store_available(self) -> bool:
+        self._store.query("SELECT 1")
+        return True
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until everything spooled is stored; True if it was in time."""
+        return self.replayer.drain(timeout)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Store what is spooled (up to TIMEOUT), then stop; the rest stays spooled."""
+        self.replayer.close(timeout)
+        self.spool.close()
+
+
+def insert_payloads(store: Store, payloads: Sequence[bytes], token: str = "") -> None:
+    """Insert spooled payloads into ``calls`` in one insert with TOKEN.
+
+    Payloads written with different column sets (across an upgrade) are
+    inserted one column set at a time, in order, each with a token derived
+    from TOKEN, so a replay stays idempotent.
+    """
+    groups: list[tuple[bytes, list[bytes]]] = []
+    for payload in payloads:
+        head, rows = split_columns(payload)
+        if groups and groups[-1][0] == head:
+            groups[-1][1].append(rows)
+        else:
+            groups.append((head, [rows]))
+    for index, (head, rows) in enumerate(groups):
+        columns = json.loads(head)
+        settings = dict(INSERT_SETTINGS)
+        if token:
+            settings["insert_deduplication_token"] = token if index == 0 else f"{token}.{index}"
+        store.insert_raw(store.table("calls"), b"".join(rows), columns, INSERT_FORMAT, settings)
 
 
 def insert_rows(store: Store, rows: Sequence[Sequence[object]], token: str = "") -> None:
-    """Insert call rows (in CALL_COLUMNS order) with an idempotency token."""
+    """Insert call rows (in CALL_COLUMNS order) directly, with an idempotency token."""
     settings = {"insert_deduplication_token": token} if token else {}
     store.insert(store.table("calls"), rows, CALL_COLUMNS, settings=settings)
