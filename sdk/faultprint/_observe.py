@@ -362,12 +362,19 @@ class _NoCall(Call):
         return False
 
 
-def _begin(spec: CallSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+def _begin(
+    spec: CallSpec,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> Call | None:
     """Start the span and make it current; None when faultprint cannot."""
     try:
         attrs = dict(spec.base_attrs)
         if STATE.extra_attrs:
             attrs.update(STATE.extra_attrs)
+        if extra:
+            attrs.update(extra)
         attrs[A.FP_INPUT_HASH] = input_hash(args, kwargs) if (args or kwargs) else _EMPTY_HASH
         capture = spec.capture_content
         if capture or (capture is None and STATE.capture_content):

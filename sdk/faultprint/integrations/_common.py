@@ -128,11 +128,11 @@ class MethodWrapper:
             # whichever of them recorded it. The caller is kept as
             # code.function.name.
             site = self.call_site or f"{self.provider}.{self.operation}"
-            call = _begin(self.spec(kwargs.get("model"), site), (_request_input(kwargs),), {})
+            extra = None if self.call_site else {"code.function.name": caller_site()}
+            spec = self.spec(kwargs.get("model"), site)
+            call = _begin(spec, (_request_input(kwargs),), {}, extra)
             if call is not None:
                 call.tools = kwargs.get("tools")
-                if self.call_site is None:
-                    call.span.set_attribute("code.function.name", caller_site())
             return call, None
         except Exception:
             _log.debug("faultprint: could not start an integration call", exc_info=True)
