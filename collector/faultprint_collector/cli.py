@@ -161,41 +161,6 @@ def incidents(
     console.print(table)
 
 
-@app.command()
-def versions(
-    since: str = typer.Option(None, help="Look back this far: 30m, 24h, 7d or an ISO time."),
-    url: str = typer.Option(None, help=URL_HELP),
-    store: str = typer.Option(None, help=STORE_HELP),
-    fmt: str = typer.Option("table", "--format", help="table or json."),
-    project: str = typer.Option(DEFAULT_PROJECT, help="Project (direct store reads only)."),
-) -> None:
-    """Model versions with calls, failures and failure rate."""
-    if fmt not in ("table", "json"):
-        fail("--format must be table or json")
-    reader = reader_for(url, store)
-    try:
-        rows = reader.versions(since, project)
-    except ReadError as exc:
-        fail(str(exc))
-    finally:
-        reader.close()
-    if fmt == "json":
-        _print_json({"versions": rows})
-        return
-    table = Table(title="Model versions")
-    for column in ("model version", "calls", "failures", "failure rate", "fingerprints"):
-        table.add_column(column)
-    for r in rows:
-        table.add_row(
-            r["model_version"],
-            str(r["calls"]),
-            str(r["failures"]),
-            f"{r['failure_rate']:.2%}",
-            str(r.get("distinct_fingerprints", "")),
-        )
-    console.print(table)
-
-
 def _register_commands() -> None:
     from faultprint_collector.commands import demo, fingerprint
 
@@ -204,6 +169,9 @@ def _register_commands() -> None:
 
     keys.register(app)
     fingerprint.register(app)
+    from faultprint_collector.commands import analysis
+
+    analysis.register(app)
 
 
 _register_commands()

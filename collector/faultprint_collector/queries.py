@@ -1,23 +1,45 @@
-"""Read queries shared by the HTTP API and the CLI (all parameterised)."""
+"""Read queries shared by the HTTP API and the CLI (all parameterised).
+
+Lists and metrics read the rollups (``calls_hourly``, the fingerprint
+catalogue), so they stay fast as calls grow; only the detail of one
+fingerprint (its components and exemplar calls) reads ``calls`` itself,
+through the fingerprint skip index and FINAL so each call counts once.
+Windows over rollups are whole hours (an hour is in when it overlaps
+[since, until)). Every query is scoped by the caller's project.
+"""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from faultprint_collector.analysis import (
+    DEFAULT_ALPHA,
+    Selection,
+    compare_versions,
+    fingerprint_hex,
+    version_metrics,
+)
 from faultprint_collector.store import Store
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_FINGERPRINT = re.compile(r"^[0-9a-fA-F]{1,16}$")
+_VERSION_MAX = 256
 
 
 class QueryError(ValueError):
     """A query parameter is invalid; the message says which and why."""
 
 
+class NotFound(LookupError):
+    """The thing asked for does not exist (in the caller's project)."""
+
+
 def parse_since(value: str | None) -> datetime | None:
-    """Parse ``24h`` / ``7d`` / ``30m`` or an ISO timestamp into a UTC datetime."""
+    """Parse ``24h`` / ``7d`` / ``30m`` (ago) or an ISO timestamp into a UTC datetime."""
     if value is None or value == "":
         return None
     match = _DURATION.match(value)
@@ -32,73 +54,325 @@ def parse_since(value: str | None) -> datetime | None:
         raise QueryError(
             f"invalid time {value!r}: use a duration like 24h, 7d, 30m or an ISO timestamp"
         ) from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if not datetime(1970, 1, 1, tzinfo=UTC) <= parsed <= datetime(2105, 1, 1, tzinfo=UTC):
+        raise QueryError(f"time {value!r} is out of range")
+    return parsed
+
+
+def parse_fingerprint(value: str) -> int:
+    """A fingerprint given as up to 16 hex digits."""
+    if not _FINGERPRINT.match(value or ""):
+        raise QueryError(f"invalid fingerprint {value!r}: expected up to 16 hex digits")
+    return int(value, 16)
+
+
+def _check_text(name: str, value: str | None) -> None:
+    if value is not None and (len(value) > _VERSION_MAX or "\x00" in value):
+        raise QueryError(f"{name} must be at most {_VERSION_MAX} characters without NUL")
+
+
+def _window(since: datetime | None, until: datetime | None) -> None:
+    if since and until and since >= until:
+        raise QueryError("since must be earlier than until")
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.isoformat()
+    return value
+
+
+def _round(value: float | None, digits: int = 6) -> float | int | None:
+    if value is None:
+        return None
+    value = round(float(value), digits)
+    return int(value) if value.is_integer() and abs(value) >= 1 else value
 
 
 def list_versions(
-    store: Store, project: str, since: datetime | None = None
+    store: Store,
+    project: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    call_site: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Calls, failures and failure rate per model version, each call counted once."""
+    """Every model version with its consistency metrics, each call counted once."""
+    _check_text("call_site", call_site)
+    _window(since, until)
+    metrics = version_metrics(
+        store, Selection(project=project, call_site=call_site, since=since, until=until)
+    )
+    out = []
+    for version, m in sorted(metrics.items()):
+        out.append(
+            {
+                "model_version": version,
+                "calls": _round(m["calls"], 3),
+                "failures": _round(m["failures"], 3),
+                "failure_rate": _round(m["failure_rate"], 8),
+                "failure_rate_ci": [_round(v, 8) for v in m["failure_rate_ci"]],
+                "distinct_modes": m["distinct_modes"],
+                "distinct_fingerprints": m["distinct_modes"],
+                "effective_modes": _round(m["effective_modes"]),
+                "top3_share": _round(m["top3_share"]),
+                "novelty_rate": _round(m["novelty_rate"]),
+                "repeatability": _round(m["repeatability"]),
+                "repeated_inputs": m["repeated_inputs"],
+                "drift": _round(m["drift"]),
+                "first_seen": _iso(m["first_hour"]),
+                "last_seen": _iso(m["last_hour"] + timedelta(hours=1)),
+            }
+        )
+    return out
+
+
+def _catalogue(store: Store, project: str, fps: list[int]) -> dict[int, dict[str, Any]]:
+    if not fps:
+        return {}
     rows = store.query_dicts(
         f"""
-        SELECT model_version,
-               sum(sample_weight) AS calls,
-               sumIf(sample_weight, is_failure = 1) AS failures,
-               uniqExactIf(fingerprint, is_failure = 1) AS distinct_fingerprints,
-               min(time) AS first_seen,
-               max(time) AS last_seen
-        FROM {store.table("calls")} FINAL
-        WHERE project = {{project:String}}
-          AND time >= {{since:DateTime64(6, 'UTC')}}
-        GROUP BY model_version
-        ORDER BY model_version
+        SELECT fingerprint,
+               min(first_seen) AS first_seen,
+               max(last_seen) AS last_seen,
+               any(coarse_fingerprint) AS coarse_fingerprint,
+               any(call_site) AS call_site,
+               any(category) AS category,
+               any(error_type) AS error_type,
+               any(error_code) AS error_code,
+               any(template) AS template,
+               any(example_message) AS example
+        FROM {store.table("fingerprint_catalog")}
+        WHERE project = {{project:String}} AND fingerprint IN {{fps:Array(UInt64)}}
+        GROUP BY fingerprint
         """,
-        {"project": project, "since": since or datetime(1970, 1, 1, tzinfo=UTC)},
+        {"project": project, "fps": fps},
     )
-    return [
-        {
-            "model_version": r["model_version"],
-            "calls": round(r["calls"]),
-            "failures": round(r["failures"]),
-            "failure_rate": (r["failures"] / r["calls"]) if r["calls"] else 0.0,
-            "distinct_fingerprints": r["distinct_fingerprints"],
-            "first_seen": r["first_seen"].isoformat(),
-            "last_seen": r["last_seen"].isoformat(),
-        }
-        for r in rows
-    ]
+    return {int(r["fingerprint"]): r for r in rows}
+
+
+def list_fingerprints(
+    store: Store,
+    project: str,
+    *,
+    version: str | None = None,
+    call_site: str | None = None,
+    category: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """Failure fingerprints with their failures in the window, most frequent first."""
+    if not 1 <= limit <= 1000:
+        raise QueryError("limit must be between 1 and 1000")
+    for name, value in (("version", version), ("call_site", call_site), ("category", category)):
+        _check_text(name, value)
+    _window(since, until)
+    sel = Selection(
+        project=project,
+        versions=[version] if version is not None else None,
+        call_site=call_site,
+        since=since,
+        until=until,
+    )
+    params = {**sel.params(), "limit": limit}
+    category_filter = ""
+    if category is not None:
+        category_filter = f"""AND fingerprint IN (
+            SELECT fingerprint FROM {store.table("fingerprint_catalog")}
+            WHERE project = {{project:String}} AND category = {{category:String}})"""
+        params["category"] = category
+    rows = store.query_dicts(
+        f"""
+        SELECT fingerprint,
+               sum(calls) AS failures,
+               arraySort(groupUniqArray(model_version)) AS model_versions,
+               min(hour) AS first_hour,
+               max(hour) AS last_hour
+        FROM {store.table("calls_hourly")}
+        WHERE {sel.where()} AND is_failure = 1 {category_filter}
+        GROUP BY fingerprint
+        HAVING failures > 0
+        ORDER BY failures DESC, fingerprint
+        LIMIT {{limit:UInt32}}
+        """,
+        params,
+    )
+    info = _catalogue(store, project, [int(r["fingerprint"]) for r in rows])
+    out = []
+    for r in rows:
+        entry = info.get(int(r["fingerprint"]), {})
+        out.append(
+            {
+                "fingerprint": fingerprint_hex(r["fingerprint"]),
+                "failures": _round(r["failures"], 3),
+                "model_versions": r["model_versions"],
+                "category": entry.get("category", ""),
+                "error_type": entry.get("error_type", ""),
+                "error_code": entry.get("error_code", ""),
+                "call_site": entry.get("call_site", ""),
+                "template": entry.get("template", ""),
+                "example": entry.get("example", ""),
+                "first_seen": _iso(entry.get("first_seen")) or "",
+                "last_seen": _iso(entry.get("last_seen")) or "",
+                "window_first_hour": _iso(r["first_hour"]),
+                "window_last_hour": _iso(r["last_hour"]),
+            }
+        )
+    return out
 
 
 def list_incidents(
     store: Store, project: str, since: datetime | None = None, limit: int = 20
 ) -> list[dict[str, Any]]:
-    """Top failure fingerprints by count since SINCE, with an example each."""
-    if not 1 <= limit <= 1000:
-        raise QueryError("limit must be between 1 and 1000")
-    rows = store.query_dicts(
+    """Top failure fingerprints since SINCE (whole hours), with an example each.
+
+    ``first_seen`` / ``last_seen`` are the fingerprint's overall first and
+    last occurrence: "since when does this happen" is what incident review asks.
+    """
+    return list_fingerprints(store, project, since=since, limit=limit)
+
+
+def fingerprint_detail(
+    store: Store,
+    project: str,
+    fp: int,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    exemplars: int = 10,
+) -> dict[str, Any]:
+    """One fingerprint: grouping components, per-version timeline, exemplar calls."""
+    if not 1 <= exemplars <= 100:
+        raise QueryError("exemplars must be between 1 and 100")
+    _window(since, until)
+    versions = store.query_dicts(
         f"""
-        SELECT lower(hex(fingerprint)) AS fingerprint,
-               sum(sample_weight) AS failures,
-               min(time) AS first_seen,
-               max(time) AS last_seen,
-               arraySort(groupUniqArray(model_version)) AS model_versions,
+        SELECT model_version,
+               min(first_seen) AS first_seen,
+               max(last_seen) AS last_seen,
+               sum(failures) AS failures,
+               any(coarse_fingerprint) AS coarse_fingerprint,
+               any(call_site) AS call_site,
                any(category) AS category,
                any(error_type) AS error_type,
-               any(call_site) AS call_site,
+               any(error_code) AS error_code,
                any(template) AS template,
-               any(message) AS example
-        FROM {store.table("calls")} FINAL
-        WHERE project = {{project:String}} AND is_failure = 1
-          AND time >= {{since:DateTime64(6, 'UTC')}}
-        GROUP BY fingerprint
-        ORDER BY failures DESC, fingerprint
-        LIMIT {{limit:UInt32}}
+               groupUniqArrayMerge(10)(exemplar_trace_ids) AS trace_ids
+        FROM {store.table("fingerprint_catalog")}
+        WHERE project = {{project:String}} AND fingerprint = {{fp:UInt64}}
+        GROUP BY model_version
+        ORDER BY first_seen
         """,
-        {"project": project, "since": since or datetime(1970, 1, 1, tzinfo=UTC), "limit": limit},
+        {"project": project, "fp": fp},
     )
-    for r in rows:
-        r["fingerprint"] = r["fingerprint"].rjust(16, "0")
-        r["failures"] = round(r["failures"])
-        r["first_seen"] = r["first_seen"].isoformat()
-        r["last_seen"] = r["last_seen"].isoformat()
-    return rows
+    if not versions:
+        raise NotFound(f"fingerprint {fingerprint_hex(fp)} not found")
+    head = versions[0]
+    grouping = store.query_dicts(
+        f"""
+        SELECT components, strategy
+        FROM {store.table("calls")}
+        WHERE project = {{project:String}} AND fingerprint = {{fp:UInt64}} AND is_failure = 1
+        ORDER BY components = '' , time DESC
+        LIMIT 1
+        """,
+        {"project": project, "fp": fp},
+    )
+    components: Any = {}
+    strategy = ""
+    if grouping:
+        strategy = grouping[0]["strategy"]
+        try:
+            components = json.loads(grouping[0]["components"] or "{}")
+        except ValueError:
+            components = {"raw": grouping[0]["components"]}
+    sel = Selection(project=project, since=since, until=until)
+    timeline = store.query_dicts(
+        f"""
+        SELECT model_version, hour, sum(calls) AS failures
+        FROM {store.table("calls_hourly")}
+        WHERE {sel.where()} AND is_failure = 1 AND fingerprint = {{fp:UInt64}}
+        GROUP BY model_version, hour
+        ORDER BY hour, model_version
+        """,
+        {**sel.params(), "fp": fp},
+    )
+    examples = store.query_dicts(
+        f"""
+        SELECT time, trace_id, span_id, model_version, call_site, error_type, error_code,
+               http_status, finish_reason, message
+        FROM {store.table("calls")} FINAL
+        WHERE project = {{project:String}} AND fingerprint = {{fp:UInt64}} AND is_failure = 1
+        ORDER BY time DESC
+        LIMIT {{n:UInt32}}
+        """,
+        {"project": project, "fp": fp, "n": exemplars},
+    )
+    return {
+        "fingerprint": fingerprint_hex(fp),
+        "coarse_fingerprint": fingerprint_hex(head["coarse_fingerprint"]),
+        "category": head["category"],
+        "error_type": head["error_type"],
+        "error_code": head["error_code"],
+        "call_site": head["call_site"],
+        "template": head["template"],
+        "strategy": strategy,
+        "components": components,
+        "first_seen": _iso(min(v["first_seen"] for v in versions)),
+        "last_seen": _iso(max(v["last_seen"] for v in versions)),
+        "failures": _round(sum(v["failures"] for v in versions), 3),
+        "versions": [
+            {
+                "model_version": v["model_version"],
+                "first_seen": _iso(v["first_seen"]),
+                "last_seen": _iso(v["last_seen"]),
+                "failures": _round(v["failures"], 3),
+                "trace_ids": sorted(v["trace_ids"]),
+            }
+            for v in versions
+        ],
+        "timeline": [
+            {
+                "model_version": t["model_version"],
+                "hour": _iso(t["hour"]),
+                "failures": _round(t["failures"], 3),
+            }
+            for t in timeline
+        ],
+        "exemplars": [{k: _iso(v) for k, v in e.items()} for e in examples],
+    }
+
+
+def compare(
+    store: Store,
+    project: str,
+    baseline: str,
+    candidate: str,
+    *,
+    call_site: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    alpha: float = DEFAULT_ALPHA,
+) -> dict[str, Any]:
+    """Validated ``compare_versions`` (the fixed comparison JSON)."""
+    for name, value in (("baseline", baseline), ("candidate", candidate)):
+        if not value:
+            raise QueryError(f"{name} version is required")
+        _check_text(name, value)
+    _check_text("call_site", call_site)
+    _window(since, until)
+    if not 0 < alpha < 0.5:
+        raise QueryError("alpha must be between 0 and 0.5")
+    return compare_versions(
+        store,
+        project,
+        baseline,
+        candidate,
+        call_site=call_site,
+        since=since,
+        until=until,
+        alpha=alpha,
+    )

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from faultprint_collector import queries
+from faultprint_collector.analysis._adhoc import AdhocRefused, run_readonly_sql
 from faultprint_collector.store import Store, StoreError, apply_migrations, open_store
 
 
@@ -57,22 +58,127 @@ class Reader:
             raise ReadError(f"collector answered {response.status_code}: {detail}")
         return response.json()
 
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        """POST a JSON body to a read-API path of the collector at --url."""
+        import httpx
+
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        try:
+            response = httpx.post(f"{self.url}{path}", json=body, headers=headers, timeout=120)
+        except httpx.HTTPError as exc:
+            raise ReadError(f"cannot reach the collector at {self.url}: {exc}") from exc
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail", response.text)
+            except ValueError:
+                detail = response.text
+            raise ReadError(f"collector answered {response.status_code}: {detail}")
+        return response.json()
+
     def run(self, path: str, params: dict[str, Any], local: Callable[[Store], Any]) -> Any:
         """Answer over HTTP when a URL is set, else with LOCAL on the store."""
         if self.url:
             return self.get(path, params)
         try:
             return local(self.store)
-        except queries.QueryError as exc:
+        except (queries.QueryError, queries.NotFound, AdhocRefused) as exc:
             raise ReadError(str(exc)) from exc
 
-    def versions(self, since: str | None, project: str) -> list[dict[str, Any]]:
-        """Model versions with call counts and failure rates."""
+    def versions(
+        self,
+        since: str | None,
+        project: str,
+        until: str | None = None,
+        call_site: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Model versions with their consistency metrics."""
         return self.run(
             "/api/versions",
-            {"since": since},
-            lambda s: {"versions": queries.list_versions(s, project, queries.parse_since(since))},
+            {"since": since, "until": until, "call_site": call_site},
+            lambda s: {
+                "versions": queries.list_versions(
+                    s, project, queries.parse_since(since), queries.parse_since(until), call_site
+                )
+            },
         )["versions"]
+
+    def fingerprints(self, project: str, **filters: Any) -> list[dict[str, Any]]:
+        """Failure fingerprints (filters: version, call_site, category, since, until, limit)."""
+
+        def local(s: Store) -> dict[str, Any]:
+            args = dict(filters)
+            args["since"] = queries.parse_since(args.get("since"))
+            args["until"] = queries.parse_since(args.get("until"))
+            return {"fingerprints": queries.list_fingerprints(s, project, **args)}
+
+        return self.run("/api/fingerprints", filters, local)["fingerprints"]
+
+    def fingerprint(
+        self,
+        fp: str,
+        project: str,
+        since: str | None = None,
+        until: str | None = None,
+        exemplars: int = 10,
+    ) -> dict[str, Any]:
+        """One fingerprint: components, per-version timeline, exemplar calls."""
+        try:
+            value = queries.parse_fingerprint(fp)
+        except queries.QueryError as exc:
+            raise ReadError(str(exc)) from exc
+        return self.run(
+            f"/api/fingerprints/{value:016x}",
+            {"since": since, "until": until, "exemplars": exemplars},
+            lambda s: queries.fingerprint_detail(
+                s,
+                project,
+                value,
+                since=queries.parse_since(since),
+                until=queries.parse_since(until),
+                exemplars=exemplars,
+            ),
+        )
+
+    def compare(
+        self,
+        baseline: str,
+        candidate: str,
+        project: str,
+        *,
+        call_site: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        alpha: float | None = None,
+    ) -> dict[str, Any]:
+        """The comparison JSON of CANDIDATE against BASELINE."""
+        params = {
+            "baseline": baseline,
+            "candidate": candidate,
+            "call_site": call_site,
+            "since": since,
+            "until": until,
+            "alpha": alpha,
+        }
+        return self.run(
+            "/api/compare",
+            params,
+            lambda s: queries.compare(
+                s,
+                project,
+                baseline,
+                candidate,
+                call_site=call_site,
+                since=queries.parse_since(since),
+                until=queries.parse_since(until),
+                alpha=alpha if alpha is not None else queries.DEFAULT_ALPHA,
+            ),
+        )
+
+    def sql(self, statement: str, project: str, max_rows: int = 1000) -> dict[str, Any]:
+        """Read-only SQL against the project's tables and views."""
+        if self.url:
+            return self.post("/api/sql", {"sql": statement, "max_rows": max_rows})
+        return self.run("/api/sql", {}, lambda s: run_readonly_sql(s, project, statement, max_rows))
 
     def incidents(self, since: str | None, limit: int, project: str) -> list[dict[str, Any]]:
         """Top failure fingerprints."""

@@ -1,47 +1,200 @@
-"""The read API under ``/api/``."""
+"""The read API under ``/api/``: versions, fingerprints, comparison, ad-hoc SQL.
+
+Every endpoint is scoped to the caller's project (``caller_project``), every
+query is parameterised, and a bad parameter is a 400 (or 422 from
+validation) with the reason, never a 500.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
 
+from faultprint_collector.analysis import DEFAULT_ALPHA
+from faultprint_collector.analysis._adhoc import MAX_ROWS, AdhocRefused, run_readonly_sql
 from faultprint_collector.api._auth import caller_project
-from faultprint_collector.queries import QueryError, list_incidents, list_versions, parse_since
+from faultprint_collector.queries import (
+    NotFound,
+    QueryError,
+    compare,
+    fingerprint_detail,
+    list_fingerprints,
+    list_incidents,
+    list_versions,
+    parse_fingerprint,
+    parse_since,
+)
 
 router = APIRouter(prefix="/api")
 
+_TIME = "a duration ago (30m, 24h, 7d) or an ISO timestamp"
 
-def _since(value: str | None) -> Any:
+
+def _time(value: str | None, name: str) -> datetime | None:
     try:
         return parse_since(value)
     except QueryError as exc:
+        raise HTTPException(400, f"{name}: {exc}") from exc
+
+
+async def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return await run_in_threadpool(fn, *args, **kwargs)
+    except QueryError as exc:
         raise HTTPException(400, str(exc)) from exc
+    except NotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
 
 
-@router.get("/versions", summary="Model versions with their call counts and failure rates")
+def _store(request: Request) -> Any:
+    return request.app.state.faultprint.store
+
+
+@router.get("/versions", summary="Model versions with their consistency metrics")
 async def versions(
     request: Request,
-    since: str | None = Query(None, max_length=64, description="24h, 7d, or ISO time"),
+    since: str | None = Query(None, max_length=64, description=_TIME),
+    until: str | None = Query(None, max_length=64, description=_TIME),
+    call_site: str | None = Query(None, max_length=256),
     project: str = Depends(caller_project),
 ) -> dict[str, Any]:
-    """Every model version seen, each call counted once."""
-    store = request.app.state.faultprint.store
-    return {"versions": await run_in_threadpool(list_versions, store, project, _since(since))}
+    """Every model version: calls, failures, failure rate (Wilson 95% CI), distinct and
+    effective modes, top-3 share, novelty, repeatability and drift; each call counted once."""
+    rows = await _run(
+        list_versions,
+        _store(request),
+        project,
+        _time(since, "since"),
+        _time(until, "until"),
+        call_site,
+    )
+    return {"versions": rows}
 
 
 @router.get("/incidents", summary="Top failure fingerprints since a time")
 async def incidents(
     request: Request,
-    since: str | None = Query("24h", max_length=64, description="24h, 7d, or ISO time"),
+    since: str | None = Query("24h", max_length=64, description=_TIME),
     limit: int = Query(20, ge=1, le=1000),
     project: str = Depends(caller_project),
 ) -> dict[str, Any]:
     """The most frequent failure fingerprints, with first/last seen and an example."""
-    store = request.app.state.faultprint.store
-    rows = await run_in_threadpool(list_incidents, store, project, _since(since), limit)
+    rows = await _run(list_incidents, _store(request), project, _time(since, "since"), limit)
     return {"incidents": rows}
+
+
+@router.get("/fingerprints", summary="Failure fingerprints, most frequent first")
+async def fingerprints(
+    request: Request,
+    version: str | None = Query(None, max_length=256, description="model version"),
+    call_site: str | None = Query(None, max_length=256),
+    category: str | None = Query(None, max_length=64),
+    since: str | None = Query(None, max_length=64, description=_TIME),
+    until: str | None = Query(None, max_length=64, description=_TIME),
+    limit: int = Query(50, ge=1, le=1000),
+    project: str = Depends(caller_project),
+) -> dict[str, Any]:
+    """Fingerprints with their failures in the window, filtered by version, call
+    site and category."""
+    rows = await _run(
+        list_fingerprints,
+        _store(request),
+        project,
+        version=version,
+        call_site=call_site,
+        category=category,
+        since=_time(since, "since"),
+        until=_time(until, "until"),
+        limit=limit,
+    )
+    return {"fingerprints": rows}
+
+
+@router.get(
+    "/fingerprints/{fp}",
+    summary="One fingerprint: grouping components, per-version timeline, exemplars",
+    responses={404: {"description": "no such fingerprint in this project"}},
+)
+async def fingerprint(
+    request: Request,
+    fp: str = Path(..., max_length=16, description="16 hex digits"),
+    since: str | None = Query(None, max_length=64, description=_TIME),
+    until: str | None = Query(None, max_length=64, description=_TIME),
+    exemplars: int = Query(10, ge=1, le=100),
+    project: str = Depends(caller_project),
+) -> dict[str, Any]:
+    """Why calls share this fingerprint (its components), when it happened on each
+    model version, and example calls with trace ids and messages."""
+    try:
+        value = parse_fingerprint(fp)
+    except QueryError as exc:
+        raise HTTPException(400, str(exc)) from exc
+    return await _run(
+        fingerprint_detail,
+        _store(request),
+        project,
+        value,
+        since=_time(since, "since"),
+        until=_time(until, "until"),
+        exemplars=exemplars,
+    )
+
+
+@router.get("/compare", summary="Compare a candidate model version with a baseline")
+async def compare_endpoint(
+    request: Request,
+    baseline: str = Query(..., min_length=1, max_length=256),
+    candidate: str = Query(..., min_length=1, max_length=256),
+    call_site: str | None = Query(None, max_length=256),
+    since: str | None = Query(None, max_length=64, description=_TIME),
+    until: str | None = Query(None, max_length=64, description=_TIME),
+    alpha: float = Query(DEFAULT_ALPHA, gt=0, lt=0.5, description="significance level"),
+    project: str = Depends(caller_project),
+) -> dict[str, Any]:
+    """Failure-rate change, failure-mix divergence, new / vanished / changed modes
+    (Benjamini–Hochberg corrected), a verdict and notes."""
+    return await _run(
+        compare,
+        _store(request),
+        project,
+        baseline,
+        candidate,
+        call_site=call_site,
+        since=_time(since, "since"),
+        until=_time(until, "until"),
+        alpha=alpha,
+    )
+
+
+class SqlRequest(BaseModel):
+    """A read-only query for ``POST /api/sql``."""
+
+    sql: str = Field(..., min_length=1, max_length=20_000)
+    max_rows: int = Field(1000, ge=1, le=MAX_ROWS)
+
+
+@router.post(
+    "/sql",
+    summary="Run read-only SQL against this project's calls, rollups and views",
+    responses={400: {"description": "refused or invalid SQL"}},
+)
+async def sql(
+    request: Request,
+    body: SqlRequest = Body(...),
+    project: str = Depends(caller_project),
+) -> dict[str, Any]:
+    """One SELECT over faultprint's tables and views, read-only, restricted to the
+    caller's project."""
+    try:
+        return await run_in_threadpool(
+            run_readonly_sql, _store(request), project, body.sql, body.max_rows
+        )
+    except AdhocRefused as exc:
+        raise HTTPException(400, str(exc)) from exc
 
 
 @router.get("/stats", summary="Collector self-metrics")

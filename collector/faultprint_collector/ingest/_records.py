@@ -50,6 +50,8 @@ class CallRecord:
     input_text: str = ""
     output_text: str = ""
     attributes: dict[str, str] = field(default_factory=dict)
+    #: the fingerprint's grouping components, JSON (failures only)
+    components: str = ""
 
     def row(self) -> list[Any]:
         """The record as a row in CALL_COLUMNS order."""

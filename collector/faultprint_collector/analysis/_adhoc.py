@@ -1,0 +1,192 @@
+"""Ad-hoc read-only SQL for incident review, scoped to one project.
+
+Defence in layers, because the text is the caller's:
+
+1. a lexical check: exactly one statement, beginning with SELECT or WITH,
+   no ``INTO OUTFILE`` (string literals, quoted names and comments are
+   skipped, so a ``;`` inside a string is fine);
+2. ClickHouse parses it (``EXPLAIN AST``) and every table it reads must be
+   one of faultprint's call, rollup or catalogue tables or views (or a WITH
+   name), and every table function a harmless generator (``numbers`` …) —
+   no system tables, other databases, files, URLs or ``merge()``;
+3. it runs with ``readonly = 1`` (no writes, no setting changes) and with
+   ``additional_table_filters`` restricting every project-bearing table to
+   the caller's project, which the views inherit;
+4. bounded result size and execution time.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from datetime import date, datetime
+from decimal import Decimal
+from ipaddress import IPv4Address, IPv6Address
+from typing import Any
+from uuid import UUID
+
+from faultprint_collector.store import Store
+
+__all__ = ["ADHOC_TABLES", "AdhocRefused", "run_readonly_sql"]
+
+#: tables with a ``project`` column that ad-hoc SQL may read (filtered per project)
+_PROJECT_TABLES = ("calls", "calls_hourly", "input_outcomes", "fingerprint_catalog")
+#: everything ad-hoc SQL may name: the tables above and the views built on them
+ADHOC_TABLES = frozenset(
+    {
+        *_PROJECT_TABLES,
+        "failures_v",
+        "fingerprints_v",
+        "fingerprint_catalog_v",
+        "version_hourly_v",
+        "fingerprint_hourly_v",
+    }
+)
+_TABLE_FUNCTIONS = frozenset({"numbers", "numbers_mt", "zeros", "zeros_mt", "values"})
+MAX_ROWS = 10_000
+MAX_SQL_CHARS = 20_000
+MAX_SECONDS = 30
+
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>\s+)
+  | (?P<comment>--[^\n]*|\#[^\n]*|/\*.*?\*/)
+  | (?P<string>'(?:[^'\\]|\\.|'')*')
+  | (?P<quoted>"(?:[^"\\]|\\.|"")*"|`(?:[^`\\]|\\.|``)*`)
+  | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<semi>;)
+  | (?P<other>.)
+    """,
+    re.S | re.X,
+)
+_CTE = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s+AS\s*\(", re.I)
+
+
+class AdhocRefused(ValueError):
+    """The SQL is not allowed (or not valid); the message says why."""
+
+
+def _words(sql: str) -> list[str]:
+    """Upper-cased keywords/identifiers outside strings and comments; checks ``;``."""
+    words: list[str] = []
+    pos = 0
+    seen_end = False
+    while pos < len(sql):
+        match = _TOKEN.match(sql, pos)
+        if match is None:  # an unterminated string or comment
+            raise AdhocRefused("unterminated string, quoted name or comment")
+        kind = match.lastgroup
+        pos = match.end()
+        if kind in ("ws", "comment"):
+            continue
+        if seen_end:
+            raise AdhocRefused("only one statement is allowed")
+        if kind == "semi":
+            seen_end = True
+        elif kind == "word":
+            words.append(match.group().upper())
+    return words
+
+
+def _check_text(sql: str) -> str:
+    if len(sql) > MAX_SQL_CHARS:
+        raise AdhocRefused(f"SQL longer than {MAX_SQL_CHARS} characters")
+    words = _words(sql)
+    if not words or words[0] not in ("SELECT", "WITH"):
+        raise AdhocRefused("only read-only SELECT (or WITH … SELECT) queries are allowed")
+    for a, b in itertools.pairwise(words):
+        if (a, b) == ("INTO", "OUTFILE"):
+            raise AdhocRefused("INTO OUTFILE is not allowed")
+    if "FORMAT" in words:
+        raise AdhocRefused("FORMAT is chosen by faultprint; leave it out")
+    return sql.strip().rstrip(";").strip()
+
+
+def _check_tables(store: Store, sql: str) -> None:
+    try:
+        lines = [
+            row[0]
+            for row in store.query("EXPLAIN AST " + sql, settings={"readonly": 1}).result_rows
+        ]
+    except Exception as exc:
+        raise AdhocRefused(f"invalid SQL: {_reason(exc)}") from exc
+    ctes = {name.lower() for name in _CTE.findall(sql)}
+    databases = {store.database or "default"}
+    for i, line in enumerate(lines[:-1]):
+        if line.strip() != "TableExpression" and not line.strip().startswith("TableExpression "):
+            continue
+        child = lines[i + 1].strip()
+        kind, _, rest = child.partition(" ")
+        name = rest.split(" ", 1)[0]
+        if kind == "TableIdentifier":
+            db, _, table = name.rpartition(".")
+            if db and db not in databases:
+                raise AdhocRefused(f"table {name} is not readable here")
+            if table not in ADHOC_TABLES and not (not db and table.lower() in ctes):
+                allowed = ", ".join(sorted(ADHOC_TABLES))
+                raise AdhocRefused(f"table {name} is not readable here; readable: {allowed}")
+        elif kind == "Function":
+            if name not in _TABLE_FUNCTIONS:
+                raise AdhocRefused(f"table function {name}() is not allowed")
+        elif kind not in ("Subquery",):
+            raise AdhocRefused(f"unsupported table expression {child[:60]!r}")
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    match = re.search(r"DB::Exception: (.*?)(?: \(version [\d.]+\))?(?: \([A-Z_]+\))?$", text, re.S)
+    text = match[1] if match else text
+    return text.replace("DB::Exception: ", "").strip()[:500]
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, Decimal | UUID | IPv4Address | IPv6Address):
+        return str(value)
+    return str(value)
+
+
+def run_readonly_sql(store: Store, project: str, sql: str, max_rows: int = 1000) -> dict[str, Any]:
+    """Run one read-only query against PROJECT's data; columns, rows, truncated flag."""
+    if not 1 <= max_rows <= MAX_ROWS:
+        raise AdhocRefused(f"max_rows must be between 1 and {MAX_ROWS}")
+    statement = _check_text(sql or "")
+    _check_tables(store, statement)
+    filters = {}
+    for table in _PROJECT_TABLES:
+        condition = f"project = {_quote(project)}"
+        filters[table] = condition
+        filters[store.table(table)] = condition
+        filters[f"{store.database or 'default'}.{table}"] = condition
+    settings = {
+        "readonly": 1,
+        "additional_table_filters": filters,
+        "max_result_rows": max_rows + 1,
+        "result_overflow_mode": "break",
+        "max_execution_time": MAX_SECONDS,
+    }
+    try:
+        result = store.query(statement, settings=settings)
+    except Exception as exc:
+        raise AdhocRefused(f"query failed: {_reason(exc)}") from exc
+    rows = result.result_rows
+    truncated = len(rows) > max_rows
+    return {
+        "columns": list(result.column_names),
+        "types": [t.name for t in result.column_types],
+        "rows": [[_json_value(v) for v in row] for row in rows[:max_rows]],
+        "truncated": truncated,
+    }

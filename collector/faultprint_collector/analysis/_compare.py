@@ -1,0 +1,320 @@
+"""Baseline vs candidate: did the new model version fail less, and the same way?
+
+The rules, stated once (the README and the JSON notes repeat them):
+
+- **Failure-rate change**: pooled two-proportion z-test at the effective
+  number of calls (so sampled successes widen it); significant when
+  p < alpha.
+- **Per-mode change**: for each fingerprint with x1 baseline and x2 candidate
+  failures over n1 and n2 (weighted) calls, the exact conditional binomial
+  test — under equal rates, x2 ~ Binomial(x1 + x2, n2 / (n1 + n2)). All
+  per-mode p-values form one family, adjusted with Benjamini–Hochberg;
+  significant when the adjusted p < alpha.
+- **New mode**: x1 = 0, x2 > 0 and significant. With x1 = 0 the p-value is
+  about (n2 / (n1 + n2))^x2, the chance that the baseline, producing the
+  mode at the candidate's rate, shows it zero times; so a mode is new only
+  when the baseline had enough calls to have shown it. **Vanished**
+  likewise with the versions swapped. Other significant modes are
+  **changed**.
+- **Minimum sample sizes**: below MIN_CALLS (weighted) calls in either
+  version there is no verdict, only "not enough data"; mix-level figures
+  (JSD, effective modes) need MIN_FAILURES failures in each version to
+  count towards a verdict or a gate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from faultprint_collector.analysis._reference import (
+    benjamini_hochberg,
+    conditional_binomial_test,
+    jensen_shannon,
+    two_proportion_test,
+)
+from faultprint_collector.analysis._sql import (
+    Selection,
+    fingerprint_info,
+    mode_counts,
+    version_metrics,
+)
+from faultprint_collector.store import Store
+
+__all__ = [
+    "DEFAULT_ALPHA",
+    "MIN_CALLS",
+    "MIN_FAILURES",
+    "compare_metrics",
+    "compare_versions",
+    "fingerprint_hex",
+]
+
+#: significance level for every test (low, because a CI gate must not cry wolf)
+DEFAULT_ALPHA = 0.01
+#: below this many (weighted) calls in a version: "not enough data"
+MIN_CALLS = 100
+#: below this many failures in a version, mix-level figures are not judged
+MIN_FAILURES = 20
+#: JSD above which the verdict mentions a shifted failure mix
+JSD_NOTEWORTHY = 0.1
+
+_METRIC_KEYS = (
+    "calls",
+    "failures",
+    "failure_rate",
+    "failure_rate_ci",
+    "distinct_modes",
+    "effective_modes",
+    "top3_share",
+    "novelty_rate",
+    "repeatability",
+)
+
+
+def fingerprint_hex(fp: int) -> str:
+    """A fingerprint as 16 lowercase hex digits."""
+    return f"{int(fp):016x}"
+
+
+def _empty_metrics() -> dict[str, Any]:
+    return {
+        "calls": 0.0,
+        "failures": 0.0,
+        "failure_rate": 0.0,
+        "failure_rate_ci": (0.0, 1.0),
+        "effective_calls": 0.0,
+        "distinct_modes": 0,
+        "effective_modes": 0.0,
+        "top3_share": 0.0,
+        "novelty_rate": None,
+        "repeatability": None,
+    }
+
+
+def _public(version: str, metrics: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"model_version": version}
+    for key in _METRIC_KEYS:
+        value = metrics.get(key)
+        if key in ("calls", "failures") and value is not None:
+            value = round(float(value), 3)
+            value = int(value) if float(value).is_integer() else value
+        elif key == "failure_rate_ci":
+            value = [round(v, 6) for v in value]
+        elif isinstance(value, float):
+            value = round(value, 6)
+        out[key] = value
+    return out
+
+
+def _pct(rate: float) -> str:
+    return f"{rate * 100:.2f}%"
+
+
+def compare_metrics(
+    baseline: str,
+    candidate: str,
+    base: Mapping[str, Any] | None,
+    cand: Mapping[str, Any] | None,
+    base_modes: Mapping[int, float],
+    cand_modes: Mapping[int, float],
+    info: Mapping[int, Mapping[str, Any]] | None = None,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+) -> dict[str, Any]:
+    """The comparison from per-version metrics and per-mode failure counts.
+
+    Pure: no I/O. BASE / CAND are the metric dicts of ``version_metrics``
+    (None when the version has no calls), *_MODES map fingerprint →
+    weighted failures, INFO fingerprint → catalogue entry.
+    """
+    info = info or {}
+    b = dict(base) if base else _empty_metrics()
+    c = dict(cand) if cand else _empty_metrics()
+    n1, n2 = float(b["calls"]), float(c["calls"])
+    f1, f2 = float(b["failures"]), float(c["failures"])
+    notes: list[str] = []
+
+    enough = n1 >= MIN_CALLS and n2 >= MIN_CALLS
+    if not enough:
+        for name, version, n in (("baseline", baseline, n1), ("candidate", candidate, n2)):
+            if n < MIN_CALLS:
+                notes.append(
+                    f"not enough data: {name} {version!r} has {n:g} calls in the window "
+                    f"(need at least {MIN_CALLS} for a verdict)"
+                )
+    mix_ok = enough and f1 >= MIN_FAILURES and f2 >= MIN_FAILURES
+    if enough and not mix_ok:
+        notes.append(
+            f"too few failures to judge the failure mix (baseline {f1:g}, candidate {f2:g}; "
+            f"need at least {MIN_FAILURES} each): JSD and effective modes are not gated"
+        )
+
+    p1 = f1 / n1 if n1 else 0.0
+    p2 = f2 / n2 if n2 else 0.0
+    rate_p = two_proportion_test(
+        p1, float(b.get("effective_calls") or n1), p2, float(c.get("effective_calls") or n2)
+    )
+    rate_significant = enough and rate_p < alpha and p1 != p2
+
+    jsd = jensen_shannon(base_modes, cand_modes)
+
+    fps = sorted(set(base_modes) | set(cand_modes))
+    tested: list[dict[str, Any]] = []
+    if enough:
+        for fp in fps:
+            x1 = base_modes.get(fp, 0.0)
+            x2 = cand_modes.get(fp, 0.0)
+            p = conditional_binomial_test(round(x1), n1, round(x2), n2)
+            r1, r2 = x1 / n1, x2 / n2
+            tested.append(
+                {
+                    "fingerprint": fingerprint_hex(fp),
+                    "baseline_failures": round(x1, 3),
+                    "candidate_failures": round(x2, 3),
+                    "baseline_rate": round(r1, 8),
+                    "candidate_rate": round(r2, 8),
+                    "rate_ratio": round(r2 / r1, 6) if r1 > 0 else None,
+                    "p_value": p,
+                    "_fp": fp,
+                }
+            )
+        for row, adjusted in zip(
+            tested, benjamini_hochberg([t["p_value"] for t in tested]), strict=True
+        ):
+            row["adjusted_p_value"] = adjusted
+            row["p_value"] = float(f"{row['p_value']:.6g}")
+    new_modes, vanished_modes, changed_modes = [], [], []
+    rare_new = 0
+    for row in tested:
+        fp = row.pop("_fp")
+        entry = info.get(fp, {})
+        row["template"] = entry.get("template", "")
+        row["category"] = entry.get("category", "")
+        row["error_type"] = entry.get("error_type", "")
+        row["call_site"] = entry.get("call_site", "")
+        row["example"] = entry.get("example", "")
+        significant = row["adjusted_p_value"] < alpha
+        row["adjusted_p_value"] = float(f"{row['adjusted_p_value']:.6g}")
+        if row["baseline_failures"] == 0 and row["candidate_failures"] > 0:
+            if significant:
+                new_modes.append(row)
+            else:
+                rare_new += 1
+        elif row["candidate_failures"] == 0 and row["baseline_failures"] > 0:
+            if significant:
+                vanished_modes.append(row)
+        elif significant:
+            changed_modes.append(row)
+    if rare_new:
+        notes.append(
+            f"{rare_new} fingerprint(s) appear only in the candidate but too rarely for the "
+            "baseline's volume to rule out chance; not reported as new"
+        )
+    new_modes.sort(key=lambda r: -r["candidate_failures"])
+    vanished_modes.sort(key=lambda r: -r["baseline_failures"])
+    changed_modes.sort(key=lambda r: r["adjusted_p_value"])
+
+    result: dict[str, Any] = {
+        "baseline": _public(baseline, b),
+        "candidate": _public(candidate, c),
+        "failure_rate_change": {
+            "delta": round(p2 - p1, 8),
+            "p_value": float(f"{rate_p:.6g}"),
+            "significant": rate_significant,
+        },
+        "jsd": round(jsd, 6) if jsd is not None else None,
+        "new_modes": new_modes,
+        "vanished_modes": vanished_modes,
+        "changed_modes": changed_modes,
+        "enough_data": enough,
+        "mix_judged": mix_ok,
+        "alpha": alpha,
+        "notes": notes,
+    }
+    result["verdict"] = _verdict(result)
+    return result
+
+
+def _verdict(r: dict[str, Any]) -> str:
+    b, c = r["baseline"], r["candidate"]
+    if not r["enough_data"]:
+        return "not enough data for a verdict"
+    parts = []
+    change = r["failure_rate_change"]
+    rates = f"{_pct(c['failure_rate'])} vs {_pct(b['failure_rate'])}, p={change['p_value']:.3g}"
+    if change["significant"]:
+        word = "more" if change["delta"] > 0 else "less"
+        parts.append(f"candidate fails {word} often ({rates})")
+    else:
+        parts.append(f"no significant change in failure rate ({rates})")
+    counts = []
+    if r["new_modes"]:
+        counts.append(f"{len(r['new_modes'])} new failure mode(s)")
+    if r["vanished_modes"]:
+        counts.append(f"{len(r['vanished_modes'])} vanished")
+    if r["changed_modes"]:
+        counts.append(f"{len(r['changed_modes'])} changed in frequency")
+    parts.append(", ".join(counts) if counts else "the same failure modes")
+    if r["mix_judged"] and r["jsd"] is not None and r["jsd"] > JSD_NOTEWORTHY:
+        parts.append(f"failure mix shifted (JSD {r['jsd']:.2f})")
+    return "; ".join(parts)
+
+
+def compare_versions(
+    store: Store,
+    project: str,
+    baseline: str,
+    candidate: str,
+    *,
+    call_site: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    alpha: float = DEFAULT_ALPHA,
+) -> dict[str, Any]:
+    """Compare two model versions of PROJECT over a window; the fixed JSON interface.
+
+    Reads only the rollups. See the module docstring for the rules behind
+    new / vanished / changed modes and the minimum sample sizes.
+    """
+    sel = Selection(
+        project=project,
+        versions=[baseline, candidate],
+        call_site=call_site,
+        since=since,
+        until=until,
+    )
+    metrics = version_metrics(store, sel)
+    modes = mode_counts(store, sel)
+    base_modes = modes.get(baseline, {})
+    cand_modes = modes.get(candidate, {})
+    flagged = set(base_modes) | set(cand_modes)
+    result = compare_metrics(
+        baseline,
+        candidate,
+        metrics.get(baseline),
+        metrics.get(candidate),
+        base_modes,
+        cand_modes,
+        None,
+        alpha=alpha,
+    )
+    listed = [
+        int(m["fingerprint"], 16)
+        for key in ("new_modes", "vanished_modes", "changed_modes")
+        for m in result[key]
+    ]
+    if listed and flagged:
+        info = fingerprint_info(store, project, listed, prefer_version=candidate)
+        for key in ("new_modes", "vanished_modes", "changed_modes"):
+            for m in result[key]:
+                entry = info.get(int(m["fingerprint"], 16), {})
+                for field in ("template", "category", "error_type", "call_site", "example"):
+                    m[field] = entry.get(field, "")
+    result["window"] = {
+        "since": since.isoformat() if since else None,
+        "until": until.isoformat() if until else None,
+        "call_site": call_site,
+    }
+    return result

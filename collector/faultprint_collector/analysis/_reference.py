@@ -1,0 +1,363 @@
+"""Reference implementations of every consistency metric and test.
+
+Pure functions over plain Python values: they define what the metrics mean,
+the comparison uses the statistical ones directly, and the property tests
+check that the ClickHouse queries (which read the rollups) agree with the
+metric functions applied to raw calls.
+
+Weights: every call carries a sample weight (1/r when successes are sampled
+at rate r; failures always 1). Counts are sums of weights; the variance of a
+weighted failure rate is the linearised (ratio-estimator) variance, turned
+into an *effective* number of calls for the Wilson interval and the
+two-proportion test, so sampling widens the intervals honestly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+__all__ = [
+    "Call",
+    "benjamini_hochberg",
+    "conditional_binomial_test",
+    "distinct_modes",
+    "drift",
+    "effective_calls",
+    "effective_modes",
+    "entropy",
+    "jensen_shannon",
+    "novelty_rate",
+    "reference_metrics",
+    "repeatability",
+    "top_share",
+    "two_proportion_test",
+    "wilson_interval",
+]
+
+#: z for a two-sided 95% interval
+Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """The fields of one stored call that the metrics look at."""
+
+    model_version: str
+    call_site: str
+    time: datetime
+    is_failure: bool
+    fingerprint: int = 0
+    sample_weight: float = 1.0
+    input_hash: int = 0
+
+    @property
+    def outcome(self) -> int:
+        """0 for a success, else the failure fingerprint."""
+        return self.fingerprint if self.is_failure else 0
+
+
+# --- rates ----------------------------------------------------------------------
+
+
+def effective_calls(calls: float, failures: float, fail_sq: float, ok_sq: float) -> float:
+    """The number of unweighted calls with the same rate variance.
+
+    CALLS and FAILURES are sums of weights, FAIL_SQ and OK_SQ sums of squared
+    weights of failed and successful calls. The ratio estimator's variance is
+    ``Σ w²(y − p)² / (Σ w)²``; equating it with ``p(1 − p)/m`` gives ``m``.
+    With all weights 1 this is the plain count. At p = 0 or 1 the
+    linearisation is degenerate and Kish's ``(Σw)²/Σw²`` is used.
+    """
+    if calls <= 0:
+        return 0.0
+    p = failures / calls
+    spread = fail_sq * (1 - p) ** 2 + ok_sq * p**2
+    if spread <= 0 or p <= 0 or p >= 1:
+        total_sq = fail_sq + ok_sq
+        return calls * calls / total_sq if total_sq > 0 else calls
+    return p * (1 - p) * calls * calls / spread
+
+
+def wilson_interval(failures: float, calls: float, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval for the rate FAILURES/CALLS (CALLS may be effective)."""
+    if calls <= 0:
+        return (0.0, 1.0)
+    p = min(1.0, max(0.0, failures / calls))
+    z2 = z * z
+    denom = 1 + z2 / calls
+    centre = (p + z2 / (2 * calls)) / denom
+    half = z * math.sqrt(p * (1 - p) / calls + z2 / (4 * calls * calls)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def two_proportion_test(p1: float, m1: float, p2: float, m2: float) -> float:
+    """Two-sided p-value of a pooled two-proportion z-test (M = effective calls)."""
+    if m1 <= 0 or m2 <= 0:
+        return 1.0
+    pooled = (p1 * m1 + p2 * m2) / (m1 + m2)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / m1 + 1 / m2))
+    if se == 0:
+        return 1.0 if p1 == p2 else 0.0
+    z = abs(p2 - p1) / se
+    return math.erfc(z / math.sqrt(2))
+
+
+# --- per-mode exact test --------------------------------------------------------
+
+
+def _log_pmf(k: int, n: int, p: float) -> float:
+    if p <= 0:
+        return 0.0 if k == 0 else -math.inf
+    if p >= 1:
+        return 0.0 if k == n else -math.inf
+    return (
+        math.lgamma(n + 1)
+        - math.lgamma(k + 1)
+        - math.lgamma(n - k + 1)
+        + k * math.log(p)
+        + (n - k) * math.log1p(-p)
+    )
+
+
+def conditional_binomial_test(x1: int, n1: float, x2: int, n2: float) -> float:
+    """Exact two-sided test that two Poisson rates x1/n1 and x2/n2 are equal.
+
+    Conditional on the total t = x1 + x2, x2 ~ Binomial(t, n2/(n1+n2)) under
+    the null. The p-value sums the probabilities of every outcome no more
+    likely than the observed one (the usual exact binomial test). Summation
+    walks outwards from the observed point and the mirror point and stops once
+    terms no longer matter, so it stays fast for large counts.
+    """
+    t = x1 + x2
+    if t == 0 or n1 <= 0 or n2 <= 0:
+        return 1.0
+    p = n2 / (n1 + n2)
+    observed = _log_pmf(x2, t, p)
+    cutoff = observed + 1e-7  # relative tolerance, as R's binom.test
+    mode = min(t, max(0, math.floor((t + 1) * p)))
+    # the tail on the observed side, and the first point of the other tail
+    # whose probability is at most the observed one (pmf is unimodal)
+    if x2 <= mode:
+        lo_tail = range(x2, -1, -1)
+        lo, hi = mode, t
+        while lo < hi:  # smallest k >= mode with pmf(k) <= observed
+            mid = (lo + hi) // 2
+            if _log_pmf(mid, t, p) <= cutoff:
+                hi = mid
+            else:
+                lo = mid + 1
+        other = range(lo, t + 1) if _log_pmf(lo, t, p) <= cutoff else range(0)
+    else:
+        lo_tail = range(x2, t + 1)
+        lo, hi = 0, mode
+        while lo < hi:  # largest k <= mode with pmf(k) <= observed
+            mid = (lo + hi + 1) // 2
+            if _log_pmf(mid, t, p) <= cutoff:
+                lo = mid
+            else:
+                hi = mid - 1
+        other = range(lo, -1, -1) if _log_pmf(lo, t, p) <= cutoff else range(0)
+    total = _tail_sum(lo_tail, t, p) + _tail_sum(other, t, p)
+    return min(1.0, total)
+
+
+def _tail_sum(ks: range, t: int, p: float) -> float:
+    total = 0.0
+    for k in ks:
+        term = math.exp(_log_pmf(k, t, p))
+        total += term
+        if term < total * 1e-17 or (term == 0.0 and total > 0):
+            break
+    return total
+
+
+def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
+    """Benjamini–Hochberg adjusted p-values (same order as given)."""
+    m = len(p_values)
+    if m == 0:
+        return []
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 1.0
+    for rank in range(m, 0, -1):
+        i = order[rank - 1]
+        running = min(running, p_values[i] * m / rank)
+        adjusted[i] = min(1.0, running)
+    return adjusted
+
+
+# --- distributions over fingerprints --------------------------------------------
+
+
+def entropy(weights: Iterable[float]) -> float:
+    """Shannon entropy (natural log) of the distribution proportional to WEIGHTS."""
+    ws = [w for w in weights if w > 0]
+    total = sum(ws)
+    if total <= 0:
+        return 0.0
+    return -sum((w / total) * math.log(w / total) for w in ws)
+
+
+def effective_modes(weights: Iterable[float]) -> float:
+    """exp(H): the number of equally common modes with the same entropy (0 if none)."""
+    ws = [w for w in weights if w > 0]
+    return math.exp(entropy(ws)) if ws else 0.0
+
+
+def distinct_modes(weights: Iterable[float]) -> int:
+    """K: how many fingerprints have failures."""
+    return sum(1 for w in weights if w > 0)
+
+
+def top_share(weights: Iterable[float], k: int = 3) -> float:
+    """Share of failures in the K most common fingerprints (0 if none)."""
+    ws = sorted((w for w in weights if w > 0), reverse=True)
+    total = sum(ws)
+    return sum(ws[:k]) / total if total > 0 else 0.0
+
+
+def jensen_shannon(p: Mapping[int, float], q: Mapping[int, float]) -> float | None:
+    """Jensen–Shannon divergence, base 2 (0 = same mix, 1 = disjoint); None if empty."""
+    sp = sum(v for v in p.values() if v > 0)
+    sq = sum(v for v in q.values() if v > 0)
+    if sp <= 0 or sq <= 0:
+        return None
+    total = 0.0
+    for key in set(p) | set(q):
+        a = max(0.0, p.get(key, 0.0)) / sp
+        b = max(0.0, q.get(key, 0.0)) / sq
+        m = (a + b) / 2
+        if a > 0:
+            total += 0.5 * a * math.log2(a / m)
+        if b > 0:
+            total += 0.5 * b * math.log2(b / m)
+    return min(1.0, max(0.0, total))
+
+
+# --- novelty and repeatability ---------------------------------------------------
+
+
+def novelty_rate(
+    failures: Mapping[int, float], first_seen: Mapping[int, datetime], window_start: datetime
+) -> float | None:
+    """Share of failures whose fingerprint was never seen before WINDOW_START.
+
+    FAILURES maps fingerprint → weighted failures in the window; FIRST_SEEN
+    maps fingerprint → its first occurrence anywhere in the project (the
+    fingerprint already includes the call site). None without failures.
+    """
+    total = sum(failures.values())
+    if total <= 0:
+        return None
+    new = sum(
+        w for fp, w in failures.items() if fp not in first_seen or first_seen[fp] >= window_start
+    )
+    return new / total
+
+
+def repeatability(calls: Iterable[Call]) -> float | None:
+    """Among inputs called at least twice, the share whose outcomes all agree.
+
+    An input is a (call site, input hash) pair; hash 0 means "not recorded".
+    Outcomes agree when every call succeeded, or every call failed with the
+    same fingerprint. Inputs count once each; a sampled-out success was never
+    observed, so qualification uses the calls actually stored.
+    """
+    outcomes: dict[tuple[str, int], set[int]] = defaultdict(set)
+    counts: dict[tuple[str, int], int] = defaultdict(int)
+    for c in calls:
+        if c.input_hash == 0:
+            continue
+        key = (c.call_site, c.input_hash)
+        outcomes[key].add(c.outcome)
+        counts[key] += 1
+    repeated = [key for key, n in counts.items() if n >= 2]
+    if not repeated:
+        return None
+    return sum(1 for key in repeated if len(outcomes[key]) == 1) / len(repeated)
+
+
+def drift(failures: Iterable[Call]) -> float | None:
+    """JSD between the fingerprint mix of the last two days that have failures.
+
+    Days are UTC calendar days; None when failures fall on fewer than two.
+    """
+    per_day: dict[datetime, dict[int, float]] = defaultdict(lambda: defaultdict(float))
+    for c in failures:
+        day = c.time.replace(hour=0, minute=0, second=0, microsecond=0)
+        per_day[day][c.fingerprint] += c.sample_weight
+    if len(per_day) < 2:
+        return None
+    previous, last = sorted(per_day)[-2:]
+    return jensen_shannon(per_day[previous], per_day[last])
+
+
+# --- everything, from raw calls ---------------------------------------------------
+
+
+def _hour(t: datetime) -> datetime:
+    return t.replace(minute=0, second=0, microsecond=0)
+
+
+def reference_metrics(
+    calls: Sequence[Call],
+    version: str,
+    *,
+    call_site: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> dict[str, object] | None:
+    """All per-version metrics computed from raw CALLS (the whole project's calls).
+
+    Windows are whole hours: a call is selected when its hour overlaps
+    [SINCE, UNTIL), i.e. hour >= SINCE's hour and hour < UNTIL. The novelty
+    window starts at SINCE's hour, or at the version's first hour in the
+    selection when SINCE is not given. None if the version has no
+    calls in the selection.
+    """
+    lo = _hour(since) if since else None
+
+    def selected(c: Call) -> bool:
+        h = _hour(c.time)
+        return (
+            c.model_version == version
+            and (call_site is None or c.call_site == call_site)
+            and (lo is None or h >= lo)
+            and (until is None or h < until)
+        )
+
+    chosen = [c for c in calls if selected(c)]
+    if not chosen:
+        return None
+    n = sum(c.sample_weight for c in chosen)
+    f = sum(c.sample_weight for c in chosen if c.is_failure)
+    fail_sq = sum(c.sample_weight**2 for c in chosen if c.is_failure)
+    ok_sq = sum(c.sample_weight**2 for c in chosen if not c.is_failure)
+    per_fp: dict[int, float] = defaultdict(float)
+    for c in chosen:
+        if c.is_failure:
+            per_fp[c.fingerprint] += c.sample_weight
+    first_seen: dict[int, datetime] = {}
+    for c in calls:
+        if c.is_failure and (c.fingerprint not in first_seen or c.time < first_seen[c.fingerprint]):
+            first_seen[c.fingerprint] = c.time
+    window_start = lo or min(_hour(c.time) for c in chosen)
+    m = effective_calls(n, f, fail_sq, ok_sq)
+    return {
+        "calls": n,
+        "failures": f,
+        "failure_rate": f / n if n else 0.0,
+        "failure_rate_ci": wilson_interval(f / n * m if n else 0.0, m),
+        "effective_calls": m,
+        "distinct_modes": distinct_modes(per_fp.values()),
+        "effective_modes": effective_modes(per_fp.values()),
+        "top3_share": top_share(per_fp.values(), 3),
+        "novelty_rate": novelty_rate(per_fp, first_seen, window_start),
+        "repeatability": repeatability(chosen),
+        "drift": drift([c for c in chosen if c.is_failure]),
+        "modes": dict(per_fp),
+    }

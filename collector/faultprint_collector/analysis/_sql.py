@@ -1,0 +1,284 @@
+"""The consistency metrics computed in ClickHouse from the rollups.
+
+Every query reads the pre-aggregated tables (``calls_hourly``,
+``input_outcomes``, ``fingerprint_catalog``), never the raw calls, so the
+cost grows with versions × call sites × hours × fingerprints rather than
+with the number of calls. Windows are whole hours: an hour is selected when
+it overlaps [since, until). Every query is parameterised and scoped by
+project.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from faultprint_collector.analysis._reference import (
+    effective_calls,
+    jensen_shannon,
+    wilson_interval,
+)
+from faultprint_collector.store import Store
+
+__all__ = [
+    "Selection",
+    "fingerprint_info",
+    "mode_counts",
+    "version_metrics",
+]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_FAR = datetime(2105, 1, 1, tzinfo=UTC)
+
+
+def _ch_time(value: datetime) -> str:
+    """A UTC 'YYYY-MM-DD HH:MM:SS' string for a DateTime('UTC') parameter."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which rollup rows a metric reads: project, versions, call site, window."""
+
+    project: str
+    versions: Sequence[str] | None = None
+    call_site: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def where(self, alias: str = "") -> str:
+        """The WHERE conditions (parameter placeholders only, never values)."""
+        a = f"{alias}." if alias else ""
+        parts = [
+            f"{a}project = {{project:String}}",
+            f"{a}hour >= toStartOfHour({{since:DateTime('UTC')}})",
+            f"{a}hour < {{until:DateTime('UTC')}}",
+        ]
+        if self.versions is not None:
+            parts.append(f"{a}model_version IN {{versions:Array(String)}}")
+        if self.call_site is not None:
+            parts.append(f"{a}call_site = {{call_site:String}}")
+        return " AND ".join(parts)
+
+    def params(self) -> dict[str, Any]:
+        """The bound values for :meth:`where`."""
+        params: dict[str, Any] = {
+            "project": self.project,
+            "since": _ch_time(self.since or _EPOCH),
+            "until": _ch_time(self.until or _FAR),
+            "has_since": 1 if self.since else 0,
+        }
+        if self.versions is not None:
+            params["versions"] = list(self.versions)
+        if self.call_site is not None:
+            params["call_site"] = self.call_site
+        return params
+
+
+def _totals(store: Store, sel: Selection) -> list[dict[str, Any]]:
+    return store.query_dicts(
+        f"""
+        SELECT model_version,
+               sum(calls) AS n,
+               sumIf(calls, is_failure = 1) AS f,
+               sumIf(calls_sq, is_failure = 1) AS fail_sq,
+               sumIf(calls_sq, is_failure = 0) AS ok_sq,
+               min(hour) AS first_hour,
+               max(hour) AS last_hour
+        FROM {store.table("calls_hourly")}
+        WHERE {sel.where()}
+        GROUP BY model_version
+        ORDER BY model_version
+        """,
+        sel.params(),
+    )
+
+
+def _mode_stats(store: Store, sel: Selection) -> dict[str, dict[str, Any]]:
+    # K, exp(H), top-3 share and novelty from one pass over the per-mode
+    # sums; the window for novelty starts at `since`, or at the version's
+    # first hour in the selection.
+    rows = store.query_dicts(
+        f"""
+        SELECT model_version,
+               arraySum(ws) AS f,
+               length(ws) AS k,
+               if(f > 0, exp(-arraySum(x -> (x / f) * ln(x / f), ws)), 0) AS effective_modes,
+               if(f > 0, arraySum(arraySlice(arrayReverseSort(ws), 1, 3)) / f, 0) AS top3_share,
+               if(f > 0, arraySum(arrayFilter((x, s) -> s >= start, ws, firsts)) / f, NULL)
+                   AS novelty_rate
+        FROM (
+            SELECT m.model_version AS model_version,
+                   groupArray(m.w) AS ws,
+                   groupArray(fs.first_seen) AS firsts,
+                   any(if({{has_since:UInt8}} = 1,
+                          toDateTime64(toStartOfHour({{since:DateTime('UTC')}}), 6, 'UTC'),
+                          toDateTime64(st.start, 6, 'UTC'))) AS start
+            FROM (
+                SELECT model_version, fingerprint, sum(calls) AS w
+                FROM {store.table("calls_hourly")}
+                WHERE {sel.where()} AND is_failure = 1
+                GROUP BY model_version, fingerprint
+                HAVING w > 0
+            ) AS m
+            INNER JOIN (
+                SELECT fingerprint, min(first_seen) AS first_seen
+                FROM {store.table("fingerprint_catalog")}
+                WHERE project = {{project:String}}
+                GROUP BY fingerprint
+            ) AS fs ON m.fingerprint = fs.fingerprint
+            INNER JOIN (
+                SELECT model_version, min(hour) AS start
+                FROM {store.table("calls_hourly")}
+                WHERE {sel.where()}
+                GROUP BY model_version
+            ) AS st ON m.model_version = st.model_version
+            GROUP BY m.model_version
+        )
+        """,
+        sel.params(),
+    )
+    return {r["model_version"]: r for r in rows}
+
+
+def _repeatability(store: Store, sel: Selection) -> dict[str, tuple[float, int]]:
+    rows = store.query_dicts(
+        f"""
+        SELECT model_version,
+               countIf(lo = hi) / count() AS repeatability,
+               count() AS inputs
+        FROM (
+            SELECT model_version, call_site, input_hash,
+                   sum(occurrences) AS n, min(min_outcome) AS lo, max(max_outcome) AS hi
+            FROM {store.table("input_outcomes")}
+            WHERE {sel.where()}
+            GROUP BY model_version, call_site, input_hash
+            HAVING n >= 2
+        )
+        GROUP BY model_version
+        """,
+        sel.params(),
+    )
+    return {r["model_version"]: (r["repeatability"], r["inputs"]) for r in rows}
+
+
+def _drift(store: Store, sel: Selection) -> dict[str, float | None]:
+    # The two most recent UTC days with failures, per version.
+    rows = store.query(
+        f"""
+        SELECT model_version, day, fingerprint, w
+        FROM (
+            SELECT model_version, day, fingerprint, w,
+                   dense_rank() OVER (PARTITION BY model_version ORDER BY day DESC) AS r
+            FROM (
+                SELECT model_version, toStartOfDay(hour) AS day, fingerprint, sum(calls) AS w
+                FROM {store.table("calls_hourly")}
+                WHERE {sel.where()} AND is_failure = 1
+                GROUP BY model_version, day, fingerprint
+                HAVING w > 0
+            )
+        )
+        WHERE r <= 2
+        """,
+        sel.params(),
+    ).result_rows
+    days: dict[str, dict[Any, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+    for version, day, fp, w in rows:
+        days[version][day][fp] = w
+    out: dict[str, float | None] = {}
+    for version, per_day in days.items():
+        if len(per_day) < 2:
+            out[version] = None
+            continue
+        previous, last = sorted(per_day)
+        out[version] = jensen_shannon(per_day[previous], per_day[last])
+    return out
+
+
+def version_metrics(store: Store, sel: Selection) -> dict[str, dict[str, Any]]:
+    """Every consistency metric for each model version in the selection.
+
+    Values are raw (weighted sums as floats); ``failure_rate_ci`` is the
+    Wilson 95% interval at the effective number of calls.
+    """
+    totals = _totals(store, sel)
+    if not totals:
+        return {}
+    modes = _mode_stats(store, sel)
+    repeat = _repeatability(store, sel)
+    drift = _drift(store, sel)
+    out: dict[str, dict[str, Any]] = {}
+    for t in totals:
+        v = t["model_version"]
+        n, f = float(t["n"]), float(t["f"])
+        m = effective_calls(n, f, float(t["fail_sq"]), float(t["ok_sq"]))
+        rate = f / n if n > 0 else 0.0
+        mode = modes.get(v, {})
+        rep = repeat.get(v)
+        out[v] = {
+            "calls": n,
+            "failures": f,
+            "failure_rate": rate,
+            "failure_rate_ci": wilson_interval(rate * m, m),
+            "effective_calls": m,
+            "distinct_modes": int(mode.get("k", 0)),
+            "effective_modes": float(mode.get("effective_modes", 0.0)),
+            "top3_share": float(mode.get("top3_share", 0.0)),
+            "novelty_rate": mode.get("novelty_rate"),
+            "repeatability": rep[0] if rep else None,
+            "repeated_inputs": rep[1] if rep else 0,
+            "drift": drift.get(v),
+            "first_hour": t["first_hour"],
+            "last_hour": t["last_hour"],
+        }
+    return out
+
+
+def mode_counts(store: Store, sel: Selection) -> dict[str, dict[int, float]]:
+    """Weighted failures per fingerprint, per model version in the selection."""
+    rows = store.query(
+        f"""
+        SELECT model_version, fingerprint, sum(calls) AS w
+        FROM {store.table("calls_hourly")}
+        WHERE {sel.where()} AND is_failure = 1
+        GROUP BY model_version, fingerprint
+        HAVING w > 0
+        """,
+        sel.params(),
+    ).result_rows
+    out: dict[str, dict[int, float]] = defaultdict(dict)
+    for version, fp, w in rows:
+        out[version][int(fp)] = float(w)
+    return dict(out)
+
+
+def fingerprint_info(
+    store: Store, project: str, fingerprints: Sequence[int], prefer_version: str = ""
+) -> dict[int, dict[str, Any]]:
+    """Template, category, error type, call site and an example per fingerprint.
+
+    The example message comes from PREFER_VERSION when it has one.
+    """
+    if not fingerprints:
+        return {}
+    rows = store.query_dicts(
+        f"""
+        SELECT fingerprint,
+               any(template) AS template,
+               any(category) AS category,
+               any(error_type) AS error_type,
+               any(call_site) AS call_site,
+               argMax(example_message, model_version = {{prefer:String}}) AS example,
+               min(first_seen) AS first_seen
+        FROM {store.table("fingerprint_catalog")}
+        WHERE project = {{project:String}} AND fingerprint IN {{fps:Array(UInt64)}}
+        GROUP BY fingerprint
+        """,
+        {"project": project, "fps": [int(f) for f in fingerprints], "prefer": prefer_version},
+    )
+    return {int(r["fingerprint"]): r for r in rows}
