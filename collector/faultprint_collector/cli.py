@@ -172,6 +172,9 @@ def _register_commands() -> None:
     from faultprint_collector.commands import analysis
 
     analysis.register(app)
+    from faultprint_collector.commands import schema
+
+    schema.register(app)
 
 
 _register_commands()

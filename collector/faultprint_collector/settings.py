@@ -23,6 +23,10 @@ class Settings:
     max_decompressed_bytes: int = 64 * 1024 * 1024
     retention_days: int = 90
     cluster: str = ""
+    #: on a cluster: ``distributed`` (insert into the Distributed tables, which
+    #: shard by span identity) or ``local`` (into the shard-local tables of the
+    #: node the store URL names)
+    cluster_writes: str = "distributed"
     #: durable spool of accepted batches; empty: next to an embedded store
     #: (``<store>.spool``), else ``./.faultprint/spool``
     spool_dir: str = ""
@@ -60,6 +64,8 @@ class Settings:
             settings.retention_days = int(env["FAULTPRINT_RETENTION_DAYS"])
         if env.get("FAULTPRINT_CLUSTER"):
             settings.cluster = env["FAULTPRINT_CLUSTER"]
+        if env.get("FAULTPRINT_CLUSTER_WRITES"):
+            settings.cluster_writes = env["FAULTPRINT_CLUSTER_WRITES"].strip().lower()
         if env.get("FAULTPRINT_SPOOL_DIR"):
             settings.spool_dir = env["FAULTPRINT_SPOOL_DIR"]
         if env.get("FAULTPRINT_SPOOL_MAX_BYTES"):

@@ -16,7 +16,13 @@ from faultprint_collector.api._auth import KeyRing
 from faultprint_collector.ingest import Scrubber
 from faultprint_collector.settings import Settings
 from faultprint_collector.spool import Spool
-from faultprint_collector.store import CallWriter, Store, apply_migrations, open_store
+from faultprint_collector.store import (
+    CallWriter,
+    Store,
+    StoreError,
+    apply_migrations,
+    open_store,
+)
 
 
 @dataclass
@@ -50,7 +56,16 @@ def open_state(settings: Settings) -> CollectorState:
         fsync_interval_s=settings.spool_fsync_interval_s,
     )
     try:
-        store = open_store(settings.store, cluster=settings.cluster)
+        if settings.cluster_writes not in ("distributed", "local"):
+            raise StoreError(
+                f"FAULTPRINT_CLUSTER_WRITES must be distributed or local, "
+                f"got {settings.cluster_writes!r}"
+            )
+        store = open_store(
+            settings.store,
+            cluster=settings.cluster,
+            local_writes=settings.cluster_writes == "local",
+        )
         apply_migrations(store, retention_days=settings.retention_days)
     except BaseException:
         spool.close()

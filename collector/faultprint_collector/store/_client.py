@@ -34,7 +34,16 @@ class Store:
     embedded: bool
     database: str = ""
     cluster: str = ""
+    #: on a cluster, tables whose inserts go to this node's shard-local
+    #: ``NAME_local`` table instead of the Distributed ``NAME``
+    #: (``FAULTPRINT_CLUSTER_WRITES=local``)
+    local_writes: frozenset[str] = frozenset()
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def _write_target(self, table: str) -> str:
+        if self.local_writes and table.rsplit(".", 1)[-1] in self.local_writes:
+            return f"{table}_local"
+        return table
 
     @property
     def prefix(self) -> str:
@@ -71,7 +80,10 @@ class Store:
         """Insert rows (a list of row sequences) into one table."""
         with self._lock:
             self.client.insert(
-                table, rows, column_names=list(column_names), settings=settings or {}
+                self._write_target(table),
+                rows,
+                column_names=list(column_names),
+                settings=settings or {},
             )
 
     def insert_raw(
@@ -85,7 +97,11 @@ class Store:
         """Insert DATA, already encoded in ClickHouse input format FMT."""
         with self._lock:
             self.client.raw_insert(
-                table, list(column_names), insert_block=data, settings=settings or {}, fmt=fmt
+                self._write_target(table),
+                list(column_names),
+                insert_block=data,
+                settings=settings or {},
+                fmt=fmt,
             )
 
     def close(self) -> None:
@@ -122,11 +138,15 @@ def is_url(store: str) -> bool:
     return store.split("://", 1)[0] in {"http", "https", "clickhouse", "chdb"} and "://" in store
 
 
-def open_store(store: str = DEFAULT_STORE, *, cluster: str = "") -> Store:
+def open_store(
+    store: str = DEFAULT_STORE, *, cluster: str = "", local_writes: bool = False
+) -> Store:
     """Open STORE: a directory (embedded, created if missing) or a server URL.
 
     ``http(s)://user:pass@host:8123/db`` connects to a ClickHouse server and
-    uses database ``db`` (created when missing).
+    uses database ``db`` (created when missing). With ``cluster``, the schema
+    is the sharded one and inserts go to the Distributed tables, or with
+    ``local_writes`` to the local tables of the node STORE points at.
     """
     import clickhouse_connect
 
@@ -172,4 +192,16 @@ def open_store(store: str = DEFAULT_STORE, *, cluster: str = "") -> Store:
     except Exception as exc:
         safe = f"{parts.scheme}://{parts.hostname}:{parts.port}/{database}"
         raise StoreError(f"cannot connect to ClickHouse at {safe}: {exc}") from exc
-    return Store(client=client, dsn=store, embedded=False, database=database, cluster=cluster)
+    local: frozenset[str] = frozenset()
+    if cluster and local_writes:
+        from faultprint_collector.store._migrations import engine_tables
+
+        local = engine_tables()
+    return Store(
+        client=client,
+        dsn=store,
+        embedded=False,
+        database=database,
+        cluster=cluster,
+        local_writes=local,
+    )
