@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from faultprint_collector.ingest._classify import (
     FINISH_REASONS,
@@ -45,6 +47,12 @@ __all__ = [
 ]
 
 
+_log = logging.getLogger("faultprint.ingest")
+#: the range the ``calls.time`` column (DateTime64) holds
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(2262, 1, 1, tzinfo=UTC)
+
+
 @dataclass
 class DecodedBatch:
     """What one OTLP request turned into."""
@@ -71,11 +79,20 @@ def records_from_request(
         if scrubber is not None:
             scrubber.span(span)
         try:
-            batch.records.append(classify(span, project))
+            record = classify(span, project)
+            if not _EARLIEST <= record.time < _LATEST:
+                raise SpanRejected(f"span {span.span_id} has a start time out of range")
+            batch.records.append(record)
         except SpanRejected as exc:
             batch.rejected += 1
             if len(batch.errors) < 5:
                 batch.errors.append(str(exc))
+        except Exception as exc:
+            # A span no rule foresaw must cost only itself, never the request.
+            _log.warning("span %s could not be classified", span.span_id, exc_info=True)
+            batch.rejected += 1
+            if len(batch.errors) < 5:
+                batch.errors.append(f"span {span.span_id} could not be classified: {exc!r:.200}")
     return batch
 
 
@@ -89,9 +106,7 @@ def decode_body(
 ) -> DecodedBatch:
     """Decompress, parse and classify one OTLP/HTTP body."""
     return records_from_request(
-        parse_request(
-            decompress(body, content_encoding, max_decompressed_bytes), content_type
-        ),
+        parse_request(decompress(body, content_encoding, max_decompressed_bytes), content_type),
         project,
         scrubber,
     )

@@ -20,8 +20,10 @@ JSON = "application/json"
 
 #: decompressed bodies larger than this are refused (decompression bombs)
 MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024
-#: JSON nesting deeper than this is refused before parsing
+#: JSON nesting deeper than this is refused
 MAX_JSON_DEPTH = 64
+#: spans in one request; a flood of tiny spans would hold a decoder for long
+MAX_SPANS_PER_REQUEST = 100_000
 
 _ID_FIELDS = {"traceId": 32, "spanId": 16, "parentSpanId": 16}
 
@@ -55,28 +57,6 @@ def decompress(body: bytes, encoding: str, limit: int = MAX_DECOMPRESSED_BYTES) 
     return out
 
 
-def _json_depth_ok(text: str, limit: int) -> bool:
-    depth = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            if depth > limit:
-                return False
-        elif ch in "]}":
-            depth -= 1
-    return True
-
-
 def _hex_ids_to_base64(node: Any) -> None:
     """OTLP/JSON carries ids as hex; protobuf's JSON parser expects base64.
 
@@ -103,6 +83,18 @@ def _hex_ids_to_base64(node: Any) -> None:
             _hex_ids_to_base64(item)
 
 
+def _check_span_count(request: ExportTraceServiceRequest) -> None:
+    """Refuse (413) requests with more spans than one request may carry."""
+    count = 0
+    for resource_spans in request.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            count += len(scope_spans.spans)
+    if count > MAX_SPANS_PER_REQUEST:
+        raise OTLPDecodeError(
+            f"request holds {count} spans, more than {MAX_SPANS_PER_REQUEST}; split it", 413
+        )
+
+
 def parse_request(body: bytes, content_type: str) -> ExportTraceServiceRequest:
     """Parse an already-decompressed body as an ExportTraceServiceRequest."""
     media = (content_type or "").split(";", 1)[0].strip().lower()
@@ -112,25 +104,38 @@ def parse_request(body: bytes, content_type: str) -> ExportTraceServiceRequest:
             request.ParseFromString(body)
         except (ProtoDecodeError, RuntimeError, ValueError) as exc:
             raise OTLPDecodeError(f"body is not a valid OTLP protobuf message: {exc}") from exc
+        _check_span_count(request)
         return request
     if media == JSON:
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise OTLPDecodeError(f"JSON body is not valid UTF-8: {exc}") from exc
-        if not _json_depth_ok(text, MAX_JSON_DEPTH):
-            raise OTLPDecodeError(f"JSON nesting is deeper than {MAX_JSON_DEPTH} levels")
         try:
             data = json.loads(text)
-        except (json.JSONDecodeError, RecursionError) as exc:
+        except json.JSONDecodeError as exc:
             raise OTLPDecodeError(f"body is not valid JSON: {exc}") from exc
+        except RecursionError as exc:
+            raise OTLPDecodeError("JSON nesting is too deep") from exc
         if not isinstance(data, dict):
             raise OTLPDecodeError("JSON body must be an object with resourceSpans")
-        _hex_ids_to_base64(data)
         try:
-            json_format.ParseDict(data, request, ignore_unknown_fields=True)
-        except (json_format.ParseError, binascii.Error, ValueError, TypeError) as exc:
-            raise OTLPDecodeError(f"JSON body is not a valid OTLP request: {exc}") from exc
+            _hex_ids_to_base64(data)
+            json_format.ParseDict(
+                data, request, ignore_unknown_fields=True, max_recursion_depth=MAX_JSON_DEPTH
+            )
+        except RecursionError as exc:
+            raise OTLPDecodeError(f"JSON nesting is deeper than {MAX_JSON_DEPTH} levels") from exc
+        except (
+            json_format.ParseError,
+            binascii.Error,
+            ValueError,
+            TypeError,
+            AttributeError,
+            KeyError,
+        ) as exc:
+            raise OTLPDecodeError(f"JSON body is not a valid OTLP request: {exc!s:.300}") from exc
+        _check_span_count(request)
         return request
     raise OTLPDecodeError(
         f"unsupported Content-Type {content_type!r}; use {PROTOBUF} or {JSON}", 415

@@ -114,9 +114,7 @@ class Replayer:
                 self.last_error = f"{type(exc).__name__}: {str(exc)[:300]}"
                 log.warning("insert of spooled batch %s failed: %s", token, self.last_error)
                 if attempt >= POISON_ATTEMPTS and self._available():
-                    self._quarantine(token, b"".join(payloads))
-                    self.quarantined_rows += rows
-                    rows = 0
+                    rows -= self._store_one_by_one(token, records)
                     break
                 if self._stop.is_set() and time.monotonic() > self._stopping_deadline:
                     return False  # stays spooled; the next start replays it
@@ -125,6 +123,26 @@ class Replayer:
         self.rows_written += rows
         self.inserts += 1
         return True
+
+    def _store_one_by_one(self, token: str, records: list[Record]) -> int:
+        """Insert each record alone; quarantine those the store refuses.
+
+        The store answers, yet refuses the batch: one record holds what it
+        cannot take. Tokens derive from the batch token and the record's
+        seq, so a crash during this fallback replays it idempotently too.
+        Returns the rows quarantined.
+        """
+        refused = 0
+        for record in records:
+            one = f"{token}.{record.seq}"
+            try:
+                self._insert([record.payload], one)
+            except Exception as exc:
+                log.error("spooled record %s refused by the store: %s", one, exc)
+                self._quarantine(one, record.payload)
+                self.quarantined_rows += record.rows
+                refused += record.rows
+        return refused
 
     def _available(self) -> bool:
         try:

@@ -29,22 +29,30 @@ INSERT_SETTINGS: dict[str, Any] = {"deduplicate_blocks_in_dependent_materialized
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _encode_json = json.JSONEncoder(
-    ensure_ascii=True, check_circular=False, separators=(",", ":"), default=str
+    ensure_ascii=False, check_circular=False, separators=(",", ":"), default=str
 ).encode
+#: unsigned columns a hostile span could overflow (ClickHouse would wrap them)
+_UINT_LIMITS = {"http_status": 0xFFFF, "input_tokens": 0xFFFFFFFF, "output_tokens": 0xFFFFFFFF}
 
 
 def encode_records(records: Sequence[CallRecord]) -> bytes:
     """RECORDS as a column line plus one JSONCompactEachRow line per record.
 
-    ASCII-only JSON (non-ASCII escaped) so the bytes are valid input
-    whatever the strings hold; times as exact ``seconds.micros`` text.
+    UTF-8 JSON; a lone surrogate (possible only through JSON escapes in
+    nested text) becomes U+FFFD, as ClickHouse refuses it; times as exact
+    ``seconds.micros`` text; unsigned counters clamped to their column.
     """
     columns = CALL_COLUMNS
     row_of = operator.attrgetter(*columns)
     time_index = columns.index("time")
+    clamps = [(columns.index(name), top) for name, top in _UINT_LIMITS.items() if name in columns]
     lines = [_encode_json(list(columns))]
     for record in records:
         row = list(row_of(record))
+        for index, top in clamps:
+            value = row[index]
+            if not isinstance(value, int) or not 0 <= value <= top:
+                row[index] = min(top, max(0, value)) if isinstance(value, int) else 0
         moment = row[time_index]
         if isinstance(moment, datetime):
             if moment.tzinfo is None:
@@ -53,7 +61,7 @@ def encode_records(records: Sequence[CallRecord]) -> bytes:
             row[time_index] = f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
         lines.append(_encode_json(row))
     lines.append("")
-    return "\n".join(lines).encode("ascii")
+    return "\n".join(lines).encode("utf-8", "replace")
 
 
 def split_columns(payload: bytes) -> tuple[bytes, bytes]:
