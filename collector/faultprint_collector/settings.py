@@ -66,6 +66,10 @@ class Settings:
             settings.cluster = env["FAULTPRINT_CLUSTER"]
         if env.get("FAULTPRINT_CLUSTER_WRITES"):
             settings.cluster_writes = env["FAULTPRINT_CLUSTER_WRITES"].strip().lower()
+        if env.get("FAULTPRINT_MAX_BODY_BYTES"):
+            settings.max_body_bytes = int(env["FAULTPRINT_MAX_BODY_BYTES"])
+        if env.get("FAULTPRINT_MAX_DECOMPRESSED_BYTES"):
+            settings.max_decompressed_bytes = int(env["FAULTPRINT_MAX_DECOMPRESSED_BYTES"])
         if env.get("FAULTPRINT_SPOOL_DIR"):
             settings.spool_dir = env["FAULTPRINT_SPOOL_DIR"]
         if env.get("FAULTPRINT_SPOOL_MAX_BYTES"):

@@ -25,6 +25,7 @@ import os
 import secrets
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -103,6 +104,10 @@ class Spool:
         self.spool_id = self._load_id()
         self.committed, self.pending = self._load_cursor()
         self._segments: list[_Segment] = []
+        # (seq, cumulative bytes appended through it) of records not yet
+        # committed: what the capacity limit counts
+        self._ends: deque[tuple[int, int]] = deque()
+        self._appended = self._committed_bytes = 0
         self._recover()
         last = max([s.last_seq for s in self._segments] + [self.committed])
         if self.pending:
@@ -150,6 +155,9 @@ class Spool:
                 end, last_seq = 0, 0
                 for offset, record in scan(handle):
                     end, last_seq = offset + HEADER.size + len(record.payload), record.seq
+                    if record.seq > self.committed:
+                        self._appended += HEADER.size + len(record.payload)
+                        self._ends.append((record.seq, self._appended))
                 size = handle.seek(0, os.SEEK_END)
                 if end < size:
                     # A torn tail is an append that never returned (so was
@@ -170,7 +178,12 @@ class Spool:
 
     @property
     def size_bytes(self) -> int:
-        """Bytes held on disk by segments not yet fully replayed."""
+        """Bytes of records not yet committed (what ``max_bytes`` limits)."""
+        return self._appended - self._committed_bytes
+
+    @property
+    def disk_bytes(self) -> int:
+        """Bytes held on disk by segments (committed records included)."""
         return sum(s.size for s in self._segments)
 
     @property
@@ -235,6 +248,9 @@ class Spool:
                 segment = self._segments[-1]
                 segment.size += len(data)
                 segment.last_seq = seq
+                with self._cond:
+                    self._appended += len(data)
+                    self._ends.append((seq, self._appended))
                 item.seq = seq
                 self._dirty = True
                 if self.fsync == "always":
@@ -353,6 +369,8 @@ class Spool:
         self.pending = None
         self._save_cursor()
         with self._cond:
+            while self._ends and self._ends[0][0] <= last:
+                self._committed_bytes = self._ends.popleft()[1]
             done = [s for s in self._segments[:-1] if s.last_seq <= last]
             tail = self._segments[-1] if self._segments else None
             # The newest segment is still appended to unless the writer closed it.

@@ -150,3 +150,19 @@ def test_one_process_at_a_time(tmp_path: Path) -> None:
 def test_unknown_fsync_policy_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SpoolError, match="fsync policy"):
         Spool(tmp_path, fsync="sometimes")
+
+
+def test_capacity_counts_only_records_not_yet_committed(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, max_bytes=3 * (HEADER.size + 100))
+    for _ in range(3):
+        spool.append(b"q" * 100, 1)
+    with pytest.raises(SpoolFull):
+        spool.append(b"q" * 100, 1)
+    spool.commit(3)  # all in the open segment, which stays on disk
+    assert spool.size_bytes == 0
+    assert spool.disk_bytes == 3 * (HEADER.size + 100)
+    assert spool.append(b"q" * 100, 1) == 4
+    spool.close()
+    reopened = Spool(tmp_path)
+    assert reopened.size_bytes == HEADER.size + 100  # record 4 awaits replay
+    reopened.close()
