@@ -150,6 +150,8 @@ def open_store(
     """
     import clickhouse_connect
 
+    if cluster and not cluster.replace("_", "").isalnum():
+        raise StoreError(f"invalid cluster name {cluster!r}: use letters, digits and _")
     if not is_url(store) or store.startswith("chdb://"):
         path = store[len("chdb://") :] if store.startswith("chdb://") else store
         data_dir = Path(path).expanduser().resolve()
@@ -188,7 +190,9 @@ def open_store(
             secure=parts.scheme == "https",
             connect_timeout=5,
         )
-        client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
+        # on a cluster every node needs the database before ON CLUSTER DDL runs
+        on_cluster = f" ON CLUSTER {cluster}" if cluster else ""
+        client.command(f"CREATE DATABASE IF NOT EXISTS {database}{on_cluster}")
     except Exception as exc:
         safe = f"{parts.scheme}://{parts.hostname}:{parts.port}/{database}"
         raise StoreError(f"cannot connect to ClickHouse at {safe}: {exc}") from exc
