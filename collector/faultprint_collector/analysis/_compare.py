@@ -98,14 +98,18 @@ def _public(version: str, metrics: Mapping[str, Any]) -> dict[str, Any]:
     for key in _METRIC_KEYS:
         value = metrics.get(key)
         if key in ("calls", "failures") and value is not None:
-            value = round(float(value), 3)
-            value = int(value) if float(value).is_integer() else value
+            value = _count(value)
         elif key == "failure_rate_ci":
             value = [round(v, 6) for v in value]
         elif isinstance(value, float):
             value = round(value, 6)
         out[key] = value
     return out
+
+
+def _count(value: float) -> float | int:
+    value = round(float(value), 3)
+    return int(value) if value.is_integer() else value
 
 
 def _pct(rate: float) -> str:
@@ -171,8 +175,8 @@ def compare_metrics(
             tested.append(
                 {
                     "fingerprint": fingerprint_hex(fp),
-                    "baseline_failures": round(x1, 3),
-                    "candidate_failures": round(x2, 3),
+                    "baseline_failures": _count(x1),
+                    "candidate_failures": _count(x2),
                     "baseline_rate": round(r1, 8),
                     "candidate_rate": round(r2, 8),
                     "rate_ratio": round(r2 / r1, 6) if r1 > 0 else None,

@@ -1,0 +1,93 @@
+"""Helpers for the analysis tests: seeded synthetic calls, stored directly.
+
+Calls are written with the real write path's ``insert_rows`` (so the
+materialized views fire exactly as they do for the collector) and kept as
+``Call`` values for the pure reference metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+
+from faultprint_collector.analysis._reference import Call
+from faultprint_collector.ingest import CallRecord
+from faultprint_collector.store import Store
+from faultprint_collector.store._writer import insert_rows
+
+T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
+
+
+def synth_calls(
+    version: str,
+    n: int,
+    modes: Mapping[int, float],
+    *,
+    seed: int,
+    call_site: str = "app.summarise",
+    start: datetime = T0,
+    span: timedelta = timedelta(hours=6),
+    sample_rate: float = 1.0,
+    inputs: int = 0,
+) -> list[Call]:
+    """N calls of VERSION; each fails with fingerprint fp at probability MODES[fp].
+
+    With SAMPLE_RATE < 1, successes are kept with that probability and carry
+    weight 1/SAMPLE_RATE (failures always kept, weight 1). INPUTS > 0 draws
+    an input hash from that many distinct inputs.
+    """
+    rng = random.Random(seed)
+    fps = list(modes)
+    cumulative, acc = [], 0.0
+    for fp in fps:
+        acc += modes[fp]
+        cumulative.append(acc)
+    out = []
+    seconds = span.total_seconds()
+    for _ in range(n):
+        u = rng.random()
+        fp = next((f for f, c in zip(fps, cumulative, strict=True) if u < c), 0)
+        when = start + timedelta(seconds=rng.random() * seconds)
+        input_hash = rng.randrange(1, inputs + 1) if inputs else 0
+        if fp == 0 and sample_rate < 1.0:
+            if rng.random() >= sample_rate:
+                continue
+            out.append(Call(version, call_site, when, False, 0, 1.0 / sample_rate, input_hash))
+            continue
+        out.append(Call(version, call_site, when, fp != 0, fp, 1.0, input_hash))
+    return out
+
+
+def store_calls(store: Store, calls: Sequence[Call], project: str = "default") -> None:
+    """Insert CALLS into STORE through the write path's ``insert_rows``."""
+    rows = []
+    for i, c in enumerate(calls):
+        record = CallRecord(
+            project=project,
+            time=c.time,
+            trace_id=f"{random.getrandbits(128):032x}",
+            span_id=f"{i + 1:016x}",
+            model_version=c.model_version,
+            call_site=c.call_site,
+            status="error" if c.is_failure else "ok",
+            is_failure=int(c.is_failure),
+            category="exception" if c.is_failure else "",
+            error_type="ValueError" if c.is_failure else "",
+            message=f"failure mode {c.fingerprint:x} for call {i}" if c.is_failure else "",
+            template=f"failure mode {c.fingerprint:x} for call <num>" if c.is_failure else "",
+            fingerprint=c.fingerprint if c.is_failure else 0,
+            sample_weight=c.sample_weight,
+            input_hash=c.input_hash,
+            components=json.dumps({"call_site": c.call_site}) if c.is_failure else "",
+        )
+        rows.append(record.row())
+    for start in range(0, len(rows), 100_000):
+        insert_rows(store, rows[start : start + 100_000])
+
+
+def truncate(store: Store) -> None:
+    """Empty every table that holds calls or rollups (between hypothesis examples)."""
+    for table in ("calls", "calls_hourly", "input_outcomes", "fingerprint_catalog"):
+        store.command(f"TRUNCATE TABLE {store.table(table)}")

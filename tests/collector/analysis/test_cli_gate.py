@@ -1,0 +1,116 @@
+"""``faultprint compare --fail-on`` as CI runs it: a real CLI process against a real
+collector that received the calls over OTLP/HTTP. Exit 1 when a rule trips,
+0 when none does, 2 on usage or connection errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+
+from tests.collector.analysis.otlp_calls import send, version_spans, wait_for_calls
+from tests.conftest import CollectorProcess, free_port
+
+
+def faultprint(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "faultprint_collector.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_fail_on_exit_codes(start_collector: Callable[..., CollectorProcess]) -> None:
+    collector = start_collector()
+    spans = version_spans("stable-1", 500, {"parse": 25, "keyerror": 15}, seed=11)
+    spans += version_spans("stable-2", 500, {"parse": 24, "keyerror": 16}, seed=12)
+    spans += version_spans("canary", 500, {"parse": 25, "keyerror": 15, "schema": 30}, seed=13)
+    send(collector.url, spans)
+    wait_for_calls(collector.url, 1500)
+    url = ["--url", collector.url]
+
+    same = faultprint("compare", "stable-1", "stable-2", *url, "--fail-on", "new-modes,jsd>0.2")
+    assert same.returncode == 0, same.stderr
+    assert "the same failure modes" in same.stdout
+
+    bad = faultprint("compare", "stable-1", "canary", *url, "--fail-on", "new-modes")
+    assert bad.returncode == 1
+    assert "New failure modes (1)" in bad.stdout
+    assert "gate failed: new-modes = 1" in bad.stderr
+
+    as_json = faultprint(
+        "compare", "stable-1", "canary", *url, "--format", "json", "--fail-on", "rate-increase"
+    )
+    assert as_json.returncode == 1
+    result = json.loads(as_json.stdout)
+    assert result["new_modes"][0]["candidate_failures"] == 30
+    assert result["gate"]["tripped"] is True
+
+    untripped = faultprint("compare", "stable-1", "canary", *url, "--fail-on", "new-modes>3")
+    assert untripped.returncode == 0
+
+    md = faultprint("compare", "stable-1", "canary", *url, "--format", "markdown")
+    assert md.returncode == 0 and md.stdout.startswith("### faultprint compare")
+
+    usage = faultprint("compare", "stable-1", "canary", *url, "--fail-on", "new-modez")
+    assert usage.returncode == 2 and "unknown rule" in usage.stderr
+    assert faultprint("compare", "stable-1", *url).returncode == 2
+    assert faultprint("compare", "a", "b", *url, "--format", "yaml").returncode == 2
+    bad_time = faultprint("compare", "a", "b", *url, "--since", "last tuesday")
+    assert bad_time.returncode == 2 and "invalid time" in bad_time.stderr
+
+    down = faultprint("compare", "a", "b", "--url", f"http://127.0.0.1:{free_port()}")
+    assert down.returncode == 2 and "cannot reach" in down.stderr
+
+
+def test_versions_show_and_sql_commands(start_collector: Callable[..., CollectorProcess]) -> None:
+    collector = start_collector()
+    send(collector.url, version_spans("m1", 200, {"timeout": 12, "parse": 6}, seed=5))
+    wait_for_calls(collector.url, 200)
+    url = ["--url", collector.url]
+
+    versions = faultprint("versions", *url, "--format", "json")
+    assert versions.returncode == 0, versions.stderr
+    (row,) = json.loads(versions.stdout)["versions"]
+    assert (row["model_version"], row["calls"], row["failures"]) == ("m1", 200, 18)
+    table = faultprint("versions", *url)
+    assert table.returncode == 0 and "m1" in table.stdout and "9.00%" in table.stdout
+
+    top = json.loads(
+        faultprint(
+            "sql",
+            "SELECT fingerprint_hex FROM fingerprints_v ORDER BY failures DESC LIMIT 1",
+            *url,
+            "--format",
+            "json",
+        ).stdout
+    )["rows"][0][0]
+    shown = faultprint("show", top, *url)
+    assert shown.returncode == 0, shown.stderr
+    assert "grouping components" in shown.stdout and "read timed out" in shown.stdout
+    assert faultprint("show", "nothex", *url).returncode == 2
+    missing = faultprint("show", "00000000000000aa", *url)
+    assert missing.returncode == 2 and "404" in missing.stderr
+
+    tsv = faultprint("sql", "SELECT count() FROM calls FINAL", *url, "--format", "tsv")
+    assert tsv.stdout.splitlines() == ["count()", "200"]
+    refused = faultprint("sql", "DROP TABLE calls", *url)
+    assert refused.returncode == 2 and "read-only" in refused.stderr
+
+
+def test_direct_store_reads_when_no_collector_owns_it(tmp_path) -> None:
+    port = free_port()
+    store = str(tmp_path / "store")
+    collector = CollectorProcess(store=store, port=port, log_path=tmp_path / "c.log").start()
+    try:
+        send(collector.url, version_spans("m1", 150, {"parse": 9}, seed=8))
+        wait_for_calls(collector.url, 150)
+    finally:
+        collector.stop()
+    versions = faultprint("versions", "--store", store, "--format", "json")
+    assert versions.returncode == 0, versions.stderr
+    assert json.loads(versions.stdout)["versions"][0]["failures"] == 9
+    compared = faultprint("compare", "m1", "m2", "--store", store, "--fail-on", "not-enough-data")
+    assert compared.returncode == 1 and "not enough data" in compared.stdout

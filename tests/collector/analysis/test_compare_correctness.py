@@ -1,0 +1,128 @@
+"""The comparison is right where it matters: A/A, a scripted swap, sampling.
+
+All data goes through the real write path into the embedded engine; the
+comparison reads the rollups, exactly as the collector's API does.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import replace
+
+from faultprint_collector.analysis import Selection, compare_versions, version_metrics
+from faultprint_collector.store import Store
+
+from .conftest import store_calls, synth_calls
+
+MODES = {0xA1: 0.02, 0xA2: 0.015, 0xA3: 0.01, 0xA4: 0.005, 0xA5: 0.002, 0xA6: 0.001}
+
+
+def test_a_a_finds_no_difference_in_at_least_95_percent_of_repetitions(store: Store) -> None:
+    repetitions = 40
+    clean = 0
+    for rep in range(repetitions):
+        project = f"aa{rep}"
+        calls = synth_calls("a", 3000, MODES, seed=2 * rep) + synth_calls(
+            "b", 3000, MODES, seed=2 * rep + 1
+        )
+        store_calls(store, calls, project)
+        r = compare_versions(store, project, "a", "b")
+        assert r["enough_data"]
+        if not (
+            r["new_modes"]
+            or r["vanished_modes"]
+            or r["changed_modes"]
+            or r["failure_rate_change"]["significant"]
+        ):
+            clean += 1
+    assert clean / repetitions >= 0.95, f"only {clean} of {repetitions} A/A runs were clean"
+
+
+def test_scripted_swap_reports_exactly_the_dropped_and_added_modes(store: Store) -> None:
+    baseline = {0xB1: 0.03, 0xB2: 0.02, 0xB3: 0.015}
+    # the candidate drops B3 and adds C1 and C2
+    candidate = {0xB1: 0.03, 0xB2: 0.02, 0xC1: 0.015, 0xC2: 0.01}
+    calls = synth_calls("old", 5000, baseline, seed=7) + synth_calls("new", 5000, candidate, seed=8)
+    store_calls(store, calls)
+    counts = Counter((c.model_version, c.fingerprint) for c in calls if c.is_failure)
+
+    r = compare_versions(store, "default", "old", "new")
+
+    assert r["enough_data"]
+    assert {m["fingerprint"] for m in r["new_modes"]} == {f"{0xC1:016x}", f"{0xC2:016x}"}
+    assert [m["fingerprint"] for m in r["vanished_modes"]] == [f"{0xB3:016x}"]
+    assert r["changed_modes"] == []
+    for m in r["new_modes"]:
+        fp = int(m["fingerprint"], 16)
+        assert m["candidate_failures"] == counts["new", fp]
+        assert m["baseline_failures"] == 0
+        assert m["rate_ratio"] is None
+        assert m["adjusted_p_value"] < r["alpha"]
+        assert m["template"].startswith("failure mode")
+        assert m["example"]
+    vanished = r["vanished_modes"][0]
+    assert vanished["baseline_failures"] == counts["old", 0xB3]
+    assert vanished["candidate_failures"] == 0
+    assert r["baseline"]["distinct_modes"] == 3
+    assert r["candidate"]["distinct_modes"] == 4
+    assert r["baseline"]["failures"] == sum(v for (ver, _), v in counts.items() if ver == "old")
+    assert "new failure mode" in r["verdict"]
+    assert r["jsd"] > 0.2
+
+
+def test_a_mode_too_rare_for_the_baseline_volume_is_not_called_new(store: Store) -> None:
+    # the candidate shows a mode 3 times; a baseline of the same size would
+    # miss a mode that rare about one time in eight, so it is not "new"
+    base = synth_calls("x", 2000, {0xD1: 0.03}, seed=1)
+    cand = synth_calls("y", 2000, {0xD1: 0.03}, seed=2)
+    cand = cand + [
+        replace(cand[0], is_failure=True, fingerprint=0xD9, sample_weight=1.0) for _ in range(3)
+    ]
+    store_calls(store, base + cand)
+    r = compare_versions(store, "default", "x", "y")
+    assert r["new_modes"] == []
+    assert any("too rarely" in n for n in r["notes"])
+
+
+def test_not_enough_data_gives_no_verdict(store: Store) -> None:
+    store_calls(
+        store,
+        synth_calls("s", 50, {0xE1: 0.2}, seed=1) + synth_calls("t", 5000, {0xE2: 0.2}, seed=2),
+    )
+    r = compare_versions(store, "default", "s", "t")
+    assert not r["enough_data"]
+    assert r["verdict"] == "not enough data for a verdict"
+    assert r["new_modes"] == [] and r["vanished_modes"] == []
+    assert any("not enough data" in n and "'s'" in n for n in r["notes"])
+
+
+def test_sampled_successes_give_rates_that_agree_with_the_truth(store: Store) -> None:
+    seeds = 20
+    inside = 0
+    for seed in range(seeds):
+        project = f"s{seed}"
+        full = synth_calls("full", 20_000, {0xF1: 0.03, 0xF2: 0.02}, seed=seed)
+        rng = random.Random(1000 + seed)
+        sampled = []
+        for c in full:
+            if c.is_failure:
+                sampled.append(replace(c, model_version="sampled"))
+            elif rng.random() < 0.1:
+                sampled.append(replace(c, model_version="sampled", sample_weight=10.0))
+        store_calls(store, full + sampled, project)
+        metrics = version_metrics(store, Selection(project=project))
+        truth = metrics["full"]["failure_rate"]
+        est = metrics["sampled"]
+        lo, hi = est["failure_rate_ci"]
+        if lo <= truth <= hi:
+            inside += 1
+        # sampling at 10% keeps the estimate close and its interval honest:
+        # wider than the unsampled one, overlapping it
+        full_lo, full_hi = metrics["full"]["failure_rate_ci"]
+        assert hi - lo > full_hi - full_lo
+        assert lo <= full_hi and full_lo <= hi
+        assert est["failures"] == metrics["full"]["failures"]
+        r = compare_versions(store, project, "full", "sampled")
+        assert not r["new_modes"] and not r["vanished_modes"]
+    assert inside >= 0.9 * seeds, f"truth inside the sampled interval only {inside}/{seeds}"

@@ -1,0 +1,150 @@
+"""The reference metrics and tests against values worked out by hand."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from faultprint_collector.analysis._reference import (
+    Call,
+    benjamini_hochberg,
+    conditional_binomial_test,
+    distinct_modes,
+    drift,
+    effective_calls,
+    effective_modes,
+    entropy,
+    jensen_shannon,
+    novelty_rate,
+    repeatability,
+    top_share,
+    two_proportion_test,
+    wilson_interval,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+T = datetime(2026, 5, 1, 12, tzinfo=UTC)
+
+
+def test_wilson_interval_matches_textbook_values() -> None:
+    lo, hi = wilson_interval(5, 10)
+    assert lo == pytest.approx(0.2366, abs=1e-4)
+    assert hi == pytest.approx(0.7634, abs=1e-4)
+    lo, hi = wilson_interval(0, 10)
+    assert lo == 0.0
+    assert hi == pytest.approx(0.2775, abs=1e-4)
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_effective_calls_is_the_count_with_unit_weights() -> None:
+    # 30 failures, 970 successes, all weight 1
+    assert effective_calls(1000, 30, 30, 970) == pytest.approx(1000)
+
+
+def test_effective_calls_shrinks_when_successes_are_sampled() -> None:
+    # 1000 failures (weight 1) and 900 sampled successes of weight 10: the
+    # linearised variance is 1710/1e8, i.e. about 5263 effective calls
+    m = effective_calls(10_000, 1000, 1000, 900 * 100)
+    assert m == pytest.approx(0.1 * 0.9 / (1710 / 1e8), rel=1e-9)
+    assert m < 10_000
+
+
+def test_two_proportion_test() -> None:
+    assert two_proportion_test(0.3, 100, 0.3, 100) == pytest.approx(1.0)
+    assert two_proportion_test(0.45, 100, 0.60, 100) == pytest.approx(0.0337, abs=5e-4)
+    assert two_proportion_test(0.1, 0, 0.2, 100) == 1.0
+
+
+def _brute_force(x1: int, n1: float, x2: int, n2: float) -> float:
+    t = x1 + x2
+    p = n2 / (n1 + n2)
+    pmf = [math.comb(t, k) * p**k * (1 - p) ** (t - k) for k in range(t + 1)]
+    return min(1.0, sum(v for v in pmf if v <= pmf[x2] * (1 + 1e-7)))
+
+
+def test_conditional_binomial_test_known_value() -> None:
+    # seven of ten in equal exposure: the exact binomial test gives 0.34375
+    assert conditional_binomial_test(3, 100, 7, 100) == pytest.approx(0.34375)
+    assert conditional_binomial_test(0, 100, 0, 100) == 1.0
+    # a mode seen 12 times in the candidate and never in an equally large
+    # baseline: about 2 * 0.5**12
+    assert conditional_binomial_test(0, 1000, 12, 1000) == pytest.approx(2 * 0.5**12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    x1=st.integers(0, 40),
+    x2=st.integers(0, 40),
+    n1=st.floats(1, 1e6),
+    n2=st.floats(1, 1e6),
+)
+def test_conditional_binomial_test_agrees_with_brute_force(
+    x1: int, x2: int, n1: float, n2: float
+) -> None:
+    assert conditional_binomial_test(x1, n1, x2, n2) == pytest.approx(
+        _brute_force(x1, n1, x2, n2), rel=1e-6, abs=1e-12
+    )
+
+
+def test_conditional_binomial_test_is_fast_and_sane_for_large_counts() -> None:
+    p = conditional_binomial_test(500_000, 1e7, 500_000, 1e7)
+    assert p == pytest.approx(1.0, abs=1e-6)
+    assert conditional_binomial_test(500_000, 1e7, 510_000, 1e7) < 1e-10
+
+
+def test_benjamini_hochberg() -> None:
+    assert benjamini_hochberg([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.02, 0.04, 0.04, 0.02])
+    assert benjamini_hochberg([]) == []
+    assert benjamini_hochberg([0.9, 0.8]) == pytest.approx([0.9, 0.9])
+
+
+def test_modes_entropy_and_concentration() -> None:
+    assert entropy([1, 1, 1, 1]) == pytest.approx(math.log(4))
+    assert effective_modes([5, 5, 5, 5]) == pytest.approx(4)
+    assert effective_modes([10]) == pytest.approx(1)
+    assert effective_modes([]) == 0.0
+    assert distinct_modes([3, 0, 2]) == 2
+    assert top_share([50, 20, 10, 10, 10]) == pytest.approx(0.8)
+    assert top_share([]) == 0.0
+
+
+def test_jensen_shannon_base_two() -> None:
+    assert jensen_shannon({1: 3, 2: 1}, {1: 6, 2: 2}) == pytest.approx(0.0)
+    assert jensen_shannon({1: 3}, {2: 5}) == pytest.approx(1.0)
+    assert jensen_shannon({1: 1}, {1: 1, 2: 1}) == pytest.approx(0.3113, abs=1e-4)
+    assert jensen_shannon({}, {1: 1}) is None
+
+
+def test_novelty_rate() -> None:
+    first = {1: T - timedelta(days=3), 2: T + timedelta(hours=1)}
+    # fingerprint 1 was seen before the window, 2 and 3 were not
+    assert novelty_rate({1: 6, 2: 3, 3: 1}, first, T) == pytest.approx(0.4)
+    assert novelty_rate({}, first, T) is None
+
+
+def test_repeatability() -> None:
+    def call(h: int, fp: int) -> Call:
+        return Call("v", "site", T, fp != 0, fp, 1.0, h)
+
+    calls = [
+        call(1, 0),
+        call(1, 0),  # agree: all succeed
+        call(2, 7),
+        call(2, 7),  # agree: same fingerprint
+        call(3, 0),
+        call(3, 7),  # disagree
+        call(4, 7),  # called once: not counted
+        call(0, 7),
+        call(0, 9),  # no input hash: not counted
+    ]
+    assert repeatability(calls) == pytest.approx(2 / 3)
+    assert repeatability(calls[:1]) is None
+
+
+def test_drift_compares_the_last_two_days() -> None:
+    day1 = [Call("v", "s", T, True, 1), Call("v", "s", T, True, 2)]
+    day2 = [Call("v", "s", T + timedelta(days=1), True, 3)]
+    assert drift(day1) is None
+    assert drift(day1 + day2) == pytest.approx(1.0)

@@ -1,0 +1,100 @@
+"""``--fail-on`` parsing and evaluation, and the human-readable renderings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from faultprint_collector.analysis import (
+    RuleError,
+    compare_metrics,
+    evaluate_rules,
+    parse_rules,
+    render_markdown,
+    render_table,
+)
+from faultprint_collector.analysis._reference import reference_metrics
+
+from .conftest import synth_calls
+
+
+@pytest.fixture(scope="module")
+def swap() -> dict[str, Any]:
+    """A comparison where the candidate fails more, with two new modes and one gone."""
+    base = synth_calls("old", 4000, {1: 0.03, 2: 0.02, 3: 0.02}, seed=1)
+    cand = synth_calls("new", 4000, {1: 0.03, 2: 0.02, 4: 0.03, 5: 0.02}, seed=2)
+    calls = base + cand
+    b, c = reference_metrics(calls, "old"), reference_metrics(calls, "new")
+    info = {4: {"template": "schema mismatch at <*>", "category": "invalid_output"}}
+    return compare_metrics("old", "new", b, c, b["modes"], c["modes"], info)
+
+
+@pytest.fixture(scope="module")
+def tiny() -> dict[str, Any]:
+    calls = synth_calls("old", 30, {1: 0.2}, seed=1) + synth_calls("new", 30, {2: 0.2}, seed=2)
+    b, c = reference_metrics(calls, "old"), reference_metrics(calls, "new")
+    return compare_metrics("old", "new", b, c, b["modes"], c["modes"])
+
+
+def _tripped(text: str, result: dict[str, Any]) -> list[bool]:
+    return [o.tripped for o in evaluate_rules(parse_rules(text), result)]
+
+
+def test_rules_parse_with_defaults_and_thresholds() -> None:
+    rules = parse_rules("new-modes, jsd>0.2,rate-increase>=0.01 , effective-modes-increase")
+    assert [str(r) for r in rules] == [
+        "new-modes>0",
+        "jsd>0.2",
+        "rate-increase>=0.01",
+        "effective-modes-increase>1",
+    ]
+
+
+@pytest.mark.parametrize("text", ["", "bogus", "jsd", "jsd>>1", "new-modes>x", "jsd>0.2;rm"])
+def test_bad_rules_are_refused_with_the_list_of_rules(text: str) -> None:
+    with pytest.raises(RuleError) as info:
+        parse_rules(text)
+    assert "new-modes" in str(info.value) or "threshold" in str(info.value)
+
+
+def test_rules_trip_on_a_bad_swap(swap: dict[str, Any]) -> None:
+    assert len(swap["new_modes"]) == 2 and len(swap["vanished_modes"]) == 1
+    assert swap["failure_rate_change"]["significant"]
+    assert _tripped("new-modes", swap) == [True]
+    assert _tripped("new-modes>2", swap) == [False]
+    assert _tripped("vanished-modes", swap) == [True]
+    assert _tripped("rate-increase", swap) == [True]
+    assert _tripped("rate-increase>0.5", swap) == [False]
+    assert _tripped("jsd>0.2, jsd>0.9", swap) == [True, False]
+    assert _tripped("failure-rate>0.05, failure-rate>0.5", swap) == [True, False]
+    assert _tripped("effective-modes-increase>0.5", swap) == [True]
+    assert _tripped("not-enough-data", swap) == [False]
+
+
+def test_rules_do_not_judge_without_enough_data(tiny: dict[str, Any]) -> None:
+    assert not tiny["enough_data"]
+    outcomes = evaluate_rules(parse_rules("new-modes,jsd>0.1,not-enough-data"), tiny)
+    assert [o.tripped for o in outcomes] == [False, False, True]
+    assert "not enough data" in outcomes[0].reason
+
+
+def test_table_and_markdown_lead_with_the_verdict(swap: dict[str, Any]) -> None:
+    outcomes = evaluate_rules(parse_rules("new-modes,jsd>0.9"), swap)
+    text = render_table(swap, outcomes)
+    lines = text.splitlines()
+    assert lines[0] == "old → new"
+    assert lines[1].startswith("verdict: candidate fails more often")
+    assert "New failure modes (2):" in text
+    assert "schema mismatch at <*>" in text
+    assert "Vanished failure modes (1):" in text
+    assert "TRIPPED  new-modes>0" in text
+    md = render_markdown(swap, outcomes)
+    assert md.startswith("### faultprint compare: old → new")
+    assert "| failure rate (95% CI) |" in md
+    assert "#### New failure modes (2)" in md
+    assert "❌ `new-modes>0`" in md and "✅ `jsd>0.9`" in md
+
+
+def test_renderings_say_not_enough_data(tiny: dict[str, Any]) -> None:
+    assert "not enough data" in render_table(tiny)
+    assert "not enough data" in render_markdown(tiny)

@@ -1,0 +1,119 @@
+"""Property: the ClickHouse metrics (read from the rollups) equal the reference
+metrics computed in Python from the raw calls, on random data.
+
+One embedded store per test; every hypothesis example writes to its own
+project, which is also what keeps examples apart in the rollups.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+
+import pytest
+from faultprint_collector.analysis import Selection, compare_metrics, mode_counts, version_metrics
+from faultprint_collector.analysis._reference import Call, reference_metrics
+from faultprint_collector.store import Store
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from .conftest import T0, store_calls
+
+_projects = itertools.count()
+
+call_strategy = st.builds(
+    lambda version, site, minutes, fp, weight, input_hash: Call(
+        version,
+        site,
+        T0 + timedelta(minutes=minutes),
+        fp != 0,
+        fp,
+        1.0 if fp else weight,
+        input_hash,
+    ),
+    st.sampled_from(["v1", "v2"]),
+    st.sampled_from(["s1", "s2"]),
+    st.integers(0, 3 * 24 * 60),
+    st.sampled_from([0, 0, 0, 11, 12, 13, 14, 2**63 + 5]),
+    st.sampled_from([1.0, 1.0, 2.5, 10.0]),
+    st.sampled_from([0, 1, 2, 3, 4, 5]),
+)
+
+window_strategy = st.tuples(
+    st.sampled_from([None, "s1"]),
+    st.sampled_from([None, 0, 20, 40]),  # since, hours after T0
+    st.sampled_from([None, 30, 60]),  # until, hours after T0
+)
+
+
+def _assert_same(sql: dict, ref: dict) -> None:
+    for key in (
+        "calls",
+        "failures",
+        "failure_rate",
+        "effective_calls",
+        "effective_modes",
+        "top3_share",
+        "novelty_rate",
+        "repeatability",
+        "drift",
+    ):
+        if ref[key] is None:
+            assert sql[key] is None, key
+        else:
+            assert sql[key] == pytest.approx(ref[key], rel=1e-9, abs=1e-12), key
+    assert sql["distinct_modes"] == ref["distinct_modes"]
+    assert sql["failure_rate_ci"] == pytest.approx(ref["failure_rate_ci"], rel=1e-9, abs=1e-12)
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(calls=st.lists(call_strategy, min_size=1, max_size=120), window=window_strategy)
+def test_sql_metrics_equal_reference(store: Store, calls: list[Call], window: tuple) -> None:
+    project = f"p{next(_projects)}"
+    store_calls(store, calls, project)
+    call_site, since_h, until_h = window
+    since = T0 + timedelta(hours=since_h) if since_h is not None else None
+    until = T0 + timedelta(hours=until_h) if until_h is not None else None
+    sel = Selection(project=project, call_site=call_site, since=since, until=until)
+    got = version_metrics(store, sel)
+    modes = mode_counts(store, sel)
+    for version in ("v1", "v2"):
+        ref = reference_metrics(calls, version, call_site=call_site, since=since, until=until)
+        if ref is None:
+            assert version not in got
+            continue
+        _assert_same(got[version], ref)
+        assert modes.get(version, {}) == pytest.approx(ref["modes"])
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(calls=st.lists(call_strategy, min_size=1, max_size=300))
+def test_compare_from_sql_equals_compare_from_reference(store: Store, calls: list[Call]) -> None:
+    from faultprint_collector.analysis import compare_versions
+
+    project = f"c{next(_projects)}"
+    store_calls(store, calls, project)
+    got = compare_versions(store, project, "v1", "v2")
+    refs = {v: reference_metrics(calls, v) for v in ("v1", "v2")}
+    expected = compare_metrics(
+        "v1",
+        "v2",
+        refs["v1"],
+        refs["v2"],
+        refs["v1"]["modes"] if refs["v1"] else {},
+        refs["v2"]["modes"] if refs["v2"] else {},
+    )
+    for key in ("baseline", "candidate", "failure_rate_change", "jsd", "verdict", "notes"):
+        assert (
+            got[key] == pytest.approx(expected[key]) if key == "jsd" else got[key] == expected[key]
+        ), key
+    for key in ("new_modes", "vanished_modes", "changed_modes"):
+        assert [m["fingerprint"] for m in got[key]] == [m["fingerprint"] for m in expected[key]]

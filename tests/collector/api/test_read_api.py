@@ -1,0 +1,183 @@
+"""The read API against a real collector: versions, fingerprints, one fingerprint,
+compare, read-only SQL; validation errors; project isolation with API keys.
+
+One collector (a real ``faultprint serve`` subprocess) for the module, with
+keys for two projects; each project's calls arrive over OTLP/HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.collector.analysis.otlp_calls import send, version_spans, wait_for_calls
+from tests.conftest import CollectorProcess, free_port
+
+KEY_A = "key-for-project-a-0123456789"
+KEY_B = "key-for-project-b-0123456789"
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CollectorProcess]:
+    tmp = tmp_path_factory.mktemp("read_api")
+    collector = CollectorProcess(
+        store=str(tmp / "store"),
+        port=free_port(),
+        env={"FAULTPRINT_API_KEYS": f"alpha:{KEY_A},beta:{KEY_B}"},
+        log_path=tmp / "collector.log",
+    ).start()
+    try:
+        spans = version_spans("v1", 400, {"parse": 20, "keyerror": 10}, seed=1)
+        spans += version_spans("v2", 400, {"parse": 20, "ratelimit": 25, "schema": 15}, seed=2)
+        send(collector.url, spans, api_key=KEY_A)
+        send(collector.url, version_spans("other", 50, {"timeout": 5}, seed=3), api_key=KEY_B)
+        wait_for_calls(collector.url, 800, api_key=KEY_A)
+        wait_for_calls(collector.url, 50, api_key=KEY_B)
+        yield collector
+    finally:
+        collector.stop()
+
+
+def get(api: CollectorProcess, path: str, key: str = KEY_A, **params: object) -> httpx.Response:
+    return httpx.get(
+        f"{api.url}{path}", params=params, headers={"authorization": f"Bearer {key}"}, timeout=60
+    )
+
+
+def sql(api: CollectorProcess, statement: str, key: str = KEY_A) -> httpx.Response:
+    return httpx.post(
+        f"{api.url}/api/sql",
+        json={"sql": statement},
+        headers={"authorization": f"Bearer {key}"},
+        timeout=60,
+    )
+
+
+def test_versions_carry_the_metrics_and_count_each_call_once(api: CollectorProcess) -> None:
+    versions = {v["model_version"]: v for v in get(api, "/api/versions").json()["versions"]}
+    assert set(versions) == {"v1", "v2"}
+    v2 = versions["v2"]
+    assert (v2["calls"], v2["failures"]) == (400, 60)
+    assert v2["failure_rate"] == pytest.approx(0.15)
+    lo, hi = v2["failure_rate_ci"]
+    assert lo < 0.15 < hi
+    assert v2["distinct_modes"] == 3
+    assert 1 < v2["effective_modes"] <= 3
+    assert v2["top3_share"] == 1
+    assert 0 <= v2["repeatability"] <= 1
+    for key in ("novelty_rate", "drift", "first_seen", "last_seen"):
+        assert key in v2
+
+
+def test_fingerprints_filter_by_version_and_category(api: CollectorProcess) -> None:
+    fps = get(api, "/api/fingerprints", version="v1").json()["fingerprints"]
+    assert sorted(f["failures"] for f in fps) == [10, 20]
+    assert all("v1" in f["model_versions"] for f in fps)
+    templates = {f["template"] for f in get(api, "/api/fingerprints").json()["fingerprints"]}
+    assert any("rate limit" in t for t in templates)
+    none = get(api, "/api/fingerprints", category="refusal").json()["fingerprints"]
+    assert none == []
+    exc = get(api, "/api/fingerprints", category="exception", limit=2).json()["fingerprints"]
+    assert len(exc) == 2
+
+
+def test_one_fingerprint_has_components_timeline_and_exemplars(api: CollectorProcess) -> None:
+    fps = get(api, "/api/fingerprints", version="v2").json()["fingerprints"]
+    parse = next(f for f in fps if "parse" in f["template"])
+    d = get(api, f"/api/fingerprints/{parse['fingerprint']}").json()
+    assert d["components"]["kind"] == "ValueError"
+    assert d["components"]["call_site"] == "shop.summarise"
+    assert "<" in d["components"]["template"]  # the item number is masked
+    assert {v["model_version"] for v in d["versions"]} == {"v1", "v2"}
+    assert sum(t["failures"] for t in d["timeline"]) == 40
+    assert len(d["exemplars"]) == 10
+    assert all(len(e["trace_id"]) == 32 and "parse" in e["message"] for e in d["exemplars"])
+
+
+def test_compare_reports_the_new_modes(api: CollectorProcess) -> None:
+    r = get(api, "/api/compare", baseline="v1", candidate="v2").json()
+    for side in ("baseline", "candidate"):
+        assert set(r[side]) >= {
+            "calls",
+            "failures",
+            "failure_rate",
+            "failure_rate_ci",
+            "distinct_modes",
+            "effective_modes",
+            "top3_share",
+            "novelty_rate",
+            "repeatability",
+        }
+    assert set(r["failure_rate_change"]) >= {"delta", "p_value"}
+    new = sorted(m["candidate_failures"] for m in r["new_modes"])
+    assert new == [15, 25]
+    # ten key errors in the baseline and none in an equally large candidate:
+    # (1/2)^10 by chance, significant after correction
+    assert [m["baseline_failures"] for m in r["vanished_modes"]] == [10]
+    assert r["verdict"] and isinstance(r["notes"], list)
+    assert 0 < r["jsd"] <= 1
+
+
+def test_sql_reads_views_and_refuses_writes(api: CollectorProcess) -> None:
+    rows = sql(api, "SELECT model_version, count() FROM failures_v GROUP BY 1 ORDER BY 1").json()
+    assert rows["rows"] == [["v1", 30], ["v2", 60]]
+    for statement in (
+        "DROP TABLE calls",
+        "INSERT INTO calls (project) VALUES ('x')",
+        "SELECT 1; DROP TABLE calls",
+        "SELECT * FROM system.tables",
+        "SELECT * FROM merge('default', 'calls')",
+        "SELECT * FROM file('/etc/passwd', 'LineAsString')",
+        "SELECT 1 INTO OUTFILE '/tmp/faultprint-out'",
+        "SELECT * FROM nowhere",
+        "SELECT (",
+    ):
+        response = sql(api, statement)
+        assert response.status_code == 400, statement
+        assert response.json()["detail"]
+    assert sql(api, "SELECT count() FROM calls FINAL").json()["rows"] == [[800]]
+
+
+def test_projects_are_isolated(api: CollectorProcess) -> None:
+    other = get(api, "/api/versions", key=KEY_B).json()["versions"]
+    assert [v["model_version"] for v in other] == ["other"]
+    assert sql(api, "SELECT count() FROM calls", key=KEY_B).json()["rows"] == [[50]]
+    assert sql(api, "SELECT count() FROM fingerprints_v", key=KEY_B).json()["rows"] == [[1]]
+    assert sql(api, "SELECT sum(calls) FROM version_hourly_v", key=KEY_B).json()["rows"] == [[50.0]]
+    fp = get(api, "/api/fingerprints").json()["fingerprints"][0]["fingerprint"]
+    assert get(api, f"/api/fingerprints/{fp}", key=KEY_B).status_code == 404
+    r = get(api, "/api/compare", key=KEY_B, baseline="v1", candidate="v2").json()
+    assert r["baseline"]["calls"] == 0 and r["verdict"] == "not enough data for a verdict"
+    assert httpx.get(f"{api.url}/api/versions", timeout=30).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status"),
+    [
+        ("/api/fingerprints/not-hex", {}, 400),
+        ("/api/fingerprints/00000000000000ab", {}, 404),
+        ("/api/fingerprints/00000000000000ab0", {}, 422),
+        ("/api/versions", {"since": "yesterday"}, 400),
+        ("/api/versions", {"since": "1d", "until": "2d"}, 400),
+        ("/api/fingerprints", {"limit": 0}, 422),
+        ("/api/compare", {"baseline": "v1"}, 422),
+        ("/api/compare", {"baseline": "v1", "candidate": "v2", "alpha": 2}, 422),
+        ("/api/compare", {"baseline": "v1", "candidate": "v2", "since": "99999999d"}, 400),
+        ("/api/incidents", {"limit": 5000}, 422),
+    ],
+)
+def test_bad_parameters_are_4xx_with_a_reason(
+    api: CollectorProcess, path: str, params: dict, status: int
+) -> None:
+    response = get(api, path, **params)
+    assert response.status_code == status
+    assert response.json()["detail"]
+
+
+def test_incidents_still_answer_for_the_cli(api: CollectorProcess, tmp_path: Path) -> None:
+    rows = get(api, "/api/incidents", since="24h", limit=3).json()["incidents"]
+    assert [r["failures"] for r in rows] == [40, 25, 15]
+    assert all(r["first_seen"] and r["model_versions"] for r in rows)
