@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from faultprint_collector import ui
 from faultprint_collector.api import _guard, _ingest, _read
 from faultprint_collector.api._auth import KeyRing
 from faultprint_collector.ingest import Scrubber
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(_ingest.router)
     app.include_router(_read.router)
+    ui.register(app)
     _guard.install(app)
 
     @app.get("/healthz", summary="Liveness, store reachability and spool backlog")

@@ -1,0 +1,347 @@
+"""The UI's pages: overview, compare, fingerprint (server-rendered HTML).
+
+The pages read through the same functions as the read API (``queries``,
+backed by the rollups), so they show exactly what ``/api/…`` and the CLI
+show, as fast. Every read is scoped to the caller's project.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from faultprint_collector.analysis import Selection, fingerprint_info, mode_counts
+from faultprint_collector.api._auth import KeyRing, caller_project
+from faultprint_collector.queries import (
+    NotFound,
+    QueryError,
+    compare,
+    fingerprint_detail,
+    list_versions,
+    parse_fingerprint,
+    parse_since,
+)
+from faultprint_collector.store import Store
+from faultprint_collector.ui import _svg
+
+HERE = Path(__file__).resolve().parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+router = APIRouter(include_in_schema=False)
+
+#: the UI's cookie holding an API key, when the collector requires keys
+KEY_COOKIE = "faultprint_key"
+WINDOWS = {"24h": "last 24 hours", "7d": "last 7 days", "30d": "last 30 days", "": "all time"}
+
+
+class NeedsKey(Exception):
+    """The collector requires an API key and the browser has not given one."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def ui_project(request: Request) -> str:
+    """The caller's project: from a header (as the API), else the UI's key cookie.
+
+    A browser cannot send headers on navigation, so when keys are configured
+    the UI accepts the key once (``?key=`` or the form on the key page) and
+    keeps it in an HttpOnly cookie; every page is then scoped to that key's
+    project exactly as an API request with that key would be.
+    """
+    state = getattr(request.app.state, "faultprint", None)
+    ring = getattr(state, "keys", None) or KeyRing()
+    if ring.open or request.headers.get("authorization") or request.headers.get("x-api-key"):
+        return caller_project(request)
+    key = request.cookies.get(KEY_COOKIE)
+    if not key:
+        raise NeedsKey("This collector requires an API key.")
+    project = ring.project_of(key)
+    if project is None:
+        raise NeedsKey("That API key is not valid here.")
+    return project
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.faultprint.store
+    return store
+
+
+def _since(value: str) -> datetime | None:
+    try:
+        return parse_since(value)
+    except QueryError as exc:
+        raise HTTPException(400, f"window: {exc}") from exc
+
+
+def _render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+    context = {"windows": WINDOWS, "path": request.url.path, **context}
+    return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+def _hourly_rates(
+    store: Store, project: str, since: datetime | None
+) -> dict[str, list[tuple[datetime, float, float]]]:
+    """Calls and failures per version and hour (from the hourly rollup), for sparklines."""
+    rows = store.query(
+        f"""
+        SELECT model_version, hour, sum(calls) AS n, sumIf(calls, is_failure = 1) AS f
+        FROM {store.table("calls_hourly")}
+        WHERE project = {{project:String}} AND hour >= {{since:DateTime('UTC')}}
+        GROUP BY model_version, hour
+        ORDER BY model_version, hour
+        """,
+        {"project": project, "since": since or datetime(1970, 1, 1, tzinfo=UTC)},
+    ).result_rows
+    out: dict[str, list[tuple[datetime, float, float]]] = {}
+    for version, hour, n, f in rows:
+        out.setdefault(version, []).append((hour, float(n), float(f)))
+    return out
+
+
+def _recent_new_modes(store: Store, project: str, limit: int = 10) -> list[dict[str, Any]]:
+    """The fingerprints first seen most recently (over every version)."""
+    return store.query_dicts(
+        f"""
+        SELECT fingerprint_hex AS fingerprint, first_seen, last_seen, failures,
+               model_versions, category, call_site, template, example_message AS example
+        FROM {store.table("fingerprints_v")}
+        WHERE project = {{project:String}}
+        ORDER BY first_seen DESC, fingerprint
+        LIMIT {{limit:UInt32}}
+        """,
+        {"project": project, "limit": limit},
+    )
+
+
+def _sparkline_series(
+    points: list[tuple[datetime, float, float]], since: datetime | None
+) -> list[float | None]:
+    """Failure rate per hour from the first hour shown to the last, gaps as None."""
+    if not points:
+        return []
+    by_hour = {h.replace(tzinfo=UTC) if h.tzinfo is None else h: (n, f) for h, n, f in points}
+    start = min(by_hour)
+    if since is not None:
+        start = max(start, since.replace(minute=0, second=0, microsecond=0))
+    end = max(by_hour)
+    hours = int((end - start).total_seconds() // 3600) + 1
+    if hours > 24 * 14:  # beyond two weeks one point per day reads better
+        days: dict[datetime, list[float]] = {}
+        for h, (n, f) in by_hour.items():
+            acc = days.setdefault(h.replace(hour=0), [0.0, 0.0])
+            acc[0] += n
+            acc[1] += f
+        return [f / n if n else None for _, (n, f) in sorted(days.items())]
+    series: list[float | None] = []
+    for i in range(hours):
+        n, f = by_hour.get(start + timedelta(hours=i), (0.0, 0.0))
+        series.append(f / n if n else None)
+    return series
+
+
+@router.get("/", response_class=HTMLResponse)
+async def overview(
+    request: Request,
+    window: str = Query("7d", max_length=16),
+    project: str = Depends(ui_project),
+) -> Response:
+    """Versions with their consistency metrics and sparklines; the newest modes."""
+    if window not in WINDOWS:
+        raise HTTPException(400, f"window must be one of {', '.join(k or 'all' for k in WINDOWS)}")
+    since = _since(window)
+    store = _store(request)
+
+    def load() -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]]]:
+        versions = list_versions(store, project, since)
+        return versions, _hourly_rates(store, project, since), _recent_new_modes(store, project)
+
+    versions, hourly, recent = await run_in_threadpool(load)
+    for v in versions:
+        series = _sparkline_series(hourly.get(v["model_version"], []), since)
+        v["sparkline"] = _svg.sparkline(
+            series, title=f"hourly failure rate of {v['model_version']}"
+        )
+    bars = [
+        _svg.RateBar(
+            v["model_version"],
+            v["failure_rate"],
+            v["failure_rate_ci"][0],
+            v["failure_rate_ci"][1],
+            color=_svg.PALETTE[i % len(_svg.PALETTE)],
+        )
+        for i, v in enumerate(versions)
+    ]
+    chart = _svg.rate_bars(bars, title="Failure rate per version (95% interval)") if bars else ""
+    return _render(
+        request,
+        "overview.html",
+        {
+            "project": project,
+            "window": window,
+            "versions": versions,
+            "recent": recent,
+            "chart": chart,
+        },
+    )
+
+
+def _default_pair(versions: list[dict[str, Any]]) -> tuple[str, str]:
+    """Oldest version as baseline, newest as candidate."""
+    ordered = sorted(versions, key=lambda v: (v["first_seen"], v["model_version"]))
+    if len(ordered) < 2:
+        return ("", "")
+    return ordered[0]["model_version"], ordered[-1]["model_version"]
+
+
+def _mode_rows(
+    store: Store,
+    project: str,
+    baseline: str,
+    candidate: str,
+    since: datetime | None,
+    limit: int = 12,
+) -> list[tuple[str, float, float]]:
+    """Share of each version's failures per mode, for the modes that matter most."""
+    counts = mode_counts(store, Selection(project, versions=[baseline, candidate], since=since))
+    base, cand = counts.get(baseline, {}), counts.get(candidate, {})
+    base_total, cand_total = sum(base.values()) or 1.0, sum(cand.values()) or 1.0
+    shares = {
+        fp: (base.get(fp, 0.0) / base_total, cand.get(fp, 0.0) / cand_total)
+        for fp in set(base) | set(cand)
+    }
+    top = sorted(shares, key=lambda fp: (-max(shares[fp]), fp))[:limit]
+    info = fingerprint_info(store, project, top, prefer_version=candidate)
+    return [(_mode_label(fp, info.get(fp, {})), *shares[fp]) for fp in top]
+
+
+def _mode_label(fp: int, mode: dict[str, Any]) -> str:
+    """A short name for a mode: fingerprint prefix, call site, error kind."""
+    site = (mode.get("call_site") or "").rsplit(".", 1)[-1]
+    kind = (mode.get("error_type") or "").rsplit(".", 1)[-1]
+    return f"{fp:016x}"[:6] + f" {site} · {kind or mode.get('category', '?')}"
+
+
+@router.get("/compare", response_class=HTMLResponse)
+async def compare_page(
+    request: Request,
+    baseline: str = Query("", max_length=256),
+    candidate: str = Query("", max_length=256),
+    window: str = Query("", max_length=16),
+    project: str = Depends(ui_project),
+) -> Response:
+    """Pick a baseline and a candidate; see the comparison as charts and tables."""
+    if window not in WINDOWS:
+        raise HTTPException(400, f"window must be one of {', '.join(k or 'all' for k in WINDOWS)}")
+    since = _since(window)
+    store = _store(request)
+    versions = await run_in_threadpool(list_versions, store, project, since)
+    names = [v["model_version"] for v in versions]
+    if not baseline and not candidate:
+        baseline, candidate = _default_pair(versions)
+    context: dict[str, Any] = {
+        "project": project,
+        "names": names,
+        "baseline": baseline,
+        "candidate": candidate,
+        "window": window,
+        "result": None,
+        "error": None,
+    }
+    status = 200
+    if baseline and candidate:
+        if baseline == candidate:
+            context["error"] = "Pick two different versions."
+            status = 400
+        else:
+            try:
+                result = await run_in_threadpool(
+                    compare, store, project, baseline, candidate, since=since
+                )
+            except QueryError as exc:
+                context["error"] = str(exc)
+                status = 400
+            else:
+                context["result"] = result
+                context["rates_chart"] = _svg.rate_bars(
+                    [
+                        _svg.RateBar(
+                            f"baseline {baseline}",
+                            result["baseline"]["failure_rate"],
+                            result["baseline"]["failure_rate_ci"][0],
+                            result["baseline"]["failure_rate_ci"][1],
+                            color=_svg.PALETTE[0],
+                        ),
+                        _svg.RateBar(
+                            f"candidate {candidate}",
+                            result["candidate"]["failure_rate"],
+                            result["candidate"]["failure_rate_ci"][0],
+                            result["candidate"]["failure_rate_ci"][1],
+                            color=_svg.PALETTE[1],
+                        ),
+                    ],
+                    title="Failure rate (95% interval)",
+                )
+                rows = await run_in_threadpool(
+                    _mode_rows, store, project, baseline, candidate, since
+                )
+                context["modes_chart"] = _svg.paired_bars(
+                    rows,
+                    names=(f"baseline {baseline}", f"candidate {candidate}"),
+                    title="Share of failures per mode",
+                )
+    elif baseline or candidate:
+        context["error"] = "Pick both a baseline and a candidate version."
+        status = 400
+    return _render(request, "compare.html", context, status)
+
+
+@router.get("/fingerprint/{fp}", response_class=HTMLResponse)
+async def fingerprint_page(
+    request: Request,
+    fp: str,
+    project: str = Depends(ui_project),
+) -> Response:
+    """Why these failures are one mode, when each version had it, example calls."""
+    try:
+        value = parse_fingerprint(fp)
+    except QueryError as exc:
+        raise HTTPException(400, str(exc)) from exc
+    try:
+        detail = await run_in_threadpool(fingerprint_detail, _store(request), project, value)
+    except NotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+    series: dict[str, list[tuple[datetime, float]]] = {}
+    for point in detail.get("timeline", []):
+        hour = datetime.fromisoformat(point["hour"])
+        series.setdefault(point["model_version"], []).append((hour, float(point["failures"])))
+    chart = _svg.timeline(series, title="Failures per hour, per model version")
+    return _render(
+        request,
+        "fingerprint.html",
+        {"project": project, "fp": detail, "chart": chart},
+    )
+
+
+@router.get("/ui/key", response_class=HTMLResponse)
+async def key_page(request: Request, message: str = "") -> Response:
+    """The form that asks for an API key when the collector requires one."""
+    return _render(request, "key.html", {"message": message, "project": None}, 401)
+
+
+@router.post("/ui/key")
+async def set_key(request: Request) -> Response:
+    """Keep the given API key in an HttpOnly cookie (checked on every page)."""
+    form = (await request.body()).decode("utf-8", "replace")
+    key = (parse_qs(form).get("key") or [""])[0].strip()
+    response = RedirectResponse("/", status_code=303)
+    if key:
+        response.set_cookie(KEY_COOKIE, key, httponly=True, samesite="strict")
+    return response
