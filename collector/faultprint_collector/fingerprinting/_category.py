@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from ._provider import parse_provider_error
-from ._validation import json_error_mode
+from ._validation import json_error_mode, looks_like_refusal
 
 __all__ = ["CATEGORIES", "category_from_fields", "normalise_category", "normalise_finish_reason"]
 
@@ -79,7 +79,7 @@ _VALIDATION_TYPES = frozenset(
 )
 _TOOL_MSG = re.compile(
     r"\b(?:unknown|unexpected|invalid|undefined|unsupported) (?:tool|function)\b"
-    r"|\btool[ _](?:call|arguments?)\b",
+    r"|\btool[ _](?:call|arguments?)\b|\barguments for (?:tool|function)\b",
     re.I,
 )
 
@@ -92,8 +92,14 @@ def normalise_finish_reason(reason: str) -> str:
     return r.replace("-", "_").replace(" ", "_")
 
 
+_EXACT = {c: c for c in CATEGORIES}
+
+
 def normalise_category(category: str) -> str:
     """A known category name, or "" when ``category`` is not one."""
+    exact = _EXACT.get(category)
+    if exact is not None:
+        return exact
     c = category.strip().lower().replace("-", "_")
     if c in _CATEGORY_SET:
         return c
@@ -141,14 +147,17 @@ def category_from_fields(
         and not short_type.endswith("ValidationError")
     ):
         return "timeout"
-    if short_type in _VALIDATION_TYPES or (message and "validation error" in message[:200]):
+    if "Tool" in short_type or _TOOL_MSG.search(message[:300]):
+        return "tool_error"
+    if short_type in _VALIDATION_TYPES or (message and "validation error" in message[:300]):
         return "invalid_output"
     if message and json_error_mode(message) is not None:
         return "invalid_output"
-    if _TOOL_MSG.search(message[:300]) or "Tool" in short_type:
-        return "tool_error"
     if error_type or message or has_stacktrace:
         return "exception"
-    if output is not None and not output.strip():
-        return "empty_output"
+    if output is not None:
+        if not output.strip():
+            return "empty_output"
+        if looks_like_refusal(output):
+            return "refusal"
     return "exception"

@@ -2,7 +2,7 @@
 
 A fingerprint is xxh3-64 over a canonical encoding of *components*: named
 values, each a string or a list of strings, in a fixed order, prefixed by the
-strategy version. The coarse fingerprint uses the call site, the category and
+strategy version (see ``_hashes``). The coarse fingerprint uses the call site, the category and
 the ``kind`` (error type, provider error code, validator, tool reason); the
 fine one adds what tells failure modes of the same kind apart (template,
 validation errors and paths, in-app frames). What is never a component:
@@ -14,8 +14,10 @@ fingerprints keep their meaning.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import xxhash
@@ -26,9 +28,9 @@ from ._provider import ProviderError, from_body, parse_provider_error
 from ._template import template_of
 from ._validation import (
     OutputShape,
+    error_items,
     errors_from_detail,
     inspect_output,
-    json_error_mode,
     parse_validation_message,
 )
 
@@ -94,24 +96,18 @@ class Fingerprint:
 _COARSE_KEYS = ("call_site", "category", "kind")
 
 
-def _encode(level: str, components: Components, keys: tuple[str, ...] | None = None) -> bytes:
-    # Canonical: fixed key order (insertion order of the strategy, which is
-    # fixed per strategy version), unit separators that cannot occur in text
-    # we keep, list items joined by their own separator.
-    parts = [STRATEGY, level]
-    for k, v in components.items():
-        if keys is not None and k not in keys:
-            continue
-        if isinstance(v, list | tuple):
-            v = "\x1d".join(v)
-        parts.append(f"{k}\x1f{v}")
-    return "\x1e".join(parts).encode("utf-8", "surrogatepass")
-
-
-def _hashes(components: Components) -> tuple[int, int]:
-    fine = xxhash.xxh3_64_intdigest(_encode("fine", components))
-    coarse = xxhash.xxh3_64_intdigest(_encode("coarse", components, _COARSE_KEYS))
+def _hashes(c: Components) -> tuple[int, int]:
+    # Canonical encoding: the strategy, the level, and the components as JSON
+    # (keys in the strategy's fixed insertion order, ASCII-escaped, no
+    # whitespace). JSON is unambiguous for any text, and its encoder is fast.
+    # The coarse level is the first three components (call_site, category, kind).
+    coarse_text = _dumps([c["call_site"], c["category"], c["kind"]])
+    coarse = xxhash.xxh3_64_intdigest(f"{STRATEGY}|coarse|{coarse_text}".encode())
+    fine = xxhash.xxh3_64_intdigest(f"{STRATEGY}|fine|{_dumps(c)}".encode())
     return fine, coarse
+
+
+_dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
 
 
 # --- helpers --------------------------------------------------------------------
@@ -144,10 +140,17 @@ def _from_traceback_tail(stacktrace: str) -> tuple[str, str]:
 
 
 def _without_model(message: str, model: str) -> str:
-    # The model name can be a plain word ("sonnet"); never let it into a template.
+    # The model name can be a plain word ("sonnet"); never let it into a
+    # template. Whole tokens only: model "gpt-4.1" must not leave "<*>-mini"
+    # of "gpt-4.1-mini" behind.
     if model and len(model) >= 3 and model in message:
-        return message.replace(model, "<*>")
+        return _model_pattern(model).sub("<*>", message)
     return message
+
+
+@lru_cache(maxsize=1024)
+def _model_pattern(model: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![\w.:/@+#-]){re.escape(model)}(?![\w/@+#-]|[.:]\w)")
 
 
 def _kind_join(*parts: str) -> str:
@@ -192,7 +195,7 @@ def _exception(r: FailureRecord, msg: str, comps: Components, etype: str) -> str
     if parsed is not None and parsed[0] != "json":
         validator, errs = parsed
         comps["validator"] = validator
-        comps["errors"] = sorted({f"{k}@{p}" if p else k for k, p, _ in errs})[:8]
+        comps["errors"] = error_items(errs)
     else:
         template = template_of(msg) if msg else ""
         comps["template"] = template
@@ -228,26 +231,26 @@ def _invalid_output(r: FailureRecord, msg: str, comps: Components, etype: str) -
         parsed = parse_validation_message(msg)
         if parsed is not None:
             validator, errs = parsed
-            for kind, path, emsg in errs:
-                if validator == "json":
-                    json_mode = kind
-                elif kind == "json_invalid":
-                    json_mode = json_error_mode(emsg) or "malformed_json"
-                else:
-                    errors.append(f"{kind}@{path}" if path else kind)
+            if validator == "json":
+                json_mode = errs[0][0]
+            else:
+                for item in error_items(errs):
+                    if item.startswith("json:"):
+                        json_mode = item[5:]
+                    else:
+                        errors.append(item)
         else:
             template = template_of(msg)
     if isinstance(r.detail, dict) and isinstance(r.detail.get("validator"), str) and not validator:
         validator = r.detail["validator"]
     # Did the output break JSON, and how? The error alone cannot tell a fenced
     # answer from a refusal; the output can.
-    if not errors or any(e.startswith(("json_invalid", "json_decode")) for e in errors):
+    if not errors:
         shape = _json_mode_from_output(r)
         if shape and shape != OutputShape.VALID_JSON:
             if shape in (OutputShape.REFUSAL, OutputShape.EMPTY):
                 return shape  # re-categorised by the caller
             json_mode = shape
-            errors = [e for e in errors if not e.startswith(("json_invalid", "json_decode"))]
             template = ""
     comps["kind"] = validator or ("json" if json_mode else etype)
     comps["validator"] = validator
@@ -288,7 +291,7 @@ def _tool_error(r: FailureRecord, msg: str, comps: Components) -> str:
     elif msg and reason != "unknown_tool":
         parsed = parse_validation_message(msg)
         if parsed is not None:
-            errors = sorted({f"{k}@{p}" if p else k for k, p, _ in parsed[1]})
+            errors = error_items(parsed[1])
     comps["errors"] = errors
     return ""
 

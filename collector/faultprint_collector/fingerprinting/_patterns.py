@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 
 __all__ = [
+    "BARE_NUMBER",
     "CALENDAR_WORDS",
     "FUNCTION_WORDS",
     "KV_VALUE",
@@ -84,6 +85,12 @@ PATTERNS: tuple[tuple[str, str, str], ...] = (
         "email",
         rf"[\w+-]{_LB}[\w.+-]*@[\w-]+(?:\.[\w-]+)+",
         "email addresses are personal data and vary per user",
+    ),
+    (
+        "redacted_secret",
+        r"[\w*-](?<![\w*-].)[\w-]*\*{3,}[\w*-]*",
+        "API keys echoed back half-redacted (`sk-proj-AbCd****wXyZ`): the visible ends "
+        "differ per key and per caller",
     ),
     (
         "uuid",
@@ -187,167 +194,44 @@ MASK_NAMED: re.Pattern[str] = re.compile(
 #: with the literal "=" so the engine finds candidates by a fast scan.
 KV_VALUE: re.Pattern[str] = re.compile(r"=(?<=[\w\]]=)[^\s=,;()\[\]{}'\"<]+")
 
+#: Shortcut for the ``number`` pattern over a whole line, before tokenising:
+#: a bare number (not glued to a word, an address or a version) is the most
+#: common value. The pattern starts with a digit, so the engine jumps from
+#: digit to digit, and the look-behind runs only there.
+BARE_NUMBER: re.Pattern[str] = re.compile(
+    r"\d(?<![\w.:/@+#-]\d)[\d.,]*(?<![.,])(?![\w.:/@+#-]|[.:,]\d)"
+)
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 #: Words after which the next token names something: a value, not structure
 #: ("user alice", "model: foo", "named John Smith").
-NAMING_KEYWORDS = frozenset(
-    [
-        "user",
-        "users",
-        "username",
-        "userid",
-        "uid",
-        "named",
-        "name",
-        "called",
-        "account",
-        "customer",
-        "tenant",
-        "org",
-        "organization",
-        "organisation",
-        "project",
-        "deployment",
-        "model",
-        "engine",
-        "session",
-        "host",
-        "hostname",
-        "server",
-        "node",
-        "file",
-        "filename",
-        "table",
-        "column",
-        "database",
-        "db",
-        "bucket",
-        "queue",
-        "topic",
-        "channel",
-        "email",
-        "workspace",
-        "team",
-        "region",
-        "zone",
-        "instance",
-        "container",
-        "pod",
-        "job",
-        "worker",
-        "thread",
-        "pid",
-        "branch",
-        "commit",
-        "version",
-        "release",
-        "owner",
-        "group",
-        "role",
-        "dataset",
-        "collection",
-        "index",
-        "document",
-        "sku",
-        "order",
-        "invoice",
-        "ticket",
-    ]
+NAMING_KEYWORDS = _words(
+    """
+    user username userid uid named name called account customer tenant org
+    organization organisation project deployment model session host hostname file
+    filename table column bucket queue topic channel email workspace team region zone
+    instance container pod branch commit owner dataset collection document sku order
+    invoice ticket
+    """
 )
+# Left out on purpose: words that are also logger / component names or verbs in
+# log lines ("db: slow query", "worker 3 started", "index forbidden").
 
 #: Words that may follow a naming keyword in a fixed message ("user not
 #: found", "model is overloaded", "file does not exist", "user id"): kept.
-FUNCTION_WORDS = NAMING_KEYWORDS | frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "this",
-        "that",
-        "these",
-        "those",
-        "to",
-        "from",
-        "in",
-        "on",
-        "at",
-        "of",
-        "for",
-        "with",
-        "by",
-        "and",
-        "or",
-        "as",
-        "if",
-        "is",
-        "was",
-        "are",
-        "were",
-        "be",
-        "been",
-        "being",
-        "has",
-        "have",
-        "had",
-        "does",
-        "did",
-        "do",
-        "not",
-        "no",
-        "nor",
-        "can",
-        "cannot",
-        "could",
-        "should",
-        "would",
-        "will",
-        "may",
-        "might",
-        "must",
-        "shall",
-        "already",
-        "still",
-        "now",
-        "yet",
-        "never",
-        "also",
-        "only",
-        "just",
-        "then",
-        "than",
-        "so",
-        "too",
-        "very",
-        "failed",
-        "found",
-        "missing",
-        "exist",
-        "exists",
-        "exceeded",
-        "denied",
-        "refused",
-        "invalid",
-        "unknown",
-        "required",
-        "expired",
-        "disabled",
-        "deleted",
-        "locked",
-        "busy",
-        "unavailable",
-        "overloaded",
-        "full",
-        "empty",
-        "id",
-        "ids",
-        "key",
-        "limit",
-        "quota",
-        "access",
-        "error",
-        "errors",
-        "request",
-        "requests",
-    ]
+FUNCTION_WORDS = _words(
+    """
+    a an the this that these those to from in on at of for with by and or as if is was are
+    were be been being has have had does did do not no nor can cannot could should would
+    will may might must shall already still now yet never also only just then than so too
+    very failed found missing exist exists exceeded denied refused invalid unknown required
+    expired disabled deleted locked busy unavailable overloaded full empty id ids key name
+    names limit quota access error errors request requests
+    """
 )
 
 #: Month and weekday names: masked when a number follows ("Nov 27 13:06:50",

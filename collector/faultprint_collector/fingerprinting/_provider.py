@@ -6,17 +6,17 @@ openai), the body's ``message`` only (current openai), or raw text. The
 structure (status, error type, error code) identifies the failure mode; the
 prose does not (it carries ids, limits, model names and retry hints).
 
-Parsing is defensive: ``ast.literal_eval`` / ``json.loads`` of a bounded
-string, any failure means "no structure" and the caller falls back to the
-message template.
+Parsing is defensive and bounded: ``json.loads``, else a field reader for
+Python reprs; any failure means "no structure" and the caller falls back to
+the message template.
 """
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 __all__ = ["ProviderError", "parse_provider_error"]
@@ -42,18 +42,46 @@ class ProviderError:
     structured: bool = False
 
 
+# A field of a Python-repr (or JSON) error body: 'type': 'overloaded_error',
+# "code": null, 'code': 429, 'message': 'it\'s ...'. Used instead of
+# ast.literal_eval, which compiles the text and costs far more per message.
+_FIELD = re.compile(
+    r"""['"](?P<key>type|code|message|param|status)['"]\s*:\s*"""
+    r"""(?:'(?P<s1>(?:[^'\\\n]|\\.)*)'|"(?P<s2>(?:[^"\\\n]|\\.)*)"|(?P<num>-?\d+)"""
+    r"""|(?P<null>None|null))"""
+)
+_INNER = re.compile(r"""['"]error['"]\s*:\s*\{""")
+
+
 def _as_mapping(text: str) -> dict[str, Any] | None:
+    """The error body as a dict: JSON, else the fields of a Python repr."""
     text = text.strip()
     if not (text.startswith("{") and text.endswith("}")) or len(text) > _MAX_BODY:
         return None
-    for parse in (json.loads, ast.literal_eval):
+    if '"' in text[:3]:
         try:
-            value = parse(text)
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            continue
+            value = json.loads(text)
+        except (ValueError, RecursionError):
+            value = None
         if isinstance(value, dict):
             return value
-    return None
+    inner = _INNER.search(text)
+    scope = text[inner.end() :] if inner else text
+    fields: dict[str, Any] = {}
+    for m in _FIELD.finditer(scope):
+        key = m.group("key")
+        if key in fields:
+            continue
+        if m.group("num") is not None:
+            fields[key] = int(m.group("num"))
+        elif m.group("null") is not None:
+            fields[key] = None
+        else:
+            raw = m.group("s1") if m.group("s1") is not None else m.group("s2")
+            fields[key] = raw.replace("\\'", "'").replace('\\"', '"')
+    if not fields:
+        return None
+    return {"error": fields} if inner else fields
 
 
 def _text(value: Any) -> str:
@@ -89,6 +117,7 @@ def from_body(body: dict[str, Any], status: int = 0) -> ProviderError:
     )
 
 
+@lru_cache(maxsize=256)
 def parse_provider_error(message: str) -> ProviderError | None:
     """Parse ``Error code: NNN - ...`` style messages; None when not one."""
     m = _PREFIX.match(message)

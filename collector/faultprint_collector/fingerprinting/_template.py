@@ -31,6 +31,7 @@ import re
 from functools import lru_cache
 
 from ._patterns import (
+    BARE_NUMBER,
     CALENDAR_WORDS,
     FUNCTION_WORDS,
     KV_VALUE,
@@ -41,14 +42,18 @@ from ._patterns import (
     PLACEHOLDER,
 )
 
-__all__ = ["MAX_MESSAGE", "first_line", "masked_values", "template_of"]
+__all__ = ["MAX_LINE", "MAX_TOKENS", "first_line", "masked_values", "template_of"]
 
-#: templates use at most this many characters of the first line: identity is
-#: in the head of a message, user content in its tail.
-MAX_MESSAGE = 400
+#: a template keeps at most this many tokens of the first line: identity is in
+#: the head of a message, user content in its tail. Counted in tokens, not
+#: characters, so a longer id early in a message cannot move the cut.
+MAX_TOKENS = 40
+#: bound on the text the patterns scan (far beyond MAX_TOKENS of normal text)
+MAX_LINE = 4000
 
 _COLLAPSE = re.compile(r"<\*>(?:[ \t,|]*<\*>)+")
 _DIGIT = re.compile(r"\d")
+_BARE_NUMBER_START = _DIGIT
 _VALUE = re.compile(r"[\w.:/@+#-]*\d[\w.:/@+#-]*")
 # Stripped from token edges before a positional rule looks at the word.
 _EDGE = "\"'`.,;:!?()[]{}<>"
@@ -58,7 +63,7 @@ _CLAUSE_END = (".", ";", "!", "?")
 # set operation so messages without any of them skip the rule entirely.
 _TRIGGERS = frozenset(
     v for w in NAMING_KEYWORDS for c in (w, w.capitalize(), w.upper()) for v in (c, c + ":")
-) | frozenset(v for w in CALENDAR_WORDS for v in (w, w + ",", w + "."))
+) | frozenset(v for w in CALENDAR_WORDS for v in (w, w + ",", w + ".", "[" + w, "(" + w))
 
 _CACHE_MAX = 100_000
 _token_cache: dict[str, str] = {}
@@ -75,7 +80,7 @@ def first_line(message: str) -> str:
 
 def _head(message: str) -> str:
     line = first_line(message) if ("\n" in message or "\r" in message) else message.strip()
-    return line[:MAX_MESSAGE]
+    return line[:MAX_LINE]
 
 
 def _mask_token(tok: str) -> str:
@@ -83,7 +88,7 @@ def _mask_token(tok: str) -> str:
         # Shortcut for the `digit_token` pattern, which would consume such a
         # token whole: value characters only, holding a digit, is one value.
         core = tok.strip(_EDGE)
-        if _VALUE.fullmatch(core) is not None:
+        if _VALUE.fullmatch(core.replace(PLACEHOLDER, "0")) is not None:
             start = tok.find(core)
             return tok[:start] + PLACEHOLDER + tok[start + len(core) :]
         return MASK.sub(PLACEHOLDER, tok)
@@ -114,12 +119,14 @@ def _positional(out: list[str]) -> None:
             continue
         tok = out[i]
         nxt = out[i + 1]
-        if tok.rstrip(",.") in CALENDAR_WORDS:
+        if tok.strip("[(,.") in CALENDAR_WORDS:
             if PLACEHOLDER in nxt or nxt.rstrip(",.") in CALENDAR_WORDS:
                 out[i] = _replace_core(tok)
             continue
         core = nxt.strip(_EDGE)
-        if not core or PLACEHOLDER in nxt or core.lower() in FUNCTION_WORDS:
+        low = core.lower()
+        if not core or PLACEHOLDER in nxt or low in FUNCTION_WORDS or low in NAMING_KEYWORDS:
+            # "customer named Bob": the later keyword names the value
             continue
         out[i + 1] = _replace_core(nxt)
         # a capitalised value continues over capitalised words: "named John Smith"
@@ -138,14 +145,16 @@ def template_of(message: str) -> str:
     """Return the template of ``message``, every value replaced by ``<*>``.
 
     Deterministic and independent of any other message. Only the first
-    non-blank line, at most ``MAX_MESSAGE`` characters, is used.
+    non-blank line, at most ``MAX_TOKENS`` tokens, is used.
     """
     line = _head(message)
     if "'" in line or '"' in line or "`" in line:
         line = LINE_MASK.sub(PLACEHOLDER, line)
     if "=" in line:
         line = KV_VALUE.sub("=" + PLACEHOLDER, line)
-    tokens = line.split()
+    if _BARE_NUMBER_START.search(line) is not None:
+        line = BARE_NUMBER.sub(PLACEHOLDER, line)
+    tokens = line.split(None, MAX_TOKENS)[:MAX_TOKENS]
     get = _token_cache.get
     out = [get(t) or _mask_token(t) for t in tokens]
     if not _TRIGGERS.isdisjoint(out):

@@ -24,10 +24,12 @@ from ._template import template_of
 __all__ = [
     "OutputShape",
     "ValidationSummary",
+    "error_items",
     "errors_from_detail",
     "generalise_path",
     "inspect_output",
     "json_error_mode",
+    "kind_family",
     "looks_like_refusal",
     "parse_validation_message",
 ]
@@ -74,8 +76,33 @@ def generalise_path(path: Any) -> str:
     return ".".join(out)
 
 
+_KIND_FAMILY_SUFFIXES = ("_type", "_parsing", "_from_float", "_parsing_size", "_from_str")
+
+
+def kind_family(kind: str) -> str:
+    """The family of a validator error kind: ``int_parsing``, ``int_from_float``
+    and ``int_type`` are all ``int`` (a non-integer where one is expected);
+    whether the model wrote ``"two"`` or ``2.5`` is the value, not the mode.
+    """
+    if kind.endswith(_KIND_FAMILY_SUFFIXES) and "_" in kind:
+        return kind.split("_", 1)[0]
+    return kind
+
+
+def error_items(errs: list[tuple[str, str, str]]) -> list[str]:
+    """Sorted, de-duplicated ``kind@path`` items; JSON syntax errors by mode."""
+    items = set()
+    for kind, path, msg in errs:
+        if kind in ("json_invalid", "json_decode", "json_type"):
+            kind = "json:" + (json_error_mode(msg) or "malformed_json")
+        else:
+            kind = kind_family(kind)
+        items.add(f"{kind}@{path}" if path else kind)
+    return sorted(items)[:MAX_ERRORS]
+
+
 def _summary(validator: str, pairs: list[tuple[str, str]]) -> ValidationSummary:
-    items = sorted({f"{k}@{p}" if p else k for k, p in pairs})
+    items = sorted({f"{kind_family(k)}@{p}" if p else kind_family(k) for k, p in pairs})
     return validator, tuple(items[:MAX_ERRORS])
 
 
@@ -107,7 +134,7 @@ def errors_from_detail(detail: Any) -> ValidationSummary | None:
 
 # --- pydantic -------------------------------------------------------------------
 
-_PYD_HEAD = re.compile(r"^\s*\d+ validation errors? for (?P<model>\S+)", re.M)
+_PYD_HEAD = re.compile(r"\b\d+ validation errors? for (?P<model>\S+)")
 _PYD_MSG = re.compile(r"^(?P<indent>[ \t]+)(?P<msg>.*?) \[type=(?P<kind>[\w.]+)", re.M)
 
 
@@ -244,6 +271,8 @@ _REFUSAL = re.compile(
 )
 _FENCE = re.compile(r"^```[\w-]*[ \t]*\n(?P<body>.*?)(?:\n```\s*(?P<rest>.*))?$", re.S)
 _CUT_OFF_MSGS = ("Unterminated string",)
+# Bracket scanning is linear in Python; beyond this the parser's position decides.
+_SCAN_MAX = 50_000
 
 
 def looks_like_refusal(text: str) -> bool:
@@ -251,11 +280,32 @@ def looks_like_refusal(text: str) -> bool:
     return _REFUSAL.match(text[:200].lstrip()) is not None
 
 
+def _unclosed(text: str) -> bool:
+    """True when a string or bracket is still open at the end of ``text``."""
+    depth = 0
+    in_string = escaped = False
+    for ch in text[:_SCAN_MAX]:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+    return in_string or depth > 0
+
+
 def _json_state(text: str) -> str:
     try:
         json.loads(text)
     except json.JSONDecodeError as e:
-        if e.pos >= len(text.rstrip()) or e.msg.startswith(_CUT_OFF_MSGS):
+        if e.pos >= len(text.rstrip()) or e.msg.startswith(_CUT_OFF_MSGS) or _unclosed(text):
             return OutputShape.TRUNCATED_JSON
         if e.msg.startswith("Extra data"):
             return "extra"

@@ -1,0 +1,331 @@
+"""Strategies per category: what identifies a failure mode, and what never does."""
+
+from __future__ import annotations
+
+import json
+import traceback
+
+import jsonschema
+import pydantic
+import pytest
+from faultprint_collector.fingerprinting import (
+    STRATEGY,
+    FailureRecord,
+    category_from_fields,
+    explain,
+    fingerprint,
+    generalise_path,
+    in_app_frames,
+    inspect_output,
+)
+
+
+def fp(**kw: object) -> str:
+    return fingerprint(FailureRecord(**kw)).hex  # type: ignore[arg-type]
+
+
+# --- api errors -------------------------------------------------------------
+
+
+ANTHROPIC_529 = (
+    "Error code: 529 - {'type': 'error', 'error': {'type': 'overloaded_error', "
+    "'message': 'Overloaded'}}"
+)
+
+
+def test_api_error_from_structure_not_prose() -> None:
+    a = (
+        "Error code: 429 - {'error': {'message': 'Rate limit reached for gpt-4o in organization "
+        "org-abc on tokens per min (TPM): Limit 1, Used 2.', 'type': 'tokens', 'param': None, "
+        "'code': 'rate_limit_exceeded'}}"
+    )
+    b = (
+        'Error code: 429 - {"error": {"message": "Totally different wording 99", "type": '
+        '"tokens", "param": null, "code": "rate_limit_exceeded"}}'
+    )
+    fa = fingerprint(FailureRecord(category="api_error", message=a, call_site="s"))
+    assert fa.components["error_code"] == "rate_limit_exceeded"
+    assert fa.components["status"] == "429"
+    assert fa.hex == fp(category="api_error", message=b, call_site="s")
+    other = a.replace("rate_limit_exceeded", "insufficient_quota")
+    assert fa.hex != fp(category="api_error", message=other, call_site="s")
+
+
+def test_anthropic_error_type_and_status() -> None:
+    f = fingerprint(FailureRecord(category="", message=ANTHROPIC_529, call_site="x"))
+    assert f.category == "api_error"
+    assert f.components["kind"] == "http_529:overloaded_error"
+    # the same body, classified by another path as a plain exception: same mode
+    assert f.hex == fp(category="exception", message=ANTHROPIC_529, call_site="x")
+
+
+def test_api_error_prose_without_code_uses_template() -> None:
+    a = "Error code: 400 - {'type': 'error', 'error': {'type': 'invalid_request_error', 'message': 'prompt is too long: 215000 tokens > 200000 maximum'}}"  # noqa: E501
+    b = a.replace("215000", "399999")
+    c = a.replace("prompt is too long: 215000 tokens > 200000 maximum", "max_tokens: 5 > 4")
+    assert fp(message=a, category="") == fp(message=b, category="")
+    assert fp(message=a, category="") != fp(message=c, category="")
+
+
+def test_status_code_field_and_unparseable_body() -> None:
+    a = fp(category="", status_code=502, message="<html>Bad Gateway 1</html>")
+    b = fp(category="", status_code=502, message="<html>Bad Gateway 2</html>")
+    assert a == b
+    assert fingerprint(FailureRecord(category="", status_code=502)).category == "api_error"
+
+
+# --- invalid output ---------------------------------------------------------------
+
+
+class Item(pydantic.BaseModel):
+    sku: str
+    price: float
+
+
+class Order(pydantic.BaseModel):
+    items: list[Item]
+
+
+def pydantic_message(data: object) -> str:
+    try:
+        Order.model_validate(data)
+    except pydantic.ValidationError as e:
+        return str(e)
+    raise AssertionError("valid")
+
+
+def test_pydantic_paths_generalised_and_counts_ignored() -> None:
+    one = pydantic_message({"items": [{"sku": "a"}]})
+    three = pydantic_message({"items": [{"sku": "a", "price": 1}, {"sku": "b"}, {"sku": "c"}]})
+    f1 = fingerprint(FailureRecord(category="invalid_output", message=one))
+    assert f1.components["errors"] == ["missing@items.*.price"]
+    assert f1.hex == fp(category="invalid_output", message=three)
+    wrong_type = pydantic_message({"items": [{"sku": "a", "price": "ten"}]})
+    assert f1.hex != fp(category="invalid_output", message=wrong_type)
+
+
+def test_sdk_detail_and_message_agree() -> None:
+    detail = {"validator": "pydantic", "errors": [{"kind": "missing", "path": "items.3.price"}]}
+    by_detail = fingerprint(FailureRecord(category="invalid_output", detail=detail))
+    by_message = fingerprint(
+        FailureRecord(category="invalid_output", message=pydantic_message({"items": [{}, {}]}))
+    )
+    assert "missing@items.*.price" in by_detail.components["errors"]
+    assert by_message.components["errors"] == ["missing@items.*.price", "missing@items.*.sku"]
+
+
+def test_jsonschema_kind_and_path() -> None:
+    schema = {"type": "object", "properties": {"s": {"enum": ["a", "b"]}}, "required": ["s"]}
+    msgs = []
+    for inst in ({"s": "zz"}, {"s": "other"}, {}):
+        try:
+            jsonschema.validate(inst, schema)
+        except jsonschema.ValidationError as e:
+            msgs.append(str(e))
+    f = [
+        fingerprint(FailureRecord(category="", error_type="ValidationError", message=m))
+        for m in msgs
+    ]
+    assert f[0].components["errors"] == ["enum@s"]
+    assert f[0].hex == f[1].hex
+    assert f[2].components["errors"] == ["required@s"]
+    # the first line alone (as some loggers keep it) gives the same kind
+    assert fingerprint(
+        FailureRecord(category="invalid_output", message=msgs[2].split("\n")[0])
+    ).components["errors"] == ["required@s"]
+
+
+def json_error(text: str) -> str:
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as e:
+        return str(e)
+    raise AssertionError("valid")
+
+
+@pytest.mark.parametrize(
+    ("output", "category", "mode"),
+    [
+        ('```json\n{"a": 1}\n```', "invalid_output", "wrapped_json"),
+        ('Here you go:\n{"a": 1}', "invalid_output", "wrapped_json"),
+        ('{"a": [1, 2, {"b": "cut', "invalid_output", "truncated_json"),
+        ("{'a': 1}", "invalid_output", "malformed_json"),
+        ("I'm sorry, but I can't help with that.", "refusal", ""),
+        ("  \n ", "empty_output", ""),  # whitespace only: nothing was said
+    ],
+)
+def test_output_decides_between_wrapped_json_refusal_and_truncation(
+    output: str, category: str, mode: str
+) -> None:
+    f = fingerprint(
+        FailureRecord(
+            category="invalid_output",
+            error_type="JSONDecodeError",
+            message=json_error(output)
+            if output.strip()
+            else "Expecting value: line 1 column 1 (char 0)",
+            output=output,
+            call_site="app.extract",
+        )
+    )
+    assert f.category == category
+    if mode:
+        assert f.components["json_mode"] == mode
+
+
+def test_wrapped_and_refusal_differ_although_the_error_is_the_same() -> None:
+    msg = "Expecting value: line 1 column 1 (char 0)"
+    wrapped = fp(category="invalid_output", message=msg, output='```json\n{"x": 2}\n```')
+    refusal = fp(category="invalid_output", message=msg, output="I cannot comply with that.")
+    assert wrapped != refusal
+
+
+def test_inspect_output_shapes() -> None:
+    assert inspect_output("") == "empty"
+    assert inspect_output('{"a": 1} hope this helps') == "wrapped_json"
+    assert inspect_output("[1, 2") == "truncated_json"
+    assert inspect_output("just words") == "prose"
+
+
+def test_generalise_path_forms() -> None:
+    for p in ("items.0.price", "items[12].price", "/items/3/price", "['items'][0]['price']"):
+        assert generalise_path(p) == "items.*.price"
+    assert generalise_path(["items", 0, "price"]) == "items.*.price"
+
+
+# --- exceptions: type, template, in-app frames ---------------------------------------
+
+
+def _inner(d: dict) -> object:
+    return d["missing"]
+
+
+def _outer(d: dict) -> object:
+    return _inner(d)
+
+
+def real_traceback() -> str:
+    try:
+        _outer({})
+    except KeyError:
+        return traceback.format_exc()
+    raise AssertionError
+
+
+TB = """Traceback (most recent call last):
+  File "{root}/shop/orders.py", line {n}, in order_total
+    return sum(price_of(i) for i in items)
+  File "{root}/shop/orders.py", line {m}, in price_of
+    return PRICES[sku]
+  File "/usr/lib/python3.11/json/decoder.py", line 337, in decode
+    obj, end = self.raw_decode(s, idx=_w(s, 0).end())
+KeyError: 'SKU-{sku}'
+"""
+
+
+def test_frames_never_include_line_numbers_paths_or_library_code() -> None:
+    a = TB.format(root="/srv/app/src", n=10, m=20, sku=1)
+    b = TB.format(root="/home/ci/build", n=99, m=7, sku=2)
+    assert in_app_frames(a) == ["shop.orders.order_total", "shop.orders.price_of"]
+    assert fp(category="exception", stacktrace=a) == fp(category="exception", stacktrace=b)
+    other_fn = a.replace("in price_of", "in price_of_v2")
+    assert fp(category="exception", stacktrace=a) != fp(category="exception", stacktrace=other_fn)
+
+
+def test_real_traceback_frames_and_type_from_tail() -> None:
+    tb = real_traceback()
+    f = fingerprint(FailureRecord(category="", stacktrace=tb))
+    assert f.error_type == "KeyError"
+    assert f.components["frames"][-2:] == [
+        "fingerprinting.test_engine._outer",
+        "fingerprinting.test_engine._inner",
+    ]
+
+
+def test_recursion_depth_does_not_split() -> None:
+    frame = '  File "/app/pkg/walk.py", line {n}, in walk\n    walk(x)\n'
+    tb = "Traceback (most recent call last):\n{}RecursionError: too deep\n"
+    a = tb.format("".join(frame.format(n=i) for i in range(3)))
+    b = tb.format("".join(frame.format(n=i) for i in range(50)))
+    assert fp(category="exception", stacktrace=a) == fp(category="exception", stacktrace=b)
+
+
+def test_error_type_module_does_not_matter() -> None:
+    assert fp(error_type="openai.APIConnectionError", message="Connection error.") == fp(
+        error_type="APIConnectionError", message="Connection error."
+    )
+
+
+# --- call-site categories, tools, hierarchy ---------------------------------------------
+
+
+def test_refusal_wording_is_not_identity_but_call_site_is() -> None:
+    a = fp(category="refusal", output="I'm sorry, I can't.", call_site="a.f")
+    b = fp(category="refusal", output="As an AI I must decline this.", call_site="a.f")
+    c = fp(category="refusal", output="I'm sorry, I can't.", call_site="a.g")
+    assert a == b != c
+
+
+def test_truncation_from_finish_reason_dialects() -> None:
+    a = fingerprint(FailureRecord(category="", finish_reason="length", call_site="f"))
+    b = fingerprint(FailureRecord(category="", finish_reason="MAX_TOKENS", call_site="f"))
+    assert a.category == b.category == "truncation"
+    assert a.hex == b.hex
+
+
+def test_tool_errors() -> None:
+    unknown_a = fp(category="tool_error", detail={"tool": "get_wether", "reason": "unknown_tool"})
+    unknown_b = fp(category="tool_error", detail={"tool": "browse", "reason": "unknown_tool"})
+    assert unknown_a == unknown_b  # model-invented names are not identity
+    bad = {
+        "tool": "refund",
+        "reason": "invalid_arguments",
+        "errors": [{"kind": "missing", "path": "amount"}],
+    }
+    bad2 = {**bad, "tool": "lookup"}
+    assert fp(category="tool_error", detail=bad) != fp(category="tool_error", detail=bad2)
+
+
+def test_model_is_never_part_of_a_fingerprint() -> None:
+    for category in ("exception", "timeout", "api_error", "refusal"):
+        a = fingerprint(
+            FailureRecord(category=category, model="sonnet", message="model sonnet failed hard")
+        )
+        b = fingerprint(
+            FailureRecord(category=category, model="haiku", message="model haiku failed hard")
+        )
+        assert a.hex == b.hex, category
+    plain = "backend sonnet exploded"  # a model name that is a plain word
+    assert fp(message=plain, model="sonnet") == fp(
+        message=plain.replace("sonnet", "opus"), model="opus"
+    )
+
+
+def test_coarse_groups_fine_modes_of_one_kind() -> None:
+    a = fingerprint(FailureRecord(category="exception", error_type="ValueError", message="bad a"))
+    b = fingerprint(FailureRecord(category="exception", error_type="ValueError", message="bad b c"))
+    assert a.fine != b.fine and a.coarse == b.coarse
+    assert a.coarse != a.fine
+
+
+def test_explain_lists_the_components() -> None:
+    f = fingerprint(FailureRecord(category="", message=ANTHROPIC_529, call_site="shop.extract"))
+    text = explain(f)
+    assert f.hex in text and STRATEGY in text
+    for key in ("call_site", "category", "kind", "status", "provider_type"):
+        assert key in text
+    assert "shop.extract" in text and "overloaded_error" in text
+
+
+def test_category_inference() -> None:
+    assert category_from_fields(error_type="httpx.ReadTimeout") == "timeout"
+    assert category_from_fields(finish_reason="content_filter") == "content_filter"
+    assert category_from_fields(status_code=429) == "api_error"
+    assert category_from_fields(message="Expecting value: line 1 column 1 (char 0)") == (
+        "invalid_output"
+    )
+    assert category_from_fields(error_type="UnknownToolError", message="x") == "tool_error"
+    assert category_from_fields(output="") == "empty_output"
+    assert category_from_fields(output="Sorry, I can't do that.") == "refusal"
+    assert category_from_fields(error_type="ValueError", message="x") == "exception"
+    assert category_from_fields(category="Truncated") == "truncation"
