@@ -97,15 +97,39 @@ def parse_duration(text: str) -> float:
     return int(match[1]) * _UNIT_S[match[2]]
 
 
+# Grafana's roundInterval(): (upper bound in ms, interval in ms), first match wins
+_ROUNDING = (
+    (15, 10), (35, 20), (75, 50), (150, 100), (350, 200), (750, 500),
+    (1_500, 1_000), (3_500, 2_000), (7_500, 5_000), (12_500, 10_000),
+    (17_500, 15_000), (25_000, 20_000), (45_000, 30_000), (90_000, 60_000),
+    (210_000, 120_000), (450_000, 300_000), (750_000, 600_000), (1_050_000, 900_000),
+    (1_500_000, 1_200_000), (2_700_000, 1_800_000), (5_400_000, 3_600_000),
+    (9_000_000, 7_200_000), (16_200_000, 10_800_000), (32_400_000, 21_600_000),
+    (86_400_000, 43_200_000), (604_800_000, 86_400_000), (1_814_400_000, 604_800_000),
+    (3_628_800_000, 2_592_000_000),
+)  # fmt: skip
+
+
+def _round_interval(ms: float) -> float:
+    for bound, rounded in _ROUNDING:
+        if ms < bound:
+            return rounded
+    return 31_536_000_000
+
+
 def interval_for(
     time_from: datetime, time_to: datetime, max_data_points: int, min_interval: str | None
 ) -> float:
-    """The interval Grafana gives a panel, in seconds."""
-    span = (time_to - time_from).total_seconds()
-    interval = span / max(1, max_data_points)
+    """The interval Grafana gives a panel, in seconds.
+
+    The range divided by the panel's data points, rounded to one of Grafana's
+    steps (10ms … 1h … 1y), and raised to the panel's minimum interval.
+    """
+    span_ms = (time_to - time_from).total_seconds() * 1000
+    interval_ms = _round_interval(span_ms / max(1, max_data_points))
     if min_interval:
-        interval = max(interval, parse_duration(min_interval))
-    return interval
+        interval_ms = max(interval_ms, parse_duration(min_interval) * 1000)
+    return interval_ms / 1000
 
 
 # --- step 1: $__conditionalAll ---------------------------------------------------
