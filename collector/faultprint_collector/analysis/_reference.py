@@ -316,7 +316,8 @@ def reference_metrics(
     Windows are whole hours: a call is selected when its hour overlaps
     [SINCE, UNTIL), i.e. hour >= SINCE's hour and hour < UNTIL. The novelty
     window starts at SINCE's hour, or at the version's first hour in the
-    selection when SINCE is not given. None if the version has no
+    selection when SINCE is not given. Repeatability ignores the window: it is
+    measured over every call of the version (at CALL_SITE when given). None if the version has no
     calls in the selection.
     """
     lo = _hour(since) if since else None
@@ -357,7 +358,11 @@ def reference_metrics(
         "effective_modes": effective_modes(per_fp.values()),
         "top3_share": top_share(per_fp.values(), 3),
         "novelty_rate": novelty_rate(per_fp, first_seen, window_start),
-        "repeatability": repeatability(chosen),
+        "repeatability": repeatability(
+            c
+            for c in calls
+            if c.model_version == version and (call_site is None or c.call_site == call_site)
+        ),
         "drift": drift([c for c in chosen if c.is_failure]),
         "modes": dict(per_fp),
     }

@@ -51,14 +51,19 @@ class Selection:
     since: datetime | None = None
     until: datetime | None = None
 
-    def where(self, alias: str = "") -> str:
-        """The WHERE conditions (parameter placeholders only, never values)."""
+    def where(self, alias: str = "", *, timed: bool = True) -> str:
+        """The WHERE conditions (parameter placeholders only, never values).
+
+        TIMED False leaves out the window (for ``input_outcomes``, which has
+        no time in its key).
+        """
         a = f"{alias}." if alias else ""
-        parts = [
-            f"{a}project = {{project:String}}",
-            f"{a}hour >= toStartOfHour({{since:DateTime('UTC')}})",
-            f"{a}hour < {{until:DateTime('UTC')}}",
-        ]
+        parts = [f"{a}project = {{project:String}}"]
+        if timed:
+            parts += [
+                f"{a}hour >= toStartOfHour({{since:DateTime('UTC')}})",
+                f"{a}hour < {{until:DateTime('UTC')}}",
+            ]
         if self.versions is not None:
             parts.append(f"{a}model_version IN {{versions:Array(String)}}")
         if self.call_site is not None:
@@ -147,20 +152,19 @@ def _mode_stats(store: Store, sel: Selection) -> dict[str, dict[str, Any]]:
 
 
 def _repeatability(store: Store, sel: Selection) -> dict[str, tuple[float, int]]:
+    # FINAL merges each input's partial rows (one row per version, call site
+    # and input) far faster than a GROUP BY over them; the conditions on
+    # non-key columns stay inside the aggregate so they apply after merging.
     rows = store.query_dicts(
         f"""
         SELECT model_version,
-               countIf(lo = hi) / count() AS repeatability,
-               count() AS inputs
-        FROM (
-            SELECT model_version, call_site, input_hash,
-                   sum(occurrences) AS n, min(min_outcome) AS lo, max(max_outcome) AS hi
-            FROM {store.table("input_outcomes")}
-            WHERE {sel.where()}
-            GROUP BY model_version, call_site, input_hash
-            HAVING n >= 2
-        )
+               countIf(occurrences >= 2 AND min_outcome = max_outcome)
+                   / countIf(occurrences >= 2) AS repeatability,
+               countIf(occurrences >= 2) AS inputs
+        FROM {store.table("input_outcomes")} FINAL
+        WHERE {sel.where(timed=False)}
         GROUP BY model_version
+        HAVING inputs > 0
         """,
         sel.params(),
     )
@@ -204,7 +208,9 @@ def version_metrics(store: Store, sel: Selection) -> dict[str, dict[str, Any]]:
     """Every consistency metric for each model version in the selection.
 
     Values are raw (weighted sums as floats); ``failure_rate_ci`` is the
-    Wilson 95% interval at the effective number of calls.
+    Wilson 95% interval at the effective number of calls. Repeatability
+    covers every stored call of the version at the call site(s), whatever
+    the window (see ``input_outcomes``).
     """
     totals = _totals(store, sel)
     if not totals:

@@ -58,27 +58,29 @@ SELECT
 FROM {db}calls
 GROUP BY project, model_version, call_site, hour, is_failure, fingerprint;
 
--- Outcomes per repeated input: for each input hash, how often it was called
--- and the smallest and largest outcome (0 = success, else the fingerprint).
--- An input's outcomes agree exactly when min = max, and min / max / sum
--- merge across hours, so repeatability over any window of whole hours is one
--- GROUP BY over this table.
+-- Outcomes per input: for each project, model version, call site and
+-- input hash, how often it was called and the smallest and largest outcome
+-- (0 = success, else the fingerprint). An input's outcomes agree exactly
+-- when min = max, and min / max / sum merge, so repeatability is one
+-- GROUP BY over this table. There is no time in the key on purpose: the
+-- table grows with distinct inputs, not with calls, and repeatability is
+-- measured over everything a version answered (an input repeated a day
+-- apart is still a repeat).
 CREATE TABLE IF NOT EXISTS {db}input_outcomes {on_cluster}
 (
     project       LowCardinality(String),
     model_version LowCardinality(String),
     call_site     LowCardinality(String),
-    hour          DateTime('UTC'),
     input_hash    UInt64,
     occurrences   SimpleAggregateFunction(sum, UInt64),
     calls         SimpleAggregateFunction(sum, Float64),
     min_outcome   SimpleAggregateFunction(min, UInt64),
-    max_outcome   SimpleAggregateFunction(max, UInt64)
+    max_outcome   SimpleAggregateFunction(max, UInt64),
+    last_seen     SimpleAggregateFunction(max, DateTime('UTC'))
 )
 ENGINE = {engine:AggregatingMergeTree}
-PARTITION BY toYYYYMM(hour)
-ORDER BY (project, model_version, call_site, hour, input_hash)
-TTL hour + INTERVAL {retention_days} DAY
+ORDER BY (project, model_version, call_site, input_hash)
+TTL last_seen + INTERVAL {retention_days} DAY
 SETTINGS non_replicated_deduplication_window = 1000;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {db}input_outcomes_mv {on_cluster}
@@ -87,12 +89,12 @@ SELECT
     project,
     model_version,
     call_site,
-    toStartOfHour(time) AS hour,
     input_hash,
     toUInt64(count()) AS occurrences,
     sum(sample_weight) AS calls,
     min(if(is_failure = 1, fingerprint, toUInt64(0))) AS min_outcome,
-    max(if(is_failure = 1, fingerprint, toUInt64(0))) AS max_outcome
+    max(if(is_failure = 1, fingerprint, toUInt64(0))) AS max_outcome,
+    max(toDateTime(time, 'UTC')) AS last_seen
 FROM {db}calls
 WHERE input_hash != 0
-GROUP BY project, model_version, call_site, hour, input_hash;
+GROUP BY project, model_version, call_site, input_hash;

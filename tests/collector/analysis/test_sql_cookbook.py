@@ -1,0 +1,135 @@
+"""Every query of the README's "Incident review in SQL" cookbook, run as written
+against the embedded engine, both directly and through ``faultprint sql``'s
+read-only, project-scoped path, on data where the right answer is known."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from faultprint_collector.analysis._adhoc import run_readonly_sql
+from faultprint_collector.ingest import CallRecord
+from faultprint_collector.store import Store
+from faultprint_collector.store._writer import insert_rows
+
+README = Path(__file__).resolve().parents[3] / "README.md"
+FP = 0x9F2C4E1AB3D07765  # the fingerprint the cookbook names
+SPIKE = 0x51AB7700C0FFEE01
+STEADY = 0x0BADC0DE00000001
+NOW = datetime.now(UTC)
+DEPLOY = NOW - timedelta(hours=3)
+
+
+def cookbook() -> dict[str, str]:
+    """The README section's SQL blocks, keyed by their first comment line."""
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## Incident review in SQL", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sql\n(.*?)```", section, re.S)
+    return {block.splitlines()[0].removeprefix("-- ").strip(): block for block in blocks}
+
+
+def _row(i: int, when: datetime, fp: int = 0, version: str = "", message: str = "") -> list:
+    version = version or ("v2" if when >= DEPLOY else "v1")
+    return CallRecord(
+        project="default",
+        time=when,
+        trace_id=f"{i + 1:032x}",
+        span_id=f"{i + 1:016x}",
+        release="2.4.0" if when >= DEPLOY else "2.3.0",
+        model_version=version,
+        call_site="shop.summarise",
+        status="error" if fp else "ok",
+        is_failure=1 if fp else 0,
+        category="invalid_output" if fp else "",
+        message=message,
+        template=re.sub(r"\d+", "<num>", message),
+        fingerprint=fp,
+    ).row()
+
+
+@pytest.fixture
+def incident(store: Store) -> dict[str, int]:
+    """Calls over the last 30 hours with a steady mode, a spike and a deploy."""
+    rows, counts = [], {"fp_before": 0, "fp_after": 0}
+    i = 0
+    for minutes in range(0, 30 * 60, 3):  # a call every three minutes
+        when = NOW - timedelta(minutes=minutes)
+        rows.append(_row(i, when))
+        i += 1
+        if minutes % 30 == 0:  # two steady failures an hour
+            rows.append(_row(i, when, STEADY, message=f"timeout after {minutes} ms"))
+            i += 1
+        if minutes % 20 == 0 and minutes > 60:  # the cookbook's fingerprint
+            rows.append(_row(i, when, FP, message=f"missing field 'summary' in item {i}"))
+            if DEPLOY - timedelta(days=1) <= when < DEPLOY:
+                counts["fp_before"] += 1
+            elif when >= DEPLOY:
+                counts["fp_after"] += 1
+            i += 1
+    for k in range(40):  # a storm in the last 40 minutes
+        when = NOW - timedelta(minutes=k)
+        rows.append(_row(i, when, SPIKE, message=f"rate limited, retry in {k} s"))
+        i += 1
+    insert_rows(store, rows)
+    return counts
+
+
+def _both(store: Store, sql: str) -> list[list]:
+    """Run SQL directly and through the read-only path; they must agree."""
+    direct = [list(r) for r in store.query(sql).result_rows]
+    scoped = run_readonly_sql(store, "default", sql)
+    assert len(scoped["rows"]) == len(direct)
+    assert run_readonly_sql(store, "someone-else", sql)["rows"] == []
+    return direct
+
+
+def test_the_cookbook_has_the_queries_the_docs_promise() -> None:
+    assert set(cookbook()) == {
+        "what spiked in the last hour",
+        "first occurrence of a fingerprint per version",
+        "exemplars of a fingerprint",
+        "failure mix before and after a deploy",
+        "failure rate per version and hour",
+    }
+
+
+def test_what_spiked_in_the_last_hour(store: Store, incident: dict) -> None:
+    rows = _both(store, cookbook()["what spiked in the last hour"])
+    assert [r[0] for r in rows] == [f"{SPIKE:016x}"]
+    assert rows[0][1] == "rate limited, retry in <num> s"
+    assert rows[0][3] == 40
+
+
+def test_first_occurrence_per_version(store: Store, incident: dict) -> None:
+    rows = _both(store, cookbook()["first occurrence of a fingerprint per version"])
+    assert [r[0] for r in rows] == ["v1", "v2"]
+    first_v2 = rows[1][1].replace(tzinfo=UTC)
+    assert DEPLOY <= first_v2 < DEPLOY + timedelta(minutes=20)
+    assert rows[0][1] < rows[1][1]
+
+
+def test_exemplars_of_a_fingerprint(store: Store, incident: dict) -> None:
+    rows = _both(store, cookbook()["exemplars of a fingerprint"])
+    assert len(rows) == 5
+    assert all("missing field 'summary'" in r[4] and len(r[1]) == 32 for r in rows)
+    assert [r[0] for r in rows] == sorted((r[0] for r in rows), reverse=True)
+
+
+def test_failure_mix_before_and_after_a_deploy(store: Store, incident: dict) -> None:
+    rows = _both(store, cookbook()["failure mix before and after a deploy"])
+    by_fp = {r[0]: (r[2], r[3]) for r in rows}
+    assert by_fp[f"{FP:016x}"] == (incident["fp_before"], incident["fp_after"])
+    assert by_fp[f"{SPIKE:016x}"] == (0, 40)
+    assert rows[0][0] == f"{SPIKE:016x}"  # the biggest increase first
+
+
+def test_failure_rate_per_version_and_hour(store: Store, incident: dict) -> None:
+    rows = _both(store, cookbook()["failure rate per version and hour"])
+    assert {r[1] for r in rows} == {"v1", "v2"}
+    for _hour, _version, calls, failures, rate in rows:
+        assert calls >= failures > 0
+        assert rate == pytest.approx(failures / calls, abs=1e-4)
+    latest = max(rows, key=lambda r: r[0])
+    assert latest[1] == "v2"
