@@ -73,14 +73,14 @@ _FINISH: dict[str, str | None] = {
 }
 
 _TIMEOUT_TYPE = re.compile(r"time(?:d)?[ _]?out|deadline", re.I)
-_TIMEOUT_MSG = re.compile(r"\btimed? ?out\b|\btimeout\b|deadline exceeded|took too long", re.I)
+# matched against a lower-cased head of the message
+_TIMEOUT_MSG = re.compile(r"\btimed? ?out\b|\btimeout\b|deadline exceeded|took too long")
 _VALIDATION_TYPES = frozenset(
     {"ValidationError", "JSONDecodeError", "DecodeError", "SchemaError", "OutputParserException"}
 )
 _TOOL_MSG = re.compile(
     r"\b(?:unknown|unexpected|invalid|undefined|unsupported) (?:tool|function)\b"
-    r"|\btool[ _](?:call|arguments?)\b|\barguments for (?:tool|function)\b",
-    re.I,
+    r"|\btool[ _](?:call|arguments?)\b|\barguments for (?:tool|function)\b"
 )
 
 
@@ -141,15 +141,17 @@ def category_from_fields(
         return "api_error"
     if message and message[:1] in "E{HhSs" and parse_provider_error(message) is not None:
         return "api_error"
+    # one lower-cased head, then cheap substring tests gate the expressions
+    head = message[:300].lower() if message else ""
     if (
-        message
-        and _TIMEOUT_MSG.search(message[:300])
+        ("time" in head or "deadline" in head or "too long" in head)
+        and _TIMEOUT_MSG.search(head)
         and not short_type.endswith("ValidationError")
     ):
         return "timeout"
-    if "Tool" in short_type or _TOOL_MSG.search(message[:300]):
+    if "Tool" in short_type or (("tool" in head or "function" in head) and _TOOL_MSG.search(head)):
         return "tool_error"
-    if short_type in _VALIDATION_TYPES or (message and "validation error" in message[:300]):
+    if short_type in _VALIDATION_TYPES or "validation error" in head:
         return "invalid_output"
     if message and json_error_mode(message) is not None:
         return "invalid_output"

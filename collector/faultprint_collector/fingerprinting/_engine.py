@@ -14,7 +14,6 @@ fingerprints keep their meaning.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -97,17 +96,26 @@ _COARSE_KEYS = ("call_site", "category", "kind")
 
 
 def _hashes(c: Components) -> tuple[int, int]:
-    # Canonical encoding: the strategy, the level, and the components as JSON
-    # (keys in the strategy's fixed insertion order, ASCII-escaped, no
-    # whitespace). JSON is unambiguous for any text, and its encoder is fast.
-    # The coarse level is the first three components (call_site, category, kind).
-    coarse_text = _dumps([c["call_site"], c["category"], c["kind"]])
-    coarse = xxhash.xxh3_64_intdigest(f"{STRATEGY}|coarse|{coarse_text}".encode())
-    fine = xxhash.xxh3_64_intdigest(f"{STRATEGY}|fine|{_dumps(c)}".encode())
-    return fine, coarse
-
-
-_dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
+    # Canonical encoding: the strategy, then per component its key, the length
+    # of its value and the value (a list: its count in brackets, then
+    # "length:item" per item), all joined by the unit separator. Keys are
+    # constants in the strategy's fixed order and every value is
+    # length-prefixed, so the encoding is unambiguous for any text without
+    # escaping. The coarse level hashes the first three components
+    # (call_site, category, kind) under its own prefix.
+    parts = [STRATEGY]
+    add = parts.append
+    for k, v in c.items():
+        add(k)
+        if v.__class__ is str:
+            add(str(len(v)))
+            add(v)
+        else:
+            add(f"[{len(v)}]")
+            parts.extend([f"{len(x)}:{x}" for x in v])
+    fine = "\x1f".join(parts).encode("utf-8", "surrogatepass")
+    coarse = ("coarse\x1f" + "\x1f".join(parts[:10])).encode("utf-8", "surrogatepass")
+    return xxhash.xxh3_64_intdigest(fine), xxhash.xxh3_64_intdigest(coarse)
 
 
 # --- helpers --------------------------------------------------------------------
@@ -128,7 +136,7 @@ def _short_type(error_type: str) -> str:
 
 def _from_traceback_tail(stacktrace: str) -> tuple[str, str]:
     """(type, message) from the last line of traceback text."""
-    for line in reversed(stacktrace.rstrip().splitlines()[-20:]):
+    for line in reversed(stacktrace[-4000:].rstrip().splitlines()[-20:]):
         line = line.strip()
         if not line or line.startswith(("File ", "^", "~")):
             continue

@@ -19,6 +19,9 @@ __all__ = ["MAX_FRAMES", "in_app_frames", "is_library_path", "module_of"]
 #: a mode
 MAX_FRAMES = 3
 
+#: only the last this many characters of a traceback are read
+MAX_TRACEBACK = 65536
+
 _FRAME = re.compile(r'^[ \t]*File "(?P<path>[^"\n]*)", line \d+, in (?P<func>[^\s]+)', re.M)
 
 # The last traceback in a chained report is the exception that was raised;
@@ -72,7 +75,9 @@ def in_app_frames(stacktrace: str, limit: int = MAX_FRAMES) -> list[str]:
     """
     if "File " not in stacktrace:
         return []
-    text = stacktrace
+    # the raised exception's frames are at the end; a bounded tail keeps huge
+    # (recursive) tracebacks cheap
+    text = stacktrace[-MAX_TRACEBACK:]
     chain = list(_CHAIN.finditer(text))
     if chain:
         text = text[chain[-1].end() :]

@@ -54,7 +54,9 @@ MAX_LINE = 4000
 _COLLAPSE = re.compile(r"<\*>(?:[ \t,|]*<\*>)+")
 _DIGIT = re.compile(r"\d")
 _BARE_NUMBER_START = _DIGIT
-_VALUE = re.compile(r"[\w.:/@+#-]*\d[\w.:/@+#-]*")
+_VALUE_TOKEN = re.compile(
+    r"([\"'`(\[{<]*)(?:[\w.:/@+#-]|<\*>)*?\d(?:[\w.:/@+#-]|<\*>)*?([\"'`)\]}>.,;:!?]*)"
+)
 # Stripped from token edges before a positional rule looks at the word.
 _EDGE = "\"'`.,;:!?()[]{}<>"
 _CLAUSE_END = (".", ";", "!", "?")
@@ -78,19 +80,27 @@ def first_line(message: str) -> str:
     return ""
 
 
+# line boundaries as str.splitlines() knows them
+_EOL = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_LEADING = re.compile(r"\s*")
+
+
 def _head(message: str) -> str:
-    line = first_line(message) if ("\n" in message or "\r" in message) else message.strip()
-    return line[:MAX_LINE]
+    """The first non-blank line, at most MAX_LINE characters; linear in its length only."""
+    start = _LEADING.match(message).end()  # type: ignore[union-attr]
+    eol = _EOL.search(message, start, start + MAX_LINE)
+    end = eol.start() if eol is not None else start + MAX_LINE
+    return message[start:end].rstrip()
 
 
 def _mask_token(tok: str) -> str:
     if _DIGIT.search(tok) is not None:
         # Shortcut for the `digit_token` pattern, which would consume such a
-        # token whole: value characters only, holding a digit, is one value.
-        core = tok.strip(_EDGE)
-        if _VALUE.fullmatch(core.replace(PLACEHOLDER, "0")) is not None:
-            start = tok.find(core)
-            return tok[:start] + PLACEHOLDER + tok[start + len(core) :]
+        # token whole: value characters only (between edge punctuation),
+        # holding a digit, is one value.
+        m = _VALUE_TOKEN.fullmatch(tok)
+        if m is not None:
+            return f"{m[1]}<*>{m[2]}"
         return MASK.sub(PLACEHOLDER, tok)
     masked = MASK.sub(PLACEHOLDER, tok)
     # Memoise only what is likely to recur: tokens without digits. A full cache

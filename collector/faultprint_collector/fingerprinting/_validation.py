@@ -142,7 +142,7 @@ def _parse_pydantic(message: str) -> list[tuple[str, str, str]] | None:
     head = _PYD_HEAD.search(message)
     if head is None:
         return None
-    lines = message[head.end() :].splitlines()
+    lines = message[head.end() : head.end() + 32768].splitlines()
     out: list[tuple[str, str, str]] = []
     loc = ""
     for line in lines:
@@ -160,8 +160,8 @@ def _parse_pydantic(message: str) -> list[tuple[str, str, str]] | None:
 
 # --- jsonschema -----------------------------------------------------------------
 
-_JS_FAILED = re.compile(r"^Failed validating '(?P<kw>\w+)' in ", re.M)
-_JS_INSTANCE = re.compile(r"^On instance(?P<path>(?:\[[^\]\n]*\])*):", re.M)
+_JS_FAILED = re.compile(r"Failed validating '(?P<kw>\w+)' in ")
+_JS_INSTANCE = re.compile(r"On instance(?P<path>(?:\[[^\]\n]*\])*):")
 _JS_REQUIRED = re.compile(r"^'(?P<prop>[^'\n]+)' is a required property")
 _JS_KINDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(rx), kw)
@@ -193,11 +193,15 @@ def _jsonschema_kind(first: str) -> str | None:
 
 def _parse_jsonschema(message: str) -> list[tuple[str, str, str]] | None:
     first = message.split("\n", 1)[0].strip()
-    failed = _JS_FAILED.search(message)
+    # find() first: the expressions then run at one known line, not over the
+    # schema dump that jsonschema appends to its message
+    at = message.find("\nFailed validating '")
+    failed = _JS_FAILED.match(message, at + 1) if at >= 0 else None
     kind = failed.group("kw") if failed else _jsonschema_kind(first)
     if kind is None:
         return None
-    inst = _JS_INSTANCE.search(message)
+    at = message.find("\nOn instance")
+    inst = _JS_INSTANCE.match(message, at + 1) if at >= 0 else None
     path = generalise_path(inst.group("path")) if inst else ""
     req = _JS_REQUIRED.match(first)
     if kind == "required" and req is not None:
