@@ -32,8 +32,8 @@ from pathlib import Path
 PROJECT = "bench"
 
 # 4 versions × 8 call sites over 7 days, 5% failures in ~30 modes per
-# version (v2 adds modes and drops one), inputs drawn from 20k per call site
-# so repeatability has repeats to find.
+# version (v2 adds modes), inputs drawn from 20k per call site (hashed, as
+# the SDK hashes them) so repeatability has repeats to find.
 LOAD = """
 INSERT INTO calls (project, time, trace_id, span_id, model_version, call_site, status,
                    is_failure, category, error_type, message, template, fingerprint,
@@ -54,7 +54,7 @@ SELECT
     if(failed, concat('failure mode ', toString(fp), ' at item <num>'), '') AS template,
     if(failed, fp, 0) AS fingerprint,
     if(failed, intDiv(fp, 10), 0) AS coarse_fingerprint,
-    1 + (cityHash64(number, 3) % 20000) + 100000 * (intDiv(number, 4) % 8) AS input_hash,
+    cityHash64(intDiv(number, 4) % 8, cityHash64(number, 3) % 20000) AS input_hash,
     1.0 AS sample_weight
 FROM (
     SELECT number,

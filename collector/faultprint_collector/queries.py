@@ -121,6 +121,7 @@ def list_versions(
                 "novelty_rate": _round(m["novelty_rate"]),
                 "repeatability": _round(m["repeatability"]),
                 "repeated_inputs": m["repeated_inputs"],
+                "repeatability_sample": _round(m["repeatability_sample"]),
                 "drift": _round(m["drift"]),
                 "first_seen": _iso(m["first_hour"]),
                 "last_seen": _iso(m["last_hour"] + timedelta(hours=1)),

@@ -100,7 +100,7 @@ def _public(version: str, metrics: Mapping[str, Any]) -> dict[str, Any]:
         if key in ("calls", "failures") and value is not None:
             value = _count(value)
         elif key == "failure_rate_ci":
-            value = [round(v, 6) for v in value]
+            value = [round(v, 6) for v in (value or (0.0, 1.0))]
         elif isinstance(value, float):
             value = round(value, 6)
         out[key] = value
@@ -154,6 +154,14 @@ def compare_metrics(
             f"too few failures to judge the failure mix (baseline {f1:g}, candidate {f2:g}; "
             f"need at least {MIN_FAILURES} each): JSD and effective modes are not gated"
         )
+
+    for name, m in (("baseline", b), ("candidate", c)):
+        share = m.get("repeatability_sample", 1.0)
+        if share < 1.0 and m.get("repeatability") is not None:
+            notes.append(
+                f"{name} repeatability estimated from a {share:.1%} hash sample of its inputs "
+                f"({m.get('repeated_inputs', 0)} repeated inputs read)"
+            )
 
     p1 = f1 / n1 if n1 else 0.0
     p2 = f2 / n2 if n2 else 0.0
@@ -289,7 +297,7 @@ def compare_versions(
         since=since,
         until=until,
     )
-    metrics = version_metrics(store, sel)
+    metrics = version_metrics(store, sel, with_drift=False)
     modes = mode_counts(store, sel)
     base_modes = modes.get(baseline, {})
     cand_modes = modes.get(candidate, {})

@@ -41,7 +41,7 @@ def _cell(metrics: dict[str, Any], key: str) -> str:
     value = metrics.get(key)
     if key == "failure_rate":
         lo, hi = metrics["failure_rate_ci"]
-        return f"{value * 100:.2f}% [{lo * 100:.2f}–{hi * 100:.2f}]"
+        return f"{(value or 0.0) * 100:.2f}% [{lo * 100:.2f}–{hi * 100:.2f}]"
     if key in ("top3_share", "novelty_rate", "repeatability"):
         return _share(value)
     if key == "effective_modes":

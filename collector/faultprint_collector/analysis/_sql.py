@@ -151,24 +151,68 @@ def _mode_stats(store: Store, sel: Selection) -> dict[str, dict[str, Any]]:
     return {r["model_version"]: r for r in rows}
 
 
-def _repeatability(store: Store, sel: Selection) -> dict[str, tuple[float, int]]:
-    # FINAL merges each input's partial rows (one row per version, call site
-    # and input) far faster than a GROUP BY over them; the conditions on
-    # non-key columns stay inside the aggregate so they apply after merging.
-    rows = store.query_dicts(
-        f"""
-        SELECT model_version,
-               countIf(occurrences >= 2 AND min_outcome = max_outcome)
-                   / countIf(occurrences >= 2) AS repeatability,
-               countIf(occurrences >= 2) AS inputs
-        FROM {store.table("input_outcomes")} FINAL
-        WHERE {sel.where(timed=False)}
-        GROUP BY model_version
-        HAVING inputs > 0
-        """,
-        sel.params(),
-    )
-    return {r["model_version"]: (r["repeatability"], r["inputs"]) for r in rows}
+#: above this many input rows, repeatability reads a hash range of inputs
+REPEATABILITY_MAX_INPUTS = 200_000
+_U64 = 2**64 - 1
+
+
+def _repeatability(
+    store: Store,
+    sel: Selection,
+    *,
+    max_inputs: int = REPEATABILITY_MAX_INPUTS,
+    final: bool | None = None,
+) -> dict[str, tuple[float, int, float]]:
+    """Per version: (repeatability, repeated inputs counted, share of inputs read).
+
+    Input hashes are uniform 64-bit hashes, so the inputs whose hash lies in
+    [0, f·2⁶⁴) are a random sample of inputs, independent of their outcomes:
+    when a selection holds more than MAX_INPUTS input rows, only that range
+    is read (the sort key ends in input_hash, so the range prunes granules)
+    and repeatability is the share among the sampled inputs.
+
+    FINAL merges each input's partial rows far faster than a GROUP BY; on a
+    cluster an input's rows may sit on several shards, where only GROUP BY
+    merges them, so FINAL is used only on a single server.
+    """
+    final = not store.cluster if final is None else final
+    params = sel.params()
+    table = store.table("input_outcomes")
+    where = sel.where(timed=False)
+    total = store.query(f"SELECT count() FROM {table} WHERE {where}", params).result_rows[0][0]
+    fraction = 1.0 if total <= max_inputs else max_inputs / total
+    params["cut"] = _U64 if fraction >= 1.0 else int(fraction * 2**64)
+    where += " AND input_hash <= {cut:UInt64}"
+    if final:
+        # the conditions on non-key columns stay inside the aggregates, so
+        # they apply after FINAL has merged the rows
+        sql = f"""
+            SELECT model_version,
+                   countIf(occurrences >= 2 AND min_outcome = max_outcome)
+                       / countIf(occurrences >= 2) AS repeatability,
+                   countIf(occurrences >= 2) AS inputs
+            FROM {table} FINAL
+            WHERE {where}
+            GROUP BY model_version
+            HAVING inputs > 0
+        """
+    else:
+        sql = f"""
+            SELECT model_version,
+                   countIf(lo = hi) / count() AS repeatability,
+                   count() AS inputs
+            FROM (
+                SELECT model_version, call_site, input_hash,
+                       sum(occurrences) AS n, min(min_outcome) AS lo, max(max_outcome) AS hi
+                FROM {table}
+                WHERE {where}
+                GROUP BY model_version, call_site, input_hash
+                HAVING n >= 2
+            )
+            GROUP BY model_version
+        """
+    rows = store.query_dicts(sql, params)
+    return {r["model_version"]: (r["repeatability"], r["inputs"], fraction) for r in rows}
 
 
 def _drift(store: Store, sel: Selection) -> dict[str, float | None]:
@@ -204,7 +248,9 @@ def _drift(store: Store, sel: Selection) -> dict[str, float | None]:
     return out
 
 
-def version_metrics(store: Store, sel: Selection) -> dict[str, dict[str, Any]]:
+def version_metrics(
+    store: Store, sel: Selection, *, with_drift: bool = True
+) -> dict[str, dict[str, Any]]:
     """Every consistency metric for each model version in the selection.
 
     Values are raw (weighted sums as floats); ``failure_rate_ci`` is the
@@ -217,7 +263,7 @@ def version_metrics(store: Store, sel: Selection) -> dict[str, dict[str, Any]]:
         return {}
     modes = _mode_stats(store, sel)
     repeat = _repeatability(store, sel)
-    drift = _drift(store, sel)
+    drift = _drift(store, sel) if with_drift else {}
     out: dict[str, dict[str, Any]] = {}
     for t in totals:
         v = t["model_version"]
@@ -238,6 +284,7 @@ def version_metrics(store: Store, sel: Selection) -> dict[str, dict[str, Any]]:
             "novelty_rate": mode.get("novelty_rate"),
             "repeatability": rep[0] if rep else None,
             "repeated_inputs": rep[1] if rep else 0,
+            "repeatability_sample": rep[2] if rep else 1.0,
             "drift": drift.get(v),
             "first_hour": t["first_hour"],
             "last_hour": t["last_hour"],

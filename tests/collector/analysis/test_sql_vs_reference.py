@@ -117,3 +117,46 @@ def test_compare_from_sql_equals_compare_from_reference(store: Store, calls: lis
         ), key
     for key in ("new_modes", "vanished_modes", "changed_modes"):
         assert [m["fingerprint"] for m in got[key]] == [m["fingerprint"] for m in expected[key]]
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    calls=st.lists(call_strategy, min_size=1, max_size=120), call_site=st.sampled_from([None, "s2"])
+)
+def test_repeatability_by_group_by_equals_final(
+    store: Store, calls: list[Call], call_site: str | None
+) -> None:
+    # the GROUP BY path is what a cluster uses (an input's rows on several shards)
+    from faultprint_collector.analysis._sql import _repeatability
+
+    project = f"r{next(_projects)}"
+    store_calls(store, calls, project)
+    sel = Selection(project=project, call_site=call_site)
+    assert _repeatability(store, sel, final=False) == _repeatability(store, sel, final=True)
+
+
+def test_repeatability_reads_a_hash_sample_of_many_inputs(store: Store) -> None:
+    import random
+
+    from faultprint_collector.analysis._sql import _repeatability
+
+    rng = random.Random(5)
+    calls = []
+    for _ in range(3000):
+        h = rng.getrandbits(64) | 1
+        agree = rng.random() < 0.7
+        calls.append(Call("v1", "s1", T0, False, 0, 1.0, h))
+        calls.append(Call("v1", "s1", T0, not agree, 0 if agree else 11, 1.0, h))
+    store_calls(store, calls, "sampled")
+    sel = Selection(project="sampled")
+    ((full, inputs, share),) = _repeatability(store, sel).values()
+    assert (inputs, share) == (3000, 1.0)
+    ((part, part_inputs, part_share),) = _repeatability(store, sel, max_inputs=1000).values()
+    assert part_share == pytest.approx(1 / 3)
+    assert 700 < part_inputs < 1300
+    # a random third of the inputs: the share agrees within sampling error
+    assert part == pytest.approx(full, abs=4 * (0.7 * 0.3 / part_inputs) ** 0.5)
