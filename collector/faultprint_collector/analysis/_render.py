@@ -64,7 +64,12 @@ def _headline(r: dict[str, Any]) -> list[str]:
 
 
 def _mode_line(m: dict[str, Any]) -> list[str]:
-    ratio = "new" if m["rate_ratio"] is None else f"×{m['rate_ratio']:.2f}"
+    if m["rate_ratio"] is None:
+        ratio = "new"
+    elif m["rate_ratio"] == 0:
+        ratio = "gone"
+    else:
+        ratio = f"×{m['rate_ratio']:.2f}"
     text = (m.get("template") or m.get("example") or "")[:70]
     return [
         m["fingerprint"],
