@@ -1,0 +1,101 @@
+"""Ad-hoc SQL: whatever text arrives, the answer is rows or a refusal with a
+reason, never another error; and nothing outside the project leaks."""
+
+from __future__ import annotations
+
+import pytest
+from faultprint_collector.analysis._adhoc import AdhocRefused, run_readonly_sql
+from faultprint_collector.store import Store
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from .conftest import store_calls, synth_calls
+
+FRAGMENTS = [
+    "SELECT",
+    "WITH",
+    "x AS (SELECT 1)",
+    "*",
+    "count()",
+    "FROM",
+    "calls",
+    "FINAL",
+    "system.tables",
+    "failures_v",
+    "merge('default', 'calls')",
+    "numbers(3)",
+    "file('/etc/passwd')",
+    "WHERE",
+    "project = 'other'",
+    ";",
+    "DROP TABLE calls",
+    "INTO OUTFILE '/tmp/x'",
+    "'",
+    '"',
+    "/*",
+    "*/",
+    "--",
+    "\n",
+    "(",
+    ")",
+    "SETTINGS readonly = 0",
+    "FORMAT JSON",
+    "UNION ALL",
+    "JOIN",
+    "schema_migrations",
+    "\x00",
+    "é",
+    "`calls`",
+    "default.calls",
+    "other_db.calls",
+]
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    text=st.one_of(
+        st.lists(st.sampled_from(FRAGMENTS), min_size=1, max_size=12).map(" ".join),
+        st.text(max_size=200),
+    )
+)
+def test_any_text_is_rows_or_a_refusal(store: Store, text: str) -> None:
+    try:
+        result = run_readonly_sql(store, "nobody", text, max_rows=50)
+    except AdhocRefused as exc:
+        assert str(exc)
+        return
+    assert len(result["rows"]) <= 50
+    # the project "nobody" has no calls: anything read from faultprint's
+    # tables comes back empty or zero
+    assert "other" not in str(result["rows"])
+
+
+def test_other_projects_stay_invisible(store: Store) -> None:
+    store_calls(store, synth_calls("v", 200, {5: 0.1}, seed=1, inputs=20), project="other")
+    for sql in (
+        "SELECT count() FROM calls",
+        "SELECT count() FROM calls FINAL WHERE project = 'other'",
+        "SELECT count() FROM failures_v",
+        "SELECT count() FROM (SELECT * FROM calls_hourly) WHERE project = 'other'",
+        "SELECT count() FROM input_outcomes",
+        "SELECT count() FROM fingerprint_catalog_v",
+        "WITH x AS (SELECT * FROM calls) SELECT count() FROM x",
+        "SELECT count() FROM numbers(3) WHERE number IN (SELECT input_hash FROM calls)",
+    ):
+        assert run_readonly_sql(store, "mine", sql)["rows"][0][0] == 0, sql
+        assert run_readonly_sql(store, "other", sql)["rows"][0][0] > 0 or "numbers" in sql
+
+
+@pytest.mark.parametrize("max_rows", [0, 10_001])
+def test_row_limit_bounds(store: Store, max_rows: int) -> None:
+    with pytest.raises(AdhocRefused):
+        run_readonly_sql(store, "p", "SELECT 1", max_rows=max_rows)
+
+
+def test_results_are_truncated_at_the_row_limit(store: Store) -> None:
+    result = run_readonly_sql(store, "p", "SELECT number FROM numbers(100)", max_rows=10)
+    assert result["truncated"] and len(result["rows"]) == 10
