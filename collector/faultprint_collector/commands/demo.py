@@ -135,7 +135,10 @@ def demo(
     proc = start_collector(store_dir, port, log)
     started = time.monotonic()
     try:
-        faultprint.configure(endpoint=url, service="demo-shop", environment="demo", release="1.0")
+        faultprint.configure(
+            endpoint=url, service="demo-shop", environment="demo", release="1.0",
+            capture_content=True,
+        )
         with Progress(
             TextColumn("[bold]model calls"),
             BarColumn(),
