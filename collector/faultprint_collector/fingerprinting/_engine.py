@@ -149,15 +149,19 @@ def _from_traceback_tail(stacktrace: str) -> tuple[str, str]:
 
 def _without_model(message: str, model: str) -> str:
     # The model name can be a plain word ("sonnet"); never let it into a
-    # template. Whole tokens only: model "gpt-4.1" must not leave "<*>-mini"
-    # of "gpt-4.1-mini" behind.
-    if model and len(model) >= 3 and model in message:
-        return _model_pattern(model).sub("<*>", message)
+    # template. A name holding a digit (gpt-4o) is masked by the token rules
+    # anyway; the rest are masked here, whole tokens only, so model "sonnet"
+    # leaves "sonnets" alone.
+    pattern = _model_pattern(model)
+    if pattern is not None and model in message:
+        return pattern.sub("<*>", message)
     return message
 
 
 @lru_cache(maxsize=1024)
-def _model_pattern(model: str) -> re.Pattern[str]:
+def _model_pattern(model: str) -> re.Pattern[str] | None:
+    if len(model) < 3 or any(c.isdigit() for c in model):
+        return None
     return re.compile(rf"(?<![\w.:/@+#-]){re.escape(model)}(?![\w/@+#-]|[.:]\w)")
 
 

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["ProviderError", "parse_provider_error"]
 
@@ -28,8 +27,7 @@ _PREFIX = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class ProviderError:
+class ProviderError(NamedTuple):
     """What a provider error message says, structurally."""
 
     status: int = 0
