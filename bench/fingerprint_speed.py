@@ -17,7 +17,7 @@ Drain3's own example configuration) fed the same messages. Each measurement
 is repeated ``--runs`` times with cold caches (our template caches cleared, a
 fresh Drain3 miner), and the median is printed with the ratio.
 
-    python bench/fingerprint_speed.py [--scale 8] [--runs 5]
+    python bench/fingerprint_speed.py [--scale 4] [--runs 5]
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def time_drain(lines: list[str]) -> float:
 def main() -> None:
     """Measure and print medians and the ratio."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scale", type=float, default=8.0)
+    parser.add_argument("--scale", type=float, default=4.0)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     note = pin_one_core()

@@ -95,6 +95,13 @@ class Fingerprint:
 _COARSE_KEYS = ("call_site", "category", "kind")
 
 
+US = "\x1f"
+
+
+def _list_part(key: str, values: list[str]) -> str:
+    return US.join([key, f"[{len(values)}]", *[f"{len(x)}:{x}" for x in values]])
+
+
 def _hashes(c: Components) -> tuple[int, int]:
     # Canonical encoding: the strategy, then per component its key, the length
     # of its value and the value (a list: its count in brackets, then
@@ -103,18 +110,11 @@ def _hashes(c: Components) -> tuple[int, int]:
     # length-prefixed, so the encoding is unambiguous for any text without
     # escaping. The coarse level hashes the first three components
     # (call_site, category, kind) under its own prefix.
-    parts = [STRATEGY]
-    add = parts.append
-    for k, v in c.items():
-        add(k)
-        if v.__class__ is str:
-            add(str(len(v)))
-            add(v)
-        else:
-            add(f"[{len(v)}]")
-            parts.extend([f"{len(x)}:{x}" for x in v])
-    fine = "\x1f".join(parts).encode("utf-8", "surrogatepass")
-    coarse = ("coarse\x1f" + "\x1f".join(parts[:10])).encode("utf-8", "surrogatepass")
+    parts = [
+        f"{k}\x1f{len(v)}\x1f{v}" if v.__class__ is str else _list_part(k, v) for k, v in c.items()
+    ]
+    fine = f"{STRATEGY}\x1f{US.join(parts)}".encode("utf-8", "surrogatepass")
+    coarse = f"coarse\x1f{STRATEGY}\x1f{US.join(parts[:3])}".encode("utf-8", "surrogatepass")
     return xxhash.xxh3_64_intdigest(fine), xxhash.xxh3_64_intdigest(coarse)
 
 
@@ -165,10 +165,6 @@ def _model_pattern(model: str) -> re.Pattern[str] | None:
     return re.compile(rf"(?<![\w.:/@+#-]){re.escape(model)}(?![\w/@+#-]|[.:]\w)")
 
 
-def _kind_join(*parts: str) -> str:
-    return ":".join(p for p in parts if p)
-
-
 # --- strategies -----------------------------------------------------------------
 
 
@@ -181,7 +177,11 @@ def _api_error(r: FailureRecord, msg: str, comps: Components) -> str:
     status = r.status_code or (pe.status if pe else 0)
     code = r.error_code or (pe.code if pe else "")
     etype = pe.error_type if pe else ""
-    comps["kind"] = _kind_join(f"http_{status}" if status else "", code or etype)
+    named = code or etype
+    if status:
+        comps["kind"] = f"http_{status}:{named}" if named else f"http_{status}"
+    else:
+        comps["kind"] = named
     comps["status"] = str(status) if status else ""
     comps["error_code"] = code
     comps["provider_type"] = etype

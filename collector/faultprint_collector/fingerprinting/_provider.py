@@ -44,9 +44,11 @@ class ProviderError(NamedTuple):
 # "code": null, 'code': 429, 'message': 'it\'s ...'. Used instead of
 # ast.literal_eval, which compiles the text and costs far more per message.
 _FIELD = re.compile(
-    r"""['"](?P<key>type|code|message|param|status)['"]\s*:\s*"""
-    r"""(?:'(?P<s1>(?:[^'\\\n]|\\.)*)'|"(?P<s2>(?:[^"\\\n]|\\.)*)"|(?P<num>-?\d+)"""
-    r"""|(?P<null>None|null))"""
+    r"""['"](?P<key>type|code|message|param|status)['"]\s*:\s*(?:"""
+    # string bodies unrolled ([^'\\]*(\\.[^'\\]*)*): no alternation per character
+    r"""'(?P<s1>[^'\\\n]*(?:\\.[^'\\\n]*)*)'"""
+    r'|"(?P<s2>[^"\\\n]*(?:\\.[^"\\\n]*)*)"'
+    r"|(?P<num>-?\d+)|(?P<null>None|null))"
 )
 _INNER = re.compile(r"""['"]error['"]\s*:\s*\{""")
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import cast
 
 from ._patterns import (
     CALENDAR_WORDS,
@@ -96,6 +97,7 @@ def _head(message: str) -> str:
 
 
 def _mask_token(tok: str) -> str:
+    """The masked form of one token (``PATTERNS``), memoised in a bounded cache."""
     # Bare numbers first ("30000", "1500.", "0)"): the commonest value, decided
     # by str methods without the expression engine. Same result as `number`.
     core = tok.rstrip(_NUMBER_TAIL)
@@ -106,12 +108,11 @@ def _mask_token(tok: str) -> str:
         # token whole: value characters only (between edge punctuation),
         # holding a digit, is one value.
         m = _VALUE_TOKEN.fullmatch(tok)
-        if m is not None:
-            return f"{m[1]}<*>{m[2]}"
-        return MASK.sub(PLACEHOLDER, tok)
-    masked = MASK.sub(PLACEHOLDER, tok)
-    # Memoise only what is likely to recur: tokens without digits. A full cache
-    # is dropped, not evicted entry by entry: cheap and still bounded.
+        masked = f"{m[1]}<*>{m[2]}" if m is not None else MASK.sub(PLACEHOLDER, tok)
+    else:
+        masked = MASK.sub(PLACEHOLDER, tok)
+    # Tokens recur (words, model names, hosts): memoise. A full cache is
+    # dropped, not evicted entry by entry: cheap, and still bounded.
     if len(_token_cache) >= _CACHE_MAX:
         _token_cache.clear()
     _token_cache[tok] = masked
@@ -185,8 +186,17 @@ def template_of(message: str) -> str:
     if "=" in line:
         line = KV_VALUE.sub("=" + PLACEHOLDER, line)
     tokens = line.split(None, MAX_TOKENS)[:MAX_TOKENS]
-    get = _token_cache.get
-    out = [get(t) or _mask_token(t) for t in tokens]
+    # cache lookups in C (map); only the misses run Python code
+    found: list[str | None] = list(map(_token_cache.get, tokens))
+    if None in found:
+        i = found.index(None)
+        while True:
+            found[i] = _mask_token(tokens[i])
+            try:
+                i = found.index(None, i + 1)
+            except ValueError:
+                break
+    out = cast(list[str], found)
     if not _TRIGGERS.isdisjoint(out):
         _positional(out)
     result = " ".join(out)

@@ -17,6 +17,7 @@ from faultprint_collector.fingerprinting import (
     generalise_path,
     in_app_frames,
     inspect_output,
+    line_fingerprint,
 )
 
 
@@ -329,3 +330,30 @@ def test_category_inference() -> None:
     assert category_from_fields(output="Sorry, I can't do that.") == "refusal"
     assert category_from_fields(error_type="ValueError", message="x") == "exception"
     assert category_from_fields(category="Truncated") == "truncation"
+
+
+def test_pinned_fingerprints_of_this_strategy_version() -> None:
+    # Stored fingerprints must keep their meaning: when a change to the engine
+    # moves any of these, it is a new strategy version (bump STRATEGY and
+    # re-pin), never a silent reshuffle.
+    assert STRATEGY == "v2"
+    assert (
+        fingerprint(
+            FailureRecord(category="api_error", message=ANTHROPIC_529, call_site="shop.extract")
+        ).hex
+        == "e3cdef3734339dc3"
+    )
+    tb = "Traceback (most recent call last):\n  File \"/srv/shop/orders.py\", line 9, in total\nKeyError: 'price'"  # noqa: E501
+    rec = FailureRecord(
+        category="exception",
+        error_type="KeyError",
+        message="'price'",
+        stacktrace=tb,
+        call_site="shop.total",
+    )
+    assert fingerprint(rec).hex == "9e298b4059a99cb4"
+    assert (
+        fingerprint(FailureRecord(category="refusal", call_site="shop.extract")).coarse_hex
+        == "b93e86e68b919528"
+    )
+    assert line_fingerprint("Connection closed by 10.0.0.1 [preauth]").hex == "89d33786d3eceafc"
