@@ -168,6 +168,23 @@ def _model_pattern(model: str) -> re.Pattern[str] | None:
 # --- strategies -----------------------------------------------------------------
 
 
+# error types that name a class of problems rather than one problem
+_GENERIC_PROVIDER_TYPES = frozenset(
+    {
+        "",
+        "error",
+        "api_error",
+        "invalid_request_error",
+        "server_error",
+        "bad_request",
+        "invalid_argument",
+        "failed_precondition",
+        "internal",
+        "unknown",
+    }
+)
+
+
 def _api_error(r: FailureRecord, msg: str, comps: Components) -> str:
     pe: ProviderError | None = None
     if isinstance(r.detail, dict) and isinstance(r.detail.get("error"), dict):
@@ -185,9 +202,10 @@ def _api_error(r: FailureRecord, msg: str, comps: Components) -> str:
     comps["status"] = str(status) if status else ""
     comps["error_code"] = code
     comps["provider_type"] = etype
-    # A specific error code names the mode; without one the prose decides
-    # (anthropic's invalid_request_error covers many distinct problems).
-    if not code:
+    # A specific error code or type names the mode (overloaded_error,
+    # rate_limit_exceeded); only a generic one (anthropic's
+    # invalid_request_error covers many distinct problems) lets the prose decide.
+    if not code and etype in _GENERIC_PROVIDER_TYPES:
         prose = pe.message if pe is not None else msg
         comps["template"] = template_of(prose) if prose else ""
     return str(comps.get("template", ""))

@@ -341,7 +341,7 @@ def test_pinned_fingerprints_of_this_strategy_version() -> None:
         fingerprint(
             FailureRecord(category="api_error", message=ANTHROPIC_529, call_site="shop.extract")
         ).hex
-        == "e3cdef3734339dc3"
+        == "aabe69e278fbdc9e"
     )
     tb = "Traceback (most recent call last):\n  File \"/srv/shop/orders.py\", line 9, in total\nKeyError: 'price'"  # noqa: E501
     rec = FailureRecord(
@@ -357,3 +357,8 @@ def test_pinned_fingerprints_of_this_strategy_version() -> None:
         == "b93e86e68b919528"
     )
     assert line_fingerprint("Connection closed by 10.0.0.1 [preauth]").hex == "89d33786d3eceafc"
+
+
+def test_specific_provider_type_ignores_the_prose() -> None:
+    other = ANTHROPIC_529.replace("'Overloaded'", "'Servers are busy, retry in 30s'")
+    assert fp(message=ANTHROPIC_529, category="") == fp(message=other, category="")
