@@ -29,7 +29,6 @@ from __future__ import annotations
 import re
 
 __all__ = [
-    "BARE_NUMBER",
     "CALENDAR_WORDS",
     "FUNCTION_WORDS",
     "KV_VALUE",
@@ -193,14 +192,6 @@ MASK_NAMED: re.Pattern[str] = re.compile(
 #: the value of key=value: the key is structure, the value is data. Starts
 #: with the literal "=" so the engine finds candidates by a fast scan.
 KV_VALUE: re.Pattern[str] = re.compile(r"=(?<=[\w\]]=)[^\s=,;()\[\]{}'\"<]+")
-
-#: Shortcut for the ``number`` pattern over a whole line, before tokenising:
-#: a bare number (not glued to a word, an address or a version) is the most
-#: common value. The pattern starts with a digit, so the engine jumps from
-#: digit to digit, and the look-behind runs only there.
-BARE_NUMBER: re.Pattern[str] = re.compile(
-    r"\d(?<![\w.:/@+#-]\d)[\d.,]*(?<![.,])(?![\w.:/@+#-]|[.:,]\d)"
-)
 
 
 def _words(text: str) -> frozenset[str]:

@@ -20,9 +20,14 @@ collector replica, in any arrival order, computes the same one. The price is
 that a variable plain word in a position no rule recognises stays literal;
 ``bench/fingerprint_quality.py`` measures what that costs.
 
-Speed: a message is mostly plain words that recur across messages, so the
-masked form of each digit-free token is memoised (bounded); only tokens that
-are new or hold a digit reach the regular-expression engine.
+Only the first line is used, at most ``MAX_TOKENS`` tokens of it: identity is
+in the head of a message, user content in its tail.
+
+Speed: a message is mostly tokens that recur across messages (words, model
+names, hosts), so the masked form of each token is memoised in a bounded
+cache looked up from C; bare numbers are decided by string methods; only new
+tokens reach the regular-expression engine. The result is the same as
+running the patterns on every token.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from ._patterns import (
     PLACEHOLDER,
 )
 
-__all__ = ["MAX_LINE", "MAX_TOKENS", "first_line", "masked_values", "template_of"]
+__all__ = ["MAX_LINE", "MAX_TOKENS", "masked_values", "template_of"]
 
 #: a template keeps at most this many tokens of the first line: identity is in
 #: the head of a message, user content in its tail. Counted in tokens, not
@@ -69,15 +74,6 @@ _TRIGGERS = frozenset(
 
 _CACHE_MAX = 100_000
 _token_cache: dict[str, str] = {}
-
-
-def first_line(message: str) -> str:
-    """The first non-blank line of ``message``, stripped."""
-    for line in message.splitlines():
-        line = line.strip()
-        if line:
-            return line
-    return ""
 
 
 # Line boundaries: CR and LF. (Other separators str.splitlines() knows are
