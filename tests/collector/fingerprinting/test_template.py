@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from faultprint_collector.fingerprinting import template_of
 from faultprint_collector.fingerprinting._patterns import MASK_NAMED, PATTERNS
-from faultprint_collector.fingerprinting._template import MAX_TOKENS, masked_values
+from faultprint_collector.fingerprinting._template import MAX_TOKENS, clear_caches, masked_values
 
 SAME = [
     # numbers, durations, ids with provider prefixes, URLs
@@ -99,6 +99,9 @@ def test_patterns_are_named_and_documented() -> None:
 
 
 def test_template_is_cached_but_pure() -> None:
-    a = template_of.__wrapped__("order 42 failed")  # type: ignore[attr-defined]
-    template_of.cache_clear()
-    assert template_of("order 42 failed") == a == template_of("order 42 failed")
+    clear_caches()
+    cold = template_of("order 42 failed for user 7")
+    warm = template_of("order 42 failed for user 7")
+    other_numbers = template_of("order 913 failed for user 12")
+    clear_caches()
+    assert cold == warm == other_numbers == template_of("order 42 failed for user 7")
