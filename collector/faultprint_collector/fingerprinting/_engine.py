@@ -30,13 +30,14 @@ from ._validation import (
     error_items,
     errors_from_detail,
     inspect_output,
+    json_error_mode,
     parse_validation_message,
 )
 
 __all__ = ["STRATEGY", "FailureRecord", "Fingerprint", "explain", "fingerprint", "line_fingerprint"]
 
 #: name of the grouping strategy; a change of algorithm is a new strategy
-STRATEGY = "v2"
+STRATEGY = "v3"
 
 Components = dict[str, Any]
 
@@ -218,8 +219,54 @@ def _timeout(r: FailureRecord, msg: str, comps: Components, etype: str) -> str:
     return template
 
 
+_CHAR_POS = re.compile(r"\(char (\d+)\)")
+#: an error this close to the end of the output means the parser ran out of input
+_NEAR_END = 3
+
+
+def _json_exception_kind(msg: str, output: str | None) -> str:
+    """The mode of a JSON decode error raised by application code, from its output.
+
+    Python words a cut-off document differently depending on where the cut
+    falls ("Unterminated string", "Expecting ',' delimiter", "Expecting
+    value", ...), and words prose-wrapped JSON like one of those cuts
+    ("Expecting value: line 1 column 1"). The output tells them apart, so the
+    identity is the output's shape, not the message. "" when the message is
+    not a JSON decode error, the output was not captured, or the output does
+    not decide (malformed JSON keeps the message template).
+    """
+    if not output or not msg:
+        return ""
+    mode = json_error_mode(msg)
+    if mode is None:
+        return ""
+    if mode == "trailing_data":
+        return "json_extra_data"
+    shape = inspect_output(output)
+    if shape in (OutputShape.REFUSAL, OutputShape.EMPTY):
+        return shape  # re-categorised by the caller
+    if shape == OutputShape.TRUNCATED_JSON:
+        return "json_truncated"
+    if shape == OutputShape.WRAPPED_JSON:
+        return "json_wrapped"
+    text = output.rstrip()
+    m = _CHAR_POS.search(msg)
+    if m is not None and text[:1] in ("{", "[") and int(m.group(1)) >= len(text) - _NEAR_END:
+        return "json_truncated"
+    if shape == OutputShape.PROSE:
+        return "json_prose"
+    return ""
+
+
 def _exception(r: FailureRecord, msg: str, comps: Components, etype: str) -> str:
     comps["kind"] = etype
+    json_kind = _json_exception_kind(msg, r.output)
+    if json_kind in (OutputShape.REFUSAL, OutputShape.EMPTY):
+        return json_kind  # re-categorised by the caller
+    if json_kind:
+        comps["kind"] = json_kind
+        comps["frames"] = in_app_frames(r.stacktrace) if r.stacktrace else []
+        return ""
     parsed = parse_validation_message(msg) if msg and _maybe_validation(msg) else None
     template = ""
     if parsed is not None and parsed[0] != "json":
@@ -360,6 +407,10 @@ def fingerprint(record: FailureRecord) -> Fingerprint:
         template = _api_error(r, msg, comps)
     elif category == "exception":
         template = _exception(r, msg, comps, etype)
+        if template in (OutputShape.REFUSAL, OutputShape.EMPTY):
+            category = "refusal" if template == OutputShape.REFUSAL else "empty_output"
+            comps = {"call_site": comps["call_site"], "category": category, "kind": ""}
+            template = ""
     elif category == "timeout":
         template = _timeout(r, msg, comps, etype)
     elif category == "invalid_output":

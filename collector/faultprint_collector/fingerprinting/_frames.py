@@ -3,7 +3,7 @@
 A frame contributes ``module.function`` only, never a line number or an
 absolute path: a redeploy that moves code or changes the install prefix must
 not move fingerprints. Library frames (site-packages, dist-packages, the
-standard library, frozen and generated code) are dropped, because the same
+standard library, frozen and generated code, and faultprint's own SDK) are dropped, because the same
 failure mode reaches the same library code through different application
 paths and the application path is what an engineer fixes.
 """
@@ -37,6 +37,11 @@ _LIBRARY = re.compile(
     r"|[/\\]lib[/\\]python\d+(?:\.\d+)?[/\\]"  # the standard library (posix layout)
     r"|[/\\]Lib[/\\]"  # the standard library (windows layout)
     r"|^<"  # <frozen importlib._bootstrap>, <string>, <stdin>
+    # faultprint's own SDK (its call wrapper sits on every observed call's
+    # stack): a module of the `faultprint` package or its integrations. Anchored
+    # at the file, so an application merely checked out under a directory
+    # named faultprint keeps its frames.
+    r"|[/\\]faultprint[/\\](?:integrations[/\\].*|[^/\\]+\.py)$"
 )
 
 _SOURCE_ROOTS = frozenset({"src", "lib", "app", "apps", "source", "python", "code"})

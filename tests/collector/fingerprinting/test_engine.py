@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import traceback
 
+import faultprint
 import jsonschema
 import pydantic
 import pytest
@@ -194,6 +195,72 @@ def test_generalise_path_forms() -> None:
     assert generalise_path(["items", 0, "price"]) == "items.*.price"
 
 
+# --- JSON decode errors raised by application code: the output decides -------------
+
+INVOICE = json.dumps(
+    {
+        "invoice_id": "INV-000812",
+        "customer": "Acme Corp",
+        "items": [{"sku": "A-1", "qty": 2, "price": 9.5}, {"sku": "B-22", "qty": 1}],
+        "total": 139.0,
+        "notes": "deliver before friday",
+    }
+)
+
+
+def json_exception(output: str, message: str | None = None) -> object:
+    return fingerprint(
+        FailureRecord(
+            category="exception",
+            error_type="json.decoder.JSONDecodeError",
+            message=json_error(output) if message is None else message,
+            output=output,
+            call_site="shop.extract_invoice",
+        )
+    )
+
+
+def test_json_cut_at_any_point_is_one_fingerprint_whatever_python_says() -> None:
+    cuts = [INVOICE[:n] for n in range(1, len(INVOICE) - 1)]
+    messages = {json_error(c).split(":")[0] for c in cuts}
+    # the cuts really produce several different decoder messages
+    assert {"Unterminated string starting at", "Expecting value"} <= messages
+    assert "Expecting ',' delimiter" in messages
+    prints = {json_exception(c).hex for c in cuts}  # type: ignore[attr-defined]
+    assert len(prints) == 1
+    assert json_exception(cuts[0]).components["kind"] == "json_truncated"  # type: ignore[attr-defined]
+
+
+def test_prose_wrapped_json_is_not_a_truncation_although_the_message_matches() -> None:
+    wrapped = json_exception("Here is the extracted invoice:\n" + INVOICE)
+    cut = json_exception(INVOICE[:10])  # '{"invoice_' : a message of its own
+    cut_value = json_exception('{"invoice_id": ', "Expecting value: line 1 column 16 (char 15)")
+    assert wrapped.components["kind"] == "json_wrapped"  # type: ignore[attr-defined]
+    assert cut_value.hex == cut.hex != wrapped.hex  # type: ignore[attr-defined]
+    fenced = json_exception("```json\n" + INVOICE + "\n```")
+    assert fenced.components["kind"] == "json_wrapped"  # type: ignore[attr-defined]
+
+
+def test_json_extra_data_and_refusal_from_the_output() -> None:
+    extra = json_exception(INVOICE + "\n\nLet me know if you need anything else.")
+    assert extra.components["kind"] == "json_extra_data"  # type: ignore[attr-defined]
+    refusal = json_exception("I'm sorry, but I can't help with that.")
+    assert refusal.category == "refusal"  # type: ignore[attr-defined]
+
+
+def test_json_error_without_output_keeps_the_message_template() -> None:
+    f = fingerprint(
+        FailureRecord(
+            category="exception",
+            error_type="JSONDecodeError",
+            message="Expecting value: line 1 column 149 (char 148)",
+            call_site="shop.extract_invoice",
+        )
+    )
+    assert f.components["kind"] == "JSONDecodeError"
+    assert f.components["template"] == "Expecting value: line <*> column <*> (char <*>)"
+
+
 # --- exceptions: type, template, in-app frames ---------------------------------------
 
 
@@ -241,6 +308,30 @@ def test_real_traceback_frames_and_type_from_tail() -> None:
         "fingerprinting.test_engine._outer",
         "fingerprinting.test_engine._inner",
     ]
+
+
+def test_frames_exclude_the_sdk_wrapper() -> None:
+    @faultprint.observe
+    def extract(text: str) -> object:
+        return json.loads(text)
+
+    try:
+        extract('{"a": "cu')
+    except json.JSONDecodeError:
+        tb = traceback.format_exc()
+    else:
+        raise AssertionError
+    assert "faultprint/_observe.py" in tb.replace("\\", "/")  # the wrapper is on the stack
+    assert in_app_frames(tb) == [
+        "fingerprinting.test_engine.test_frames_exclude_the_sdk_wrapper",
+        "fingerprinting.test_engine.extract",
+    ]
+    sdk = '  File "/opt/venv/src/faultprint/integrations/_openai.py", line 9, in create\n'
+    app = '  File "/srv/app/shop/orders.py", line 3, in run\n'
+    assert in_app_frames(f"Traceback:\n{app}{sdk}ValueError: x\n") == ["shop.orders.run"]
+    # only the package's own files: an app under a directory named faultprint stays
+    mine = '  File "/home/me/faultprint/shop/orders.py", line 3, in run\n'
+    assert in_app_frames(f"Traceback:\n{mine}ValueError: x\n") == ["shop.orders.run"]
 
 
 def test_recursion_depth_does_not_split() -> None:
@@ -336,12 +427,12 @@ def test_pinned_fingerprints_of_this_strategy_version() -> None:
     # Stored fingerprints must keep their meaning: when a change to the engine
     # moves any of these, it is a new strategy version (bump STRATEGY and
     # re-pin), never a silent reshuffle.
-    assert STRATEGY == "v2"
+    assert STRATEGY == "v3"
     assert (
         fingerprint(
             FailureRecord(category="api_error", message=ANTHROPIC_529, call_site="shop.extract")
         ).hex
-        == "aabe69e278fbdc9e"
+        == "b6ee34366a643ead"
     )
     tb = "Traceback (most recent call last):\n  File \"/srv/shop/orders.py\", line 9, in total\nKeyError: 'price'"  # noqa: E501
     rec = FailureRecord(
@@ -351,12 +442,20 @@ def test_pinned_fingerprints_of_this_strategy_version() -> None:
         stacktrace=tb,
         call_site="shop.total",
     )
-    assert fingerprint(rec).hex == "9e298b4059a99cb4"
+    assert fingerprint(rec).hex == "5d7552ef007c051a"
     assert (
         fingerprint(FailureRecord(category="refusal", call_site="shop.extract")).coarse_hex
-        == "b93e86e68b919528"
+        == "4523545e07101ea0"
     )
-    assert line_fingerprint("Connection closed by 10.0.0.1 [preauth]").hex == "89d33786d3eceafc"
+    assert line_fingerprint("Connection closed by 10.0.0.1 [preauth]").hex == "2c3770fe11bc87ce"
+    cut = FailureRecord(
+        category="exception",
+        error_type="JSONDecodeError",
+        message="Unterminated string starting at: line 1 column 30 (char 29)",
+        output='{"invoice_id": "INV-000812", "custo',
+        call_site="shop.extract",
+    )
+    assert fingerprint(cut).hex == "ab4fadfdb78dba78"
 
 
 def test_specific_provider_type_ignores_the_prose() -> None:
