@@ -43,6 +43,8 @@ class Settings:
     api_keys: str = ""
     #: allow running without API keys on a non-loopback address
     insecure: bool = False
+    #: processes decoding bodies (-1: one per core, 0: threads of the main process)
+    decode_workers: int = -1
     #: requests to /v1/traces being handled at once; beyond it 503
     max_inflight_requests: int = 64
     #: per-project ingest limit in spans per second (0: unlimited); beyond it 429
@@ -80,6 +82,8 @@ class Settings:
             settings.api_keys_file = env["FAULTPRINT_API_KEYS_FILE"]
         if env.get("FAULTPRINT_API_KEYS"):
             settings.api_keys = env["FAULTPRINT_API_KEYS"]
+        if env.get("FAULTPRINT_DECODE_WORKERS"):
+            settings.decode_workers = int(env["FAULTPRINT_DECODE_WORKERS"])
         if env.get("FAULTPRINT_MAX_INFLIGHT_REQUESTS"):
             settings.max_inflight_requests = int(env["FAULTPRINT_MAX_INFLIGHT_REQUESTS"])
         if env.get("FAULTPRINT_RATE_LIMIT_SPANS_PER_S"):

@@ -23,13 +23,10 @@ from faultprint_collector.api._auth import caller_project
 from faultprint_collector.ingest import (
     JSON,
     PROTOBUF,
-    DecodedBatch,
     OTLPDecodeError,
-    decode_body,
     encode_response,
 )
 from faultprint_collector.spool import SpoolError, SpoolFull
-from faultprint_collector.store._writer import encode_records
 
 router = APIRouter()
 
@@ -127,24 +124,6 @@ class RecentRequests:
                 self._seen.popitem(last=False)
 
 
-def _decode(
-    body: bytes, content_type: str, encoding: str, project: str, state: object
-) -> tuple[DecodedBatch, bytes]:
-    """Decode, classify, fingerprint and encode for the spool (one thread)."""
-    settings = state.settings  # type: ignore[attr-defined]
-    with state.decode_slots:  # type: ignore[attr-defined]
-        batch = decode_body(
-            body,
-            content_type,
-            encoding,
-            project,
-            state.scrubber,  # type: ignore[attr-defined]
-            settings.max_decompressed_bytes,
-        )
-        payload = encode_records(batch.records) if batch.records else b""
-    return batch, payload
-
-
 @router.post(
     "/v1/traces",
     summary="Receive OTLP/HTTP traces (protobuf or JSON, optionally gzip)",
@@ -175,13 +154,16 @@ async def receive_traces(request: Request, project: str = Depends(caller_project
             stats["duplicate_requests"] += 1
             body_out, media_type = encode_response(0, "", content_type)
             return Response(body_out, media_type=media_type)
-        batch, payload = await run_in_threadpool(
-            _decode, body, content_type, request.headers.get("content-encoding", ""), project, state
+        result = await state.decoder.decode(
+            body, content_type, request.headers.get("content-encoding", ""), project
         )
     except OTLPDecodeError as exc:
         stats["rejected_requests"] += 1
         return otlp_error(exc.status, exc.reason, content_type)
-    spans = len(batch.records)
+    if result.status:
+        stats["rejected_requests"] += 1
+        return otlp_error(result.status, result.reason, content_type)
+    spans = result.rows
     wait = state.limiter.take(project, spans)
     if wait:
         stats["rate_limited_requests"] += 1
@@ -193,7 +175,7 @@ async def receive_traces(request: Request, project: str = Depends(caller_project
         )
     if spans:
         try:
-            await run_in_threadpool(state.writer.write_encoded, payload, spans)
+            await run_in_threadpool(state.writer.write_encoded, result.payload, spans)
         except SpoolFull:
             stats["spool_full_responses"] += 1
             return otlp_error(
@@ -204,8 +186,8 @@ async def receive_traces(request: Request, project: str = Depends(caller_project
             return otlp_error(503, f"spool unavailable: {exc}", content_type, **_RETRY)
     state.recent.add(digest)
     stats["accepted_spans"] += spans
-    stats["rejected_spans"] += batch.rejected
-    body_out, media_type = encode_response(batch.rejected, "; ".join(batch.errors), content_type)
+    stats["rejected_spans"] += result.rejected
+    body_out, media_type = encode_response(result.rejected, "; ".join(result.errors), content_type)
     return Response(body_out, media_type=media_type)
 
 

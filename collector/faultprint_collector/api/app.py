@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +13,7 @@ from fastapi import FastAPI
 from faultprint_collector import ui
 from faultprint_collector.api import _guard, _ingest, _read
 from faultprint_collector.api._auth import KeyRing
+from faultprint_collector.api._decoder import Decoder, default_workers
 from faultprint_collector.ingest import Scrubber
 from faultprint_collector.settings import Settings
 from faultprint_collector.spool import Spool
@@ -38,9 +38,7 @@ class CollectorState:
     scrubber: Scrubber | None = None
     limiter: _ingest.RateLimiter = field(default_factory=lambda: _ingest.RateLimiter(0))
     recent: _ingest.RecentRequests = field(default_factory=_ingest.RecentRequests)
-    #: bodies decoded at once: decoding holds the GIL, so more threads only
-    #: add memory (each holds a decompressed body and its parsed message)
-    decode_slots: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(2))
+    decoder: Decoder | None = None
 
 
 def open_state(settings: Settings) -> CollectorState:
@@ -71,18 +69,31 @@ def open_state(settings: Settings) -> CollectorState:
     except BaseException:
         spool.close()
         raise
+    writer = CallWriter(store, spool)
+    workers = settings.decode_workers if settings.decode_workers >= 0 else default_workers()
+    decoder = Decoder(
+        writer.encoder,
+        scrubber,
+        workers=workers,
+        max_decompressed=settings.max_decompressed_bytes,
+        scrub_patterns=settings.scrub_patterns,
+        scrub=settings.scrub,
+    )
     return CollectorState(
         settings=settings,
         store=store,
-        writer=CallWriter(store, spool),
+        writer=writer,
         keys=keys,
         scrubber=scrubber,
         limiter=_ingest.RateLimiter(settings.rate_limit_spans_per_s),
+        decoder=decoder,
     )
 
 
 def close_state(state: CollectorState) -> None:
     """Store what is spooled (bounded wait), then release spool and store."""
+    if state.decoder is not None:
+        state.decoder.close()
     state.writer.close(timeout=30.0)
     state.store.close()
 

@@ -67,12 +67,32 @@ def any_value(value: AnyValue, depth: int = 0) -> Any:
     return None
 
 
+_SCALARS = frozenset({"int_value", "double_value", "bool_value"})
+
+
 def attributes(kvs: Any, limit: int = 512) -> dict[str, Any]:
-    """Flatten a repeated KeyValue field (at most LIMIT keys are kept)."""
+    """Flatten a repeated KeyValue field (at most LIMIT keys are kept).
+
+    The hot path of decoding: scalars are read inline rather than through
+    ``any_value``, and nothing is copied unless it is over a bound.
+    """
     out: dict[str, Any] = {}
+    if len(kvs) > limit:
+        kvs = kvs[:limit]
     kv: KeyValue
-    for kv in kvs[:limit]:
-        out[kv.key[:256]] = any_value(kv.value)
+    for kv in kvs:
+        key = kv.key
+        if len(key) > 256:
+            key = key[:256]
+        value = kv.value
+        kind = value.WhichOneof("value")
+        if kind == "string_value":
+            text = value.string_value
+            out[key] = text if len(text) <= MAX_ATTRIBUTE_CHARS else text[:MAX_ATTRIBUTE_CHARS]
+        elif kind in _SCALARS:
+            out[key] = getattr(value, kind)
+        else:
+            out[key] = any_value(value)
     return out
 
 
@@ -97,5 +117,7 @@ def iter_spans(request: ExportTraceServiceRequest) -> Iterator[SpanView]:
                     scope=scope,
                     events=[
                         SpanEvent(ev.name, attributes(ev.attributes)) for ev in span.events[:64]
-                    ],
+                    ]
+                    if span.events
+                    else [],
                 )

@@ -1,12 +1,13 @@
 """The write path: spool first, then batched inserts into ``calls``.
 
-A request's records are encoded once, as ClickHouse ``JSONCompactEachRow``
-lines preceded by a line naming the columns, and appended to the durable
-spool; the request is acknowledged when the append returns. The spool's
-replayer inserts the very same bytes, many requests per insert (ClickHouse
-wants few, large parts), each insert with a deterministic deduplication
-token. The column line keeps a spool written by an older version insertable
-after an upgrade that added columns.
+A request's records are encoded once, in ClickHouse's Native format (what
+clickhouse-connect itself sends), behind a line naming the columns, and
+appended to the durable spool; the request is acknowledged when the append
+returns. The spool's replayer inserts the very same bytes, many requests
+per insert (ClickHouse wants few, large parts), each insert with a
+deterministic deduplication token. Native blocks concatenate into one
+insert and cost the engine far less than text formats; the column line
+keeps a spool written by an older version insertable after an upgrade.
 """
 
 from __future__ import annotations
@@ -14,60 +15,95 @@ from __future__ import annotations
 import json
 import operator
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from clickhouse_connect.datatypes.registry import get_from_name
+from clickhouse_connect.driver.insert import InsertContext
+from clickhouse_connect.driver.transform import NativeTransform
 
 from faultprint_collector.ingest import CALL_COLUMNS, CallRecord
 from faultprint_collector.spool import Replayer, Spool
 from faultprint_collector.store._client import Store
 
-INSERT_FORMAT = "JSONCompactEachRow"
+INSERT_FORMAT = "Native"
 #: settings of every spool insert; dependent materialized views (catalogue,
 #: rollups) deduplicate a replayed block exactly like ``calls`` does
 INSERT_SETTINGS: dict[str, Any] = {"deduplicate_blocks_in_dependent_materialized_views": 1}
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-_encode_json = json.JSONEncoder(
-    ensure_ascii=False, check_circular=False, separators=(",", ":"), default=str
-).encode
-#: unsigned columns a hostile span could overflow (ClickHouse would wrap them)
+#: unsigned columns a hostile span could overflow
 _UINT_LIMITS = {"http_status": 0xFFFF, "input_tokens": 0xFFFFFFFF, "output_tokens": 0xFFFFFFFF}
 
 
-def encode_records(records: Sequence[CallRecord]) -> bytes:
-    """RECORDS as a column line plus one JSONCompactEachRow line per record.
+class EncodeError(ValueError):
+    """A record cannot be encoded for its column types."""
 
-    UTF-8 JSON; a lone surrogate (possible only through JSON escapes in
-    nested text) becomes U+FFFD, as ClickHouse refuses it; times as exact
-    ``seconds.micros`` text; unsigned counters clamped to their column.
+
+class RowEncoder:
+    """Encodes call records as Native blocks for the columns ``calls`` has.
+
+    Only columns present both in CallRecord and in the table are written
+    (the others take their defaults), so the record and the schema may
+    gain fields in either order during an upgrade.
     """
-    columns = CALL_COLUMNS
-    row_of = operator.attrgetter(*columns)
-    time_index = columns.index("time")
-    clamps = [(columns.index(name), top) for name, top in _UINT_LIMITS.items() if name in columns]
-    lines = [_encode_json(list(columns))]
-    for record in records:
-        row = list(row_of(record))
-        for index, top in clamps:
-            value = row[index]
-            if not isinstance(value, int) or not 0 <= value <= top:
-                row[index] = min(top, max(0, value)) if isinstance(value, int) else 0
-        moment = row[time_index]
-        if isinstance(moment, datetime):
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
-            micros = (moment - _EPOCH) // _MICROSECOND
-            row[time_index] = f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
-        lines.append(_encode_json(row))
-    lines.append("")
-    return "\n".join(lines).encode("utf-8", "replace")
+
+    def __init__(self, column_types: dict[str, str], table: str = "calls") -> None:
+        self.table = table
+        self.columns = [c for c in CALL_COLUMNS if c in column_types]
+        #: ClickHouse type name of each written column
+        self.type_names = {c: column_types[c] for c in self.columns}
+        self._types = [get_from_name(column_types[c]) for c in self.columns]
+        self._row = operator.attrgetter(*self.columns)
+        self._clamps = [
+            (self.columns.index(name), top)
+            for name, top in _UINT_LIMITS.items()
+            if name in self.columns
+        ]
+        self.header = json.dumps(self.columns).encode() + b"\n"
+
+    @classmethod
+    def for_store(cls, store: Store) -> RowEncoder:
+        """An encoder for the ``calls`` table of STORE (asks it for the types)."""
+        described = store.query(f"DESCRIBE TABLE {store.table('calls')}").result_rows
+        return cls({row[0]: row[1] for row in described}, store.table("calls"))
+
+    def encode(self, records: Sequence[CallRecord]) -> bytes:
+        """The column line plus one Native block holding RECORDS."""
+        rows = []
+        for record in records:
+            row = list(self._row(record))
+            for index, top in self._clamps:
+                value = row[index]
+                if not isinstance(value, int) or not 0 <= value <= top:
+                    row[index] = min(top, max(0, value)) if isinstance(value, int) else 0
+            rows.append(row)
+        context = InsertContext(self.table, self.columns, self._types, data=rows)
+        context.compression = None
+        data = b"".join(NativeTransform.build_insert(context))
+        if context.insert_exception is not None:
+            raise EncodeError(str(context.insert_exception)) from context.insert_exception
+        if data.startswith(b"INSERT"):  # the HTTP statement prefix, not part of the block
+            data = data[data.index(b"\n") + 1 :]
+        return self.header + data
+
+    def encode_valid(self, records: Sequence[CallRecord]) -> tuple[bytes, list[int]]:
+        """Encode RECORDS, leaving out any that cannot be; returns (payload, left-out indexes)."""
+        try:
+            return (self.encode(records) if records else b""), []
+        except EncodeError:
+            pass
+        good, bad = [], []
+        for index, record in enumerate(records):
+            try:
+                self.encode([record])
+                good.append(record)
+            except EncodeError:
+                bad.append(index)
+        return (self.encode(good) if good else b""), bad
 
 
 def split_columns(payload: bytes) -> tuple[bytes, bytes]:
-    """(column line, rows) of one spooled payload."""
-    head, _, rows = payload.partition(b"\n")
-    return head, rows
+    """(column line, Native data) of one spooled payload."""
+    head, _, data = payload.partition(b"\n")
+    return head, data
 
 
 class CallWriter:
@@ -76,6 +112,7 @@ class CallWriter:
     def __init__(self, store: Store, spool: Spool, **replay_options: Any) -> None:
         self._store = store
         self.spool = spool
+        self.encoder = RowEncoder.for_store(store)
         self.replayer = Replayer(
             spool, self._insert, store_available=self._store_available, **replay_options
         )
@@ -97,10 +134,10 @@ class CallWriter:
         """
         if not records:
             return 0
-        return self.write_encoded(encode_records(records), len(records), timeout)
+        return self.write_encoded(self.encoder.encode(records), len(records), timeout)
 
     def write_encoded(self, payload: bytes, rows: int, timeout: float = 30.0) -> int:
-        """Spool an already encoded payload (see ``encode_records``)."""
+        """Spool an already encoded payload (see ``RowEncoder``)."""
         return self.spool.append(payload, rows, timeout)
 
     def _insert(self, payloads: list[bytes], token: str) -> None:

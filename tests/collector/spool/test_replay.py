@@ -9,17 +9,17 @@ from typing import Any
 from faultprint_collector.ingest import decode_body
 from faultprint_collector.spool import Replayer, Spool
 from faultprint_collector.store import CallWriter
-from faultprint_collector.store._writer import encode_records, insert_payloads
+from faultprint_collector.store._writer import RowEncoder, insert_payloads
 
 from tests.collector.api._otlp import request
 
 
-def encoded_batch(spans: int) -> tuple[bytes, int, int]:
+def encoded_batch(store: Any, spans: int) -> tuple[bytes, int, int]:
     """(payload, rows, failures) for SPANS freshly generated spans."""
     req, _ = request(spans, failures_every=4)
     batch = decode_body(req.SerializeToString(), "application/x-protobuf", "", "p")
     failures = sum(r.is_failure for r in batch.records)
-    return encode_records(batch.records), len(batch.records), failures
+    return RowEncoder.for_store(store).encode(batch.records), len(batch.records), failures
 
 
 def counts(store: Any) -> tuple[int, int, int, int]:
@@ -35,7 +35,7 @@ def test_replay_of_an_interrupted_insert_stores_each_call_once(store: Any, tmp_p
     spool = Spool(tmp_path / "spool")
     total = total_failures = 0
     for _ in range(3):
-        payload, rows, failures = encoded_batch(40)
+        payload, rows, failures = encoded_batch(store, 40)
         spool.append(payload, rows)
         total, total_failures = total + rows, total_failures + failures
     records = spool.read(0, max_rows=10**9, max_bytes=10**12)
@@ -66,7 +66,7 @@ def test_spool_keeps_accepting_while_the_store_fails_then_catches_up(
     replayer = Replayer(spool, flaky_insert, store_available=lambda: False, max_backoff_s=0.05)
     total = 0
     for _ in range(5):
-        payload, rows, _ = encoded_batch(20)
+        payload, rows, _ = encoded_batch(store, 20)
         spool.append(payload, rows)  # accepted while inserts fail
         total += rows
     assert replayer.drain(30)
@@ -81,12 +81,12 @@ def test_a_batch_the_store_refuses_is_quarantined_without_losing_its_neighbours(
     store: Any, tmp_path: Path
 ) -> None:
     spool = Spool(tmp_path / "spool")
-    good, rows, _ = encoded_batch(10)
+    good, rows, _ = encoded_batch(store, 10)
     head, _, _ = good.partition(b"\n")
-    poison = head + b'\n["p","not a time"]\n'
+    poison = head + b"\n" + b"\x02\x01garbage that is no Native block"
     spool.append(good, rows)
     spool.append(poison, 1)
-    good2, rows2, _ = encoded_batch(10)
+    good2, rows2, _ = encoded_batch(store, 10)
     spool.append(good2, rows2)
     writer = CallWriter(store, spool, max_backoff_s=0.01)
     deadline = time.monotonic() + 30
