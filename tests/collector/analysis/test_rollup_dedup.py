@@ -7,7 +7,7 @@ from faultprint_collector.analysis import Selection, compare_versions, version_m
 from faultprint_collector.ingest import CallRecord
 from faultprint_collector.queries import list_fingerprints
 from faultprint_collector.store import Store
-from faultprint_collector.store._writer import encode_records, insert_payloads
+from faultprint_collector.store._writer import RowEncoder, insert_payloads
 
 from .conftest import T0, synth_calls
 
@@ -33,6 +33,7 @@ def _records(seed: int, version: str) -> list[CallRecord]:
 
 
 def test_a_replayed_batch_counts_once_in_the_rollups(store: Store) -> None:
+    encode_records = RowEncoder.for_store(store).encode
     first = encode_records(_records(1, "v1"))
     second = encode_records(_records(2, "v2"))
     insert_payloads(store, [first, second], token="batch-1")
