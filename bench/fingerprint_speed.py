@@ -37,6 +37,7 @@ from drain3.template_miner_config import TemplateMinerConfig
 from faultprint_collector.commands.fingerprint import record_from_json
 from faultprint_collector.fingerprinting import (
     FailureRecord,
+    _engine,
     _template,
     fingerprint,
 )
@@ -73,8 +74,9 @@ def pin_one_core() -> str:
 
 
 def clear_caches() -> None:
-    """Cold start for our engine: no memoised templates or tokens."""
+    """Cold start for our engine: no memoised templates, tokens or hashes."""
     _template.clear_caches()
+    _engine.clear_caches()
 
 
 def time_ours_messages(records: list[FailureRecord]) -> float:

@@ -103,7 +103,35 @@ def _list_part(key: str, values: list[str]) -> str:
     return US.join([key, f"[{len(values)}]", *[f"{len(x)}:{x}" for x in values]])
 
 
+#: memoised hashes of components made only of strings (the message path):
+#: the same mode recurs, so most records meet their hashes here
+_HASH_CACHE_MAX = 16384
+_hash_cache: dict[tuple[tuple[str, Any], ...], tuple[int, int]] = {}
+
+
+def clear_caches() -> None:
+    """Forget memoised hashes, error types and provider errors (benchmarks, tests)."""
+    _hash_cache.clear()
+    _short_type.cache_clear()
+    parse_provider_error.cache_clear()
+
+
 def _hashes(c: Components) -> tuple[int, int]:
+    # Components with a list value (frames, errors) are unhashable and skip the
+    # cache; the result is the same either way.
+    try:
+        key = tuple(c.items())
+        hit = _hash_cache.get(key)
+    except TypeError:
+        return _encode_and_hash(c)
+    if hit is None:
+        if len(_hash_cache) >= _HASH_CACHE_MAX:
+            _hash_cache.clear()  # bounded; dropped whole, cheaper than eviction
+        hit = _hash_cache[key] = _encode_and_hash(c)
+    return hit
+
+
+def _encode_and_hash(c: Components) -> tuple[int, int]:
     # Canonical encoding: the strategy, then per component its key, the length
     # of its value and the value (a list: its count in brackets, then
     # "length:item" per item), all joined by the unit separator. Keys are
@@ -127,6 +155,7 @@ _EXC_LINE = re.compile(
 )
 
 
+@lru_cache(maxsize=4096)
 def _short_type(error_type: str) -> str:
     # `openai.RateLimitError` and `RateLimitError` are one type; `<class 'x.Y'>` too
     t = error_type.strip().strip("<>'\"")
@@ -153,10 +182,10 @@ def _without_model(message: str, model: str) -> str:
     # template. A name holding a digit (gpt-4o) is masked by the token rules
     # anyway; the rest are masked here, whole tokens only, so model "sonnet"
     # leaves "sonnets" alone.
+    if model not in message:  # the common case, decided without a cache lookup
+        return message
     pattern = _model_pattern(model)
-    if pattern is not None and model in message:
-        return pattern.sub("<*>", message)
-    return message
+    return pattern.sub("<*>", message) if pattern is not None else message
 
 
 @lru_cache(maxsize=1024)

@@ -117,7 +117,7 @@ def from_body(body: dict[str, Any], status: int = 0) -> ProviderError:
     )
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=8192)
 def parse_provider_error(message: str) -> ProviderError | None:
     """Parse ``Error code: NNN - ...`` style messages; None when not one."""
     m = _PREFIX.match(message)

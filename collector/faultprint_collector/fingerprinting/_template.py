@@ -181,13 +181,25 @@ def template_of(message: str) -> str:
     Deterministic and independent of any other message. Only the first
     non-blank line, at most ``MAX_TOKENS`` tokens, is used.
     """
-    return _template(_head(message).translate(_ZERO_DIGITS))
+    # Whole messages recur too (one error, many calls): a hit skips finding
+    # the head line and zeroing its digits. Bounded, dropped whole when full.
+    hit = _message_cache.get(message)
+    if hit is None:
+        if len(_message_cache) >= _MESSAGE_CACHE_MAX:
+            _message_cache.clear()
+        hit = _message_cache[message] = _template(_head(message).translate(_ZERO_DIGITS))
+    return hit
+
+
+_MESSAGE_CACHE_MAX = 16384
+_message_cache: dict[str, str] = {}
 
 
 def clear_caches() -> None:
     """Forget memoised templates and tokens (benchmarks, tests)."""
     _template.cache_clear()
     _token_cache.clear()
+    _message_cache.clear()
 
 
 @lru_cache(maxsize=16384)

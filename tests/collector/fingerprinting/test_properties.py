@@ -8,6 +8,7 @@ import uuid
 
 from faultprint_collector.fingerprinting import (
     FailureRecord,
+    _engine,
     _template,
     fingerprint,
     line_fingerprint,
@@ -96,12 +97,21 @@ def test_order_and_cache_state_never_change_a_fingerprint(
     msgs: list[str], rnd: random.Random
 ) -> None:
     _template.clear_caches()
+    _engine.clear_caches()
     first = {m: line_fingerprint(m).hex for m in msgs}
+    first_api = {m: fingerprint(FailureRecord(category="api_error", message=m)).hex for m in msgs}
     shuffled = msgs[:]
     rnd.shuffle(shuffled)
     _template.clear_caches()  # a second "replica", cold
+    _engine.clear_caches()
     second = {m: line_fingerprint(m).hex for m in shuffled}
+    second_api = {
+        m: fingerprint(FailureRecord(category="api_error", message=m)).hex for m in shuffled
+    }
     assert first == second
+    assert first_api == second_api
+    # and warm: every cache hit gives what the cold computation gave
+    assert {m: line_fingerprint(m).hex for m in msgs} == first
 
 
 @settings(max_examples=200)
