@@ -349,9 +349,19 @@ def main() -> None:
         latencies, statuses, acked, _, started = run_load(
             collector.url, args.processes, args.connections, args.spans, args.duration, 0, 10
         )
+        load_end = time.time()
+        backlog = collector.health()["spool"]["backlog_records"]
         drained = collector.wait_drained()
         sampling.set()
         rate = acked / (drained - started)
+        report["ack_rate_spans_per_s"] = round(acked / (load_end - started))
+        report["drain_after_load_s"] = round(drained - load_end, 2)
+        report["backlog_records_at_load_end"] = backlog
+        print(
+            f"acknowledged at {acked / (load_end - started):,.0f} spans/s; backlog at load end "
+            f"{backlog} records, drained {drained - load_end:.2f} s later",
+            flush=True,
+        )
         during = [mb for t, mb in rss if started + min(10, args.duration / 3) <= t <= drained]
         report.update(
             {
@@ -389,7 +399,7 @@ def main() -> None:
             latencies, statuses, acked, retry, started = run_load(
                 collector.url,
                 args.processes,
-                args.connections * 4,
+                args.connections * 8,
                 args.spans,
                 args.overload_duration,
                 2 * rate,

@@ -46,7 +46,7 @@ class Settings:
     #: processes decoding bodies (-1: one per core, 0: threads of the main process)
     decode_workers: int = -1
     #: requests to /v1/traces being handled at once; beyond it 503
-    max_inflight_requests: int = 64
+    max_inflight_requests: int = 32
     #: per-project ingest limit in spans per second (0: unlimited); beyond it 429
     rate_limit_spans_per_s: float = 0.0
     #: scrub secrets and personal data (API keys, bearer tokens, emails) from

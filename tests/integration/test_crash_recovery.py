@@ -63,6 +63,13 @@ class Load:
                         self.acked.update(ids)
                         self.failures_acked += len(range(0, spans, 7))
 
+    def wait_for(self, spans: int, timeout: float = 120) -> None:
+        """Wait until SPANS spans were acknowledged."""
+        deadline = time.monotonic() + timeout
+        while len(self.acked) < spans:
+            assert time.monotonic() < deadline, "the load did not get going"
+            time.sleep(0.05)
+
     def stop(self) -> None:
         self._stop.set()
         for t in self._threads:
@@ -85,16 +92,17 @@ def test_sigkill_mid_load_loses_and_duplicates_nothing(
     store_dir = str(tmp_path / "store")
     collector = start_collector(store_dir)
     load = Load(collector.url)
-    time.sleep(random.uniform(2.0, 3.0))
+    load.wait_for(500)
+    time.sleep(random.uniform(0.5, 1.5))
     collector.kill()
     load.stop()
     first_acked = set(load.acked)
-    assert len(first_acked) > 500, "the load did not get going before the kill"
 
     # Restart: the spool replays; kill again while it does, under new load.
     collector = start_collector(store_dir)
     load2 = Load(collector.url, threads=2)
-    time.sleep(random.uniform(0.3, 1.0))
+    load2.wait_for(1)
+    time.sleep(random.uniform(0.1, 0.6))
     collector.kill()
     load2.stop()
 

@@ -151,8 +151,10 @@ class Decoder:
             initializer=_init_worker,
             initargs=self._init_args,
         )
-        # start every worker now, not under the first requests
-        list(pool.map(_ping, range(self.workers)))
+        # start every worker now (they import in the background), not under
+        # the first requests; start-up does not wait for them
+        for n in range(self.workers):
+            pool.submit(_ping, n)
         return pool
 
     async def decode(

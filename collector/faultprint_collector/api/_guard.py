@@ -47,7 +47,7 @@ class Guard:
         try:
             project = authenticate(ring, Request(scope))
         except HTTPException as exc:
-            await _send_json(send, exc.status_code, {"detail": exc.detail}, exc.headers)
+            await _send_json(send, exc.status_code, {"detail": exc.detail}, dict(exc.headers or {}))
             return
         scope.setdefault("state", {})["faultprint_project"] = project
         if path != INGEST_PATH:

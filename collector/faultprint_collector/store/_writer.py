@@ -166,17 +166,17 @@ def insert_payloads(store: Store, payloads: Sequence[bytes], token: str = "") ->
     """
     groups: list[tuple[bytes, list[bytes]]] = []
     for payload in payloads:
-        head, rows = split_columns(payload)
+        head, block = split_columns(payload)
         if groups and groups[-1][0] == head:
-            groups[-1][1].append(rows)
+            groups[-1][1].append(block)
         else:
-            groups.append((head, [rows]))
-    for index, (head, rows) in enumerate(groups):
+            groups.append((head, [block]))
+    for index, (head, blocks) in enumerate(groups):
         columns = json.loads(head)
         settings = dict(INSERT_SETTINGS)
         if token:
             settings["insert_deduplication_token"] = token if index == 0 else f"{token}.{index}"
-        store.insert_raw(store.table("calls"), b"".join(rows), columns, INSERT_FORMAT, settings)
+        store.insert_raw(store.table("calls"), b"".join(blocks), columns, INSERT_FORMAT, settings)
 
 
 def insert_rows(store: Store, rows: Sequence[Sequence[object]], token: str = "") -> None:
