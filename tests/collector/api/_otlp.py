@@ -54,6 +54,7 @@ def request(
             "gen_ai.provider.name": "openai",
             "gen_ai.request.model": model,
             "faultprint.call_site": call_site,
+            "faultprint.input_hash": f"{i % 5 + 1:016x}",
         }
         if failures_every and i % failures_every == 0:
             attrs["error.type"] = "RuntimeError"

@@ -98,3 +98,27 @@ def test_a_batch_the_store_refuses_is_quarantined_without_losing_its_neighbours(
     quarantined = list((tmp_path / "spool" / "quarantine").iterdir())
     assert len(quarantined) == 1
     assert quarantined[0].read_bytes() == poison
+
+
+def test_a_replayed_batch_adds_nothing_to_any_table_or_view_target(store: Any) -> None:
+    """Every MergeTree table fed by ``calls`` (catalogue, rollups, and any
+    added later) must deduplicate a replayed block, or a replay after a
+    crash would count it twice there."""
+    tables = [
+        name
+        for name, engine in store.query(
+            "SELECT name, engine FROM system.tables WHERE database = currentDatabase()"
+        ).result_rows
+        if engine.endswith("MergeTree") and name != "schema_migrations"
+    ]
+    assert "calls" in tables and len(tables) >= 2
+
+    def rows_per_table() -> dict[str, int]:
+        return {t: store.query(f"SELECT count() FROM {t}").result_rows[0][0] for t in tables}
+
+    payload, _, _ = encoded_batch(store, 60)
+    insert_payloads(store, [payload], "faultprint-test-1-1")
+    first = rows_per_table()
+    assert all(first.values()), first
+    insert_payloads(store, [payload], "faultprint-test-1-1")  # the replay
+    assert rows_per_table() == first
