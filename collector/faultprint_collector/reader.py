@@ -42,29 +42,19 @@ class Reader:
 
     def get(self, path: str, params: dict[str, Any]) -> Any:
         """GET a read-API path from the collector at --url."""
-        import httpx
-
-        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
         clean = {k: v for k, v in params.items() if v is not None}
-        try:
-            response = httpx.get(f"{self.url}{path}", params=clean, headers=headers, timeout=60)
-        except httpx.HTTPError as exc:
-            raise ReadError(f"cannot reach the collector at {self.url}: {exc}") from exc
-        if response.status_code >= 400:
-            try:
-                detail = response.json().get("detail", response.text)
-            except ValueError:
-                detail = response.text
-            raise ReadError(f"collector answered {response.status_code}: {detail}")
-        return response.json()
+        return self._request("GET", path, params=clean, timeout=60)
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
         """POST a JSON body to a read-API path of the collector at --url."""
+        return self._request("POST", path, json=body, timeout=120)
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         import httpx
 
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
         try:
-            response = httpx.post(f"{self.url}{path}", json=body, headers=headers, timeout=120)
+            response = httpx.request(method, f"{self.url}{path}", headers=headers, **kwargs)
         except httpx.HTTPError as exc:
             raise ReadError(f"cannot reach the collector at {self.url}: {exc}") from exc
         if response.status_code >= 400:

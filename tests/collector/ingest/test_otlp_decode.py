@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 
 import httpx
 import pytest
@@ -94,8 +95,18 @@ def test_the_collector_answers_bad_bodies_with_4xx_and_keeps_serving(collector) 
     response = httpx.post(url, json=to_otlp_json(sample_request()), timeout=30)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith(JS)
-    versions = httpx.get(f"{collector.url}/api/versions", timeout=30).json()["versions"]
-    assert sum(v["calls"] for v in versions) == 12
+    assert _stored_calls(collector.url, 12) == 12
+
+
+def _stored_calls(url: str, expected: int) -> int:
+    """Calls stored so far, waiting (bounded) for the spool to reach ClickHouse."""
+    deadline = time.monotonic() + 30
+    while True:
+        versions = httpx.get(f"{url}/api/versions", timeout=30).json()["versions"]
+        stored = sum(v["calls"] for v in versions)
+        if stored >= expected or time.monotonic() > deadline:
+            return stored
+        time.sleep(0.1)
 
 
 def test_spans_with_bad_ids_are_rejected_as_partial_success(collector) -> None:
