@@ -64,7 +64,7 @@ def serve(
     from faultprint_collector.api._auth import KeyConfigError, KeyRing, is_loopback
     from faultprint_collector.ingest import Scrubber
     from faultprint_collector.settings import Settings
-    from faultprint_collector.spool import FSYNC_POLICIES
+    from faultprint_collector.spool import FSYNC_POLICIES, Spool, SpoolError
     from faultprint_collector.store import StoreError
 
     try:
@@ -83,6 +83,10 @@ def serve(
         fail(str(exc))
     if settings.spool_fsync not in FSYNC_POLICIES:
         fail(f"--fsync must be one of {', '.join(FSYNC_POLICIES)}")
+    try:  # a clear message now rather than a failed start-up later
+        Spool(settings.spool_path(), fsync=settings.spool_fsync).close()
+    except SpoolError as exc:
+        fail(str(exc))
     if ring.open:
         if not is_loopback(host) and not settings.insecure:
             fail(
