@@ -88,6 +88,11 @@ def _init_worker(
         RowEncoder(column_types, table),
         max_decompressed,
     )
+    # clickhouse-connect looks for pandas / numpy on first use; do it now,
+    # not under the first request
+    from clickhouse_connect.driver import options
+
+    _ = options.pd, options.np
 
 
 def _exit_when_orphaned(parent: int) -> None:
