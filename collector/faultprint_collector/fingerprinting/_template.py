@@ -172,7 +172,18 @@ def _positional(out: list[str]) -> None:
 # Every ASCII digit becomes 0 before templating. No rule looks at digit
 # values, only at where digits are, so the template is unchanged; but lines
 # and tokens that differ only in numbers now meet in the caches.
-_ZERO_DIGITS = str.maketrans("123456789", "000000000")
+# Done on UTF-8 bytes: bytes.translate is a table lookup, several times faster
+# than str.translate, and safe because an ASCII digit's byte never occurs
+# inside a multi-byte character (surrogatepass round-trips lone surrogates).
+_ZERO_DIGITS = bytes.maketrans(b"123456789", b"000000000")
+
+
+def _zero_digits(line: str) -> str:
+    return (
+        line.encode("utf-8", "surrogatepass")
+        .translate(_ZERO_DIGITS)
+        .decode("utf-8", "surrogatepass")
+    )
 
 
 def template_of(message: str) -> str:
@@ -187,7 +198,7 @@ def template_of(message: str) -> str:
     if hit is None:
         if len(_message_cache) >= _MESSAGE_CACHE_MAX:
             _message_cache.clear()
-        hit = _message_cache[message] = _template(_head(message).translate(_ZERO_DIGITS))
+        hit = _message_cache[message] = _template(_zero_digits(_head(message)))
     return hit
 
 

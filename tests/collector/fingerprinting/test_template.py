@@ -105,3 +105,10 @@ def test_template_is_cached_but_pure() -> None:
     other_numbers = template_of("order 913 failed for user 12")
     clear_caches()
     assert cold == warm == other_numbers == template_of("order 42 failed for user 7")
+
+
+def test_digit_zeroing_keeps_non_ascii_text_and_lone_surrogates() -> None:
+    clear_caches()
+    assert template_of("café 12 naïve 日本") == "café <*> naïve 日本"
+    assert template_of("bad \ud800 byte 7") == "bad \ud800 byte <*>"
+    assert template_of("bad \ud800 byte 7") == template_of("bad \ud800 byte 8")
