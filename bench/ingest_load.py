@@ -2,7 +2,8 @@
 
 1. Baseline (separate process, separate embedded store, same schema): the
    rows the collector would store for the benchmark's spans, inserted with
-   a plain clickhouse-connect ``insert`` in 50,000-row batches.
+   a plain clickhouse-connect ``insert`` in 50,000-row batches; measured
+   before and after the collector run and averaged (shared machines).
 2. A real collector subprocess (``faultprint serve`` on 127.0.0.1, fresh
    store, default settings: spool with fsync per group commit).
 3. Load-generator processes post OTLP protobuf batches of realistic GenAI
@@ -258,10 +259,21 @@ class Collector:
         return httpx.get(f"{self.url}/healthz", timeout=60).json()
 
     def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
+        """Resident memory of the collector and its decoder processes."""
+        pids = [self.proc.pid]
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        if children.exists():
+            pids += [int(p) for p in children.read_text().split()]
+        total = 0.0
+        for pid in pids:
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+        return total
 
     def wait_drained(self, timeout: float = 600) -> float:
         deadline = time.monotonic() + timeout
@@ -324,15 +336,20 @@ def main() -> None:
     report: dict[str, Any] = {"duration_s": args.duration, "spans_per_request": args.spans}
     try:
         ctx = mp.get_context("spawn")
-        q = ctx.Queue()
-        baseline = ctx.Process(
-            target=raw_insert_rate, args=(str(tmp / "raw"), args.baseline_rows, args.spans, q)
-        )
-        baseline.start()
-        raw_rate = q.get()
-        baseline.join()
-        report["raw_insert_rows_per_s"] = round(raw_rate)
-        print(f"raw clickhouse-connect insert: {raw_rate:,.0f} rows/s", flush=True)
+
+        def measure_raw(name: str) -> float:
+            q = ctx.Queue()
+            baseline = ctx.Process(
+                target=raw_insert_rate, args=(str(tmp / name), args.baseline_rows, args.spans, q)
+            )
+            baseline.start()
+            rate = float(q.get())
+            baseline.join()
+            print(f"raw clickhouse-connect insert ({name}): {rate:,.0f} rows/s", flush=True)
+            return rate
+
+        # measured before and after the collector run: the machine may be shared
+        raw_before = measure_raw("raw-before")
 
         store = str(tmp / "store")
         collector = Collector(store, free_port(), {})
@@ -363,6 +380,10 @@ def main() -> None:
             flush=True,
         )
         during = [mb for t, mb in rss if started + min(10, args.duration / 3) <= t <= drained]
+        collector.stop()
+        raw_after = measure_raw("raw-after")
+        raw_rate = (raw_before + raw_after) / 2
+        report["raw_insert_rows_per_s_before_after"] = [round(raw_before), round(raw_after)]
         report.update(
             {
                 "acked_spans": acked,
@@ -385,7 +406,6 @@ def main() -> None:
             f"statuses {statuses}, RSS MB first/last/max {report['rss_mb_first_last_max']}",
             flush=True,
         )
-        collector.stop()
         final, raw_rows = stored_calls(store)
         report["stored_final_vs_acked"] = [final, acked]
         report["duplicate_rows"] = raw_rows - final
