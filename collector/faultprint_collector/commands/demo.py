@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 console = Console()
 
@@ -97,7 +98,8 @@ def report(store_dir: Path) -> list[dict[str, Any]]:
                 f"""
                 SELECT lower(hex(fingerprint)) AS fingerprint, count() AS n,
                        any(category) AS category, any(call_site) AS call_site,
-                       any(template) AS template
+                       any(template) AS template,
+                       any(error_type) AS error_type, any(message) AS message
                 FROM {store.table("calls")} FINAL
                 WHERE project = {{project:String}} AND model_version = {{version:String}}
                   AND is_failure = 1
@@ -125,8 +127,9 @@ def demo(
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     store_dir = (store or Path(".faultprint") / f"demo-{stamp}").resolve()
     if store_dir.exists() and any(store_dir.iterdir()):
-        console.print(f"[red]error:[/] {store_dir} is not empty; the demo needs a fresh store")
-        raise typer.Exit(2)
+        from faultprint_collector.cli import fail
+
+        fail(f"{store_dir} is not empty; the demo needs a fresh store")
     store_dir.mkdir(parents=True, exist_ok=True)
     log = store_dir.parent / f"{store_dir.name}.collector.log"
     port = _free_port()
@@ -136,7 +139,10 @@ def demo(
     started = time.monotonic()
     try:
         faultprint.configure(
-            endpoint=url, service="demo-shop", environment="demo", release="1.0",
+            endpoint=url,
+            service="demo-shop",
+            environment="demo",
+            release="1.0",
             capture_content=True,
         )
         with Progress(
@@ -174,10 +180,7 @@ def _print_summary(
     versions = Table(title=f"{calls:,} model calls in {elapsed:.1f} s, read back from ClickHouse")
     for column in ("model version", "calls", "failures", "failure rate", "distinct fingerprints"):
         versions.add_column(column, justify="left" if column == "model version" else "right")
-    top = Table(title="Top fingerprints per version")
-    for column in ("model version", "fingerprint", "failures", "category", "call site"):
-        top.add_column(column, no_wrap=True)
-    top.add_column("template", overflow="fold")
+    tops = []
     for v in summary:
         rate = v["failures"] / v["calls"] if v["calls"] else 0.0
         versions.add_row(
@@ -187,26 +190,47 @@ def _print_summary(
             f"{rate:.1%}",
             str(v["fingerprints"]),
         )
+        top = Table(title=f"Top failure fingerprints of {v['model_version']}", expand=True)
+        top.add_column("fingerprint", no_wrap=True)
+        top.add_column("failures", justify="right", no_wrap=True)
+        top.add_column("category · call site", ratio=1)
+        top.add_column("example", ratio=2, overflow="fold")
         for t in v["top"]:
             top.add_row(
-                v["model_version"],
                 t["fingerprint"].rjust(16, "0"),
                 str(t["n"]),
-                t["category"],
-                t["call_site"].rsplit(".", 1)[-1],
-                t["template"][:80],
+                f"{t['category']} · {t['call_site'].rsplit('.', 1)[-1]}",
+                Text(_example(t)),
             )
+        tops.append(top)
     console.print(versions)
-    console.print(top)
+    for top in tops:
+        console.print(top)
     rel = os.path.relpath(store_dir)
     console.print(
         f"\nThe data lives in [bold]{rel}[/] (embedded ClickHouse). Look closer with:\n"
         f"  faultprint incidents --store {rel} --since 1d\n"
         f"  faultprint versions --store {rel}\n"
+        f"  faultprint compare {shop_versions()} --store {rel}\n"
         f"  faultprint serve --store {rel}\n"
         "and query its tables (calls, fingerprint_catalog) with ClickHouse SQL.",
         soft_wrap=True,
     )
+
+
+def shop_versions() -> str:
+    """The demo's two versions, baseline first."""
+    from faultprint_collector.demo import shop
+
+    return f"{shop.VERSION_A} {shop.VERSION_B}"
+
+
+def _example(row: dict[str, Any]) -> str:
+    """One line a person can read: short error type and the first message line."""
+    kind = row["error_type"].rsplit(".", 1)[-1]
+    text = (row["message"] or row["template"]).strip().splitlines()
+    first = text[0] if text else ""
+    return (f"{kind}: {first}" if kind else first)[:90]
 
 
 def register(app: typer.Typer) -> None:

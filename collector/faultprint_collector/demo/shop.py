@@ -129,7 +129,7 @@ class FakeModel:
 
     def _invoice(self, doc_id: int) -> dict[str, Any]:
         rng = self.rng
-        items = [
+        items: list[dict[str, Any]] = [
             {
                 "sku": f"SKU-{rng.randint(1000, 9999)}",
                 "quantity": rng.randint(1, 9),
@@ -270,12 +270,8 @@ def route_ticket(model: FakeModel, doc_id: int, fault: str | None) -> str:
 
 def instrumented(version: str) -> list[Callable[..., Any]]:
     """The application's model calls, decorated for one model version."""
-    common = {"model": MODEL, "provider": PROVIDER, "version": version}
-    return [
-        faultprint.observe(**common)(extract_invoice),
-        faultprint.observe(**common)(summarise_ticket),
-        faultprint.observe(**common)(route_ticket),
-    ]
+    decorate = faultprint.observe(model=MODEL, provider=PROVIDER, version=version)
+    return [decorate(extract_invoice), decorate(summarise_ticket), decorate(route_ticket)]
 
 
 def run_traffic(

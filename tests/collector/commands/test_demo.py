@@ -1,0 +1,74 @@
+"""``faultprint demo`` does what the README promises, end to end."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from faultprint_collector.demo import shop
+from faultprint_collector.store import open_store
+
+
+def test_demo_sends_real_traffic_and_reports_it(tmp_path: Path) -> None:
+    store_dir = tmp_path / "demo"
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "faultprint_collector.cli",
+            "demo",
+            "--calls",
+            "3000",
+            "--store",
+            str(store_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+    assert out.returncode == 0, out.stderr
+    assert shop.VERSION_A in out.stdout and shop.VERSION_B in out.stdout
+    assert "faultprint compare" in out.stdout and str(store_dir.name) in out.stdout
+
+    store = open_store(str(store_dir))
+    try:
+        rows = store.query_dicts(
+            "SELECT model_version, count() AS calls, countIf(is_failure = 1) AS failures, "
+            "uniqExactIf(fingerprint, is_failure = 1) AS modes FROM calls FINAL "
+            "GROUP BY model_version ORDER BY model_version"
+        )
+    finally:
+        store.close()
+    by_version = {r["model_version"]: r for r in rows}
+    a, b = by_version[shop.VERSION_A], by_version[shop.VERSION_B]
+    assert a["calls"] == b["calls"] == 1500
+    # version A: about 8% in exactly three consistent modes
+    assert 0.05 < a["failures"] / a["calls"] < 0.11
+    assert a["modes"] == 3
+    # version B: about 5%, spread over many erratic modes
+    assert 0.03 < b["failures"] / b["calls"] < 0.08
+    assert b["modes"] >= 8
+
+
+def test_demo_refuses_a_store_that_is_not_fresh(tmp_path: Path) -> None:
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "keep.txt").write_text("precious")
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "faultprint_collector.cli",
+            "demo",
+            "--store",
+            str(tmp_path / "old"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2
+    assert "not empty" in out.stdout + out.stderr
+    assert (tmp_path / "old" / "keep.txt").read_text() == "precious"
