@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 bash .ci/setup.sh
 . .venv/bin/activate
 ruff check sdk collector tests bench
+ruff format --check sdk collector tests bench
+mypy sdk/faultprint collector/faultprint_collector
 set +e
 python -m pytest -q -p no:cacheprovider "$@"
 status=$?

@@ -30,17 +30,18 @@ def test_services_and_their_dependencies_are_defined() -> None:
                 assert (ROOT / source).exists(), f"{name} mounts missing path {source}"
             else:
                 assert source in declared, f"{name} uses undeclared volume {source}"
-    host_ports = [
-        p.split(":")[0] for s in services.values() for p in s.get("ports", [])
-    ]
+    host_ports = [p.split(":")[0] for s in services.values() for p in s.get("ports", [])]
     assert len(host_ports) == len(set(host_ports)), "two services publish the same port"
 
 
 def test_collector_is_built_here_and_points_at_the_clickhouse_service() -> None:
     services = _compose()["services"]
     collector = services["collector"]
-    context = ROOT / (collector["build"] if isinstance(collector["build"], str)
-                      else collector["build"].get("context", "."))
+    context = ROOT / (
+        collector["build"]
+        if isinstance(collector["build"], str)
+        else collector["build"].get("context", ".")
+    )
     dockerfile = (context / "Dockerfile").read_text()
     assert "pip install" in dockerfile and ".[collector]" in dockerfile
     store = urlsplit(collector["environment"]["FAULTPRINT_STORE"])
@@ -57,13 +58,13 @@ def test_grafana_gets_the_clickhouse_plugin_and_faultprint_provisioning() -> Non
     assert "grafana-clickhouse-datasource" in grafana["environment"]["GF_INSTALL_PLUGINS"]
     mounts = dict(v.split(":")[:2] for v in grafana["volumes"])
     provisioning = ROOT / mounts_key(mounts, "/etc/grafana/provisioning")
-    datasources = yaml.safe_load(
-        (provisioning / "datasources" / "clickhouse.yaml").read_text()
-    )["datasources"]
+    datasources = yaml.safe_load((provisioning / "datasources" / "clickhouse.yaml").read_text())[
+        "datasources"
+    ]
     assert datasources[0]["type"] == "grafana-clickhouse-datasource"
-    providers = yaml.safe_load(
-        (provisioning / "dashboards" / "faultprint.yaml").read_text()
-    )["providers"]
+    providers = yaml.safe_load((provisioning / "dashboards" / "faultprint.yaml").read_text())[
+        "providers"
+    ]
     dashboards_in_container = providers[0]["options"]["path"]
     assert dashboards_in_container in mounts.values()
     for key in ("CLICKHOUSE_HOST", "CLICKHOUSE_USER", "CLICKHOUSE_PASSWORD"):
