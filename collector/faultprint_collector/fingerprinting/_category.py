@@ -12,7 +12,13 @@ import re
 from ._provider import parse_provider_error
 from ._validation import json_error_mode, looks_like_refusal
 
-__all__ = ["CATEGORIES", "category_from_fields", "normalise_category", "normalise_finish_reason"]
+__all__ = [
+    "CATEGORIES",
+    "FINISH_REASONS",
+    "category_from_fields",
+    "normalise_category",
+    "normalise_finish_reason",
+]
 
 CATEGORIES = (
     "exception",
@@ -46,30 +52,56 @@ _ALIASES = {
     "tool_call_error": "tool_error",
 }
 
-# finish / stop reasons of every provider dialect -> category (None = success)
-_FINISH: dict[str, str | None] = {
+#: Finish / stop reasons of every provider dialect, after
+#: :func:`normalise_finish_reason`, mapped to a failure category (None: the
+#: generation ended normally). Reasons not listed are not failures: an
+#: unknown reason must never invent a failure mode.
+FINISH_REASONS: dict[str, str | None] = {
+    # OpenAI chat completions / Azure OpenAI / xAI / Groq / Together
     "stop": None,
+    "length": "truncation",
+    "content_filter": "content_filter",
+    "tool_calls": None,
+    "function_call": None,
+    # OpenAI responses API (status / incomplete_details.reason)
+    "completed": None,
+    "max_output_tokens": "truncation",
+    # Anthropic (also on Bedrock and Vertex)
     "end_turn": None,
     "stop_sequence": None,
-    "tool_calls": None,
     "tool_use": None,
-    "function_call": None,
-    "complete": None,
-    "eos": None,
-    "length": "truncation",
+    "pause_turn": None,
     "max_tokens": "truncation",
-    "model_length": "truncation",
-    "max_output_tokens": "truncation",
     "model_context_window_exceeded": "truncation",
-    "content_filter": "content_filter",
+    "refusal": "refusal",
+    # Gemini / Vertex AI (FinishReason enum; FINISH_REASON_ prefix stripped)
+    "unspecified": None,
     "safety": "content_filter",
     "recitation": "content_filter",
     "blocklist": "content_filter",
     "prohibited_content": "content_filter",
     "spii": "content_filter",
     "image_safety": "content_filter",
+    "malformed_function_call": "tool_error",
+    "unexpected_tool_call": "tool_error",
+    # Bedrock Converse stopReason, Titan completionReason
     "guardrail_intervened": "content_filter",
-    "refusal": "refusal",
+    "content_filtered": "content_filter",
+    "finish": None,
+    # Cohere (v1 and v2)
+    "complete": None,
+    "tool_call": None,
+    "error_toxic": "content_filter",
+    "error_limit": "truncation",
+    "error": "api_error",
+    # Mistral
+    "model_length": "truncation",
+    # DeepSeek: generation cut off by the provider's capacity
+    "insufficient_system_resource": "api_error",
+    # Hugging Face TGI / vLLM / Ollama
+    "eos_token": None,
+    "eos": None,
+    "abort": "api_error",
 }
 
 _TIMEOUT_TYPE = re.compile(r"time(?:d)?[ _]?out|deadline", re.I)
@@ -87,6 +119,8 @@ _TOOL_MSG = re.compile(
 def normalise_finish_reason(reason: str) -> str:
     """Lower-case, dialect-free finish reason (``MAX_TOKENS`` -> ``max_tokens``)."""
     r = reason.strip().lower()
+    if "." in r and r.startswith(("finishreason.", "stopreason.", "finish_reason.")):
+        r = r.split(".", 1)[1]
     if r.startswith("finish_reason_"):
         r = r[len("finish_reason_") :]
     return r.replace("-", "_").replace(" ", "_")
@@ -129,7 +163,7 @@ def category_from_fields(
     if c:
         return c
     if finish_reason:
-        by_finish = _FINISH.get(normalise_finish_reason(finish_reason))
+        by_finish = FINISH_REASONS.get(normalise_finish_reason(finish_reason))
         if by_finish is not None:
             return by_finish
     short_type = error_type.rsplit(".", 1)[-1]

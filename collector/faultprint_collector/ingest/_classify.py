@@ -12,9 +12,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from faultprint_collector.fingerprinting import FailureRecord, fingerprint
-from faultprint_collector.ingest._dialects import FINISH_REASONS as DIALECT_FINISH_REASONS
-from faultprint_collector.ingest._dialects import is_model_call as dialect_is_model_call
-from faultprint_collector.ingest._dialects import read_call, timeout_error
+from faultprint_collector.fingerprinting._category import FINISH_REASONS
+from faultprint_collector.ingest._dialects import (
+    as_text,
+    is_model_call,
+    read_call,
+    timeout_error,
+)
 from faultprint_collector.ingest._records import MAX_CONTENT_CHARS, MAX_MESSAGE_CHARS, CallRecord
 from faultprint_collector.ingest._spans import SpanView
 
@@ -23,29 +27,7 @@ class SpanRejected(ValueError):
     """The span cannot be stored; the message says why (partial success)."""
 
 
-#: finish / stop reasons of every dialect mapped to a failure category
-#: (None: a normal end); the table lives with the dialects
-FINISH_REASONS = DIALECT_FINISH_REASONS
-
-
-def _str(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        return ",".join(_str(v) for v in value)
-    return str(value)
-
-
-def _int(value: Any) -> int:
-    try:
-        return max(0, int(value))
-    except (TypeError, ValueError):
-        return 0
-
-
-def is_model_call(span: SpanView) -> bool:
-    """A span is a model call when it records one in any known dialect."""
-    return dialect_is_model_call(span)
+__all__ = ["FINISH_REASONS", "SpanRejected", "classify", "is_model_call"]
 
 
 def classify(span: SpanView, project: str) -> CallRecord:
@@ -70,7 +52,7 @@ def classify(span: SpanView, project: str) -> CallRecord:
     message = view.message
     detail_value = attrs.get("faultprint.failure.detail")
 
-    category = _str(attrs.get("faultprint.failure.category"))
+    category = as_text(attrs.get("faultprint.failure.category"))
     if not category:
         if view.errored:
             if timeout_error(view):
@@ -92,17 +74,17 @@ def classify(span: SpanView, project: str) -> CallRecord:
         trace_id=span.trace_id,
         span_id=span.span_id,
         parent_span_id=span.parent_span_id,
-        service=_str(res.get("service.name")),
-        environment=_str(
+        service=as_text(res.get("service.name")),
+        environment=as_text(
             res.get("deployment.environment.name") or res.get("deployment.environment")
         ),
-        release=_str(res.get("service.version")),
+        release=as_text(res.get("service.version")),
         operation=view.operation,
         span_name=span.name[:256],
         provider=view.provider,
         request_model=request_model,
         response_model=response_model,
-        model_version=_str(attrs.get("faultprint.model_version"))
+        model_version=as_text(attrs.get("faultprint.model_version"))
         or response_model
         or request_model,
         call_site=view.call_site[:256],
@@ -112,8 +94,8 @@ def classify(span: SpanView, project: str) -> CallRecord:
         finish_reason=finish_reason,
         input_hash=_hash_value(attrs.get("faultprint.input_hash")),
         sample_weight=_weight(attrs.get("faultprint.sample_weight")),
-        input_text=_str(attrs.get("faultprint.input"))[:MAX_CONTENT_CHARS],
-        output_text=_str(attrs.get("faultprint.output") or view.output_text)[:MAX_CONTENT_CHARS],
+        input_text=as_text(attrs.get("faultprint.input"))[:MAX_CONTENT_CHARS],
+        output_text=as_text(attrs.get("faultprint.output") or view.output_text)[:MAX_CONTENT_CHARS],
     )
     if category:
         detail = _detail(detail_value)
@@ -153,7 +135,7 @@ def _hash_value(value: Any) -> int:
     if isinstance(value, int):
         return value & 0xFFFFFFFFFFFFFFFF
     try:
-        return int(_str(value), 16) & 0xFFFFFFFFFFFFFFFF
+        return int(as_text(value), 16) & 0xFFFFFFFFFFFFFFFF
     except ValueError:
         return 0
 

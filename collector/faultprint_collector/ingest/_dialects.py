@@ -44,6 +44,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from faultprint_collector.fingerprinting._category import FINISH_REASONS, normalise_finish_reason
 from faultprint_collector.fingerprinting._provider import parse_provider_error
 from faultprint_collector.ingest._spans import STATUS_ERROR, SpanView
 
@@ -61,58 +62,6 @@ __all__ = [
 ]
 
 # --- vocabularies ---------------------------------------------------------------
-
-#: Finish / stop reasons of every provider dialect, after
-#: :func:`canonical_finish_reason`, mapped to a failure category (None: the
-#: generation ended normally). Reasons not listed are not failures: an
-#: unknown reason must never invent a failure mode.
-FINISH_REASONS: dict[str, str | None] = {
-    # OpenAI chat completions / Azure OpenAI / xAI / Groq / Together
-    "stop": None,
-    "length": "truncation",
-    "content_filter": "content_filter",
-    "tool_calls": None,
-    "function_call": None,
-    # OpenAI responses API (status / incomplete_details.reason)
-    "completed": None,
-    "max_output_tokens": "truncation",
-    # Anthropic (also on Bedrock and Vertex)
-    "end_turn": None,
-    "stop_sequence": None,
-    "tool_use": None,
-    "pause_turn": None,
-    "max_tokens": "truncation",
-    "model_context_window_exceeded": "truncation",
-    "refusal": "refusal",
-    # Gemini / Vertex AI (FinishReason enum; FINISH_REASON_ prefix stripped)
-    "unspecified": None,
-    "safety": "content_filter",
-    "recitation": "content_filter",
-    "blocklist": "content_filter",
-    "prohibited_content": "content_filter",
-    "spii": "content_filter",
-    "image_safety": "content_filter",
-    "malformed_function_call": "tool_error",
-    "unexpected_tool_call": "tool_error",
-    # Bedrock Converse stopReason, Titan completionReason
-    "guardrail_intervened": "content_filter",
-    "content_filtered": "content_filter",
-    "finish": None,
-    # Cohere (v1 and v2)
-    "complete": None,
-    "tool_call": None,
-    "error_toxic": "content_filter",
-    "error_limit": "truncation",
-    "error": "api_error",
-    # Mistral
-    "model_length": "truncation",
-    # DeepSeek: generation cut off by the provider's capacity
-    "insufficient_system_resource": "api_error",
-    # Hugging Face TGI / vLLM / Ollama
-    "eos_token": None,
-    "eos": None,
-    "abort": "api_error",
-}
 
 # Priority when a response carries several choices: the SDK checks refusal,
 # then content filter, then truncation; the collector must rank them the same
@@ -230,15 +179,17 @@ _STATUS_IN_TEXT = re.compile(r"\b(?:Error code|status(?:[ _]code)?|HTTP)[:= ]\s*
 # --- small helpers --------------------------------------------------------------
 
 
-def _str(value: Any) -> str:
+def as_text(value: Any) -> str:
+    """An attribute value as text (lists joined with commas, None as empty)."""
     if value is None:
         return ""
     if isinstance(value, list | tuple):
-        return ",".join(_str(v) for v in value)
+        return ",".join(as_text(v) for v in value)
     return str(value)
 
 
-def _int(value: Any) -> int:
+def as_count(value: Any) -> int:
+    """An attribute value as a non-negative integer (0 when it is not one)."""
     try:
         return max(0, int(value))
     except (TypeError, ValueError):
@@ -281,7 +232,7 @@ def _get(obj: Any, *path: str | int) -> Any:
 
 def canonical_provider(name: Any) -> str:
     """The OpenTelemetry registry name of a provider named in any dialect."""
-    text = _str(name).strip()
+    text = as_text(name).strip()
     if not text:
         return ""
     key = text.lower().replace(" ", "_").replace("-", "_")
@@ -290,18 +241,13 @@ def canonical_provider(name: Any) -> str:
 
 def canonical_operation(name: Any) -> str:
     """The GenAI conventions' operation name for an operation in any dialect."""
-    key = _str(name).strip().lower().replace(" ", "_")
+    key = as_text(name).strip().lower().replace(" ", "_")
     return _OPERATIONS.get(key, key)
 
 
 def canonical_finish_reason(reason: Any) -> str:
     """Lower-case, dialect-free finish reason: ``FinishReason.MAX_TOKENS`` -> ``max_tokens``."""
-    r = _str(reason).strip().lower()
-    if "." in r and r.startswith(("finishreason.", "stopreason.", "finish_reason.")):
-        r = r.split(".", 1)[1]
-    if r.startswith("finish_reason_"):
-        r = r[len("finish_reason_") :]
-    return r.replace("-", "_").replace(" ", "_")
+    return normalise_finish_reason(as_text(reason))
 
 
 def finish_category(reasons: list[str]) -> tuple[str, str] | None:
@@ -407,10 +353,10 @@ def is_model_call(span: SpanView) -> bool:
         return True
     kind = attrs.get("openinference.span.kind")
     if kind is not None:
-        return _str(kind).upper() in _MODEL_SPAN_KINDS
-    if _str(attrs.get("gen_ai.operation.name")).lower() == "execute_tool":
+        return as_text(kind).upper() in _MODEL_SPAN_KINDS
+    if as_text(attrs.get("gen_ai.operation.name")).lower() == "execute_tool":
         return False
-    if _str(attrs.get("traceloop.span.kind")).lower() in _TRACELOOP_WRAPPER_KINDS and not any(
+    if as_text(attrs.get("traceloop.span.kind")).lower() in _TRACELOOP_WRAPPER_KINDS and not any(
         k in attrs
         for k in (
             "gen_ai.request.model",
@@ -428,7 +374,7 @@ def _operation(span: SpanView, attrs: dict[str, Any], dialect: str) -> str:
     if op is not None:
         return canonical_operation(op)
     if dialect == "openinference":
-        if _str(attrs.get("openinference.span.kind")).upper() == "EMBEDDING":
+        if as_text(attrs.get("openinference.span.kind")).upper() == "EMBEDDING":
             return "embeddings"
         name = span.name.lower().replace("_", "").replace(".", "")
         for marker, operation in _OPENINFERENCE_SPAN_OPERATIONS:
@@ -445,10 +391,10 @@ def _operation(span: SpanView, attrs: dict[str, Any], dialect: str) -> str:
 def _request_model(attrs: dict[str, Any]) -> str:
     model = _first(attrs, "gen_ai.request.model", "llm.request.model")
     if model is not None:
-        return _str(model)
+        return as_text(model)
     # OpenInference keeps the request in JSON invocation parameters
     params = _json(attrs.get("llm.invocation_parameters"))
-    return _str(_get(params, "model")) if isinstance(params, dict) else ""
+    return as_text(_get(params, "model")) if isinstance(params, dict) else ""
 
 
 def _finish_reasons(span: SpanView, attrs: dict[str, Any], response: Any) -> list[str]:
@@ -457,7 +403,7 @@ def _finish_reasons(span: SpanView, attrs: dict[str, Any], response: Any) -> lis
     if isinstance(listed, list | tuple):
         raw.extend(listed)
     elif listed is not None:
-        raw.extend(_str(listed).split(","))
+        raw.extend(as_text(listed).split(","))
     for key in (
         "llm.finish_reason",
         "llm.response.finish_reason",
@@ -523,7 +469,7 @@ class _Output:
         if isinstance(value, str) and value.strip() in _REDACTED:
             return
         self.captured = True
-        text = value if isinstance(value, str) else _str(value)
+        text = value if isinstance(value, str) else as_text(value)
         if text.strip():
             self.texts.append(text)
 
@@ -542,7 +488,7 @@ def _message_output(message: Any, out: _Output) -> None:
             if ptype == "tool_call":
                 out.tool_calls = True
             elif ptype == "refusal":
-                out.refusal = _str(part.get("content") or part.get("refusal") or "refused")
+                out.refusal = as_text(part.get("content") or part.get("refusal") or "refused")
             elif ptype in ("text", None):
                 out.add_text(part.get("content"))
         return
@@ -551,7 +497,7 @@ def _message_output(message: Any, out: _Output) -> None:
     if inner.get("tool_calls") or inner.get("function_call"):
         out.tool_calls = True
     if inner.get("refusal"):
-        out.refusal = _str(inner["refusal"])
+        out.refusal = as_text(inner["refusal"])
     content = inner.get("content")
     if isinstance(content, list):  # Anthropic content blocks
         out.captured = True
@@ -585,7 +531,7 @@ def _response_output(response: Any, out: _Output) -> None:
         for part in item.get("content") or []:
             if isinstance(part, dict):
                 if part.get("type") == "refusal":
-                    out.refusal = _str(part.get("refusal") or "refused")
+                    out.refusal = as_text(part.get("refusal") or "refused")
                 elif part.get("type") == "output_text":
                     out.add_text(part.get("text"))
 
@@ -602,7 +548,7 @@ def _indexed_output(attrs: dict[str, Any], out: _Output) -> None:
                 else:
                     out.add_text(value)
             elif rest == "refusal" and value:
-                out.refusal = _str(value)
+                out.refusal = as_text(value)
             elif rest.startswith(("tool_calls.", "function_call")):
                 out.tool_calls = True
         elif key.startswith("llm.output_messages."):
@@ -717,10 +663,10 @@ def read_call(span: SpanView) -> CallView:
         provider=provider,
         operation=operation,
         request_model=_request_model(attrs),
-        response_model=_str(
+        response_model=as_text(
             _first(attrs, "gen_ai.response.model", "llm.response.model", "llm.model_name")
         ),
-        input_tokens=_int(
+        input_tokens=as_count(
             _first(
                 attrs,
                 "gen_ai.usage.input_tokens",
@@ -729,7 +675,7 @@ def read_call(span: SpanView) -> CallView:
                 "llm.usage.prompt_tokens",
             )
         ),
-        output_tokens=_int(
+        output_tokens=as_count(
             _first(
                 attrs,
                 "gen_ai.usage.output_tokens",
@@ -740,22 +686,22 @@ def read_call(span: SpanView) -> CallView:
         ),
         finish_reasons=_finish_reasons(span, attrs, response),
     )
-    explicit_site = _str(attrs.get("faultprint.call_site"))
+    explicit_site = as_text(attrs.get("faultprint.call_site"))
     view.call_site = explicit_site or endpoint_call_site(provider, operation)
 
     exc = _exception_event(span)
-    view.error_type = _str(attrs.get("error.type") or exc.get("exception.type"))
+    view.error_type = as_text(attrs.get("error.type") or exc.get("exception.type"))
     if view.error_type == "_OTHER" and exc.get("exception.type"):
-        view.error_type = _str(exc["exception.type"])
-    view.stacktrace = _str(exc.get("exception.stacktrace"))
-    view.message = _str(
+        view.error_type = as_text(exc["exception.type"])
+    view.stacktrace = as_text(exc.get("exception.stacktrace"))
+    view.message = as_text(
         exc.get("exception.message")
         or attrs.get("faultprint.failure.message")
         or span.status_message
     )
     view.errored = span.status_code == STATUS_ERROR or bool(view.error_type) or bool(exc)
-    view.http_status = _int(_first(attrs, "http.response.status_code", "http.status_code"))
-    view.error_code = _str(attrs.get("faultprint.error.code"))
+    view.http_status = as_count(_first(attrs, "http.response.status_code", "http.status_code"))
+    view.error_code = as_text(attrs.get("faultprint.error.code"))
 
     if dialect != "faultprint":
         _read_foreign_outcome(span, attrs, response, view)
