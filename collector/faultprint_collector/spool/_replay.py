@@ -46,7 +46,7 @@ class Replayer:
         store_available: Callable[[], bool] = lambda: True,
         max_rows: int = 100_000,
         max_bytes: int = 64 << 20,
-        linger_s: float = 0.05,
+        linger_s: float = 0.5,
         max_backoff_s: float = 5.0,
     ) -> None:
         self.spool = spool
@@ -86,7 +86,10 @@ class Replayer:
                         return
                     continue
                 if not self._stop.is_set():
-                    time.sleep(self.linger_s)  # let a few more appends join the insert
+                    # Let more appends join the insert: few large parts cost
+                    # the engine far less (inserts, merges, views) than many
+                    # small ones, for at most LINGER_S of extra staleness.
+                    self._stop.wait(self.linger_s)
                 records = self.spool.read(
                     self.spool.committed, max_rows=self.max_rows, max_bytes=self.max_bytes
                 )
