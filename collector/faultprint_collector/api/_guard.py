@@ -4,7 +4,8 @@ An ASGI middleware, so that every ``/v1/`` and ``/api/`` route (including
 ones added later) is authenticated whether or not it declares the
 ``caller_project`` dependency, and so that an overloaded receiver answers
 503 before it reads a body. Errors that escape a route become a JSON error,
-never a traceback: a store that does not answer is 503, a bad query
+never a traceback: a store that does not answer (or a server that cannot
+be reached) is 503, a bad query
 parameter 400, anything else 500 without internals.
 """
 
@@ -81,6 +82,8 @@ async def _send_json(
 
 def install(app: FastAPI) -> None:
     """Add the guard middleware and the error handlers to APP."""
+    from clickhouse_connect.driver.exceptions import OperationalError
+
     from faultprint_collector.queries import QueryError
     from faultprint_collector.store import StoreError
 
@@ -99,7 +102,8 @@ def install(app: FastAPI) -> None:
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
     @app.exception_handler(StoreError)
-    async def store_down(request: Request, exc: StoreError) -> JSONResponse:
+    @app.exception_handler(OperationalError)
+    async def store_down(request: Request, exc: Exception) -> JSONResponse:
         log.warning("store error on %s: %s", request.url.path, exc)
         return JSONResponse(
             {"detail": "the store is not answering, retry later"},

@@ -124,13 +124,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/healthz", summary="Liveness, store reachability and spool backlog")
     def healthz() -> dict[str, Any]:
-        """``ok`` when the collector runs and its store answers, with the spool's state."""
+        """``ok`` when the collector runs and its store answers, with the spool's state.
+
+        ``degraded`` (still 200: the collector accepts into its spool) when
+        the store does not answer.
+        """
         state = app.state.faultprint
-        state.store.query("SELECT 1")
+        try:
+            state.store.query("SELECT 1")
+            status = "ok"
+        except Exception:
+            status = "degraded"
         spool = state.writer.spool
         replayer = state.writer.replayer
         return {
-            "status": "ok",
+            "status": status,
+            "store": "ok" if status == "ok" else "unreachable",
             "open": state.keys.open,
             "spool": {
                 "backlog_records": replayer.backlog,
@@ -142,6 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "inserts": replayer.inserts,
                 "insert_errors": replayer.insert_errors,
                 "quarantined_rows": replayer.quarantined_rows,
+                "last_error": replayer.last_error,
             },
         }
 
