@@ -70,7 +70,11 @@ def _mode_line(m: dict[str, Any]) -> list[str]:
         ratio = "gone"
     else:
         ratio = f"×{m['rate_ratio']:.2f}"
-    text = (m.get("template") or m.get("example") or "")[:70]
+    text = m.get("template") or ""
+    if not any(ch.isalpha() for ch in text.replace("<*>", "")):
+        # a template of placeholders only (e.g. KeyError's '<*>') says less than an example
+        text = m.get("example") or text
+    text = " ".join(text.split())[:70]
     return [
         m["fingerprint"],
         _num(m["baseline_failures"]),

@@ -188,8 +188,9 @@ class FakeModel:
         if fault == "timeout":
             raise ProviderTimeout(f"Request timed out after {self.rng.choice([30, 60])}.0s")
 
-    def extract(self, doc_id: int, fault: str | None) -> Completion:
-        """Return invoice JSON for a document, broken the way FAULT says."""
+    def extract(self, doc_id: int) -> Completion:
+        """Return invoice JSON for a document (sometimes broken)."""
+        fault = self.pick_fault("extract_invoice", doc_id)
         if fault in ("rate_limit", "overloaded", "context_length", "timeout"):
             self._raise_provider(fault)
         invoice = self._invoice(doc_id)
@@ -214,8 +215,9 @@ class FakeModel:
             return Completion("", "stop")
         return Completion(text)
 
-    def summarise(self, doc_id: int, fault: str | None) -> Completion:
-        """Return a ticket summary, broken the way FAULT says."""
+    def summarise(self, doc_id: int) -> Completion:
+        """Return a ticket summary (sometimes broken)."""
+        fault = self.pick_fault("summarise_ticket", doc_id)
         if fault in ("rate_limit", "overloaded", "context_length", "timeout"):
             self._raise_provider(fault)
         words = self.rng.randint(12, 40)
@@ -230,8 +232,9 @@ class FakeModel:
             return Completion("", "stop")
         return Completion(text.strip())
 
-    def classify(self, doc_id: int, fault: str | None) -> Completion:
-        """Return an intent label, broken the way FAULT says."""
+    def classify(self, doc_id: int) -> Completion:
+        """Return an intent label (sometimes a label the app does not know)."""
+        fault = self.pick_fault("route_ticket", doc_id)
         if fault in ("rate_limit", "overloaded", "context_length", "timeout"):
             self._raise_provider(fault)
         if fault == "unknown_intent":
@@ -242,9 +245,9 @@ class FakeModel:
 INTENT_ROUTES = {"refund": "billing", "delivery": "logistics", "account": "support"}
 
 
-def extract_invoice(model: FakeModel, doc_id: int, fault: str | None) -> Invoice:
+def extract_invoice(model: FakeModel, doc_id: int) -> Invoice:
     """Extract an invoice from a document (parses the model's JSON)."""
-    completion = model.extract(doc_id, fault)
+    completion = model.extract(doc_id)
     faultprint.current_call().set_output(completion.text, finish_reason=completion.finish_reason)
     data = json.loads(completion.text)
     invoice = Invoice.model_validate(data)
@@ -254,16 +257,16 @@ def extract_invoice(model: FakeModel, doc_id: int, fault: str | None) -> Invoice
     return invoice
 
 
-def summarise_ticket(model: FakeModel, doc_id: int, fault: str | None) -> str:
+def summarise_ticket(model: FakeModel, doc_id: int) -> str:
     """Summarise a support ticket."""
-    completion = model.summarise(doc_id, fault)
+    completion = model.summarise(doc_id)
     faultprint.current_call().set_output(completion.text, finish_reason=completion.finish_reason)
     return completion.text
 
 
-def route_ticket(model: FakeModel, doc_id: int, fault: str | None) -> str:
+def route_ticket(model: FakeModel, doc_id: int) -> str:
     """Classify a ticket's intent and route it to a team."""
-    completion = model.classify(doc_id, fault)
+    completion = model.classify(doc_id)
     faultprint.current_call().set_output(completion.text, finish_reason=completion.finish_reason)
     return INTENT_ROUTES[completion.text]
 
@@ -290,9 +293,8 @@ def run_traffic(
         model = models[version]
         doc_id = rng.randrange(documents)
         fn = functions[version][rng.randrange(3)]
-        fault = model.pick_fault(fn.__name__, doc_id)
         try:
-            fn(model, doc_id, fault)
+            fn(model, doc_id)
         except Exception:
             raised[version] += 1
         if progress is not None:
