@@ -74,6 +74,7 @@ def _init_worker(
     scrub_patterns: list[str],
     scrub: bool,
     max_decompressed: int,
+    parent: int,
 ) -> None:
     global _worker
     # The parent decides when to stop; Ctrl-C in a terminal must not kill
@@ -81,7 +82,8 @@ def _init_worker(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # A collector killed outright (SIGKILL) cannot stop its workers; they
     # notice being orphaned and leave instead of holding memory forever.
-    parent = os.getppid()
+    # (the collector's pid comes as an argument: a worker that starts after
+    # its collector died must notice too)
     threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
     _worker = (
         Scrubber(scrub_patterns, enabled=scrub),
@@ -140,6 +142,7 @@ class Decoder:
             scrub_patterns,
             scrub,
             max_decompressed,
+            os.getpid(),
         )
         #: in-process decoding holds the GIL: more threads only add memory
         self._slots = threading.Semaphore(2)
