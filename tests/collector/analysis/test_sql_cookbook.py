@@ -128,8 +128,11 @@ def test_failure_mix_before_and_after_a_deploy(store: Store, incident: dict) -> 
 def test_failure_rate_per_version_and_hour(store: Store, incident: dict) -> None:
     rows = _both(store, cookbook()["failure rate per version and hour"])
     assert {r[1] for r in rows} == {"v1", "v2"}
-    for _hour, _version, calls, failures, rate in rows:
-        assert calls >= failures > 0
+    deploy_hour = DEPLOY.replace(minute=0, second=0, microsecond=0, tzinfo=None)
+    for hour, _version, calls, failures, rate in rows:
+        # the hour of the deploy is split between versions; a part of it may
+        # hold no steady failure, depending on the minute the test runs
+        assert calls >= failures >= (0 if hour.replace(tzinfo=None) == deploy_hour else 1)
         assert rate == pytest.approx(failures / calls, abs=1e-4)
     latest = max(rows, key=lambda r: r[0])
     assert latest[1] == "v2"
