@@ -4,7 +4,8 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY sdk ./sdk
 COPY collector ./collector
-RUN pip install --no-cache-dir ".[collector]"
+RUN pip install --no-cache-dir ".[collector]" \
+    && mkdir -p /var/lib/faultprint/spool && chown -R nobody /var/lib/faultprint
 EXPOSE 4318
 USER nobody
 ENTRYPOINT ["faultprint"]
