@@ -80,6 +80,17 @@ class CollectorProcess:
             time.sleep(0.1)
         raise RuntimeError(f"collector did not start in {timeout}s:\n{self.log()}")
 
+    def wait_stored(self, timeout: float = 30.0) -> None:
+        """Wait until every span the collector acknowledged (spooled) is in ClickHouse."""
+        deadline = time.monotonic() + timeout
+        while True:
+            stats = httpx.get(f"{self.url}/api/stats", timeout=10).json()
+            if stats.get("rows_written", 0) >= stats.get("accepted_spans", 0):
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"acknowledged spans not stored in {timeout}s: {stats}")
+            time.sleep(0.05)
+
     def log(self) -> str:
         """What the process printed so far."""
         return self.log_path.read_text(errors="replace") if self.log_path else ""

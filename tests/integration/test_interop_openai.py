@@ -67,6 +67,7 @@ def test_each_failure_has_one_fingerprint_whichever_instrumentation_recorded_it(
         }
     stats = httpx.get(f"{collector.url}/api/stats", timeout=10).json()
     assert stats["accepted_spans"] == len(MODES) * len(EXPECTED)
+    collector.wait_stored()  # acknowledged means spooled; reads see what is stored
 
     incidents = httpx.get(
         f"{collector.url}/api/incidents", params={"since": "7d", "limit": 100}, timeout=10

@@ -157,6 +157,8 @@ def test_two_collectors_with_half_the_traffic_each_store_what_one_stores(
         post(left.url, body)
     for body in reversed(bodies[1::2]):  # arrival order must not matter either
         post(right.url, body)
+    for collector in (whole, left, right):
+        collector.wait_stored()
 
     one = snapshot(whole.url)
     halves = [snapshot(left.url), snapshot(right.url)]
