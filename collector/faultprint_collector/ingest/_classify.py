@@ -141,6 +141,8 @@ def _hash_value(value: Any) -> int:
 
 
 def _weight(value: Any) -> float:
+    if value is None:  # the common case; float(None) would raise
+        return 1.0
     try:
         weight = float(value)
     except (TypeError, ValueError):

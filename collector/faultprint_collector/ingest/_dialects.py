@@ -183,13 +183,21 @@ def as_text(value: Any) -> str:
     """An attribute value as text (lists joined with commas, None as empty)."""
     if value is None:
         return ""
-    if isinstance(value, list | tuple):
+    if type(value) is str:  # the common case, before the slower tests
+        return value
+    # a tuple of types, not ``list | tuple``: that builds a union per call
+    if isinstance(value, (list, tuple)):
         return ",".join(as_text(v) for v in value)
     return str(value)
 
 
 def as_count(value: Any) -> int:
     """An attribute value as a non-negative integer (0 when it is not one)."""
+    # common cases first: an absent value would otherwise cost an exception
+    if value is None:
+        return 0
+    if type(value) is int:
+        return value if value > 0 else 0
     try:
         return max(0, int(value))
     except (TypeError, ValueError):
@@ -323,9 +331,19 @@ class CallView:
         return self.finish_reasons[0] if self.finish_reasons else ""
 
 
+#: set on every span faultprint's SDK records: one lookup identifies the
+#: dialect, where the general test scans every key
+_FAULTPRINT_MARKER = "faultprint.contract"
+
+
+def _has_faultprint_key(attrs: dict[str, Any]) -> bool:
+    """ATTRS hold a ``faultprint.*`` key (the marker first: the common case is O(1))."""
+    return _FAULTPRINT_MARKER in attrs or any(k.startswith("faultprint.") for k in attrs)
+
+
 def detect_dialect(attrs: dict[str, Any]) -> str:
     """Which instrumentation convention a span's attributes follow."""
-    if any(k.startswith("faultprint.") for k in attrs):
+    if _has_faultprint_key(attrs):
         return "faultprint"
     if (
         "openinference.span.kind" in attrs
@@ -349,7 +367,7 @@ def is_model_call(span: SpanView) -> bool:
     model calls and are skipped.
     """
     attrs = span.attributes
-    if any(k.startswith("faultprint.") for k in attrs):
+    if _has_faultprint_key(attrs):
         return True
     kind = attrs.get("openinference.span.kind")
     if kind is not None:
@@ -400,7 +418,7 @@ def _request_model(attrs: dict[str, Any]) -> str:
 def _finish_reasons(span: SpanView, attrs: dict[str, Any], response: Any) -> list[str]:
     raw: list[Any] = []
     listed = _json(_first(attrs, "gen_ai.response.finish_reasons", "gen_ai.response.finish_reason"))
-    if isinstance(listed, list | tuple):
+    if isinstance(listed, (list, tuple)):
         raw.extend(listed)
     elif listed is not None:
         raw.extend(as_text(listed).split(","))

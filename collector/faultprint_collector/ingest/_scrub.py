@@ -178,7 +178,18 @@ def _keep_key_name(match: re.Match[str]) -> str:
     return f"{text[: cut.end()]}[redacted:secret]" if cut else "[redacted:secret]"
 
 
+#: keys seen to be neither a text key nor under a text prefix. Spans repeat
+#: the same few dozen keys, so one set lookup replaces the prefix tests; the
+#: set is bounded because keys come from outside.
+_PLAIN_KEYS: set[str] = set()
+_PLAIN_KEYS_MAX = 4096
+
+
 def _scrub_attributes(scrubber: Scrubber, attrs: dict[str, Any]) -> None:
     for key, value in attrs.items():
+        if key in _PLAIN_KEYS:
+            continue
         if key in TEXT_KEYS or key.startswith(TEXT_PREFIXES):
             attrs[key] = scrubber.value(value)
+        elif len(_PLAIN_KEYS) < _PLAIN_KEYS_MAX:
+            _PLAIN_KEYS.add(key)

@@ -46,10 +46,13 @@ class SpanView:
 
 def any_value(value: AnyValue, depth: int = 0) -> Any:
     """Convert an OTLP AnyValue to a Python value (bounded in size and depth)."""
+    # a non-empty string answers without WhichOneof (see ``attributes``)
+    text = value.string_value
+    if text:
+        return text if len(text) <= MAX_ATTRIBUTE_CHARS else text[:MAX_ATTRIBUTE_CHARS]
     kind = value.WhichOneof("value")
     if kind == "string_value":
-        text = value.string_value
-        return text if len(text) <= MAX_ATTRIBUTE_CHARS else text[:MAX_ATTRIBUTE_CHARS]
+        return text
     if kind == "int_value":
         return value.int_value
     if kind == "double_value":
@@ -85,10 +88,15 @@ def attributes(kvs: Any, limit: int = 512) -> dict[str, Any]:
         if len(key) > 256:
             key = key[:256]
         value = kv.value
+        # Most values are non-empty strings: a oneof reads as "" unless it
+        # holds a string, so a non-empty read answers without WhichOneof.
+        text = value.string_value
+        if text:
+            out[key] = text if len(text) <= MAX_ATTRIBUTE_CHARS else text[:MAX_ATTRIBUTE_CHARS]
+            continue
         kind = value.WhichOneof("value")
         if kind == "string_value":
-            text = value.string_value
-            out[key] = text if len(text) <= MAX_ATTRIBUTE_CHARS else text[:MAX_ATTRIBUTE_CHARS]
+            out[key] = text
         elif kind in _SCALARS:
             out[key] = getattr(value, kind)
         else:
