@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from faultprint import attributes
+
 from ._provider import parse_provider_error
 from ._validation import json_error_mode, looks_like_refusal
 
@@ -20,17 +22,8 @@ __all__ = [
     "normalise_finish_reason",
 ]
 
-CATEGORIES = (
-    "exception",
-    "api_error",
-    "timeout",
-    "invalid_output",
-    "refusal",
-    "truncation",
-    "empty_output",
-    "content_filter",
-    "tool_error",
-)
+# the categories are part of the span contract the SDK defines
+CATEGORIES = attributes.CATEGORIES
 _CATEGORY_SET = frozenset(CATEGORIES)
 
 _ALIASES = {
