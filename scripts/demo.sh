@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e ".[collector]"
+.venv/bin/python -m pip install -q ".[collector]"
 exec .venv/bin/faultprint demo "$@"
