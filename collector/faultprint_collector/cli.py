@@ -65,7 +65,7 @@ def serve(
     from faultprint_collector.ingest import Scrubber
     from faultprint_collector.settings import Settings
     from faultprint_collector.spool import FSYNC_POLICIES, Spool, SpoolError
-    from faultprint_collector.store import StoreError
+    from faultprint_collector.store import StoreError, open_store
 
     try:
         settings = Settings.from_env(
@@ -102,6 +102,10 @@ def serve(
     else:
         projects = sorted(set(ring.projects.values()))
         err.print(f"API keys for {len(projects)} project(s): {', '.join(projects)}")
+    try:  # the store too: a wrong URL or a held directory is a message, not a traceback
+        open_store(settings.store, cluster=settings.cluster).close()
+    except StoreError as exc:
+        fail(str(exc))
     app_ = create_app(settings)
     err.print(
         f"faultprint collector on http://{host}:{port}  store: {settings.store}  "
