@@ -28,6 +28,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 PROJECT = "bench"
 
@@ -66,6 +67,20 @@ FROM (
 """
 
 
+def load_calls(store: Any, n: int, project: str = PROJECT) -> float:
+    """Insert N generated calls into STORE, wait for its merges; return the insert seconds."""
+    start = time.perf_counter()
+    store.command(LOAD, {"project": project, "n": n})
+    load_s = time.perf_counter() - start
+    # time the steady state: let the background merges of the load finish
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if not store.query("SELECT count() FROM system.merges").result_rows[0][0]:
+            break
+        time.sleep(0.5)
+    return load_s
+
+
 def _median_ms(fn: Callable[[], object], runs: int) -> float:
     fn()  # warm-up: first-use costs are not what a user waits for on every query
     times = []
@@ -85,15 +100,7 @@ def measure(n: int, runs: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="faultprint-bench-") as tmp:
         store = open_store(str(Path(tmp) / "store"))
         apply_migrations(store)
-        start = time.perf_counter()
-        store.command(LOAD, {"project": PROJECT, "n": n})
-        load_s = time.perf_counter() - start
-        # time the steady state: let the background merges of the load finish
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            if not store.query("SELECT count() FROM system.merges").result_rows[0][0]:
-                break
-            time.sleep(0.5)
+        load_s = load_calls(store, n)
         calls_table = store.table("calls")
         rollup_rows = store.query(f"SELECT count() FROM {store.table('calls_hourly')}").result_rows[
             0

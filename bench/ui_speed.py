@@ -27,7 +27,6 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,7 +36,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from query_speed import LOAD
+from faultprint_collector.commands.demo import free_port, start_collector
+from query_speed import load_calls
 
 # the collector runs without API keys, so every request is this project
 PROJECT = "default"
@@ -55,60 +55,9 @@ def load_store(store_dir: str, n: int) -> float:
     store = open_store(store_dir)
     try:
         apply_migrations(store)
-        start = time.perf_counter()
-        store.command(LOAD, {"project": PROJECT, "n": n})
-        load_s = time.perf_counter() - start
-        # time the steady state: let the background merges of the load finish
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            if not store.query("SELECT count() FROM system.merges").result_rows[0][0]:
-                break
-            time.sleep(0.5)
+        return load_calls(store, n, PROJECT)
     finally:
         store.close()
-    return load_s
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start_collector(store_dir: str, spool_dir: str, port: int, log: Path) -> subprocess.Popen:
-    cmd = [
-        sys.executable,
-        "-m",
-        "faultprint_collector.cli",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--store",
-        store_dir,
-        "--spool",
-        spool_dir,
-        "--log-level",
-        "warning",
-    ]
-    with log.open("wb") as out:
-        # own process group: a stop reaches the collector and nothing else
-        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _wait_healthy(client: httpx.Client, proc: subprocess.Popen, log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"collector exited ({proc.returncode}):\n{log.read_text()[-2000:]}")
-        try:
-            if client.get("/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"collector not healthy after {timeout:.0f} s:\n{log.read_text()[-2000:]}")
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -216,11 +165,11 @@ def main() -> None:
             timeout=DEADLINE_S,
         ).stdout
         load_s = float(out.strip().splitlines()[-1])
-        port = _free_port()
+        port = free_port()
         log = Path(tmp) / "collector.log"
-        proc = _start_collector(store_dir, str(Path(tmp) / "spool"), port, log)
+        spool = str(Path(tmp) / "spool")
+        proc = start_collector(Path(store_dir), port, log, "--spool", spool, timeout=120)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=300) as client:
-            _wait_healthy(client, proc, log, timeout=120)
             result = measure(client, args.calls, args.runs)
         _print(args.calls, load_s, args.runs, result)
     finally:

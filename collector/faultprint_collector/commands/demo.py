@@ -19,7 +19,8 @@ from rich.text import Text
 console = Console()
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
     import socket
 
     with socket.socket() as sock:
@@ -27,8 +28,14 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_collector(store: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    """Start ``faultprint serve`` on 127.0.0.1:PORT and wait until it answers."""
+def start_collector(
+    store: Path, port: int, log: Path, *extra_args: str, timeout: float = 60.0
+) -> subprocess.Popen[bytes]:
+    """Start ``faultprint serve`` on 127.0.0.1:PORT and wait until it answers.
+
+    The collector gets a process group of its own, so stopping it reaches
+    nothing else.
+    """
     import httpx
 
     cmd = [
@@ -44,10 +51,11 @@ def start_collector(store: Path, port: int, log: Path) -> subprocess.Popen[bytes
         str(store),
         "--log-level",
         "warning",
+        *extra_args,
     ]
     with log.open("ab") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"the collector exited; see {log}:\n{log.read_text()[-2000:]}")
@@ -57,7 +65,7 @@ def start_collector(store: Path, port: int, log: Path) -> subprocess.Popen[bytes
         except httpx.HTTPError:
             time.sleep(0.1)
     proc.kill()
-    raise RuntimeError(f"the collector did not start within 60 s; see {log}")
+    raise RuntimeError(f"the collector did not start within {timeout:.0f} s; see {log}")
 
 
 def wait_stored(url: str, expected: int, timeout: float = 60.0) -> int:
@@ -132,7 +140,7 @@ def demo(
         fail(f"{store_dir} is not empty; the demo needs a fresh store")
     store_dir.mkdir(parents=True, exist_ok=True)
     log = store_dir.parent / f"{store_dir.name}.collector.log"
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     console.print(f"Starting the collector on {url} with a fresh embedded store {store_dir}")
     proc = start_collector(store_dir, port, log)
