@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -22,12 +23,13 @@ app = typer.Typer(
 )
 console = Console()
 err = Console(stderr=True)
+T = TypeVar("T")
 
 URL_HELP = "Read through the collector at this URL (e.g. http://127.0.0.1:4318)."
 STORE_HELP = "Read this store directly: a directory (embedded) or a ClickHouse URL."
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = 2) -> NoReturn:
     """Print MESSAGE on stderr and exit with CODE."""
     err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
@@ -38,6 +40,17 @@ def reader_for(url: str | None, store: str | None) -> Reader:
     if url and store:
         fail("give either --url or --store, not both")
     return Reader(url=url, store=store)
+
+
+def read(url: str | None, store: str | None, query: Callable[[Reader], T]) -> T:
+    """Answer QUERY from --url or --store; a failure is a message and exit 2."""
+    reader = reader_for(url, store)
+    try:
+        return query(reader)
+    except ReadError as exc:
+        fail(str(exc))
+    finally:
+        reader.close()
 
 
 @app.command()
@@ -133,13 +146,7 @@ def incidents(
     """The top failure fingerprints: counts, first/last seen, versions, an example."""
     if fmt not in ("table", "json"):
         fail("--format must be table or json")
-    reader = reader_for(url, store)
-    try:
-        rows = reader.incidents(since, limit, project)
-    except ReadError as exc:
-        fail(str(exc))
-    finally:
-        reader.close()
+    rows = read(url, store, lambda r: r.incidents(since, limit, project))
     if fmt == "json":
         _print_json({"incidents": rows})
         return

@@ -22,7 +22,6 @@ from faultprint_collector.analysis import (
     render_markdown,
     render_table,
 )
-from faultprint_collector.reader import ReadError
 from faultprint_collector.settings import DEFAULT_PROJECT
 
 TIME_HELP = "a duration ago (30m, 24h, 7d) or an ISO time"
@@ -56,7 +55,7 @@ def compare(
     project: str = typer.Option(DEFAULT_PROJECT, help=PROJECT_HELP),
 ) -> None:
     """Compare CANDIDATE with BASELINE: fewer failures? the same kinds? new kinds?"""
-    from faultprint_collector.cli import fail, reader_for
+    from faultprint_collector.cli import fail, read
 
     if fmt not in ("table", "json", "markdown"):
         fail("--format must be table, json or markdown")
@@ -66,9 +65,10 @@ def compare(
         rules = parse_rules(fail_on) if fail_on is not None else []
     except RuleError as exc:
         fail(f"--fail-on: {exc}")
-    reader = reader_for(url, store)
-    try:
-        result = reader.compare(
+    result = read(
+        url,
+        store,
+        lambda r: r.compare(
             baseline,
             candidate,
             project,
@@ -76,11 +76,8 @@ def compare(
             since=since,
             until=until,
             alpha=alpha,
-        )
-    except ReadError as exc:
-        fail(str(exc))
-    finally:
-        reader.close()
+        ),
+    )
     outcomes = evaluate_rules(rules, result) if rules else []
     if fmt == "json":
         if rules:
@@ -115,17 +112,11 @@ def versions(
     project: str = typer.Option(DEFAULT_PROJECT, help=PROJECT_HELP),
 ) -> None:
     """Model versions with their failure-consistency metrics."""
-    from faultprint_collector.cli import console, fail, reader_for
+    from faultprint_collector.cli import console, fail, read
 
     if fmt not in ("table", "json"):
         fail("--format must be table or json")
-    reader = reader_for(url, store)
-    try:
-        rows = reader.versions(since, project, until=until, call_site=call_site)
-    except ReadError as exc:
-        fail(str(exc))
-    finally:
-        reader.close()
+    rows = read(url, store, lambda r: r.versions(since, project, until=until, call_site=call_site))
     if fmt == "json":
         _json({"versions": rows})
         return
@@ -171,17 +162,15 @@ def show(
     project: str = typer.Option(DEFAULT_PROJECT, help=PROJECT_HELP),
 ) -> None:
     """One fingerprint: why calls share it, when it happened per version, examples."""
-    from faultprint_collector.cli import console, fail, reader_for
+    from faultprint_collector.cli import console, fail, read
 
     if fmt not in ("table", "json"):
         fail("--format must be table or json")
-    reader = reader_for(url, store)
-    try:
-        d = reader.fingerprint(fp, project, since=since, until=until, exemplars=exemplars)
-    except ReadError as exc:
-        fail(str(exc))
-    finally:
-        reader.close()
+    d = read(
+        url,
+        store,
+        lambda r: r.fingerprint(fp, project, since=since, until=until, exemplars=exemplars),
+    )
     if fmt == "json":
         _json(d)
         return
@@ -229,17 +218,11 @@ def sql(
     project: str = typer.Option(DEFAULT_PROJECT, help=PROJECT_HELP),
 ) -> None:
     """Run read-only SQL against the store (refused for writes), scoped to the project."""
-    from faultprint_collector.cli import console, err, fail, reader_for
+    from faultprint_collector.cli import console, err, fail, read
 
     if fmt not in ("table", "json", "tsv"):
         fail("--format must be table, json or tsv")
-    reader = reader_for(url, store)
-    try:
-        result = reader.sql(statement, project, max_rows)
-    except ReadError as exc:
-        fail(str(exc))
-    finally:
-        reader.close()
+    result = read(url, store, lambda r: r.sql(statement, project, max_rows))
     if fmt == "json":
         _json(result)
     elif fmt == "tsv":
