@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from faultprint import attributes as A
 from faultprint._export import DiscardingExporter, ExportQueue, slot_for
 from faultprint._redact import default_redactor
+from faultprint._span import SpanStarter
 
 __all__ = ["STATE", "ConfigurationError", "configure", "flush", "shutdown", "stats"]
 
@@ -52,6 +53,8 @@ class _State:
         "redact",
         "refusal_detector",
         "sample_rate",
+        "sdk_spans",
+        "starter",
         "tracer",
     )
 
@@ -59,6 +62,10 @@ class _State:
         # Before configure(): spans go to whatever global provider the
         # application sets (a no-op until then), as the OTel API does.
         self.tracer: Any = trace.get_tracer("faultprint", SDK_VERSION)
+        #: starts faultprint's own span objects on an SDK tracer (None: the
+        #: tracer's start_span is used); see faultprint._span
+        self.starter: SpanStarter | None = None
+        self.sdk_spans = False
         self.provider: Any = None
         self.owned_provider = False
         self.queue: ExportQueue | None = None
@@ -72,6 +79,11 @@ class _State:
         #: resource) is used and lacks faultprint's environment / release
         self.extra_attrs: dict[str, Any] = {}
         self.configured = False
+
+    def use_tracer(self, tracer: Any) -> None:
+        """Make ``tracer`` the one faultprint's spans start on."""
+        self.tracer = tracer
+        self.starter = None if self.sdk_spans else SpanStarter.for_tracer(tracer)
 
 
 STATE = _State()
@@ -169,6 +181,7 @@ def configure(
     schedule_delay: float = 0.5,
     handle_sigterm: bool = True,
     enabled: bool = True,
+    sdk_spans: bool | None = None,
 ) -> None:
     """Set up export of faultprint spans; safe to call again to reconfigure.
 
@@ -188,6 +201,13 @@ def configure(
 
     ``sample_rate`` r in (0, 1]: failures are always exported, successes with
     probability r, carrying ``faultprint.sample_weight`` = 1/r.
+
+    Spans: on an SDK tracer, faultprint records each call in its own
+    implementation of the span API (``faultprint._span.ModelCallSpan``), which
+    checks attributes at a fraction of the SDK span's cost and goes through
+    the provider's sampler, limits and processors all the same.
+    ``sdk_spans=True`` (or ``FAULTPRINT_SDK_SPANS=1``) uses the SDK's own
+    span class instead.
     """
     with _config_lock:
         rate = sample_rate if sample_rate is not None else _env_float("FAULTPRINT_SAMPLE_RATE")
@@ -215,11 +235,14 @@ def configure(
         else:
             STATE.redact = redact
         STATE.refusal_detector = bool(refusal_detector)
+        if sdk_spans is None:
+            sdk_spans = _env_bool("FAULTPRINT_SDK_SPANS", False)
+        STATE.sdk_spans = bool(sdk_spans)
 
         if not enabled:
             from opentelemetry.trace import NoOpTracer
 
-            STATE.tracer = NoOpTracer()
+            STATE.use_tracer(NoOpTracer())
             STATE.provider = None
             STATE.queue = None
             STATE.configured = True
@@ -278,7 +301,7 @@ def configure(
         STATE.owned_provider = owned
         STATE.queue = queue
         STATE.endpoint = url
-        STATE.tracer = provider.get_tracer("faultprint", SDK_VERSION)
+        STATE.use_tracer(provider.get_tracer("faultprint", SDK_VERSION))
         STATE.configured = True
         _install_hooks(handle_sigterm)
 
@@ -335,7 +358,7 @@ def shutdown(timeout: float = 5.0) -> None:
         from opentelemetry.trace import NoOpTracer
 
         if STATE.owned_provider:
-            STATE.tracer = NoOpTracer()
+            STATE.use_tracer(NoOpTracer())
         STATE.provider = None
         STATE.owned_provider = False
 

@@ -379,7 +379,11 @@ def _begin(
         capture = spec.capture_content
         if capture or (capture is None and STATE.capture_content):
             attrs[A.FP_INPUT_TEXT] = _content(canonical(args, kwargs))
-        span = STATE.tracer.start_span(spec.name, kind=_CLIENT, attributes=attrs)
+        starter = STATE.starter
+        if starter is not None:
+            span = starter.start(spec.name, attrs)
+        else:
+            span = STATE.tracer.start_span(spec.name, kind=_CLIENT, attributes=attrs)
         call = Call(span, spec)
         call.start = _perf()
         call._otel_token = attach(set_span_in_context(span))

@@ -72,16 +72,61 @@ class Output:
         """Token counts from a usage object or dict of any provider dialect."""
         if usage is None:
             return
+        fields = _fields(usage)
         for key in ("input_tokens", "prompt_tokens", "prompt_token_count"):
-            value = _get(usage, key)
+            value = fields.get(key)
             if isinstance(value, int):
                 self.input_tokens = value
                 break
         for key in ("output_tokens", "completion_tokens", "candidates_token_count"):
-            value = _get(usage, key)
+            value = fields.get(key)
             if isinstance(value, int):
                 self.output_tokens = value
                 break
+
+
+class _Attributes:
+    """``get`` over an object's attributes (objects without ``__dict__``)."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self.obj, key, default)
+
+
+#: per type: True when its instance ``__dict__`` holds its fields (pydantic
+#: models, the providers' response types), False when attribute access must
+#: go through the object (properties, slots, class attributes)
+_FIELDS_IN_DICT: dict[type, bool] = {}
+
+
+def _fields(obj: Any) -> Any:
+    """A read-only ``get``-able view of a dict, pydantic model or plain object.
+
+    pydantic models (the providers' response types) keep fields in the
+    instance ``__dict__`` and unknown ones in ``__pydantic_extra__``; reading
+    them there avoids pydantic's ``__getattr__``, which raises (slowly) for
+    absent fields such as ``usage.input_tokens`` on an OpenAI usage object.
+    """
+    kind = type(obj)
+    if kind is dict:
+        return obj
+    in_dict = _FIELDS_IN_DICT.get(kind)
+    if in_dict is None:
+        if isinstance(obj, dict):
+            return obj
+        in_dict = hasattr(kind, "__pydantic_fields__") and hasattr(obj, "__dict__")
+        if len(_FIELDS_IN_DICT) < 4096:
+            _FIELDS_IN_DICT[kind] = in_dict
+    if not in_dict:
+        return _Attributes(obj)
+    extra = obj.__pydantic_extra__
+    if extra:
+        return {**extra, **obj.__dict__}
+    return obj.__dict__
 
 
 def _get(obj: Any, key: str) -> Any:
@@ -105,24 +150,25 @@ def _tool_call(name: Any, arguments: Any) -> dict[str, Any]:
 
 
 def _from_chat_completion(obj: Any, out: Output) -> None:
-    choices = _get(obj, "choices") or []
     texts: list[str] = []
     reasons: list[str] = []
     tools: list[dict[str, Any]] = []
-    for choice in choices:
-        reason = _get(choice, "finish_reason")
+    for choice in obj.get("choices") or []:
+        choice = _fields(choice)
+        reason = choice.get("finish_reason")
         if reason:
             reasons.append(str(reason))
-        message = _get(choice, "message")
+        message = choice.get("message")
         if message is None:
             continue
-        content = _get(message, "content")
+        message = _fields(message)
+        content = message.get("content")
         if isinstance(content, str):
             texts.append(content)
-        refusal = _get(message, "refusal")
+        refusal = message.get("refusal")
         if refusal:
             out.refusal = str(refusal)
-        for tc in _get(message, "tool_calls") or []:
+        for tc in message.get("tool_calls") or []:
             fn = _get(tc, "function")
             if fn is not None:
                 tools.append(_tool_call(_get(fn, "name"), _get(fn, "arguments")))
@@ -134,7 +180,7 @@ def _from_chat_completion(obj: Any, out: Output) -> None:
 def _from_response(obj: Any, out: Output) -> None:
     texts: list[str] = []
     tools: list[dict[str, Any]] = []
-    for item in _get(obj, "output") or []:
+    for item in obj.get("output") or []:
         kind = _get(item, "type")
         if kind == "message":
             for part in _get(item, "content") or []:
@@ -147,10 +193,10 @@ def _from_response(obj: Any, out: Output) -> None:
             tools.append(_tool_call(_get(item, "name"), _get(item, "arguments")))
     out.text = "".join(texts) if texts else None
     out.tool_calls = tools or None
-    status = _get(obj, "status")
+    status = obj.get("status")
     reasons: list[str] = []
     if status == "incomplete":
-        reason = _get(_get(obj, "incomplete_details") or {}, "reason")
+        reason = _get(obj.get("incomplete_details") or {}, "reason")
         reasons.append(str(reason or "incomplete"))
     elif status:
         reasons.append(str(status))
@@ -160,7 +206,7 @@ def _from_response(obj: Any, out: Output) -> None:
 def _from_anthropic(obj: Any, out: Output) -> None:
     texts: list[str] = []
     tools: list[dict[str, Any]] = []
-    for block in _get(obj, "content") or []:
+    for block in obj.get("content") or []:
         kind = _get(block, "type")
         if kind == "text":
             texts.append(_get(block, "text") or "")
@@ -168,7 +214,7 @@ def _from_anthropic(obj: Any, out: Output) -> None:
             tools.append(_tool_call(_get(block, "name"), _get(block, "input")))
     out.text = "".join(texts) if texts else None
     out.tool_calls = tools or None
-    reason = _get(obj, "stop_reason")
+    reason = obj.get("stop_reason")
     out.finish_reasons = [str(reason)] if reason else None
     if reason == "refusal":
         out.refusal = "refusal"
@@ -183,28 +229,27 @@ def extract(obj: Any) -> Output:
     if isinstance(obj, (bytes, bytearray)):
         out.text = bytes(obj).decode("utf-8", "replace")
         return out
-    is_dict = isinstance(obj, dict)
-    if not is_dict:
+    if not isinstance(obj, dict):
         module = type(obj).__module__ or ""
         if not module.startswith(("openai", "anthropic")):
             return out
-    if _get(obj, "choices") is not None:
-        _from_chat_completion(obj, out)
-    elif _get(obj, "object") == "response" or (
-        _get(obj, "output") is not None and _get(obj, "status") is not None
+    fields = _fields(obj)
+    get = fields.get
+    if get("choices") is not None:
+        _from_chat_completion(fields, out)
+    elif get("object") == "response" or (get("output") is not None and get("status") is not None):
+        _from_response(fields, out)
+    elif get("stop_reason") is not None or (
+        get("type") == "message" and get("content") is not None
     ):
-        _from_response(obj, out)
-    elif _get(obj, "stop_reason") is not None or (
-        _get(obj, "type") == "message" and _get(obj, "content") is not None
-    ):
-        _from_anthropic(obj, out)
+        _from_anthropic(fields, out)
     else:
         return out
     out.provider_shape = True
-    out.set_usage(_get(obj, "usage"))
-    model = _get(obj, "model")
+    out.set_usage(get("usage"))
+    model = get("model")
     out.response_model = model if isinstance(model, str) else None
-    rid = _get(obj, "id")
+    rid = get("id")
     out.response_id = rid if isinstance(rid, str) else None
     return out
 
@@ -289,7 +334,7 @@ def analyze(call: Any, out: Output, raw: Any) -> None:
     if out.response_id:
         attrs[A.GEN_AI_RESPONSE_ID] = out.response_id
     if out.finish_reasons:
-        attrs[A.GEN_AI_RESPONSE_FINISH_REASONS] = out.finish_reasons
+        attrs[A.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(out.finish_reasons)
     if out.input_tokens is not None:
         attrs[A.GEN_AI_USAGE_INPUT_TOKENS] = out.input_tokens
     if out.output_tokens is not None:

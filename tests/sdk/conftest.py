@@ -30,11 +30,16 @@ class Spans:
         self.exporter.clear()
 
 
-@pytest.fixture
-def spans() -> Iterator[Spans]:
-    """faultprint configured with its own provider and an in-memory exporter."""
+@pytest.fixture(params=["faultprint-spans", "sdk-spans"])
+def spans(request: pytest.FixtureRequest) -> Iterator[Spans]:
+    """faultprint configured with its own provider and an in-memory exporter.
+
+    Every test using it runs twice: with faultprint's own span class and
+    with the OpenTelemetry SDK's, which must record the same thing.
+    """
     exporter = InMemorySpanExporter()
     faultprint.configure(
+        sdk_spans=request.param == "sdk-spans",
         exporter=exporter,
         service="sdk-tests",
         environment="test",

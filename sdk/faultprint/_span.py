@@ -1,0 +1,389 @@
+"""faultprint's own span object, for model-call spans on an OpenTelemetry SDK tracer.
+
+``opentelemetry.sdk.trace.Span`` checks every attribute through a generic,
+lock-guarded validator (about 1.5 µs per attribute); a faultprint span
+carries a dozen attributes, so that check alone costs more than the rest of
+the SDK's work for the call. :class:`ModelCallSpan` is a complete
+implementation of the OpenTelemetry span API that checks attributes with a
+fast path for the primitive values faultprint writes (str, bool, int,
+float) and falls back to OpenTelemetry's own cleaning for anything else. It
+keeps the tracer's contract:
+
+* ids come from the provider's id generator and the provider's sampler
+  decides (``ParentBased(ALWAYS_ON)``, the default, is evaluated inline:
+  same decision, same trace state);
+* the provider's span limits apply (attribute count and length, events,
+  links) and what they drop is counted;
+* the provider's span processors see ``on_start``, ``_on_ending`` (when the
+  SDK has it) and ``on_end``; the span is a ``ReadableSpan`` and, once
+  ended, immutable, so it is handed to ``on_end`` as is.
+
+:class:`SpanStarter` is built once per tracer. It is used only for an SDK
+``Tracer`` whose parts it knows; any other tracer (a no-op, a vendor's)
+keeps its own ``start_span``. ``FAULTPRINT_SDK_SPANS=1`` (or
+``configure(sdk_spans=True)``) makes faultprint use the SDK's span class
+everywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Mapping, Sequence
+from time import time_ns
+from typing import Any
+
+from opentelemetry import trace as trace_api
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, sampling
+from opentelemetry.sdk.trace import Tracer as SDKTracer
+from opentelemetry.sdk.util import BoundedList
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext, SpanKind, TraceFlags, TraceState
+from opentelemetry.trace.status import Status, StatusCode
+from opentelemetry.util import types
+
+__all__ = ["ModelCallSpan", "SpanStarter"]
+
+_log = logging.getLogger("faultprint")
+_otel_log = logging.getLogger("opentelemetry.sdk.trace")
+_MISSING = object()
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
+# TraceFlags.RANDOM_TRACE_ID exists in newer API releases only.
+_RANDOM_FLAG: int = getattr(TraceFlags, "RANDOM_TRACE_ID", 0)
+_get_current_span = trace_api.get_current_span
+_SCALARS = frozenset({bool, int, float})
+
+
+def _clean(value: Any, max_len: int | None) -> Any:
+    """An attribute value as OpenTelemetry would store it; ``_MISSING`` when invalid."""
+    kind = type(value)
+    if kind is str:
+        if max_len is not None and len(value) > max_len:
+            return value[:max_len]
+        return value
+    if kind is bool or kind is int or kind is float:
+        return value
+    if (
+        kind is tuple
+        and all(type(v) is str for v in value)
+        and (max_len is None or all(len(v) <= max_len for v in value))
+    ):
+        return value
+    # Anything else (sequences, mappings, bytes, objects) is cleaned by
+    # OpenTelemetry's own rules for the installed release.
+    cleaned = BoundedAttributes(None, {"v": value}, max_value_len=max_len)
+    return cleaned.get("v", _MISSING)
+
+
+class SpanStarter:
+    """Starts :class:`ModelCallSpan` objects on one SDK tracer."""
+
+    def __init__(self, tracer: SDKTracer) -> None:
+        self.tracer = tracer
+        self.sampler = tracer.sampler
+        self.resource = tracer.resource
+        self.processor: Any = tracer.span_processor
+        self.on_ending = getattr(self.processor, "_on_ending", None)
+        self.id_generator = tracer.id_generator
+        self.instrumentation_info = getattr(tracer, "instrumentation_info", None)
+        scope = getattr(tracer, "_instrumentation_scope", None)
+        if not isinstance(scope, InstrumentationScope):
+            info = self.instrumentation_info
+            scope = InstrumentationScope(
+                getattr(info, "name", "faultprint"), getattr(info, "version", None)
+            )
+        self.scope = scope
+        limits = getattr(tracer, "_span_limits", None)
+        self.limits: SpanLimits = limits if isinstance(limits, SpanLimits) else SpanLimits()
+        self.max_attributes = self.limits.max_span_attributes
+        self.max_length = self.limits.max_span_attribute_length
+        self.is_enabled = getattr(tracer, "_is_enabled", None)
+        is_random = getattr(self.id_generator, "is_trace_id_random", None)
+        self.random_ids = bool(is_random()) if callable(is_random) else False
+        # The default sampler is evaluated inline (see start()).
+        self.default_on = self.sampler is sampling.DEFAULT_ON
+
+    @classmethod
+    def for_tracer(cls, tracer: Any) -> SpanStarter | None:
+        """A starter for an SDK tracer; None for any other tracer."""
+        if type(tracer) is not SDKTracer:
+            return None
+        try:
+            return cls(tracer)
+        except Exception:
+            _log.debug("faultprint: SDK tracer not usable for fast spans", exc_info=True)
+            return None
+
+    def start(
+        self, name: str, attributes: dict[str, Any], kind: SpanKind = SpanKind.CLIENT
+    ) -> trace_api.Span:
+        """Start a span in the current context, as ``Tracer.start_span`` would.
+
+        ``attributes`` becomes the span's attribute dict (it is not copied).
+        """
+        found = _get_current_span().get_span_context()
+        is_enabled = self.is_enabled
+        if is_enabled is not None and not is_enabled():
+            return trace_api.NonRecordingSpan(found)
+        parent: SpanContext | None = found
+        trace_state: TraceState | None
+        if parent is None or not parent.is_valid:
+            parent = None
+            trace_id = self.id_generator.generate_trace_id()
+            random_id = self.random_ids
+        else:
+            trace_id = parent.trace_id
+            random_id = bool(parent.trace_flags & _RANDOM_FLAG) if _RANDOM_FLAG else False
+        if self.default_on:
+            # ParentBased(ALWAYS_ON): follow a parent's decision, else sample;
+            # the trace state is the parent's.
+            recording = sampled = parent is None or parent.trace_flags.sampled
+            trace_state = parent.trace_state if parent is not None else None
+        else:
+            result = self.sampler.should_sample(None, trace_id, name, kind, attributes, ())
+            decision = result.decision
+            sampled = decision.is_sampled()
+            recording = decision.is_recording()
+            trace_state = result.trace_state
+            if result.attributes != attributes:
+                attributes = dict(result.attributes)
+        flags = _SAMPLED if sampled else _NOT_SAMPLED
+        if random_id:
+            flags = TraceFlags(flags | _RANDOM_FLAG)
+        context = SpanContext(
+            trace_id,
+            self.id_generator.generate_span_id(),
+            is_remote=False,
+            trace_flags=flags,
+            trace_state=trace_state,
+        )
+        if not recording:
+            return trace_api.NonRecordingSpan(context)
+        span = ModelCallSpan(self, name, context, parent, kind, attributes)
+        self.processor.on_start(span, parent_context=None)
+        return span
+
+
+class ModelCallSpan(trace_api.Span, ReadableSpan):
+    """A recording span; a ``ReadableSpan`` too, frozen once ended."""
+
+    def __init__(
+        self,
+        starter: SpanStarter,
+        name: str,
+        context: SpanContext,
+        parent: SpanContext | None,
+        kind: SpanKind,
+        attributes: dict[str, Any],
+    ) -> None:
+        # ReadableSpan's fields, set directly (its __init__ would rebuild a
+        # resource when none is given; ours always is).
+        self._name = name
+        self._context = self._span_context = context
+        self._kind = kind
+        self._instrumentation_info = starter.instrumentation_info
+        self._instrumentation_scope = starter.scope
+        self._parent = parent
+        self._resource = starter.resource
+        self._status = Status(StatusCode.UNSET)
+        self._events: Sequence[Event] = ()
+        self._links: Sequence[trace_api.Link] = ()
+        self._end_time: int | None = None
+        self._starter = starter
+        self._dropped_attributes = 0
+        max_len = starter.max_length
+        clean = True
+        for key, value in attributes.items():
+            vtype = type(value)
+            if type(key) is not str or not key:
+                clean = False
+            elif vtype is str:
+                clean = max_len is None or len(value) <= max_len
+            else:
+                clean = vtype in _SCALARS
+            if not clean:
+                break
+        if clean:
+            limit = starter.max_attributes
+            if limit is not None and len(attributes) > limit:
+                # Keep the newest, as the SDK's bounded attributes do.
+                self._dropped_attributes = len(attributes) - limit
+                attributes = dict(list(attributes.items())[-limit:]) if limit else {}
+            self._attrs = attributes
+        else:  # something needs cleaning or dropping: add one by one
+            self._attrs = {}
+            for key, value in attributes.items():
+                self._put(key, value)
+        self._attributes = self._attrs  # what ReadableSpan reads
+        self._start_time = time_ns()
+
+    # --- ReadableSpan ---------------------------------------------------------------
+    @property
+    def dropped_attributes(self) -> int:
+        """Attributes dropped by the span limits."""
+        return self._dropped_attributes
+
+    # --- opentelemetry.trace.Span -----------------------------------------------------
+    def get_span_context(self) -> SpanContext:
+        """This span's context."""
+        return self._span_context
+
+    def is_recording(self) -> bool:
+        """True until the span has ended."""
+        return self._end_time is None
+
+    def _put(self, key: str, value: Any) -> None:
+        if not key or type(key) is not str:
+            _otel_log.warning("invalid key `%s`. must be non-empty string. Dropping key.", key)
+            self._dropped_attributes += 1
+            return
+        cleaned = _clean(value, self._starter.max_length)
+        if cleaned is _MISSING:
+            self._dropped_attributes += 1
+            return
+        attributes = self._attrs
+        if key in attributes:
+            del attributes[key]
+        else:
+            limit = self._starter.max_attributes
+            if limit is not None and len(attributes) >= limit:
+                if not limit:
+                    self._dropped_attributes += 1
+                    return
+                del attributes[next(iter(attributes))]
+                self._dropped_attributes += 1
+        attributes[key] = cleaned
+
+    def set_attribute(self, key: str, value: types.AnyValue) -> None:
+        """Set one attribute (checked as OpenTelemetry checks it)."""
+        if self._end_time is not None:
+            _otel_log.warning("Setting attribute on ended span.")
+            return
+        self._put(key, value)
+
+    def set_attributes(self, attributes: Mapping[str, types.AnyValue]) -> None:
+        """Set several attributes."""
+        if self._end_time is not None:
+            _otel_log.warning("Setting attribute on ended span.")
+            return
+        current = self._attrs
+        limit = self._starter.max_attributes
+        max_len = self._starter.max_length
+        for key, value in attributes.items():
+            kind = type(value)
+            if (
+                (kind in _SCALARS or (kind is str and max_len is None))
+                and type(key) is str
+                and key
+                and key not in current
+                and (limit is None or len(current) < limit)
+            ):
+                current[key] = value  # the common case, nothing to check further
+            else:
+                self._put(key, value)
+
+    def add_event(
+        self, name: str, attributes: types.Attributes = None, timestamp: int | None = None
+    ) -> None:
+        """Add an event, within the span limits."""
+        if self._end_time is not None:
+            _otel_log.warning("Tried calling add_event on an ended span.")
+            return
+        limits = self._starter.limits
+        events = self._events
+        if not isinstance(events, BoundedList):
+            events = self._events = BoundedList(limits.max_events)
+        events.append(
+            Event(
+                name=name,
+                attributes=BoundedAttributes(
+                    limits.max_event_attributes,
+                    attributes,
+                    immutable=True,
+                    max_value_len=limits.max_attribute_length,
+                ),
+                timestamp=timestamp,
+            )
+        )
+
+    def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
+        """Add a link to another span, within the span limits."""
+        if self._end_time is not None:
+            _otel_log.warning("Tried calling add_link on an ended span.")
+            return
+        if not (context and (context.is_valid or attributes or context.trace_state)):
+            return
+        limits = self._starter.limits
+        links = self._links
+        if not isinstance(links, BoundedList):
+            links = self._links = BoundedList(limits.max_links)
+        links.append(
+            trace_api.Link(
+                context,
+                BoundedAttributes(
+                    limits.max_link_attributes,
+                    attributes,
+                    immutable=True,
+                    max_value_len=limits.max_attribute_length,
+                ),
+            )
+        )
+
+    def update_name(self, name: str) -> None:
+        """Rename the span."""
+        if self._end_time is None:
+            self._name = name
+
+    def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
+        """Set the status; OK is final and UNSET is ignored, as in the SDK."""
+        if self._end_time is not None:
+            _otel_log.warning("Tried calling set_status on an ended span.")
+            return
+        if self._status.status_code is StatusCode.OK:
+            return
+        if isinstance(status, Status):
+            if status.status_code is StatusCode.UNSET:
+                return
+            self._status = status
+        elif isinstance(status, StatusCode):
+            if status is StatusCode.UNSET:
+                return
+            self._status = Status(status, description)
+
+    def record_exception(
+        self,
+        exception: BaseException,
+        attributes: types.Attributes = None,
+        timestamp: int | None = None,
+        escaped: bool = False,
+    ) -> None:
+        """Record ``exception`` as an ``exception`` event (the SDK's attributes)."""
+        module = type(exception).__module__
+        qualname = type(exception).__qualname__
+        event: dict[str, Any] = {
+            "exception.type": (
+                f"{module}.{qualname}" if module and module != "builtins" else qualname
+            ),
+            "exception.message": str(exception),
+            "exception.stacktrace": "".join(traceback.format_exception(exception)),
+            "exception.escaped": str(escaped),
+        }
+        if attributes:
+            event.update(attributes)
+        self.add_event("exception", event, timestamp)
+
+    def end(self, end_time: int | None = None) -> None:
+        """End the span and hand it to the provider's span processors."""
+        if self._end_time is not None:
+            _otel_log.warning("Calling end() on an ended span.")
+            return
+        self._end_time = end_time if end_time is not None else time_ns()
+        starter = self._starter
+        if starter.on_ending is not None:
+            starter.on_ending(self)
+        starter.processor.on_end(self)
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(name="{self._name}", context={self._context})'

@@ -1,0 +1,387 @@
+"""faultprint's own span class against the OpenTelemetry SDK's.
+
+Every scenario runs once with ``ModelCallSpan`` and once with the SDK's span
+(``sdk_spans=True``) on the same kind of pipeline; what reaches the exporter
+must be the same, field by field (ids and times aside). The provider's
+sampler, span limits and processors must apply to both.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import faultprint
+import pytest
+from faultprint._config import STATE
+from faultprint._span import ModelCallSpan, SpanStarter
+from opentelemetry import context, trace
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import (
+    ReadableSpan,
+    Span,
+    SpanLimits,
+    SpanProcessor,
+    TracerProvider,
+    sampling,
+)
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+
+class Recorder(SpanProcessor):
+    """Records what a processor sees: the span at start, the span at end."""
+
+    def __init__(self) -> None:
+        self.started: list[Any] = []
+        self.ended: list[ReadableSpan] = []
+
+    def on_start(self, span: Span, parent_context: Any = None) -> None:
+        self.started.append(span)
+        # Processors may enrich a span as it starts (a common pattern).
+        span.set_attribute("app.processor", "seen")
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self.ended.append(span)
+
+
+class Pipeline:
+    """An application TracerProvider with faultprint configured on it."""
+
+    def __init__(self, sdk_spans: bool, **provider_args: Any) -> None:
+        self.provider = TracerProvider(
+            resource=Resource.create({"service.name": "span-tests"}), **provider_args
+        )
+        self.app_exporter = InMemorySpanExporter()
+        self.provider.add_span_processor(SimpleSpanProcessor(self.app_exporter))
+        self.recorder = Recorder()
+        self.provider.add_span_processor(self.recorder)
+        self.fp_exporter = InMemorySpanExporter()
+        faultprint.configure(
+            tracer_provider=self.provider,
+            exporter=self.fp_exporter,
+            handle_sigterm=False,
+            schedule_delay=0.05,
+            sdk_spans=sdk_spans,
+        )
+        self.tracer = self.provider.get_tracer("app")
+
+    def spans(self) -> list[ReadableSpan]:
+        """Every span the application's own exporter received."""
+        assert faultprint.flush(5.0)
+        return list(self.app_exporter.get_finished_spans())
+
+
+@pytest.fixture
+def pipelines() -> Iterator[Callable[..., Pipeline]]:
+    made: list[Pipeline] = []
+
+    def make(sdk_spans: bool, **provider_args: Any) -> Pipeline:
+        faultprint.shutdown(timeout=1.0)
+        pipeline = Pipeline(sdk_spans, **provider_args)
+        made.append(pipeline)
+        return pipeline
+
+    yield make
+    faultprint.shutdown(timeout=1.0)
+
+
+def _value(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def normalise(spans: list[ReadableSpan]) -> list[dict[str, Any]]:
+    """Spans as comparable dicts: parents by name, no ids or times."""
+    by_id = {s.context.span_id: s.name for s in spans}
+    out = []
+    for s in sorted(spans, key=lambda s: (s.name, s.start_time or 0)):
+        events = []
+        for event in s.events:
+            attrs = {k: _value(v) for k, v in (event.attributes or {}).items()}
+            if "exception.stacktrace" in attrs:
+                # Tracebacks name the frames that raised: the same last line.
+                attrs["exception.stacktrace"] = (
+                    attrs["exception.stacktrace"].strip().splitlines()[-1]
+                )
+            events.append({"name": event.name, "attributes": attrs})
+        out.append(
+            {
+                "name": s.name,
+                "kind": s.kind,
+                "parent": by_id.get(s.parent.span_id) if s.parent else None,
+                "remote_parent": bool(s.parent and s.parent.is_remote),
+                "attributes": {k: _value(v) for k, v in (s.attributes or {}).items()},
+                "status": (s.status.status_code, s.status.description),
+                "events": events,
+                "links": [dict(link.attributes or {}) for link in s.links],
+                "resource": dict(s.resource.attributes),
+                "scope": (s.instrumentation_scope.name, s.instrumentation_scope.version)
+                if s.instrumentation_scope
+                else None,
+                "dropped": (s.dropped_attributes, s.dropped_events, s.dropped_links),
+                "trace_shared": s.parent is None or s.parent.trace_id == s.context.trace_id,
+                "sampled": s.context.trace_flags.sampled,
+                "ended_after_start": (s.end_time or 0) >= (s.start_time or 0) > 0,
+            }
+        )
+    return out
+
+
+def scenario(pipeline: Pipeline) -> None:
+    """Calls of every outcome, nested in and around the application's spans."""
+
+    @faultprint.observe(model="m-1", provider="openai", version="v1", json=True)
+    def answer(question: str) -> str:
+        # The application's own span inside the call, and the call's span
+        # enriched through the OpenTelemetry API.
+        with pipeline.tracer.start_as_current_span("app.inner") as inner:
+            inner.set_attribute("app.step", 1)
+        current = trace.get_current_span()
+        current.set_attribute("app.tags", ["a", "b"])
+        current.add_event("app.retry", {"attempt": 2})
+        current.add_link(inner.get_span_context(), {"app.link": True})
+        return '{"ok": true}' if question == "good" else "not json"
+
+    @faultprint.observe(model="m-1", provider="openai", version="v1")
+    def broken() -> str:
+        raise ValueError("upstream said no")
+
+    with pipeline.tracer.start_as_current_span("app.request"):
+        answer("good")
+        answer("bad")
+        with pytest.raises(ValueError):
+            broken()
+        with faultprint.call(model="m-2", input={"q": 1}) as call:
+            call.set_output("I'm sorry, but I can't help with that.", finish_reason="stop")
+
+
+@pytest.mark.parametrize("provider_args", [{}, {"span_limits": SpanLimits(max_span_attributes=6)}])
+def test_same_spans_as_the_sdk(
+    pipelines: Callable[..., Pipeline], provider_args: dict[str, Any]
+) -> None:
+    """Names, kinds, parents, attributes, status, events, links, resource, scope, limits."""
+    results = {}
+    for sdk_spans in (False, True):
+        pipeline = pipelines(sdk_spans, **provider_args)
+        scenario(pipeline)
+        spans = pipeline.spans()
+        kinds = {type(s).__name__ for s in spans if s.instrumentation_scope.name == "faultprint"}
+        assert kinds == ({"ReadableSpan"} if sdk_spans else {"ModelCallSpan"})
+        results[sdk_spans] = normalise(spans)
+    assert results[False] == results[True]
+    # and the scenario did record what it claims
+    names = [s["name"] for s in results[False]]
+    assert names.count("chat m-1") == 3
+    assert any(s["status"][0] is StatusCode.ERROR for s in results[False])
+
+
+def test_processors_see_start_and_end(pipelines: Callable[..., Pipeline]) -> None:
+    pipeline = pipelines(False)
+
+    @faultprint.observe(model="m")
+    def call() -> str:
+        return "fine"
+
+    call()
+    assert faultprint.flush(5.0)
+    started = [s for s in pipeline.recorder.started if isinstance(s, ModelCallSpan)]
+    assert len(started) == 1
+    ended = pipeline.recorder.ended[-1]
+    assert ended is started[0]  # ended spans are frozen and passed as they are
+    assert ended.attributes["app.processor"] == "seen"
+    assert not ended.is_recording()
+    ended_attrs = dict(ended.attributes)
+    ended.set_attribute("late", 1)  # ignored, as on the SDK's spans
+    ended.set_status(StatusCode.ERROR)
+    ended.add_event("late")
+    assert dict(ended.attributes) == ended_attrs
+    assert ended.status.status_code is StatusCode.UNSET
+    assert not ended.events
+    # the faultprint export queue received it too
+    assert [s.name for s in pipeline.fp_exporter.get_finished_spans()] == ["chat m"]
+
+
+@pytest.mark.parametrize(
+    ("sampler", "exported"),
+    [
+        (sampling.ALWAYS_OFF, 0),
+        (sampling.DEFAULT_OFF, 0),
+        (sampling.TraceIdRatioBased(0.0), 0),
+        (sampling.ALWAYS_ON, 5),
+        (sampling.ParentBased(sampling.TraceIdRatioBased(1.0)), 5),
+    ],
+)
+def test_the_providers_sampler_decides(
+    pipelines: Callable[..., Pipeline], sampler: sampling.Sampler, exported: int
+) -> None:
+    results = []
+    for sdk_spans in (False, True):
+        pipeline = pipelines(sdk_spans, sampler=sampler)
+
+        @faultprint.observe(model="m")
+        def call(i: int) -> str:
+            return f"answer {i}"
+
+        assert [call(i) for i in range(5)] == [f"answer {i}" for i in range(5)]
+        results.append(len(pipeline.spans()))
+    assert results == [exported, exported]
+
+
+def test_a_parents_sampling_decision_is_followed(pipelines: Callable[..., Pipeline]) -> None:
+    """Default sampler: an unsampled remote parent means no span; the trace state is kept."""
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
+
+    for sdk_spans in (False, True):
+        pipeline = pipelines(sdk_spans)
+
+        @faultprint.observe(model="m")
+        def call() -> Any:
+            return trace.get_current_span().get_span_context()
+
+        state = TraceState([("vendor", "x1")])
+        for flags, expect_spans in ((TraceFlags.DEFAULT, 0), (TraceFlags.SAMPLED, 1)):
+            parent = SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(flags))
+            parent = SpanContext(
+                parent.trace_id, parent.span_id, True, parent.trace_flags, trace_state=state
+            )
+            ctx = trace.set_span_in_context(NonRecordingSpan(parent))
+            token = context.attach(ctx)
+            try:
+                inner = call()
+            finally:
+                context.detach(token)
+            assert inner.trace_id == 0xABC
+            assert inner.trace_state == state
+            assert inner.trace_flags.sampled == bool(expect_spans)
+        spans = pipeline.spans()
+        assert len(spans) == 1
+        assert spans[0].parent.span_id == 0xDEF and spans[0].parent.is_remote
+
+
+def test_a_sampler_adding_attributes(pipelines: Callable[..., Pipeline]) -> None:
+    class Tagging(sampling.Sampler):
+        def should_sample(
+            self,
+            parent_context: Any,
+            trace_id: int,
+            name: str,
+            kind: SpanKind | None = None,
+            attributes: Any = None,
+            links: Any = None,
+            trace_state: Any = None,
+        ) -> sampling.SamplingResult:
+            return sampling.SamplingResult(
+                sampling.Decision.RECORD_AND_SAMPLE, {**(attributes or {}), "sampler.tag": "t"}
+            )
+
+        def get_description(self) -> str:
+            return "Tagging"
+
+    results = []
+    for sdk_spans in (False, True):
+        pipeline = pipelines(sdk_spans, sampler=Tagging())
+
+        @faultprint.observe(model="m")
+        def call() -> str:
+            return "x"
+
+        call()
+        results.append(dict(pipeline.spans()[0].attributes))
+    assert results[0] == results[1]
+    assert results[0]["sampler.tag"] == "t"
+
+
+def test_limits_and_odd_values_like_the_sdk(pipelines: Callable[..., Pipeline]) -> None:
+    """Length limits, invalid keys and values, sequences, dropped counts."""
+    results = []
+    limits = SpanLimits(max_span_attribute_length=8, max_events=1, max_span_attributes=20)
+    for sdk_spans in (False, True):
+        pipeline = pipelines(sdk_spans, span_limits=limits)
+
+        @faultprint.observe(model="m")
+        def call() -> str:
+            span = trace.get_current_span()
+            span.set_attribute("long", "x" * 50)
+            span.set_attributes({"seq": ["abcdefghijk", "b"], "nums": (1, 2), "obj": object()})
+            span.set_attribute("", "empty key")
+            span.set_attribute("none", None)
+            span.add_event("one")
+            span.add_event("two")
+            return "ok"
+
+        call()
+        (span,) = pipeline.spans()
+        results.append(
+            (
+                {k: _value(v) for k, v in span.attributes.items() if k != "obj"},
+                span.dropped_attributes,
+                [e.name for e in span.events],
+                span.dropped_events,
+            )
+        )
+    assert results[0] == results[1]
+    attrs = results[0][0]
+    assert attrs["long"] == "x" * 8
+    assert attrs["seq"] == ["abcdefgh", "b"]
+
+
+def test_exported_over_otlp_encoding(pipelines: Callable[..., Pipeline]) -> None:
+    """The OTLP encoder reads a ModelCallSpan like any ReadableSpan."""
+    pipeline = pipelines(False)
+
+    @faultprint.observe(model="m", provider="openai")
+    def call() -> str:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        call()
+    (span,) = pipeline.spans()
+    assert isinstance(span, ModelCallSpan)
+    request = encode_spans([span])
+    (otlp,) = request.resource_spans[0].scope_spans[0].spans
+    assert otlp.name == "chat m"
+    assert otlp.kind == SpanKind.CLIENT.value + 1  # OTLP numbers kinds from 1
+    attrs = {kv.key: kv.value for kv in otlp.attributes}
+    assert attrs["faultprint.failure.category"].string_value == "exception"
+    assert otlp.events[0].name == "exception"
+    assert otlp.status.code == 2  # ERROR
+    assert request.resource_spans[0].scope_spans[0].scope.name == "faultprint"
+    json.loads(span.to_json())  # ReadableSpan's own serialisation works too
+
+
+def test_only_an_sdk_tracer_gets_faultprint_spans() -> None:
+    provider = TracerProvider()
+    assert isinstance(SpanStarter.for_tracer(provider.get_tracer("x")), SpanStarter)
+    assert SpanStarter.for_tracer(trace.NoOpTracer()) is None
+    assert SpanStarter.for_tracer(trace.ProxyTracer("x")) is None
+
+
+def test_environment_switches_to_sdk_spans(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAULTPRINT_SDK_SPANS", "1")
+    try:
+        faultprint.configure(
+            exporter=InMemorySpanExporter(), handle_sigterm=False, use_global_provider=False
+        )
+        assert STATE.starter is None
+        monkeypatch.delenv("FAULTPRINT_SDK_SPANS")
+        faultprint.configure(
+            exporter=InMemorySpanExporter(), handle_sigterm=False, use_global_provider=False
+        )
+        assert isinstance(STATE.starter, SpanStarter)
+    finally:
+        faultprint.shutdown(timeout=1.0)
+
+
+def test_ending_twice_warns_like_the_sdk(
+    pipelines: Callable[..., Pipeline], caplog: pytest.LogCaptureFixture
+) -> None:
+    pipelines(False)
+    span = STATE.starter.start("x", {"a": 1})  # type: ignore[union-attr]
+    span.end()
+    with caplog.at_level(logging.WARNING):
+        span.end()
+    assert "ended span" in caplog.text
