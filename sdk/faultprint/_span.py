@@ -77,6 +77,13 @@ def _clean(value: Any, max_len: int | None) -> Any:
     return cleaned.get("v", _MISSING)
 
 
+def _frozen(count: int | None, attributes: types.Attributes, limits: SpanLimits) -> Any:
+    """An event's or link's attributes, cleaned, bounded and immutable (as in the SDK)."""
+    return BoundedAttributes(
+        count, attributes, immutable=True, max_value_len=limits.max_attribute_length
+    )
+
+
 class SpanStarter:
     """Starts :class:`ModelCallSpan` objects on one SDK tracer."""
 
@@ -292,21 +299,10 @@ class ModelCallSpan(trace_api.Span, ReadableSpan):
             _otel_log.warning("Tried calling add_event on an ended span.")
             return
         limits = self._starter.limits
-        events = self._events
-        if not isinstance(events, BoundedList):
-            events = self._events = BoundedList(limits.max_events)
-        events.append(
-            Event(
-                name=name,
-                attributes=BoundedAttributes(
-                    limits.max_event_attributes,
-                    attributes,
-                    immutable=True,
-                    max_value_len=limits.max_attribute_length,
-                ),
-                timestamp=timestamp,
-            )
-        )
+        if not isinstance(self._events, BoundedList):
+            self._events = BoundedList(limits.max_events)
+        frozen = _frozen(limits.max_event_attributes, attributes, limits)
+        self._events.append(Event(name=name, attributes=frozen, timestamp=timestamp))
 
     def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
         """Add a link to another span, within the span limits."""
@@ -316,20 +312,10 @@ class ModelCallSpan(trace_api.Span, ReadableSpan):
         if not (context and (context.is_valid or attributes or context.trace_state)):
             return
         limits = self._starter.limits
-        links = self._links
-        if not isinstance(links, BoundedList):
-            links = self._links = BoundedList(limits.max_links)
-        links.append(
-            trace_api.Link(
-                context,
-                BoundedAttributes(
-                    limits.max_link_attributes,
-                    attributes,
-                    immutable=True,
-                    max_value_len=limits.max_attribute_length,
-                ),
-            )
-        )
+        if not isinstance(self._links, BoundedList):
+            self._links = BoundedList(limits.max_links)
+        frozen = _frozen(limits.max_link_attributes, attributes, limits)
+        self._links.append(trace_api.Link(context, frozen))
 
     def update_name(self, name: str) -> None:
         """Rename the span."""
