@@ -31,6 +31,7 @@ import logging
 import traceback
 from collections.abc import Mapping, Sequence
 from time import time_ns
+from types import TracebackType
 from typing import Any
 
 from opentelemetry import trace as trace_api
@@ -370,6 +371,18 @@ class ModelCallSpan(trace_api.Span, ReadableSpan):
         if starter.on_ending is not None:
             starter.on_ending(self)
         starter.processor.on_end(self)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        """Used as a context manager: record an escaping exception, then end (as the SDK)."""
+        if exc_val is not None and self.is_recording():
+            self.record_exception(exc_val, escaped=True)
+            self.set_status(Status(StatusCode.ERROR, f"{type(exc_val).__name__}: {exc_val}"))
+        self.end()
 
     def __repr__(self) -> str:
         return f'{type(self).__name__}(name="{self._name}", context={self._context})'

@@ -385,3 +385,22 @@ def test_ending_twice_warns_like_the_sdk(
     with caplog.at_level(logging.WARNING):
         span.end()
     assert "ended span" in caplog.text
+
+
+def test_as_a_context_manager_like_the_sdk(pipelines: Callable[..., Pipeline]) -> None:
+    results = []
+    for sdk_spans in (False, True):
+        pipeline = pipelines(sdk_spans)
+
+        @faultprint.observe(model="m")
+        def call() -> None:
+            # An application ending the current span itself, as `with span:`.
+            with pytest.raises(KeyError), trace.get_current_span():
+                raise KeyError("k")
+
+        call()
+        results.append(normalise(pipeline.spans()))
+    assert results[0] == results[1]
+    (span,) = results[0]
+    assert span["status"][0] is StatusCode.ERROR
+    assert [e["name"] for e in span["events"]] == ["exception"]
