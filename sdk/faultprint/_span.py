@@ -55,6 +55,7 @@ _NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
 _RANDOM_FLAG: int = getattr(TraceFlags, "RANDOM_TRACE_ID", 0)
 _get_current_span = trace_api.get_current_span
 _SCALARS = frozenset({bool, int, float})
+_UNSET = Status(StatusCode.UNSET)  # immutable, shared
 
 
 def _clean(value: Any, max_len: int | None) -> Any:
@@ -195,7 +196,7 @@ class ModelCallSpan(trace_api.Span, ReadableSpan):
         self._instrumentation_scope = starter.scope
         self._parent = parent
         self._resource = starter.resource
-        self._status = Status(StatusCode.UNSET)
+        self._status = _UNSET
         self._events: Sequence[Event] = ()
         self._links: Sequence[trace_api.Link] = ()
         self._end_time: int | None = None

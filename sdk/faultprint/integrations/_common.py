@@ -142,7 +142,8 @@ class MethodWrapper:
         try:
             if call is not None:
                 _leave(call)
-                call.set_output(self.extract(result) if result is not None else None)
+                call.output_set = True
+                analyze(call, self.extract(result) if result is not None else Output(), result)
                 call._finish()
             elif parent is not None and not parent.output_set:
                 parent.set_output(self.extract(result))
