@@ -32,7 +32,7 @@ import traceback
 from collections.abc import Mapping, Sequence
 from time import time_ns
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 from opentelemetry import trace as trace_api
 from opentelemetry.attributes import BoundedAttributes
@@ -79,6 +79,20 @@ def _clean(value: Any, max_len: int | None) -> Any:
     return cleaned.get("v", _MISSING)
 
 
+def _all_clean(attributes: Mapping[str, Any], max_len: int | None) -> bool:
+    """True when every key and value is stored as given (the common case, checked fast)."""
+    for key, value in attributes.items():
+        if type(key) is not str or not key:
+            return False
+        kind = type(value)
+        if kind is str:
+            if max_len is not None and len(value) > max_len:
+                return False
+        elif kind not in _SCALARS:
+            return False
+    return True
+
+
 def _frozen(count: int | None, attributes: types.Attributes, limits: SpanLimits) -> Any:
     """An event's or link's attributes, cleaned, bounded and immutable (as in the SDK)."""
     return BoundedAttributes(
@@ -90,7 +104,6 @@ class SpanStarter:
     """Starts :class:`ModelCallSpan` objects on one SDK tracer."""
 
     def __init__(self, tracer: SDKTracer) -> None:
-        self.tracer = tracer
         self.sampler = tracer.sampler
         self.resource = tracer.resource
         self.processor: Any = tracer.span_processor
@@ -190,7 +203,7 @@ class ModelCallSpan(trace_api.Span, ReadableSpan):
         # ReadableSpan's fields, set directly (its __init__ would rebuild a
         # resource when none is given; ours always is).
         self._name = name
-        self._context = self._span_context = context
+        self._context = context
         self._kind = kind
         self._instrumentation_info = starter.instrumentation_info
         self._instrumentation_scope = starter.scope
@@ -202,19 +215,7 @@ class ModelCallSpan(trace_api.Span, ReadableSpan):
         self._end_time: int | None = None
         self._starter = starter
         self._dropped_attributes = 0
-        max_len = starter.max_length
-        clean = True
-        for key, value in attributes.items():
-            vtype = type(value)
-            if type(key) is not str or not key:
-                clean = False
-            elif vtype is str:
-                clean = max_len is None or len(value) <= max_len
-            else:
-                clean = vtype in _SCALARS
-            if not clean:
-                break
-        if clean:
+        if _all_clean(attributes, starter.max_length):
             limit = starter.max_attributes
             if limit is not None and len(attributes) > limit:
                 # Keep the newest, as the SDK's bounded attributes do.
@@ -237,7 +238,7 @@ class ModelCallSpan(trace_api.Span, ReadableSpan):
     # --- opentelemetry.trace.Span -----------------------------------------------------
     def get_span_context(self) -> SpanContext:
         """This span's context."""
-        return self._span_context
+        return cast(SpanContext, self._context)
 
     def is_recording(self) -> bool:
         """True until the span has ended."""
@@ -279,18 +280,14 @@ class ModelCallSpan(trace_api.Span, ReadableSpan):
             return
         current = self._attrs
         limit = self._starter.max_attributes
-        max_len = self._starter.max_length
-        for key, value in attributes.items():
-            kind = type(value)
-            if (
-                (kind in _SCALARS or (kind is str and max_len is None))
-                and type(key) is str
-                and key
-                and key not in current
-                and (limit is None or len(current) < limit)
-            ):
-                current[key] = value  # the common case, nothing to check further
-            else:
+        if (
+            _all_clean(attributes, self._starter.max_length)
+            and (limit is None or len(current) + len(attributes) <= limit)
+            and current.keys().isdisjoint(attributes)
+        ):
+            current.update(attributes)  # the common case: new, clean, within the limit
+        else:
+            for key, value in attributes.items():
                 self._put(key, value)
 
     def add_event(

@@ -404,3 +404,28 @@ def test_as_a_context_manager_like_the_sdk(pipelines: Callable[..., Pipeline]) -
     (span,) = results[0]
     assert span["status"][0] is StatusCode.ERROR
     assert [e["name"] for e in span["events"]] == ["exception"]
+
+
+def test_overwriting_and_eviction_order_like_the_sdk(pipelines: Callable[..., Pipeline]) -> None:
+    """An overwritten key moves to the newest place, so the limit evicts an older one first."""
+    results = []
+    for sdk_spans in (False, True):
+        pipeline = pipelines(sdk_spans, span_limits=SpanLimits(max_span_attributes=20))
+
+        @faultprint.observe(model="m")
+        def call() -> str:
+            span = trace.get_current_span()
+            span.set_attributes({"app.a": 1, "app.b": 2})
+            span.set_attributes({"app.a": 3})  # room left: the fast path
+            for i in range(40):
+                if "app.b" not in span.attributes:  # type: ignore[attr-defined]
+                    break
+                span.set_attributes({f"app.fill{i}": i})
+            return "ok"
+
+        call()
+        (span,) = pipeline.spans()
+        results.append((list(span.attributes.items()), span.dropped_attributes))
+    assert results[0] == results[1]
+    assert dict(results[0][0])["app.a"] == 3
+    assert "app.b" not in dict(results[0][0])
