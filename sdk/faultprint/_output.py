@@ -130,19 +130,7 @@ def _fields(obj: Any) -> Any:
 
 
 def _get(obj: Any, key: str) -> Any:
-    if isinstance(obj, dict):
-        return obj.get(key)
-    # pydantic models (the providers' response types) keep fields in the
-    # instance __dict__ and unknown ones in __pydantic_extra__; reading them
-    # there avoids pydantic's __getattr__, which raises (slowly) for absent
-    # fields such as usage.input_tokens on an OpenAI usage object.
-    fields = getattr(obj, "__dict__", None)
-    if fields is not None and key in fields:
-        return fields[key]
-    extra = getattr(obj, "__pydantic_extra__", None)
-    if extra is not None or hasattr(type(obj), "model_fields"):
-        return extra.get(key) if extra else None
-    return getattr(obj, key, None)
+    return _fields(obj).get(key)
 
 
 def _tool_call(name: Any, arguments: Any) -> dict[str, Any]:
