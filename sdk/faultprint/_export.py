@@ -23,7 +23,6 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from faultprint import attributes as A
-from faultprint._span import ModelCallSpan
 
 _log = logging.getLogger("faultprint")
 
@@ -249,7 +248,7 @@ class ProcessorSlot(SpanProcessor):
         target = self.target
         if target is not None:
             try:
-                if type(span) is ModelCallSpan or is_model_call_span(span):
+                if is_model_call_span(span):
                     target.on_end(span)
             except Exception:
                 _log.debug("faultprint: slot on_end failed", exc_info=True)

@@ -142,8 +142,7 @@ class MethodWrapper:
         try:
             if call is not None:
                 _leave(call)
-                call.output_set = True
-                analyze(call, self.extract(result) if result is not None else Output(), result)
+                call.set_output(self.extract(result) if result is not None else None)
                 call._finish()
             elif parent is not None and not parent.output_set:
                 parent.set_output(self.extract(result))
