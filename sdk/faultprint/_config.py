@@ -42,6 +42,7 @@ class _State:
     """Everything the hot path needs, read through one global."""
 
     __slots__ = (
+        "background_finish",
         "capture_content",
         "configured",
         "endpoint",
@@ -66,6 +67,9 @@ class _State:
         #: tracer's start_span is used); see faultprint._span
         self.starter: SpanStarter | None = None
         self.sdk_spans = False
+        #: client integrations end their spans on the export thread (see
+        #: ExportQueue.defer)
+        self.background_finish = True
         self.provider: Any = None
         self.owned_provider = False
         self.queue: ExportQueue | None = None
@@ -182,6 +186,7 @@ def configure(
     handle_sigterm: bool = True,
     enabled: bool = True,
     sdk_spans: bool | None = None,
+    background_finish: bool | None = None,
 ) -> None:
     """Set up export of faultprint spans; safe to call again to reconfigure.
 
@@ -208,6 +213,14 @@ def configure(
     the provider's sampler, limits and processors all the same.
     ``sdk_spans=True`` (or ``FAULTPRINT_SDK_SPANS=1``) uses the SDK's own
     span class instead.
+
+    Client integrations (``instrument_openai`` / ``instrument_anthropic``)
+    hand a returned call's span to the export thread, which reads the
+    response, records what it finds and ends the span with the end time
+    taken at the return: the calling thread pays only for starting the span.
+    Such spans reach span processors after that moment (``flush()`` waits
+    for them). ``background_finish=False`` (or
+    ``FAULTPRINT_BACKGROUND_FINISH=0``) ends them on the calling thread.
     """
     with _config_lock:
         rate = sample_rate if sample_rate is not None else _env_float("FAULTPRINT_SAMPLE_RATE")
@@ -238,6 +251,9 @@ def configure(
         if sdk_spans is None:
             sdk_spans = _env_bool("FAULTPRINT_SDK_SPANS", False)
         STATE.sdk_spans = bool(sdk_spans)
+        if background_finish is None:
+            background_finish = _env_bool("FAULTPRINT_BACKGROUND_FINISH", True)
+        STATE.background_finish = bool(background_finish)
 
         if not enabled:
             from opentelemetry.trace import NoOpTracer
@@ -330,12 +346,14 @@ def _shutdown_pipeline(timeout: float) -> None:
     queue = STATE.queue
     if queue is None:
         return
+    STATE.queue = None
+    # The slot still feeds the queue while it shuts down: the spans it
+    # finishes on its thread during the final flush must reach it.
+    queue.shutdown(timeout)
     provider = STATE.provider
     slot = getattr(provider, "_faultprint_slot", None)
     if slot is not None and slot.target is queue:
         slot.target = None
-    STATE.queue = None
-    queue.shutdown(timeout)
 
 
 def flush(timeout: float = 10.0) -> bool:
@@ -368,13 +386,21 @@ def stats() -> dict[str, Any]:
 
     Keys: ``exported``, ``export_failed``, ``dropped`` (queue full or after
     shutdown), ``dropped_queue_full``, ``sampled_out``, ``queued``,
+    ``finishing`` (integration spans the export thread has yet to end),
     ``export_batches``, plus ``endpoint`` and ``sample_rate``.
     """
     queue = STATE.queue
     out: dict[str, Any] = (
         queue.stats()
         if queue is not None
-        else {"exported": 0, "export_failed": 0, "dropped": 0, "sampled_out": 0, "queued": 0}
+        else {
+            "exported": 0,
+            "export_failed": 0,
+            "dropped": 0,
+            "sampled_out": 0,
+            "queued": 0,
+            "finishing": 0,
+        }
     )
     out["endpoint"] = STATE.endpoint
     out["sample_rate"] = STATE.sample_rate

@@ -6,6 +6,11 @@ faultprint's reliability rules: ``on_end`` never blocks and never raises, a
 full queue drops the span and counts it, successes that lost the sampling
 draw are skipped (see ``drop_sampled_out``), and a forked child starts with an
 empty queue and a fresh exporter instead of sharing the parent's sockets.
+
+The export thread also finishes spans handed to it with ``defer``: a client
+integration ends its span there, after reading the provider's response, with
+the end time taken when the call returned. The calling thread pays only for
+starting the span; the reading runs in batches, on warm caches.
 """
 
 from __future__ import annotations
@@ -64,6 +69,11 @@ class ExportQueue(SpanProcessor):
 
     def _reset_runtime(self) -> None:
         self._queue: collections.deque[ReadableSpan] = collections.deque()
+        #: (function, arguments) finishing a span, run by the export thread
+        self._pending: collections.deque[tuple[Callable[..., None], tuple[Any, ...]]] = (
+            collections.deque()
+        )
+        self._accepting = True
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._flush_waiters: list[threading.Event] = []
@@ -71,6 +81,7 @@ class ExportQueue(SpanProcessor):
         self._stopping = False
 
     def _after_fork_in_child(self) -> None:
+        # Spans the parent had left to finish are the parent's to finish.
         self._reset_runtime()
         self._sampled_out = set()
         self._exporter = None  # rebuilt lazily in the child
@@ -104,6 +115,25 @@ class ExportQueue(SpanProcessor):
         except Exception:  # never let export trouble reach the application
             _log.debug("faultprint: span not queued", exc_info=True)
 
+    def defer(self, finish: Callable[..., None], *args: Any) -> bool:
+        """Have the export thread run ``finish(*args)``, which ends a span.
+
+        False when the queue cannot take it (shut down, or as many spans
+        waiting as the queue holds): the caller then finishes the span
+        itself, so nothing is lost. ``flush`` and ``shutdown`` run every
+        accepted ``finish`` before they export.
+        """
+        pending = self._pending
+        with self._lock:
+            if not self._accepting or len(pending) + len(self._queue) >= self._max_queue_size:
+                return False
+            pending.append((finish, args))
+            if self._thread is None:
+                self._start_worker_locked()
+        if len(pending) >= self._batch_size:
+            self._wake.set()
+        return True
+
     def drop_sampled_out(self, span_id: int) -> None:
         """Mark a span (by id) so that it is not exported when it ends."""
         if len(self._sampled_out) >= _MAX_SAMPLED_OUT:
@@ -117,7 +147,7 @@ class ExportQueue(SpanProcessor):
     def flush(self, timeout: float | None = 10.0) -> bool:
         """Export everything queued so far; True when done within ``timeout``."""
         with self._lock:
-            if not self._queue and self._thread is None:
+            if not self._queue and not self._pending and self._thread is None:
                 return True
             if self._thread is None:
                 self._start_worker_locked()
@@ -130,6 +160,8 @@ class ExportQueue(SpanProcessor):
         """Flush within ``timeout``, then stop the worker and the exporter."""
         if self._closed:
             return
+        with self._lock:
+            self._accepting = False  # from now on callers finish their own spans
         self.flush(timeout)
         self._closed = True
         self._stopping = True
@@ -159,6 +191,7 @@ class ExportQueue(SpanProcessor):
             }
             out.update(self._counters)
         out["queued"] = len(self._queue)
+        out["finishing"] = len(self._pending)
         out["dropped"] = out["dropped_queue_full"] + out["dropped_after_shutdown"]
         return out
 
@@ -179,11 +212,24 @@ class ExportQueue(SpanProcessor):
             self._wake.clear()
             with self._lock:
                 waiters, self._flush_waiters = self._flush_waiters, []
+            self._finish_pending()
             self._drain()
             for waiter in waiters:
                 waiter.set()
             if self._stopping:
                 return
+
+    def _finish_pending(self) -> None:
+        pending = self._pending
+        while pending:
+            try:
+                finish, args = pending.popleft()
+            except IndexError:
+                return
+            try:
+                finish(*args)
+            except Exception:
+                _log.debug("faultprint: finishing a span failed", exc_info=True)
 
     def _drain(self) -> None:
         queue = self._queue

@@ -127,6 +127,7 @@ class Call:
         "_ctx_token",
         "_otel_token",
         "chunks",
+        "end_time",
         "ended",
         "failure",
         "first_chunk_ms",
@@ -149,6 +150,8 @@ class Call:
         self.stream_parts: Any = None
         self.tools: Any = None
         self.start = 0.0
+        #: epoch ns at which the span ends (None: when it is ended)
+        self.end_time: int | None = None
         self._otel_token: Any = None
         self._ctx_token: Any = None
 
@@ -323,7 +326,7 @@ class Call:
         if not self.ended:
             self.ended = True
             try:
-                self.span.end()
+                self.span.end(self.end_time)
             except Exception:
                 _log.debug("faultprint: span end failed", exc_info=True)
 

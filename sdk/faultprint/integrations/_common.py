@@ -14,9 +14,11 @@ import contextlib
 import logging
 import sys
 from collections.abc import Callable
+from time import time_ns
 from typing import Any
 
 from faultprint import attributes as A
+from faultprint._config import STATE
 from faultprint._observe import _CURRENT, Call, CallSpec, _begin, _leave, _stream_done
 from faultprint._output import Output, StreamState, analyze, extract
 
@@ -142,12 +144,27 @@ class MethodWrapper:
         try:
             if call is not None:
                 _leave(call)
-                call.set_output(self.extract(result) if result is not None else None)
-                call._finish()
+                # The span ends now; reading the response and ending it
+                # happen on the export thread when it takes the work.
+                call.end_time = time_ns()
+                queue = STATE.queue
+                if (
+                    queue is None
+                    or not STATE.background_finish
+                    or not queue.defer(self._finish, call, result)
+                ):
+                    self._finish(call, result)
             elif parent is not None and not parent.output_set:
                 parent.set_output(self.extract(result))
         except Exception:
             _log.debug("faultprint: integration output not recorded", exc_info=True)
+
+    def _finish(self, call: Call, result: Any) -> None:
+        """Record a returned call's response on its span and end the span."""
+        try:
+            call.set_output(self.extract(result) if result is not None else None)
+        finally:
+            call._finish()
 
     @staticmethod
     def _failed(call: Call | None, exc: BaseException) -> None:

@@ -1,0 +1,211 @@
+"""The export queue finishing client-integration spans on its thread
+(``ExportQueue.defer``, ``configure(background_finish=...)``)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import faultprint
+import pytest
+from faultprint import attributes as A
+from faultprint._export import DiscardingExporter, ExportQueue
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+openai = pytest.importorskip("openai")
+httpx2 = pytest.importorskip("httpx2")
+
+from tests.sdk.test_integrations import CHAT, MESSAGES, openai_client, responder  # noqa: E402
+
+
+class Ends(SpanProcessor):
+    """Records, for each ended span, the span and the thread that ended it."""
+
+    def __init__(self) -> None:
+        self.ended: list[tuple[ReadableSpan, str]] = []
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self.ended.append((span, threading.current_thread().name))
+
+
+def pipeline(**options) -> tuple[InMemorySpanExporter, Ends]:
+    """faultprint on a provider that also carries an ``Ends`` processor."""
+    provider = TracerProvider()
+    ends = Ends()
+    provider.add_span_processor(ends)
+    exporter = InMemorySpanExporter()
+    faultprint.configure(
+        tracer_provider=provider, exporter=exporter, handle_sigterm=False, **options
+    )
+    return exporter, ends
+
+
+@pytest.fixture(autouse=True)
+def _shut_down():
+    yield
+    faultprint.shutdown(timeout=2.0)
+
+
+def chat(client) -> object:
+    return client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+
+
+def test_integration_span_ends_on_the_export_thread_at_the_return_time():
+    exporter, ends = pipeline(schedule_delay=30)
+    client = faultprint.instrument_openai(openai_client(responder(200, CHAT)))
+    before = time.time_ns()
+    chat(client)
+    returned = time.time_ns()
+    assert ends.ended == []  # not ended yet: the export thread has it
+    assert faultprint.stats()["finishing"] == 1
+    time.sleep(0.05)
+    assert faultprint.flush(5)
+    [(span, thread)] = ends.ended
+    assert thread == "faultprint-export"
+    assert before <= span.start_time <= span.end_time <= returned
+    assert span.attributes[A.GEN_AI_RESPONSE_MODEL] == CHAT["model"]
+    assert span.attributes[A.GEN_AI_USAGE_OUTPUT_TOKENS] == 10
+    assert [s.name for s in exporter.get_finished_spans()] == ["chat gpt-4o-mini"]
+    assert faultprint.stats()["finishing"] == 0
+
+
+@pytest.mark.parametrize("how", ["argument", "environment"])
+def test_background_finish_can_be_turned_off(how, monkeypatch):
+    if how == "environment":
+        monkeypatch.setenv("FAULTPRINT_BACKGROUND_FINISH", "0")
+        _, ends = pipeline(schedule_delay=30)
+    else:
+        _, ends = pipeline(schedule_delay=30, background_finish=False)
+    client = faultprint.instrument_openai(openai_client(responder(200, CHAT)))
+    chat(client)
+    [(span, thread)] = ends.ended  # ended before the call returned
+    assert thread == threading.current_thread().name
+    assert span.attributes[A.GEN_AI_RESPONSE_ID] == CHAT["id"]
+
+
+def _recorded(**options) -> dict:
+    exporter, _ = pipeline(**options)
+    client = faultprint.instrument_openai(
+        openai_client(responder(200, {**CHAT, "choices": [{**CHAT["choices"][0]}]})),
+        version="v2",
+    )
+    refusing = faultprint.instrument_openai(
+        openai_client(
+            responder(
+                200,
+                {
+                    **CHAT,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {
+                                "role": "assistant",
+                                "content": None,
+                                "refusal": "I can't help with that.",
+                            },
+                            "finish_reason": "stop",
+                        }
+                    ],
+                },
+            )
+        ),
+        version="v2",
+    )
+    chat(client)
+    chat(refusing)
+    assert faultprint.flush(5)
+    spans = exporter.get_finished_spans()
+    faultprint.shutdown()
+    return {
+        s.attributes[A.GEN_AI_RESPONSE_ID] + str(i): (dict(s.attributes), s.status.status_code)
+        for i, s in enumerate(spans)
+    }
+
+
+def test_finishing_in_the_background_records_what_the_calling_thread_would():
+    background = _recorded()
+    calling = _recorded(background_finish=False)
+    assert background == calling
+    assert [a.get(A.FP_FAILURE_CATEGORY) for a, _ in background.values()] == [None, "refusal"]
+
+
+def test_when_the_queue_is_full_the_caller_finishes_its_own_span():
+    # One span fits: the second call cannot be handed over and is ended by
+    # its caller (then dropped by the full queue, and counted), never lost
+    # unended.
+    _, ends = pipeline(schedule_delay=30, max_queue_size=1)
+    client = faultprint.instrument_openai(openai_client(responder(200, CHAT)))
+    chat(client)
+    chat(client)
+    assert [thread for _, thread in ends.ended] == [threading.current_thread().name]
+    assert faultprint.flush(5)
+    assert sorted(thread for _, thread in ends.ended) == [
+        "MainThread",
+        "faultprint-export",
+    ]
+    stats = faultprint.stats()
+    assert stats["dropped_queue_full"] == 1 and stats["exported"] == 1
+
+
+def test_shutdown_finishes_and_exports_what_was_handed_over():
+    exporter, ends = pipeline(schedule_delay=30)
+    client = faultprint.instrument_openai(openai_client(responder(200, CHAT)))
+    for _ in range(3):
+        chat(client)
+    faultprint.shutdown()
+    spans = exporter.get_finished_spans()
+    assert len(spans) == 3 and len(ends.ended) == 3
+    assert all(s.attributes[A.GEN_AI_RESPONSE_ID] == CHAT["id"] for s in spans)
+    # After shutdown, a call finishes its span itself; nothing is exported.
+    chat(client)
+    assert len(ends.ended) == 4  # ended, by its caller
+    assert len(exporter.get_finished_spans()) == 3
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_does_not_finish_the_parents_spans():
+    exporter, _ = pipeline(schedule_delay=30)
+    client = faultprint.instrument_openai(openai_client(responder(200, CHAT)))
+    chat(client)  # handed to the export thread, not yet finished
+    pid = os.fork()
+    if pid == 0:  # child: nothing of the parent's to finish or export
+        code = 1
+        try:
+            stats = faultprint.stats()
+            flushed = faultprint.flush(5)
+            code = 0 if flushed and stats["finishing"] == 0 else 2
+            code = code or (3 if exporter.get_finished_spans() else 0)
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert faultprint.flush(5)
+    assert len(exporter.get_finished_spans()) == 1
+
+
+def test_a_failing_finish_does_not_stop_the_export_thread():
+    queue = ExportQueue(DiscardingExporter, schedule_delay=30)
+    done: list[int] = []
+
+    def broken() -> None:
+        raise RuntimeError("finishing bug")
+
+    assert queue.defer(broken)
+    assert queue.defer(done.append, 1)
+    assert queue.flush(5)
+    assert done == [1]
+    queue.shutdown()
+    assert not queue.defer(done.append, 2)  # refused: the caller runs it itself
+    assert done == [1]
+
+
+def test_many_handed_over_spans_wake_the_export_thread_without_a_flush():
+    queue = ExportQueue(DiscardingExporter, schedule_delay=30, max_export_batch_size=4)
+    done = threading.Event()
+    for _ in range(3):
+        assert queue.defer(lambda: None)
+    assert queue.defer(done.set)
+    assert done.wait(5)  # a batch's worth woke the thread long before 30 s
+    queue.shutdown()
