@@ -88,6 +88,10 @@ def _all_clean(attributes: Mapping[str, Any], max_len: int | None) -> bool:
         if kind is str:
             if max_len is not None and len(value) > max_len:
                 return False
+        elif kind is tuple:  # finish reasons: a tuple of str
+            for item in value:
+                if type(item) is not str or (max_len is not None and len(item) > max_len):
+                    return False
         elif kind not in _SCALARS:
             return False
     return True

@@ -307,6 +307,10 @@ def test_limits_and_odd_values_like_the_sdk(pipelines: Callable[..., Pipeline]) 
             span = trace.get_current_span()
             span.set_attribute("long", "x" * 50)
             span.set_attributes({"seq": ["abcdefghijk", "b"], "nums": (1, 2), "obj": object()})
+            # tuples of str as finish reasons are written: within, over the length limit
+            span.set_attributes({"reasons": ("stop", "length"), "none_yet": ()})
+            span.set_attributes({"tags": ("abcdefghijk", "b"), "n": 1})
+            span.set_attributes({"mixed": ("a", 1), "m": "ok"})
             span.set_attribute("", "empty key")
             span.set_attribute("none", None)
             span.add_event("one")
@@ -327,6 +331,8 @@ def test_limits_and_odd_values_like_the_sdk(pipelines: Callable[..., Pipeline]) 
     attrs = results[0][0]
     assert attrs["long"] == "x" * 8
     assert attrs["seq"] == ["abcdefgh", "b"]
+    assert attrs["reasons"] == ["stop", "length"] and attrs["none_yet"] == []
+    assert attrs["tags"] == ["abcdefgh", "b"]  # "mixed": whatever the installed SDK does
 
 
 def test_exported_over_otlp_encoding(pipelines: Callable[..., Pipeline]) -> None:
