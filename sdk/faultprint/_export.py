@@ -10,7 +10,7 @@ empty queue and a fresh exporter instead of sharing the parent's sockets.
 The export thread also finishes spans handed to it with ``defer``: a client
 integration ends its span there, after reading the provider's response, with
 the end time taken when the call returned. The calling thread pays only for
-starting the span; the reading runs in batches, on warm caches.
+starting the span.
 """
 
 from __future__ import annotations
