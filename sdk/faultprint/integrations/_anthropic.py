@@ -12,19 +12,11 @@ import logging
 from typing import Any
 
 from faultprint._observe import _leave
-from faultprint.integrations._common import MethodWrapper
+from faultprint.integrations._common import MethodWrapper, server_address
 
 __all__ = ["instrument"]
 
 _log = logging.getLogger("faultprint")
-
-
-def _server_address(client: Any) -> str | None:
-    try:
-        host = client.base_url.host
-        return str(host) if host else None
-    except Exception:
-        return None
 
 
 class _StreamManagerProxy:
@@ -107,7 +99,7 @@ def instrument(client: Any, **options: Any) -> Any:
         provider="anthropic",
         operation="chat",
         endpoint="messages",
-        server_address=_server_address(client),
+        server_address=server_address(client),
         options=options,
     )
     create = getattr(messages, "create", None)

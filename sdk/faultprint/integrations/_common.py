@@ -22,7 +22,7 @@ from faultprint._config import STATE
 from faultprint._observe import _CURRENT, Call, CallSpec, _begin, _leave, _stream_done
 from faultprint._output import Output, StreamState, analyze, extract
 
-__all__ = ["AsyncStreamProxy", "MethodWrapper", "StreamProxy", "caller_site"]
+__all__ = ["AsyncStreamProxy", "MethodWrapper", "StreamProxy", "caller_site", "server_address"]
 
 _log = logging.getLogger("faultprint")
 _SITE_CACHE: dict[Any, str] = {}
@@ -61,6 +61,15 @@ def caller_site() -> str:
         return site
     except Exception:
         return "unknown"
+
+
+def server_address(client: Any) -> str | None:
+    """The host a provider client sends to (``server.address``); None when unknown."""
+    try:
+        host = client.base_url.host
+        return str(host) if host else None
+    except Exception:
+        return None
 
 
 def _request_input(kwargs: dict[str, Any]) -> dict[str, Any]:

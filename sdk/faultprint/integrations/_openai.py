@@ -11,17 +11,9 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from faultprint.integrations._common import MethodWrapper
+from faultprint.integrations._common import MethodWrapper, server_address
 
 __all__ = ["instrument", "mock_http_client"]
-
-
-def _server_address(client: Any) -> str | None:
-    try:
-        host = client.base_url.host
-        return str(host) if host else None
-    except Exception:
-        return None
 
 
 def _wrap(resource: Any, wrapper: MethodWrapper) -> None:
@@ -38,7 +30,7 @@ def _wrap(resource: Any, wrapper: MethodWrapper) -> None:
 
 def instrument(client: Any, **options: Any) -> Any:
     """Instrument an OpenAI client in place; returns it. Idempotent."""
-    server = _server_address(client)
+    server = server_address(client)
     chat = getattr(getattr(client, "chat", None), "completions", None)
     if chat is not None:
         _wrap(
