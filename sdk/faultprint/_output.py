@@ -10,11 +10,11 @@ so neither provider library is imported here.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from faultprint import attributes as A
 from faultprint._config import STATE
+from faultprint.refusal import looks_like_refusal
 
 __all__ = ["Output", "analyze", "analyze_result", "collect_chunk", "extract", "finish_stream"]
 
@@ -24,20 +24,6 @@ _CONTENT_FILTER = frozenset(
     {"content_filter", "safety", "blocklist", "prohibited_content", "spii", "recitation"}
 )
 _REFUSAL_STOP = frozenset({"refusal"})
-
-# Conservative refusal detector: only short texts that *open* with a first-
-# person apology + inability. Phrases inside longer answers ("I can't
-# guarantee ...") are deliberately not matched: a false refusal would invent
-# a failure mode.
-_REFUSAL_TEXT = re.compile(
-    r"^\s*(?:(?:i'?m|i am) sorry|sorry|i apologi[sz]e|unfortunately)?[,.!]?\s*"
-    r"(?:but\s+)?(?:as an ai[^,.]*,\s*)?"
-    r"i\s+(?:can(?:no|')?t|cannot|am\s+(?:not\s+able|unable)|won'?t|will\s+not|must\s+decline)"
-    r"\s+(?:help|assist|comply|provide|do\s+that|fulfil|answer|create|generate|support|"
-    r"engage|continue|write|share)",
-    re.IGNORECASE,
-)
-_REFUSAL_MAX_CHARS = 400
 
 
 class Output:
@@ -362,12 +348,7 @@ def analyze(call: Any, out: Output, raw: Any) -> None:
     if no_text and textual:
         call.detected("empty_output", {"source": "no_text"}, "model returned no output")
         return
-    if (
-        text
-        and STATE.refusal_detector
-        and len(text) <= _REFUSAL_MAX_CHARS
-        and _REFUSAL_TEXT.match(text)
-    ):
+    if text and STATE.refusal_detector and looks_like_refusal(text):
         call.detected("refusal", {"source": "text_detector"}, f"model refused: {text[:200]}")
         return
     checks = spec.checks

@@ -44,6 +44,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from faultprint.refusal import looks_like_refusal
+
 from faultprint_collector.fingerprinting._category import FINISH_REASONS, normalise_finish_reason
 from faultprint_collector.fingerprinting._provider import parse_provider_error
 from faultprint_collector.ingest._spans import STATUS_ERROR, SpanView
@@ -135,20 +137,6 @@ _TRACELOOP_WRAPPER_KINDS = frozenset({"workflow", "task", "agent", "tool"})
 
 # Content that an instrumentation withheld is not empty output.
 _REDACTED = frozenset({"__REDACTED__", "<redacted>", "[redacted]", "[REDACTED]"})
-
-# Conservative refusal detector, kept identical to the SDK's (a test checks
-# that both agree): only short texts that *open* with a first-person apology
-# plus inability. Phrases inside longer answers are not matched, because a
-# false refusal would invent a failure mode.
-_REFUSAL_TEXT = re.compile(
-    r"^\s*(?:(?:i'?m|i am) sorry|sorry|i apologi[sz]e|unfortunately)?[,.!]?\s*"
-    r"(?:but\s+)?(?:as an ai[^,.]*,\s*)?"
-    r"i\s+(?:can(?:no|')?t|cannot|am\s+(?:not\s+able|unable)|won'?t|will\s+not|must\s+decline)"
-    r"\s+(?:help|assist|comply|provide|do\s+that|fulfil|answer|create|generate|support|"
-    r"engage|continue|write|share)",
-    re.IGNORECASE,
-)
-_REFUSAL_MAX_CHARS = 400
 
 # Provider error codes named by the prose of well-known error messages. The
 # current OpenAI library renders an HTTP error as ``Error code: 429 - <the
@@ -773,7 +761,7 @@ def _infer(view: CallView, out: _Output) -> Inferred | None:
     if out.captured and not out.texts and not out.tool_calls:
         return Inferred("empty_output", "model returned no output", {"source": "no_text"})
     text = "\n".join(out.texts)
-    if text and len(text) <= _REFUSAL_MAX_CHARS and _REFUSAL_TEXT.match(text):
+    if text and looks_like_refusal(text):
         return Inferred("refusal", f"model refused: {text[:200]}", {"source": "text_detector"})
     return None
 

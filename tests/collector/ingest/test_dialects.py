@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 import pytest
+from faultprint.refusal import looks_like_refusal
 from faultprint_collector.ingest import classify, is_model_call
 from faultprint_collector.ingest._dialects import (
     FINISH_REASONS,
@@ -491,23 +492,25 @@ def test_embeddings_without_output_are_fine() -> None:
 
 
 @pytest.mark.parametrize(
-    "text",
+    ("text", "refused"),
     [
-        "I'm sorry, but I can't help with that.",
-        "I cannot assist with this request.",
-        "Sorry, I won't provide that.",
-        "I can't guarantee it, but the answer is 42.",
-        "Here is the summary you asked for.",
-        "Unfortunately, I am unable to comply.",
+        ("I'm sorry, but I can't help with that.", True),
+        ("I cannot assist with this request.", True),
+        ("Sorry, I won't provide that.", True),
+        ("Unfortunately, I am unable to comply.", True),
+        ("I can't guarantee it, but the answer is 42.", False),
+        ("Here is the summary you asked for.", False),
+        ("I'm sorry, but I can't help with that. " + "Here is why. " * 40, False),
     ],
 )
-def test_refusal_detector_agrees_with_the_sdk(text: str) -> None:
-    from faultprint._output import _REFUSAL_TEXT as sdk_detector
-
+def test_refusal_text_from_other_instrumentations(text: str, refused: bool) -> None:
+    # The collector runs the SDK's own detector (faultprint.refusal) on spans
+    # whose instrumentation did not judge the output.
     record = classify(
         span({"llm.system": "openai", "llm.output_messages.0.message.content": text}), "p"
     )
-    assert (record.category == "refusal") == bool(sdk_detector.match(text))
+    assert (record.category == "refusal") is refused
+    assert (record.category == "refusal") is looks_like_refusal(text)
 
 
 def test_sdk_spans_are_not_second_guessed() -> None:
