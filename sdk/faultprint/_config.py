@@ -21,7 +21,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from faultprint import attributes as A
-from faultprint._export import DiscardingExporter, ExportQueue, slot_for
+from faultprint._export import DiscardingExporter, ExportQueue, empty_stats, slot_for
 from faultprint._redact import default_redactor
 from faultprint._span import SpanStarter
 
@@ -385,23 +385,13 @@ def stats() -> dict[str, Any]:
     """Export counters of the current configuration.
 
     Keys: ``exported``, ``export_failed``, ``dropped`` (queue full or after
-    shutdown), ``dropped_queue_full``, ``sampled_out``, ``queued``,
+    shutdown), ``dropped_queue_full``, ``dropped_after_shutdown``,
+    ``sampled_out``, ``queued``,
     ``finishing`` (integration spans the export thread has yet to end),
     ``export_batches``, plus ``endpoint`` and ``sample_rate``.
     """
     queue = STATE.queue
-    out: dict[str, Any] = (
-        queue.stats()
-        if queue is not None
-        else {
-            "exported": 0,
-            "export_failed": 0,
-            "dropped": 0,
-            "sampled_out": 0,
-            "queued": 0,
-            "finishing": 0,
-        }
-    )
+    out: dict[str, Any] = queue.stats() if queue is not None else empty_stats()
     out["endpoint"] = STATE.endpoint
     out["sample_rate"] = STATE.sample_rate
     return out

@@ -11,6 +11,12 @@ The export thread also finishes spans handed to it with ``defer``: a client
 integration ends its span there, after reading the provider's response, with
 the end time taken when the call returned. The calling thread pays only for
 starting the span.
+
+``flush`` may run inside a signal handler (SIGTERM), on a main thread that the
+signal interrupted anywhere, even inside this queue's own lock. So neither
+``flush`` nor the export thread takes that lock: the thread is woken, and
+handed the flush's completion event, through a ``queue.SimpleQueue`` (one C
+call, never interrupted half-way), and it keeps its own counters.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import queue as queue_module
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -52,7 +59,12 @@ class ExportQueue(SpanProcessor):
         self._max_queue_size = max(1, int(max_queue_size))
         self._batch_size = max(1, int(max_export_batch_size))
         self._delay = max(0.001, float(schedule_delay))
+        #: counted by application threads, under ``_lock``
         self._counters: dict[str, int] = collections.Counter()
+        #: counted by the export thread alone, without a lock
+        self._worker_counters: dict[str, int] = collections.Counter(
+            {"exported": 0, "export_failed": 0, "export_batches": 0, "sampled_out": 0}
+        )
         self._sampled_out: set[int] = set()
         self._closed = False
         self._reset_runtime()
@@ -75,9 +87,11 @@ class ExportQueue(SpanProcessor):
         )
         self._accepting = True
         self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._flush_waiters: list[threading.Event] = []
+        #: wakes the export thread; a flush puts its completion event here
+        self._wake: queue_module.SimpleQueue[threading.Event | None] = queue_module.SimpleQueue()
+        self._wake_sent = False
         self._thread: threading.Thread | None = None
+        self._worker_ident: int | None = None
         self._stopping = False
 
     def _after_fork_in_child(self) -> None:
@@ -111,7 +125,7 @@ class ExportQueue(SpanProcessor):
             if self._thread is None:
                 self._start_worker()
             if len(queue) >= self._batch_size:
-                self._wake.set()
+                self._wake_worker()
         except Exception:  # never let export trouble reach the application
             _log.debug("faultprint: span not queued", exc_info=True)
 
@@ -131,8 +145,14 @@ class ExportQueue(SpanProcessor):
             if self._thread is None:
                 self._start_worker_locked()
         if len(pending) >= self._batch_size:
-            self._wake.set()
+            self._wake_worker()
         return True
+
+    def _wake_worker(self) -> None:
+        # Once per wake-up, not once per span while a batch waits.
+        if not self._wake_sent and threading.get_ident() != self._worker_ident:
+            self._wake_sent = True
+            self._wake.put(None)
 
     def drop_sampled_out(self, span_id: int) -> None:
         """Mark a span (by id) so that it is not exported when it ends."""
@@ -145,15 +165,23 @@ class ExportQueue(SpanProcessor):
         return self.flush(timeout_millis / 1000.0)
 
     def flush(self, timeout: float | None = 10.0) -> bool:
-        """Export everything queued so far; True when done within ``timeout``."""
-        with self._lock:
-            if not self._queue and not self._pending and self._thread is None:
+        """Export everything queued so far; True when done within ``timeout``.
+
+        Safe in a signal handler: takes no lock once the export thread runs.
+        """
+        if self._thread is None:
+            if not self._queue and not self._pending:
                 return True
-            if self._thread is None:
-                self._start_worker_locked()
-            done = threading.Event()
-            self._flush_waiters.append(done)
-        self._wake.set()
+            # Only before the first span started the thread.
+            if not self._lock.acquire(timeout=-1 if timeout is None else timeout):
+                return False
+            try:
+                if self._thread is None:
+                    self._start_worker_locked()
+            finally:
+                self._lock.release()
+        done = threading.Event()
+        self._wake.put(done)
         return done.wait(timeout)
 
     def shutdown(self, timeout: float = 5.0) -> None:
@@ -165,7 +193,7 @@ class ExportQueue(SpanProcessor):
         self.flush(timeout)
         self._closed = True
         self._stopping = True
-        self._wake.set()
+        self._wake.put(None)
         exporter = self._exporter
         if exporter is not None:
             try:
@@ -175,21 +203,19 @@ class ExportQueue(SpanProcessor):
 
     # --- statistics -----------------------------------------------------------
     def _count(self, key: str, n: int = 1) -> None:
+        if threading.get_ident() == self._worker_ident:
+            self._worker_counters[key] += n
+            return
         with self._lock:
             self._counters[key] += n
 
     def stats(self) -> dict[str, int]:
         """Counters: exported, export failures, drops, sampled-out, queued now."""
         with self._lock:
-            out = {
-                "exported": 0,
-                "export_failed": 0,
-                "dropped_queue_full": 0,
-                "dropped_after_shutdown": 0,
-                "sampled_out": 0,
-                "export_batches": 0,
-            }
+            out = empty_stats()
             out.update(self._counters)
+        for key, n in dict(self._worker_counters).items():
+            out[key] = out.get(key, 0) + n
         out["queued"] = len(self._queue)
         out["finishing"] = len(self._pending)
         out["dropped"] = out["dropped_queue_full"] + out["dropped_after_shutdown"]
@@ -207,11 +233,19 @@ class ExportQueue(SpanProcessor):
         thread.start()
 
     def _run(self) -> None:
+        self._worker_ident = threading.get_ident()
+        wake = self._wake
         while True:
-            self._wake.wait(self._delay)
-            self._wake.clear()
-            with self._lock:
-                waiters, self._flush_waiters = self._flush_waiters, []
+            waiters: list[threading.Event] = []
+            try:
+                item = wake.get(timeout=self._delay)
+                while True:
+                    if item is not None:
+                        waiters.append(item)
+                    item = wake.get_nowait()
+            except queue_module.Empty:
+                pass
+            self._wake_sent = False
             self._finish_pending()
             self._drain()
             for waiter in waiters:
@@ -253,9 +287,9 @@ class ExportQueue(SpanProcessor):
         except Exception:
             _log.debug("faultprint: export raised", exc_info=True)
             ok = False
-        with self._lock:
-            self._counters["export_batches"] += 1
-            self._counters["exported" if ok else "export_failed"] += len(batch)
+        counters = self._worker_counters
+        counters["export_batches"] += 1
+        counters["exported" if ok else "export_failed"] += len(batch)
 
 
 def is_model_call_span(span: ReadableSpan) -> bool:
@@ -331,3 +365,21 @@ def slot_for(provider: Any) -> ProcessorSlot:
     provider.add_span_processor(slot)
     provider._faultprint_slot = slot
     return slot
+
+
+def empty_stats() -> dict[str, int]:
+    """Every export counter, at zero (also what ``stats()`` shows before ``configure``)."""
+    return dict.fromkeys(
+        (
+            "exported",
+            "export_failed",
+            "dropped",
+            "dropped_queue_full",
+            "dropped_after_shutdown",
+            "sampled_out",
+            "export_batches",
+            "queued",
+            "finishing",
+        ),
+        0,
+    )

@@ -209,3 +209,52 @@ def test_many_handed_over_spans_wake_the_export_thread_without_a_flush():
     assert queue.defer(done.set)
     assert done.wait(5)  # a batch's worth woke the thread long before 30 s
     queue.shutdown()
+
+
+def test_stats_have_the_same_keys_before_configure_and_after():
+    faultprint.shutdown()
+    before = faultprint.stats()
+    pipeline()
+    after = faultprint.stats()
+    assert set(before) == set(after)
+    assert all(before[k] == 0 for k in before if k not in ("endpoint", "sample_rate"))
+
+
+def test_a_span_ended_after_shutdown_is_counted_as_dropped():
+    provider = TracerProvider()
+    exporter = InMemorySpanExporter()
+    queue = ExportQueue(lambda: exporter)
+    provider.add_span_processor(queue)
+    tracer = provider.get_tracer("t")
+    tracer.start_span("before").end()
+    queue.shutdown(2.0)
+    tracer.start_span("after").end()
+    stats = queue.stats()
+    assert [s.name for s in exporter.get_finished_spans()] == ["before"]
+    assert stats["dropped_after_shutdown"] == 1 and stats["dropped"] == 1
+    assert stats["exported"] == 1 and stats["export_batches"] == 1
+
+
+def test_flush_and_the_export_thread_never_wait_for_the_queues_lock():
+    # A signal handler's flush runs on a thread that may hold the lock (see
+    # test_reliability's SIGTERM test); the export thread must finish,
+    # count and export without it.
+    exporter = InMemorySpanExporter()
+    queue = ExportQueue(lambda: exporter)
+    provider = TracerProvider()
+    provider.add_span_processor(queue)
+    tracer = provider.get_tracer("t")
+    span = tracer.start_span("sampled out")
+    queue.drop_sampled_out(span.get_span_context().span_id)
+    assert queue.defer(span.end)
+    tracer.start_span("kept").end()
+    flushed: list[bool] = []
+    flusher = threading.Thread(target=lambda: flushed.append(queue.flush(5.0)))
+    with queue._lock:
+        flusher.start()
+        flusher.join(10.0)
+    assert flushed == [True]
+    assert [s.name for s in exporter.get_finished_spans()] == ["kept"]
+    stats = queue.stats()
+    assert stats["sampled_out"] == 1 and stats["exported"] == 1
+    queue.shutdown(2.0)

@@ -217,6 +217,39 @@ def test_sigterm_flushes_and_chains_the_previous_handler(receiver, mode):
     assert [s["name"] for s in receiver.received] == ["chat m"]
 
 
+LOCKED_SCRIPT = """
+import os, signal, sys
+import faultprint
+from faultprint._config import STATE
+faultprint.configure(endpoint=sys.argv[1], schedule_delay=60, use_global_provider=False)
+
+@faultprint.observe(model="m")
+def work():
+    return "done"
+
+work()
+queue = STATE.queue
+with queue._lock:  # as inside stats(), defer() or a drop count
+    os.kill(os.getpid(), signal.SIGTERM)
+    signal.pause()
+"""
+
+
+def test_sigterm_inside_the_queues_own_lock_still_flushes_and_exits(receiver):
+    # The handler runs on the main thread wherever the signal caught it, here
+    # while that thread holds the export queue's lock.
+    proc = subprocess.Popen([PY, "-c", textwrap.dedent(LOCKED_SCRIPT), receiver.url])
+    try:
+        proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+            pytest.fail("the process hung in its SIGTERM handler")
+    assert proc.returncode == -signal.SIGTERM
+    assert [s["name"] for s in receiver.received] == ["chat m"]
+
+
 def test_normal_exit_flushes(receiver):
     proc = run_script(receiver, "exit")
     proc.communicate(timeout=20)
