@@ -25,6 +25,7 @@ import collections
 import logging
 import os
 import queue as queue_module
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -100,6 +101,12 @@ class ExportQueue(SpanProcessor):
         self._sampled_out = set()
         self._exporter = None  # rebuilt lazily in the child
         self._counters["forks"] += 1
+        # A multiprocessing child (Process, Pool worker) ends with os._exit,
+        # which skips atexit; multiprocessing's own exit finalizers still run.
+        # Its registry is cleared once the child starts, so register after that.
+        mp_util = sys.modules.get("multiprocessing.util")
+        if mp_util is not None:
+            mp_util.register_after_fork(self, _flush_at_multiprocessing_exit)
 
     # --- SpanProcessor --------------------------------------------------------
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
@@ -290,6 +297,12 @@ class ExportQueue(SpanProcessor):
         counters = self._worker_counters
         counters["export_batches"] += 1
         counters["exported" if ok else "export_failed"] += len(batch)
+
+
+def _flush_at_multiprocessing_exit(queue: ExportQueue) -> None:
+    import multiprocessing.util
+
+    multiprocessing.util.Finalize(None, queue.flush, args=(2.0,), exitpriority=-100)
 
 
 def is_model_call_span(span: ReadableSpan) -> bool:

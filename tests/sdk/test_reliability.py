@@ -175,6 +175,43 @@ def test_fork_child_exports_its_own_spans_only(receiver):
     assert sites == ["in_child", "in_parent"]  # each exactly once: no copies after fork
 
 
+MULTIPROCESSING_SCRIPT = """
+import multiprocessing, sys
+import faultprint
+faultprint.configure(endpoint=sys.argv[1], schedule_delay=60, use_global_provider=False)
+
+@faultprint.observe(model="m")
+def work(x):
+    return x
+
+def in_process():
+    work(-1)
+
+if __name__ == "__main__":
+    ctx = multiprocessing.get_context("fork")
+    proc = ctx.Process(target=in_process)
+    proc.start()
+    proc.join()
+    pool = ctx.Pool(2)
+    pool.map(work, range(4))
+    pool.close()
+    pool.join()
+    with ctx.Pool(2) as pool:  # leaving the block terminates the workers
+        pool.map(work, range(4, 8))
+    work(99)
+"""
+
+
+def test_multiprocessing_children_export_their_spans(receiver, tmp_path):
+    # Process and Pool children end with os._exit, which skips atexit.
+    script = tmp_path / "mp_app.py"
+    script.write_text(textwrap.dedent(MULTIPROCESSING_SCRIPT))
+    subprocess.run([PY, str(script), receiver.url], check=True, timeout=60)
+    spans = receiver.received
+    assert len(spans) == 10  # nothing lost, nothing exported twice
+    assert {s["attributes"]["faultprint.call_site"] for s in spans} == {"__main__.work"}
+
+
 SCRIPT = """
 import os, signal, sys, time
 import faultprint
