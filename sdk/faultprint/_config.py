@@ -21,7 +21,13 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from faultprint import attributes as A
-from faultprint._export import DiscardingExporter, ExportQueue, empty_stats, slot_for
+from faultprint._export import (
+    EXPORTER_LOGS,
+    DiscardingExporter,
+    ExportQueue,
+    empty_stats,
+    slot_for,
+)
 from faultprint._redact import default_redactor
 from faultprint._span import SpanStarter
 
@@ -151,6 +157,10 @@ def _build_exporter_factory(
         from opentelemetry.exporter.otlp.proto.http import Compression
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
+        EXPORTER_LOGS.install(
+            "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+            "opentelemetry.exporter.otlp.common.http",
+        )
         comp = Compression.Gzip if compression == "gzip" else Compression.NoCompression
         return OTLPSpanExporter(
             endpoint=url,

@@ -39,6 +39,9 @@ from faultprint import attributes as A
 
 _log = logging.getLogger("faultprint")
 
+#: name of the export thread
+EXPORT_THREAD = "faultprint-export"
+
 #: bound on remembered sampled-out span ids; only reached when spans are
 #: created on a provider this queue is not attached to
 _MAX_SAMPLED_OUT = 65536
@@ -68,6 +71,9 @@ class ExportQueue(SpanProcessor):
         )
         self._sampled_out: set[int] = set()
         self._closed = False
+        self._failing = False  # the last export failed
+        self._exporting = False  # the export thread is inside the exporter
+        self._exporter_closed = False
         self._reset_runtime()
         ref = weakref.ref(self)
 
@@ -100,6 +106,8 @@ class ExportQueue(SpanProcessor):
         self._reset_runtime()
         self._sampled_out = set()
         self._exporter = None  # rebuilt lazily in the child
+        self._exporter_closed = False
+        self._failing = False
         self._counters["forks"] += 1
         # A multiprocessing child (Process, Pool worker) ends with os._exit,
         # which skips atexit; multiprocessing's own exit finalizers still run.
@@ -191,18 +199,32 @@ class ExportQueue(SpanProcessor):
         self._wake.put(done)
         return done.wait(timeout)
 
-    def shutdown(self, timeout: float = 5.0) -> None:
-        """Flush within ``timeout``, then stop the worker and the exporter."""
+    def shutdown(self, timeout: float = 5.0) -> bool:  # type: ignore[override]
+        """Flush within ``timeout``, then stop the worker and the exporter.
+
+        True when the flush ended within ``timeout`` (every span exported,
+        or given up on because the collector is unreachable).
+        """
         if self._closed:
-            return
+            return True
         with self._lock:
             self._accepting = False  # from now on callers finish their own spans
-        self.flush(timeout)
+        if self._failing or (self._exporting and EXPORTER_LOGS.reason is not None):
+            # The collector is unreachable (the last export failed, or the one
+            # under way is retrying): end the exporter's retries now instead
+            # of holding up the application's exit for ``timeout``.
+            self._close_exporter()
+        flushed = self.flush(timeout)
         self._closed = True
         self._stopping = True
         self._wake.put(None)
+        self._close_exporter()
+        return flushed
+
+    def _close_exporter(self) -> None:
         exporter = self._exporter
-        if exporter is not None:
+        if exporter is not None and not self._exporter_closed:
+            self._exporter_closed = True
             try:
                 exporter.shutdown()
             except Exception:
@@ -235,7 +257,7 @@ class ExportQueue(SpanProcessor):
                 self._start_worker_locked()
 
     def _start_worker_locked(self) -> None:
-        thread = threading.Thread(target=self._run, name="faultprint-export", daemon=True)
+        thread = threading.Thread(target=self._run, name=EXPORT_THREAD, daemon=True)
         self._thread = thread
         thread.start()
 
@@ -289,14 +311,66 @@ class ExportQueue(SpanProcessor):
             exporter = self._exporter
             if exporter is None:
                 exporter = self._exporter = self._exporter_factory()
-            result = exporter.export(batch)
+            EXPORTER_LOGS.reason = None
+            self._exporting = True
+            try:
+                result = exporter.export(batch)
+            finally:
+                self._exporting = False
             ok = result is SpanExportResult.SUCCESS
-        except Exception:
+        except Exception as exc:
             _log.debug("faultprint: export raised", exc_info=True)
+            EXPORTER_LOGS.reason = f"{type(exc).__name__}: {exc}"
             ok = False
         counters = self._worker_counters
         counters["export_batches"] += 1
         counters["exported" if ok else "export_failed"] += len(batch)
+        if ok == self._failing:  # exports started failing, or work again
+            self._failing = not ok
+            if ok:
+                _log.warning("faultprint: spans are exported again")
+            elif not self._exporter_closed:
+                _log.warning(
+                    "faultprint: spans cannot be exported (%s); until they can, they are "
+                    "dropped and counted in faultprint.stats()['export_failed']",
+                    EXPORTER_LOGS.reason or "the exporter reported a failure",
+                )
+
+
+class ExporterLogs(logging.Filter):
+    """Holds back an exporter's log records written on faultprint's export thread.
+
+    The OTLP exporter logs a warning for every retry and an error for every
+    batch it gives up on, into the application's logs. faultprint says once
+    that exports fail, with the first message of the failing export as the
+    reason, and counts the lost spans in ``stats()``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: first message held back during the current export (None: none yet)
+        self.reason: str | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False (the record is dropped) for records of the export thread."""
+        if record.threadName != EXPORT_THREAD:
+            return True
+        if self.reason is None:
+            try:
+                self.reason = record.getMessage()
+            except Exception:
+                self.reason = str(record.msg)
+        return False
+
+    def install(self, *logger_names: str) -> None:
+        """Add this filter to the named loggers (once each)."""
+        for name in logger_names:
+            logger = logging.getLogger(name)
+            if self not in logger.filters:
+                logger.addFilter(self)
+
+
+EXPORTER_LOGS = ExporterLogs()
 
 
 def _flush_at_multiprocessing_exit(queue: ExportQueue) -> None:

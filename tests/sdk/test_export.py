@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -10,8 +11,9 @@ import time
 import faultprint
 import pytest
 from faultprint import attributes as A
-from faultprint._export import DiscardingExporter, ExportQueue
+from faultprint._export import EXPORTER_LOGS, DiscardingExporter, ExportQueue
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 openai = pytest.importorskip("openai")
@@ -258,3 +260,83 @@ def test_flush_and_the_export_thread_never_wait_for_the_queues_lock():
     stats = queue.stats()
     assert stats["sampled_out"] == 1 and stats["exported"] == 1
     queue.shutdown(2.0)
+
+
+class FlakyExporter(SpanExporter):
+    """Logs like the OTLP exporter and fails while ``down`` is set; an export
+    made while ``hang`` is set waits, as the OTLP exporter's retries do,
+    until ``shutdown``."""
+
+    def __init__(self) -> None:
+        self.down = True
+        self.hang = False
+        self.log: list[str] = []
+        self.closed = threading.Event()
+
+    def export(self, spans) -> SpanExportResult:
+        logging.getLogger("tests.flaky_exporter").warning("connection refused, retrying")
+        if self.hang:
+            self.log.append("export started")
+            self.closed.wait(30)
+            self.log.append("export gave up")
+            return SpanExportResult.FAILURE
+        return SpanExportResult.FAILURE if self.down else SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        self.log.append("shutdown")
+        self.closed.set()
+
+
+def test_an_outage_is_reported_once_and_the_exporters_own_logs_held_back(caplog):
+    caplog.set_level(logging.INFO)
+    EXPORTER_LOGS.install("tests.flaky_exporter")
+    exporter = FlakyExporter()
+    queue = ExportQueue(lambda: exporter)
+    tracer = TracerProvider().get_tracer("t")
+    for _ in range(3):
+        queue.on_end(tracer.start_span("s"))
+        assert queue.flush(5)
+    exporter.down = False
+    for _ in range(2):
+        queue.on_end(tracer.start_span("s"))
+        assert queue.flush(5)
+    queue.shutdown(2)
+    assert not [r for r in caplog.records if r.name == "tests.flaky_exporter"]
+    said = [r.getMessage() for r in caplog.records if r.name == "faultprint"]
+    assert len(said) == 2, said
+    assert "cannot be exported (connection refused, retrying)" in said[0]
+    assert "exported again" in said[1]
+    assert queue.stats()["export_failed"] == 3 and queue.stats()["exported"] == 2
+    # Records of other threads (the application's own exports) pass.
+    logging.getLogger("tests.flaky_exporter").warning("the application's own")
+    assert [r.getMessage() for r in caplog.records if r.name == "tests.flaky_exporter"] == [
+        "the application's own"
+    ]
+
+
+def test_shutdown_ends_the_exporters_retries_when_the_collector_is_down():
+    exporter = FlakyExporter()
+    queue = ExportQueue(lambda: exporter)
+    tracer = TracerProvider().get_tracer("t")
+    queue.on_end(tracer.start_span("s"))
+    assert queue.flush(5)  # the collector is down
+    exporter.hang = True
+    queue.on_end(tracer.start_span("s"))
+    assert queue.shutdown(5)
+    # Not "export started" first: exit does not wait out the retries.
+    assert exporter.log[0] == "shutdown", exporter.log
+    assert queue.stats()["export_failed"] == 2
+
+
+def test_shutdown_during_a_first_export_that_retries_ends_the_retries():
+    exporter = FlakyExporter()
+    exporter.hang = True
+    queue = ExportQueue(lambda: exporter)
+    queue.on_end(TracerProvider().get_tracer("t").start_span("s"))
+    queue._wake.put(None)
+    for _ in range(500):  # until the export thread is inside the exporter
+        if exporter.log:
+            break
+        time.sleep(0.01)
+    assert queue.shutdown(5)  # did not wait out the retries
+    assert exporter.log == ["export started", "shutdown", "export gave up"]

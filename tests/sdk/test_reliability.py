@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import random
 import signal
@@ -90,7 +91,8 @@ def test_full_queue_drops_and_counts_without_blocking():
     faultprint.shutdown()
 
 
-def test_dead_collector_costs_only_dropped_spans():
+def test_dead_collector_costs_only_dropped_spans(caplog):
+    caplog.set_level(logging.INFO)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -113,6 +115,13 @@ def test_dead_collector_costs_only_dropped_spans():
     assert stats["export_failed"] + stats["dropped"] == 200
     assert stats["exported"] == 0
     faultprint.shutdown(timeout=1)
+    # Exports ran on faultprint's thread; the exporter's retry warnings stayed
+    # out of the application's logs, and faultprint said once what is wrong.
+    assert not [r for r in caplog.records if r.name.startswith("opentelemetry")]
+    warnings = [r for r in caplog.records if r.name == "faultprint"]
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]
+    assert warnings[0].threadName == "faultprint-export"
+    assert "spans cannot be exported" in warnings[0].getMessage()
 
 
 class RaisingExporter(SpanExporter):
