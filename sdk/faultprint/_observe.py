@@ -25,6 +25,7 @@ from opentelemetry.context import attach, detach
 from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
 
 from faultprint import attributes as A
+from faultprint._capture import captured
 from faultprint._config import STATE
 from faultprint._errors import InvalidOutputError, classify_exception, exception_type_name
 from faultprint._hash import canonical, input_hash
@@ -381,7 +382,7 @@ def _begin(
         attrs[A.FP_INPUT_HASH] = input_hash(args, kwargs) if (args or kwargs) else _EMPTY_HASH
         capture = spec.capture_content
         if capture or (capture is None and STATE.capture_content):
-            attrs[A.FP_INPUT_TEXT] = _content(canonical(args, kwargs))
+            attrs[A.FP_INPUT_TEXT] = captured(canonical(args, kwargs))
         starter = STATE.starter
         if starter is not None:
             span = starter.start(spec.name, attrs)
@@ -409,17 +410,6 @@ def _leave(call: Call) -> None:
         detach(call._otel_token)
     except Exception:
         pass
-
-
-def _content(text: str) -> str:
-    text = truncate(text, STATE.max_content_chars)
-    redact = STATE.redact
-    if redact is not None:
-        try:
-            text = redact(text)
-        except Exception:
-            return "[redaction failed]"
-    return text
 
 
 def current_call() -> Call:
