@@ -177,3 +177,44 @@ def test_endpoint_from_environment(monkeypatch):
     assert resolve_traces_url("http://x:4/v1/traces") == "http://x:4/v1/traces"
     with pytest.raises(faultprint.ConfigurationError):
         resolve_traces_url("localhost:4318")
+
+
+def test_a_failure_whose_detail_json_cannot_hold_is_still_recorded(spans):
+    class Opaque:
+        def __str__(self) -> str:
+            return "opaque"
+
+    @faultprint.observe(model="m")
+    def f() -> str:
+        detail: dict = {"tool": "search", "arg": Opaque(), 3: "int key", (1, 2): "tuple key"}
+        detail["self"] = detail
+        detail["items"] = [detail, {"ok": 1}]
+        assert faultprint.record_failure("tool_error", detail)
+        return "ok"
+
+    assert f() == "ok"
+    span = spans.one()
+    assert span.attributes[A.FP_FAILURE_CATEGORY] == "tool_error"
+    assert span.attributes[A.ERROR_TYPE] == "tool_error"
+    assert span.status.status_code == StatusCode.ERROR
+    assert json.loads(span.attributes[A.FP_FAILURE_DETAIL]) == {
+        "tool": "search",
+        "arg": "opaque",
+        "3": "int key",
+        "(1, 2)": "tuple key",
+        "self": "[circular]",
+        "items": ["[circular]", {"ok": 1}],
+    }
+
+
+def test_a_detail_json_can_hold_is_recorded_as_given(spans):
+    @faultprint.observe(model="m")
+    def f() -> str:
+        shared = {"x": 1}
+        faultprint.record_failure("tool_error", {"a": shared, "b": shared, "n": 2.5})
+        return "ok"
+
+    f()
+    detail = json.loads(spans.one().attributes[A.FP_FAILURE_DETAIL])
+    assert detail == {"a": {"x": 1}, "b": {"x": 1}, "n": 2.5}
+
