@@ -25,6 +25,7 @@ from opentelemetry.context import attach, detach
 from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
 
 from faultprint import attributes as A
+from faultprint._capture import captured
 from faultprint._config import STATE
 from faultprint._errors import InvalidOutputError, classify_exception, exception_type_name
 from faultprint._hash import canonical, input_hash
@@ -219,8 +220,10 @@ class Call:
     ) -> bool:
         """Mark this call failed with ``category`` (one of ``attributes.CATEGORIES``).
 
-        ``detail`` is JSON-serialisable structure (or text) for the collector;
-        an explicit failure overrides one detected automatically.
+        ``detail`` is structure (or text) for the collector, recorded as JSON:
+        values JSON cannot hold are recorded as their ``str``, a container
+        holding itself as ``"[circular]"``. An explicit failure overrides one
+        detected automatically.
         """
         if category not in _CATEGORIES:
             _log.warning("faultprint: unknown failure category %r ignored", category)
@@ -296,11 +299,10 @@ class Call:
                 category, detail, message, _explicit = failure
                 attrs[A.FP_FAILURE_CATEGORY] = category
                 if detail is not None:
-                    attrs[A.FP_FAILURE_DETAIL] = _json.dumps(
-                        detail, sort_keys=True, default=str, ensure_ascii=False
-                    )
+                    attrs[A.FP_FAILURE_DETAIL] = _detail_json(detail)
                 if message:
-                    attrs[A.FP_FAILURE_MESSAGE] = truncate(str(message), 1024)
+                    message = truncate(_text(message), 1024)
+                    attrs[A.FP_FAILURE_MESSAGE] = message
                 current = span.attributes
                 if current is None or A.ERROR_TYPE not in current:
                     attrs[A.ERROR_TYPE] = category
@@ -381,7 +383,7 @@ def _begin(
         attrs[A.FP_INPUT_HASH] = input_hash(args, kwargs) if (args or kwargs) else _EMPTY_HASH
         capture = spec.capture_content
         if capture or (capture is None and STATE.capture_content):
-            attrs[A.FP_INPUT_TEXT] = _content(canonical(args, kwargs))
+            attrs[A.FP_INPUT_TEXT] = captured(canonical(args, kwargs))
         starter = STATE.starter
         if starter is not None:
             span = starter.start(spec.name, attrs)
@@ -411,15 +413,53 @@ def _leave(call: Call) -> None:
         pass
 
 
-def _content(text: str) -> str:
-    text = truncate(text, STATE.max_content_chars)
-    redact = STATE.redact
-    if redact is not None:
-        try:
-            text = redact(text)
-        except Exception:
-            return "[redaction failed]"
-    return text
+def _detail_json(detail: Any) -> str:
+    """A failure detail as JSON, whatever the application put in it.
+
+    Values JSON cannot hold become their ``str``; a container that contains
+    itself becomes ``"[circular]"``. Never raises: a detail that cannot be
+    encoded must not cost the failure it describes.
+    """
+    try:
+        return _json.dumps(detail, sort_keys=True, default=_text, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        pass  # a circular container, keys JSON cannot sort or hold, nesting too deep
+    try:
+        return _json.dumps(_plain(detail, set(), 0), sort_keys=True, ensure_ascii=False)
+    except Exception:
+        return _json.dumps(_text(detail))
+
+
+#: nesting below this depth is cut: a detail is a summary, not a data dump
+_MAX_DETAIL_DEPTH = 32
+
+
+def _plain(value: Any, path: set[int], depth: int) -> Any:
+    """``value`` with only JSON types: str keys, no cycles, bounded depth."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if depth >= _MAX_DETAIL_DEPTH:
+        return "[too deep]"
+    if not isinstance(value, (dict, list, tuple)):
+        return _text(value)
+    key = id(value)
+    if key in path:
+        return "[circular]"
+    path.add(key)
+    try:
+        if isinstance(value, dict):
+            return {_text(k): _plain(v, path, depth + 1) for k, v in value.items()}
+        return [_plain(v, path, depth + 1) for v in value]
+    finally:
+        path.discard(key)
+
+
+def _text(value: Any) -> str:
+    """``str(value)``, or a placeholder when its ``__str__`` raises."""
+    try:
+        return str(value)
+    except Exception:
+        return f"<unprintable {type(value).__name__}>"
 
 
 def current_call() -> Call:

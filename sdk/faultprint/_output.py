@@ -10,11 +10,15 @@ so neither provider library is imported here.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from faultprint import attributes as A
+from faultprint._capture import capture_enabled, captured
 from faultprint._config import STATE
 from faultprint.refusal import looks_like_refusal
+
+if TYPE_CHECKING:
+    from faultprint._checks import CheckError, CheckFailure
 
 __all__ = ["Output", "analyze", "analyze_result", "collect_chunk", "extract", "finish_stream"]
 
@@ -228,7 +232,25 @@ def extract(obj: Any) -> Output:
     return out
 
 
-def _tool_failure(out: Output, tools: Any) -> tuple[dict[str, Any], str] | None:
+#: a refusal text is cut to this many characters in a failure message (capture on)
+_MAX_REFUSAL_CHARS = 200
+
+#: how each refusal source is named when the refusal text may not be recorded
+_REFUSAL_SOURCES = {
+    "provider_field": "provider refusal field",
+    "stop_reason": "stop reason",
+    "text_detector": "text detector",
+}
+
+
+def _refusal_message(source: str, text: str | None, capture: bool) -> str:
+    """The failure message of a refusal: its text only when capture is on."""
+    if capture and text:
+        return f"model refused: {captured(text, _MAX_REFUSAL_CHARS)}"
+    return f"model refused ({_REFUSAL_SOURCES.get(source, source)})"
+
+
+def _tool_failure(out: Output, tools: Any, capture: bool) -> tuple[dict[str, Any], str] | None:
     known = _tool_specs(tools)
     if not out.tool_calls:
         return None
@@ -256,9 +278,18 @@ def _tool_failure(out: Output, tools: Any) -> tuple[dict[str, Any], str] | None:
         if schema:
             errors = _schema_errors(schema, args)
             if errors:
+                from faultprint._checks import describe, error_dicts
+
+                # Schema messages quote the argument values: see _checks.
+                first = errors[0]
+                where = f"{first.path}: " if first.path else ""
                 return (
-                    {"tool": name, "reason": "invalid_arguments", "errors": errors},
-                    f"tool {name!r} arguments invalid: {errors[0]['message']}",
+                    {
+                        "tool": name,
+                        "reason": "invalid_arguments",
+                        "errors": error_dicts(errors, capture),
+                    },
+                    f"tool {name!r} arguments invalid: {where}{describe(first, capture)}",
                 )
     return None
 
@@ -280,7 +311,7 @@ def _tool_specs(tools: Any) -> dict[str, Any] | None:
 _SCHEMA_CHECKS: dict[int, tuple[Any, Any]] = {}
 
 
-def _schema_errors(schema: Any, value: Any) -> list[dict[str, str]]:
+def _schema_errors(schema: Any, value: Any) -> list[CheckError]:
     try:
         # Compiling a validator costs far more than running it: keep one per
         # schema object (the tools list is usually a module-level constant).
@@ -295,7 +326,7 @@ def _schema_errors(schema: Any, value: Any) -> list[dict[str, str]]:
         failure = cached[1](value)
     except Exception:  # jsonschema missing or an unusable schema: no verdict
         return []
-    return list(failure.detail["errors"]) if failure is not None else []
+    return list(failure.errors) if failure is not None else []
 
 
 def analyze(call: Any, out: Output, raw: Any) -> None:
@@ -314,20 +345,17 @@ def analyze(call: Any, out: Output, raw: Any) -> None:
     if out.output_tokens is not None:
         attrs[A.GEN_AI_USAGE_OUTPUT_TOKENS] = out.output_tokens
     capture = spec.capture_content
-    if out.text and (capture or (capture is None and STATE.capture_content)):
-        from faultprint._observe import _content
-
-        attrs[A.FP_OUTPUT_TEXT] = _content(out.text)
+    if capture is None:
+        capture = STATE.capture_content
+    if out.text and capture:
+        attrs[A.FP_OUTPUT_TEXT] = captured(out.text)
     if attrs:
         call.span.set_attributes(attrs)
 
     reasons = {r.lower() for r in out.finish_reasons or ()}
     if out.refusal:
-        call.detected(
-            "refusal",
-            {"source": out.refusal_source},
-            f"model refused: {out.refusal}"[:300],
-        )
+        source = out.refusal_source
+        call.detected("refusal", {"source": source}, _refusal_message(source, out.refusal, capture))
     elif reasons & _REFUSAL_STOP:
         call.detected("refusal", {"source": "stop_reason"}, "model refused (stop reason)")
     elif reasons & _CONTENT_FILTER:
@@ -338,7 +366,7 @@ def analyze(call: Any, out: Output, raw: Any) -> None:
         call.detected("truncation", {"finish_reason": reason}, f"output truncated: {reason}")
     if call.failure is not None:
         return
-    tool_fail = _tool_failure(out, call.tools if call.tools is not None else spec.tools)
+    tool_fail = _tool_failure(out, call.tools if call.tools is not None else spec.tools, capture)
     if tool_fail is not None:
         call.detected("tool_error", tool_fail[0], tool_fail[1])
         return
@@ -349,7 +377,11 @@ def analyze(call: Any, out: Output, raw: Any) -> None:
         call.detected("empty_output", {"source": "no_text"}, "model returned no output")
         return
     if text and STATE.refusal_detector and looks_like_refusal(text):
-        call.detected("refusal", {"source": "text_detector"}, f"model refused: {text[:200]}")
+        call.detected(
+            "refusal",
+            {"source": "text_detector"},
+            _refusal_message("text_detector", text, capture),
+        )
         return
     checks = spec.checks
     if checks:
@@ -360,7 +392,12 @@ def analyze(call: Any, out: Output, raw: Any) -> None:
             value = text
         failure = run_checks(checks, value)
         if failure is not None:
-            call.detected("invalid_output", failure.detail, failure.message)
+            _check_failed(call, failure)
+
+
+def _check_failed(call: Any, failure: CheckFailure) -> None:
+    capture = capture_enabled(call.spec)
+    call.detected("invalid_output", failure.detail(capture), failure.message(capture))
 
 
 def analyze_result(call: Any, result: Any) -> None:
@@ -379,7 +416,7 @@ def analyze_result(call: Any, result: Any) -> None:
 
         failure = run_checks(checks, result)
         if failure is not None:
-            call.detected("invalid_output", failure.detail, failure.message)
+            _check_failed(call, failure)
 
 
 # --- streams -------------------------------------------------------------------

@@ -22,8 +22,15 @@ _PATTERN = re.compile(
     r"(?:but\s+)?(?:as an ai[^,.]*,\s*)?"
     r"(?:i\s+(?:can(?:no|['’])?t|cannot|won['’]?t|will\s+not|must\s+decline)"
     r"|i(?:['’]m|\s+am)\s+(?:not\s+able|unable))"
-    r"\s+(?:to\s+)?(?:help|assist|comply|provide|do\s+that|fulfil|answer|create|generate|"
-    r"support|engage|continue|write|share)",
+    r"\s+(?:to\s+)?"
+    r"(?:do\s+(?:that|this|it)\b"
+    r"|(?:help|assist|comply|provide|fulfill?|answer|create|generate|support|engage|continue|"
+    r"write|share)"
+    # The declining verb must end the clause or take the request as its
+    # object: "I can't help but notice ..." and "I cannot answer faster than
+    # this, but ..." go on to answer, and are not refusals.
+    r"(?:\s*(?:[.,;:!?—–]|$)"
+    r"|\s+(?:with|that|this|it|you|your|the|such|any|anything|these|those|them|here)\b))",
     re.IGNORECASE,
 )
 

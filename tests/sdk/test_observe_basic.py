@@ -177,3 +177,117 @@ def test_endpoint_from_environment(monkeypatch):
     assert resolve_traces_url("http://x:4/v1/traces") == "http://x:4/v1/traces"
     with pytest.raises(faultprint.ConfigurationError):
         resolve_traces_url("localhost:4318")
+
+
+def test_a_failure_whose_detail_json_cannot_hold_is_still_recorded(spans):
+    class Opaque:
+        def __str__(self) -> str:
+            return "opaque"
+
+    @faultprint.observe(model="m")
+    def f() -> str:
+        detail: dict = {"tool": "search", "arg": Opaque(), 3: "int key", (1, 2): "tuple key"}
+        detail["self"] = detail
+        detail["items"] = [detail, {"ok": 1}]
+        assert faultprint.record_failure("tool_error", detail)
+        return "ok"
+
+    assert f() == "ok"
+    span = spans.one()
+    assert span.attributes[A.FP_FAILURE_CATEGORY] == "tool_error"
+    assert span.attributes[A.ERROR_TYPE] == "tool_error"
+    assert span.status.status_code == StatusCode.ERROR
+    assert json.loads(span.attributes[A.FP_FAILURE_DETAIL]) == {
+        "tool": "search",
+        "arg": "opaque",
+        "3": "int key",
+        "(1, 2)": "tuple key",
+        "self": "[circular]",
+        "items": ["[circular]", {"ok": 1}],
+    }
+
+
+def test_a_detail_json_can_hold_is_recorded_as_given(spans):
+    @faultprint.observe(model="m")
+    def f() -> str:
+        shared = {"x": 1}
+        faultprint.record_failure("tool_error", {"a": shared, "b": shared, "n": 2.5})
+        return "ok"
+
+    f()
+    detail = json.loads(spans.one().attributes[A.FP_FAILURE_DETAIL])
+    assert detail == {"a": {"x": 1}, "b": {"x": 1}, "n": 2.5}
+
+
+def test_set_output_declares_refusal_model_id_and_tool_calls(spans):
+    tools = [{"name": "search", "input_schema": {"type": "object"}}]
+    with faultprint.call(model="m") as c:
+        c.set_output("", refusal=True)
+    with faultprint.call(model="m") as c:
+        c.set_output("answer", response_model="m-2024-06-01", response_id="resp_42")
+    with faultprint.call(model="m", tools=tools) as c:
+        c.set_output(None, tool_calls=[{"name": "browse", "arguments": "{}"}])
+    with faultprint.call(model="m", tools=tools) as c:
+        c.set_output(None, tool_calls=[{"name": "search", "arguments": "{}"}])
+    refused, answered, unknown_tool, tool_ok = spans.all()
+    assert refused.attributes[A.FP_FAILURE_CATEGORY] == "refusal"
+    assert json.loads(refused.attributes[A.FP_FAILURE_DETAIL]) == {"source": "provider_field"}
+    assert answered.attributes[A.GEN_AI_RESPONSE_MODEL] == "m-2024-06-01"
+    assert answered.attributes[A.GEN_AI_RESPONSE_ID] == "resp_42"
+    assert A.FP_FAILURE_CATEGORY not in answered.attributes
+    assert unknown_tool.attributes[A.FP_FAILURE_CATEGORY] == "tool_error"
+    assert json.loads(unknown_tool.attributes[A.FP_FAILURE_DETAIL])["reason"] == "unknown_tool"
+    # a declared tool call is output: not an empty one
+    assert A.FP_FAILURE_CATEGORY not in tool_ok.attributes
+
+
+def detected_failures() -> None:
+    """One call per failure detected from the output (nothing raises)."""
+    faultprint.observe(model="m")(lambda: "I'm sorry, but I can't help with that.")()
+    with faultprint.call(model="m") as c:
+        c.set_output("Once upon a", finish_reason="length")
+    faultprint.observe(model="m", json=True)(lambda: '{"a": ')()
+    faultprint.observe(model="m")(lambda: "fine")()
+
+
+@pytest.mark.parametrize("sample_rate", [1.0, 0.5])
+def test_failures_detected_from_the_output_are_never_sampled_away(monkeypatch, sample_rate):
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    faultprint.configure(
+        exporter=exporter,
+        sample_rate=sample_rate,
+        use_global_provider=False,
+        handle_sigterm=False,
+    )
+    # every draw misses the sample: only failures may be exported
+    monkeypatch.setattr("faultprint._observe._random", lambda: 0.99)
+    detected_failures()
+    assert faultprint.flush(5.0)
+    spans = exporter.get_finished_spans()
+    faultprint.shutdown(timeout=2.0)
+    categories = [s.attributes.get(A.FP_FAILURE_CATEGORY) for s in spans]
+    expected = ["refusal", "truncation", "invalid_output"]
+    assert categories == expected + ([None] if sample_rate == 1.0 else [])
+    for span, category in zip(spans, expected, strict=False):
+        assert span.attributes[A.ERROR_TYPE] == category
+        assert span.attributes[A.FP_SAMPLE_WEIGHT] == 1.0
+        assert span.status.status_code == StatusCode.ERROR
+
+
+def test_sample_rate_per_decorator_overrides_configure(spans, monkeypatch):
+    @faultprint.observe(model="m", sample_rate=0.25)
+    def sampled() -> str:
+        return "ok"
+
+    monkeypatch.setattr("faultprint._observe._random", lambda: 0.1)
+    sampled()
+    summarise("kept: configure() samples everything")
+    monkeypatch.setattr("faultprint._observe._random", lambda: 0.5)
+    sampled()
+    summarise("kept: configure() samples everything")
+    kept, other, other_again = spans.all()
+    assert kept.attributes[A.FP_SAMPLE_WEIGHT] == 4.0
+    assert A.FP_SAMPLE_WEIGHT not in other.attributes
+    assert other_again.attributes[A.FP_CALL_SITE].endswith("summarise")

@@ -7,7 +7,8 @@ import json
 import faultprint
 import pytest
 from faultprint import attributes as A
-from pydantic import BaseModel
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from pydantic import BaseModel, field_validator
 
 
 class Item(BaseModel):
@@ -50,8 +51,12 @@ def test_pydantic_check_records_kinds_and_generalised_paths(spans):
     assert span.attributes[A.FP_FAILURE_CATEGORY] == "invalid_output"
     d = detail(span)
     assert d["validator"] == "pydantic"
-    assert {"kind": "missing", "path": "items.*.price", "message": "Field required"} in d["errors"]
-    assert "items.*.price" in span.attributes[A.FP_FAILURE_MESSAGE]
+    # content capture is off: pydantic's own messages, which may quote the
+    # value, are left out; the kind and the path say what failed where
+    assert {"kind": "missing", "path": "items.*.price"} in d["errors"]
+    assert span.attributes[A.FP_FAILURE_MESSAGE] == (
+        "pydantic check failed: items.*.price: missing (+1 more)"
+    )
 
 
 def test_pydantic_check_passes_valid_output_and_model_instances(spans):
@@ -100,11 +105,36 @@ def test_callable_check(spans):
     f("abc")
     f("a1")
     failed, ok = spans.all()
+    # the callable's own words may quote the output: recorded with capture on only
     assert detail(failed) == {
         "validator": "callable",
-        "errors": [{"kind": "rejected", "path": "", "message": "no digits"}],
+        "errors": [
+            {
+                "kind": "rejected",
+                "path": "",
+                "message": "test_callable_check.<locals>.<lambda> rejected the output",
+            }
+        ],
     }
     assert A.FP_FAILURE_CATEGORY not in ok.attributes
+
+
+def test_callable_check_that_raises_marks_the_output_invalid(spans):
+    def check(out: str) -> bool:
+        raise LookupError(f"no key in {out}")
+
+    @faultprint.observe(model="m", expect=check)
+    def f() -> str:
+        return "private words"
+
+    assert f() == "private words"
+    span = spans.one()
+    assert span.attributes[A.FP_FAILURE_CATEGORY] == "invalid_output"
+    name = "test_callable_check_that_raises_marks_the_output_invalid.<locals>.check"
+    assert detail(span)["errors"] == [
+        {"kind": "LookupError", "path": "", "message": f"{name} raised LookupError"}
+    ]
+    assert "private" not in span.attributes[A.FP_FAILURE_MESSAGE]
 
 
 def test_raise_on_invalid(spans):
@@ -323,3 +353,146 @@ def test_custom_redaction_hook(spans):
     faultprint.flush()
     (span,) = exporter.get_finished_spans()
     assert span.attributes[A.FP_OUTPUT_TEXT] == "the ****** is out"
+
+
+# --- content in failures ---------------------------------------------------------
+SECRET = "jane.doe@example.com"
+INT_TOOL = [
+    {
+        "type": "function",
+        "function": {
+            "name": "send",
+            "parameters": {"type": "object", "properties": {"to": {"type": "integer"}}},
+        },
+    }
+]
+
+
+class Contact(BaseModel):
+    email: str
+
+    @field_validator("email")
+    @classmethod
+    def no_personal_mail(cls, value: str) -> str:
+        raise ValueError(f"{value} is a personal address")
+
+
+def text_refusal() -> None:
+    faultprint.observe(model="m")(lambda: f"I'm sorry, I can't help with emailing {SECRET}")()
+
+
+def provider_refusal() -> None:
+    response = chat_completion(None, refusal=f"I can't share {SECRET}'s password")
+    faultprint.observe(model="m")(lambda: response)()
+
+
+def declared_refusal() -> None:
+    with faultprint.call(model="m") as c:
+        c.set_output("", refusal=f"I won't write to {SECRET}")
+
+
+def schema_error() -> None:
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    faultprint.observe(model="m", expect=schema)(lambda: f'{{"n": "call {SECRET}"}}')()
+
+
+def schema_error_raised() -> None:
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    f = faultprint.observe(model="m", expect=schema, raise_on_invalid=True)(
+        lambda: f'{{"n": "call {SECRET}"}}'
+    )
+    with pytest.raises(faultprint.InvalidOutputError):
+        f()
+
+
+def pydantic_error() -> None:
+    faultprint.observe(model="m", expect=Contact)(lambda: f'{{"email": "{SECRET}"}}')()
+
+
+def callable_verdict() -> None:
+    faultprint.observe(model="m", expect=lambda out: f"{out} is not allowed")(lambda: SECRET)()
+
+
+def tool_arguments() -> None:
+    tool_call = {"id": "c", "type": "function"}
+    tool_call["function"] = {"name": "send", "arguments": json.dumps({"to": SECRET})}
+    response = chat_completion(None, "tool_calls", tool_calls=[tool_call])
+    faultprint.observe(model="m", tools=INT_TOOL)(lambda: response)()
+
+
+CONTENT_FAILURES = {
+    text_refusal: ("refusal", "model refused (text detector)"),
+    provider_refusal: ("refusal", "model refused (provider refusal field)"),
+    declared_refusal: ("refusal", "model refused (provider refusal field)"),
+    schema_error: ("invalid_output", "jsonschema check failed: n: type"),
+    schema_error_raised: ("invalid_output", "jsonschema check failed: n: type"),
+    pydantic_error: ("invalid_output", "pydantic check failed: email: value_error"),
+    callable_verdict: (
+        "invalid_output",
+        "callable check failed: callable_verdict.<locals>.<lambda> rejected the output",
+    ),
+    tool_arguments: ("tool_error", "tool 'send' arguments invalid: to: type"),
+}
+
+
+def recorded_text(span) -> list[str]:
+    """Every text faultprint put on the span: attributes, status, event attributes."""
+    texts = [v for v in span.attributes.values() if isinstance(v, str)]
+    texts.append(span.status.description or "")
+    for event in span.events:
+        texts += [v for v in event.attributes.values() if isinstance(v, str)]
+    return texts
+
+
+def configure(spans, **options) -> None:
+    """Configure again with ``options``; ``spans`` then reads the new pipeline."""
+    spans.exporter = InMemorySpanExporter()
+    faultprint.configure(
+        exporter=spans.exporter, use_global_provider=False, handle_sigterm=False, **options
+    )
+
+
+@pytest.mark.parametrize("produce", CONTENT_FAILURES, ids=lambda f: f.__name__)
+def test_with_capture_off_failures_say_what_and_where_never_the_content(spans, produce):
+    produce()
+    span = spans.one()
+    category, message = CONTENT_FAILURES[produce]
+    assert span.attributes[A.FP_FAILURE_CATEGORY] == category
+    assert span.attributes[A.FP_FAILURE_MESSAGE] == message
+    assert span.status.description == f"{category}: {message}" or (
+        produce is schema_error_raised
+        and span.status.description == f"faultprint._errors.InvalidOutputError: {message}"
+    )
+    leaks = [t for t in recorded_text(span) if "jane" in t or "example.com" in t]
+    assert leaks == []
+
+
+@pytest.mark.parametrize("produce", CONTENT_FAILURES, ids=lambda f: f.__name__)
+def test_with_capture_on_failure_messages_carry_redacted_content(spans, produce):
+    configure(spans, capture_content=True)
+    produce()
+    span = spans.one()
+    assert "[REDACTED_EMAIL]" in span.attributes[A.FP_FAILURE_MESSAGE]
+    leaks = [t for t in recorded_text(span) if "jane" in t or "example.com" in t]
+    assert leaks == []
+
+
+def test_with_capture_on_validator_messages_are_kept_redacted_and_bounded(spans):
+    configure(spans, capture_content=True, max_content_chars=40)
+    schema_error()
+    d = detail(spans.one())
+    (error,) = d["errors"]
+    assert error["kind"] == "type" and error["path"] == "n"
+    assert error["message"].startswith("'call [REDACTED_EMAIL]' is not of type")
+    assert len(error["message"]) < 80 and "truncated" in error["message"]
+
+
+def test_per_call_capture_decides_for_failure_messages(spans):
+    configure(spans, capture_content=True)
+
+    @faultprint.observe(model="m", capture_content=False)
+    def f() -> str:
+        return "I'm sorry, but I can't help with that."
+
+    f()
+    assert spans.one().attributes[A.FP_FAILURE_MESSAGE] == "model refused (text detector)"

@@ -33,6 +33,10 @@ def test_short_replies_that_open_by_declining_are_refusals(text: str) -> None:
         "The answer is 42. I'm sorry, but I can't help with the rest.",
         "Sorry for the delay, here are the results.",
         "I cannot stress enough how good this is.",
+        # a declining verb that goes on to answer
+        "I can't help but notice the bug is on line 3: you forgot to close the file.",
+        "Unfortunately, I cannot answer faster than this, but the capital of France is Paris.",
+        "I can't answer for certain, but it is probably the cache.",
     ],
 )
 def test_answers_are_not_refusals(text: str) -> None:
@@ -60,6 +64,9 @@ def test_any_text_gets_an_answer(text: str) -> None:
         "I'm unable to help with that request.",
         "I am not able to provide that information.",
         "Sorry, I must decline to answer.",
+        "I'm sorry, I can't do that for you.",
+        "I cannot fulfill this request.",
+        "I can't help",
     ],
 )
 def test_typographic_apostrophes_and_infinitives(text: str) -> None:

@@ -1,0 +1,36 @@
+"""Default scrubbing of secrets and personal data (``faultprint._redact``)."""
+
+from __future__ import annotations
+
+import pytest
+from faultprint._redact import default_redactor
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.abc", "Authorization: Bearer [REDACTED]"),
+        ("bearer tok_abcdefgh12345 rest", "Bearer [REDACTED] rest"),
+        ("key sk-ant-api03-abcdefghijklmnopqrstu", "key [REDACTED_KEY]"),
+        ("id AKIAIOSFODNN7EXAMPLE used", "id [REDACTED_KEY] used"),
+        ("g AIzaSyA1234567890abcdefghijklmnopqrstuv", "g [REDACTED_KEY]"),
+        ("https://h/x?api_key=XYZ123&page=2", "https://h/x?api_key=[REDACTED]&page=2"),
+        ("password=hunter2 token=abc", "password=[REDACTED] token=[REDACTED]"),
+        ("mail Foo.Bar+x@sub.example.co.uk now", "mail [REDACTED_EMAIL] now"),
+    ],
+)
+def test_secrets_and_emails_are_scrubbed(text: str, expected: str) -> None:
+    assert default_redactor(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "import sk-learn",  # a word, not a key
+        "the bearer of bad news",
+        "AKIA is a prefix",
+        "token = value with spaces",
+    ],
+)
+def test_ordinary_text_is_left_alone(text: str) -> None:
+    assert default_redactor(text) == text
