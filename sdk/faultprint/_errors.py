@@ -52,7 +52,12 @@ def classify_exception(exc: BaseException) -> tuple[str, str | None, int | None]
 
     ``timeout`` for client timeouts (``TimeoutError`` and the providers' and
     HTTP clients' timeout classes) and HTTP 408/504; ``api_error`` for provider
-    HTTP errors and connection failures; ``exception`` otherwise.
+    HTTP errors, provider errors sent inside a stream, and connection
+    failures; ``exception`` otherwise.
+
+    An error event inside a stream arrives in an HTTP 200 response: it keeps
+    its provider code but gets no HTTP status (OpenAI raises it without one,
+    Anthropic with the stream's 200), since no HTTP error was returned.
     """
     cls = type(exc)
     name = cls.__name__
@@ -61,12 +66,36 @@ def classify_exception(exc: BaseException) -> tuple[str, str | None, int | None]
         return "timeout", None, None
     status = getattr(exc, "status_code", None)
     root = module.split(".", 1)[0]
-    if isinstance(status, int) and (
-        root in ("openai", "anthropic", "httpx", "httpx2") or hasattr(exc, "response")
+    provider = root in ("openai", "anthropic")
+    if (
+        isinstance(status, int)
+        and status >= 400
+        and (provider or root in ("httpx", "httpx2") or hasattr(exc, "response"))
     ):
         if status in (408, 504):
             return "timeout", _provider_code(exc), status
         return "api_error", _provider_code(exc), status
-    if root in ("openai", "anthropic") and "Connection" in name:
-        return "api_error", "connection_error", None
+    if provider:
+        if "Connection" in name:
+            return "api_error", "connection_error", None
+        code = _error_event_code(exc)
+        if code is not None:
+            return "api_error", code, None
     return "exception", None, None
+
+
+def _error_event_code(exc: BaseException) -> str | None:
+    # A provider error event: OpenAI's APIError carries the event's error
+    # object as its body (and code/type from it); Anthropic's carries the
+    # whole event ({"type": "error", "error": {...}}). A body without an
+    # error object (a response that failed validation) is no provider error.
+    body = getattr(exc, "body", None)
+    if not isinstance(body, dict):
+        return None
+    if isinstance(body.get("error"), dict):
+        return _provider_code(exc)
+    for attr in ("code", "type"):
+        value = getattr(exc, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return None

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar, overload
 
-from opentelemetry.context import attach, detach
+from opentelemetry.context import Context, attach, detach, get_current
 from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
 
 from faultprint import attributes as A
@@ -36,6 +36,7 @@ from faultprint._output import (
     collect_chunk,
     extract,
     finish_stream,
+    record_partial_stream,
 )
 from faultprint._redact import truncate
 
@@ -255,6 +256,9 @@ class Call:
             span.set_attribute(A.ERROR_TYPE, etype)
             span.record_exception(exc, escaped=True)
             if self.failure is None:
+                if self.chunks or self.first_chunk_ms is not None:
+                    # A stream that failed part-way: what arrived before it did.
+                    span.set_attributes(self._stream_attrs())
                 category, code, status = classify_exception(exc)
                 if code:
                     span.set_attribute(A.FP_ERROR_CODE, code)
@@ -291,9 +295,7 @@ class Call:
             span = self.span
             attrs: dict[str, Any] = {}
             if self.chunks or self.first_chunk_ms is not None:
-                attrs[A.FP_STREAM_CHUNKS] = self.chunks
-                if self.first_chunk_ms is not None:
-                    attrs[A.FP_STREAM_TTFC_MS] = round(self.first_chunk_ms, 3)
+                attrs = self._stream_attrs()
             failure = self.failure
             if failure is not None:
                 category, detail, message, _explicit = failure
@@ -323,6 +325,12 @@ class Call:
         except Exception:
             _log.debug("faultprint: finishing a call failed", exc_info=True)
         self._end_span()
+
+    def _stream_attrs(self) -> dict[str, Any]:
+        attrs: dict[str, Any] = {A.FP_STREAM_CHUNKS: self.chunks}
+        if self.first_chunk_ms is not None:
+            attrs[A.FP_STREAM_TTFC_MS] = round(self.first_chunk_ms, 3)
+        return attrs
 
     def _end_span(self) -> None:
         if not self.ended:
@@ -576,8 +584,11 @@ def observe(
 
     Works on functions, async functions, generators and async generators
     (streams end their span when exhausted, closed or abandoned), methods,
-    ``staticmethod`` and ``classmethod``. The span is a CLIENT span named
-    ``"{operation} {model}"``; ``version`` is the version under comparison.
+    ``staticmethod`` and ``classmethod``. A stream's span starts when its
+    first chunk is requested (time to first chunk is measured from there) and
+    its parent is the span current when the generator function was called.
+    The span is a CLIENT span named ``"{operation} {model}"``; ``version`` is
+    the version under comparison.
 
     Output checks: ``expect`` = a pydantic model class, a JSON schema (dict)
     or a callable (returning ``False`` or an error string, or raising, marks
@@ -675,6 +686,7 @@ def _stream_chunk(call: Call, item: Any) -> None:
 def _stream_closed(call: Call) -> None:
     with contextlib.suppress(Exception):
         call.span.set_attribute(A.FP_STREAM_CLOSED_EARLY, True)
+        record_partial_stream(call)
     call._finish()
 
 
@@ -686,107 +698,148 @@ def _stream_done(call: Call) -> None:
     call._finish()
 
 
-def _wrap_gen(fn: Callable[..., Any], spec: CallSpec) -> Callable[..., Any]:
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+def _begin_stream(
+    spec: CallSpec, args: tuple[Any, ...], kwargs: dict[str, Any], parent: Context
+) -> Call | None:
+    """Start a stream's span under ``parent``, the context of the generator's creation.
+
+    The span starts when the consumer first asks for a chunk, so time to first
+    chunk is the model's latency, not how long the generator object waited
+    to be iterated; its parent is what was current when the generator
+    function was called (the consumer may iterate after leaving that span).
+    """
+    token = attach(parent)
+    try:
         call = _begin(spec, args, kwargs)
-        if call is None:
-            return (yield from fn(*args, **kwargs))
-        # The span is current only while the generator body runs, never
-        # while the consumer holds a chunk.
-        _leave(call)
-        ctx = set_span_in_context(call.span)
-        try:
-            gen = fn(*args, **kwargs)
-        except BaseException as exc:
-            call.finish_exception(exc)
-            raise
-        to_send: Any = None
-        to_throw: BaseException | None = None
-        while True:
-            token = attach(ctx)
-            ctoken = _CURRENT.set(call)
-            try:
-                if to_throw is not None:
-                    exc_in, to_throw = to_throw, None
-                    item = gen.throw(exc_in)
-                else:
-                    item = gen.send(to_send)
-            except StopIteration as stop:
-                _CURRENT.reset(ctoken)
-                detach(token)
-                _stream_done(call)
-                return stop.value
-            except BaseException as exc:
-                _CURRENT.reset(ctoken)
-                detach(token)
-                call.finish_exception(exc)
-                raise
-            _CURRENT.reset(ctoken)
-            detach(token)
-            _stream_chunk(call, item)
-            try:
-                to_send = yield item
-            except GeneratorExit:
-                try:
-                    gen.close()
-                finally:
-                    _stream_closed(call)
-                raise
-            except BaseException as exc:
-                to_throw = exc
+        if call is not None:
+            _leave(call)  # current only while the generator body runs
+        return call
+    finally:
+        detach(token)
+
+
+def _wrap_gen(fn: Callable[..., Any], spec: CallSpec) -> Callable[..., Any]:
+    # A plain function returning a generator, not a generator function: the
+    # parent context must be read when the application calls it.
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return _observed_gen(fn, spec, args, kwargs, get_current())
 
     return wrapper
+
+
+def _observed_gen(
+    fn: Callable[..., Any],
+    spec: CallSpec,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    parent: Context,
+) -> Any:
+    call = _begin_stream(spec, args, kwargs, parent)
+    if call is None:
+        return (yield from fn(*args, **kwargs))
+    # The span is current only while the generator body runs, never
+    # while the consumer holds a chunk.
+    ctx = set_span_in_context(call.span, parent)
+    try:
+        gen = fn(*args, **kwargs)
+    except BaseException as exc:
+        call.finish_exception(exc)
+        raise
+    to_send: Any = None
+    to_throw: BaseException | None = None
+    while True:
+        token = attach(ctx)
+        ctoken = _CURRENT.set(call)
+        try:
+            if to_throw is not None:
+                exc_in, to_throw = to_throw, None
+                item = gen.throw(exc_in)
+            else:
+                item = gen.send(to_send)
+        except StopIteration as stop:
+            _CURRENT.reset(ctoken)
+            detach(token)
+            _stream_done(call)
+            return stop.value
+        except BaseException as exc:  # KeyboardInterrupt included: end the span
+            _CURRENT.reset(ctoken)
+            detach(token)
+            call.finish_exception(exc)
+            raise
+        _CURRENT.reset(ctoken)
+        detach(token)
+        _stream_chunk(call, item)
+        try:
+            to_send = yield item
+        except GeneratorExit:
+            try:
+                gen.close()
+            finally:
+                _stream_closed(call)
+            raise
+        except BaseException as exc:
+            to_throw = exc
 
 
 def _wrap_async_gen(fn: Callable[..., Any], spec: CallSpec) -> Callable[..., Any]:
-    async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        call = _begin(spec, args, kwargs)
-        if call is None:
-            async for item in fn(*args, **kwargs):
-                yield item
-            return
-        _leave(call)
-        ctx = set_span_in_context(call.span)
-        try:
-            agen = fn(*args, **kwargs)
-        except BaseException as exc:
-            call.finish_exception(exc)
-            raise
-        to_send: Any = None
-        to_throw: BaseException | None = None
-        while True:
-            token = attach(ctx)
-            ctoken = _CURRENT.set(call)
-            try:
-                if to_throw is not None:
-                    exc_in, to_throw = to_throw, None
-                    item = await agen.athrow(exc_in)
-                else:
-                    item = await agen.asend(to_send)
-            except StopAsyncIteration:
-                _CURRENT.reset(ctoken)
-                detach(token)
-                _stream_done(call)
-                return
-            except BaseException as exc:
-                _safe_reset(ctoken, token)
-                call.finish_exception(exc)
-                raise
-            _CURRENT.reset(ctoken)
-            detach(token)
-            _stream_chunk(call, item)
-            try:
-                to_send = yield item
-            except GeneratorExit:
-                try:
-                    await agen.aclose()
-                finally:
-                    _stream_closed(call)
-                raise
-            except BaseException as exc:
-                to_throw = exc
+    # As for generators: a plain function, so the parent is read at call time.
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return _observed_async_gen(fn, spec, args, kwargs, get_current())
 
     return wrapper
+
+
+async def _observed_async_gen(
+    fn: Callable[..., Any],
+    spec: CallSpec,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    parent: Context,
+) -> Any:
+    call = _begin_stream(spec, args, kwargs, parent)
+    if call is None:
+        async for item in fn(*args, **kwargs):
+            yield item
+        return
+    ctx = set_span_in_context(call.span, parent)
+    try:
+        agen = fn(*args, **kwargs)
+    except BaseException as exc:
+        call.finish_exception(exc)
+        raise
+    to_send: Any = None
+    to_throw: BaseException | None = None
+    while True:
+        token = attach(ctx)
+        ctoken = _CURRENT.set(call)
+        try:
+            if to_throw is not None:
+                exc_in, to_throw = to_throw, None
+                item = await agen.athrow(exc_in)
+            else:
+                item = await agen.asend(to_send)
+        except StopAsyncIteration:
+            _CURRENT.reset(ctoken)
+            detach(token)
+            _stream_done(call)
+            return
+        except BaseException as exc:  # CancelledError included: end the span
+            _safe_reset(ctoken, token)
+            call.finish_exception(exc)
+            raise
+        _CURRENT.reset(ctoken)
+        detach(token)
+        _stream_chunk(call, item)
+        try:
+            to_send = yield item
+        except GeneratorExit:
+            try:
+                await agen.aclose()
+            finally:
+                _stream_closed(call)
+            raise
+        except BaseException as exc:
+            to_throw = exc
 
 
 def _safe_reset(ctoken: Any, token: Any) -> None:

@@ -20,10 +20,23 @@ from faultprint.refusal import looks_like_refusal
 if TYPE_CHECKING:
     from faultprint._checks import CheckError, CheckFailure
 
-__all__ = ["Output", "analyze", "analyze_result", "collect_chunk", "extract", "finish_stream"]
+__all__ = [
+    "Output",
+    "analyze",
+    "analyze_result",
+    "collect_chunk",
+    "extract",
+    "finish_stream",
+    "record",
+    "record_partial_stream",
+]
 
-# Finish / stop reasons of every dialect, lower-cased.
-_TRUNCATION = frozenset({"length", "max_tokens", "max_output_tokens", "model_length"})
+# Finish / stop reasons of every dialect, lower-cased. Anthropic's
+# model_context_window_exceeded stops the output where the context window
+# ends: cut off, like max_tokens.
+_TRUNCATION = frozenset(
+    {"length", "max_tokens", "max_output_tokens", "model_length", "model_context_window_exceeded"}
+)
 _CONTENT_FILTER = frozenset(
     {"content_filter", "safety", "blocklist", "prohibited_content", "spii", "recitation"}
 )
@@ -331,6 +344,16 @@ def _schema_errors(schema: Any, value: Any) -> list[CheckError]:
 
 def analyze(call: Any, out: Output, raw: Any) -> None:
     """Record ``out`` on the call's span and detect non-raising failures."""
+    record(call, out)
+    _detect(call, out, raw)
+
+
+def record(call: Any, out: Output) -> None:
+    """Record what ``out`` says (response model and id, usage, finish reasons) on the span.
+
+    Alone, for a stream the application stopped reading: what arrived is
+    recorded, but a partial output is not judged.
+    """
     spec = call.spec
     # One set_attributes call: each set_attribute takes the span's lock.
     attrs: dict[str, Any] = {}
@@ -344,14 +367,15 @@ def analyze(call: Any, out: Output, raw: Any) -> None:
         attrs[A.GEN_AI_USAGE_INPUT_TOKENS] = out.input_tokens
     if out.output_tokens is not None:
         attrs[A.GEN_AI_USAGE_OUTPUT_TOKENS] = out.output_tokens
-    capture = spec.capture_content
-    if capture is None:
-        capture = STATE.capture_content
-    if out.text and capture:
+    if out.text and capture_enabled(spec):
         attrs[A.FP_OUTPUT_TEXT] = captured(out.text)
     if attrs:
         call.span.set_attributes(attrs)
 
+
+def _detect(call: Any, out: Output, raw: Any) -> None:
+    spec = call.spec
+    capture = capture_enabled(spec)
     reasons = {r.lower() for r in out.finish_reasons or ()}
     if out.refusal:
         source = out.refusal_source
@@ -555,6 +579,13 @@ def collect_chunk(call: Any, chunk: Any) -> None:
     if state is None:
         state = call.stream_parts = StreamState()
     state.add(chunk)
+
+
+def record_partial_stream(call: Any) -> None:
+    """Record what a stream closed before its end delivered, without judging it."""
+    state: StreamState | None = call.stream_parts
+    if state is not None and not call.output_set and state.out.provider_shape:
+        record(call, state.result())
 
 
 def finish_stream(call: Any) -> None:

@@ -65,6 +65,9 @@ def test_generator_exception_mid_stream(spans):
     span = spans.one()
     assert span.attributes[A.ERROR_TYPE] == "ConnectionResetError"
     assert span.status.status_code == StatusCode.ERROR
+    # what arrived before the failure is kept
+    assert span.attributes[A.FP_STREAM_CHUNKS] == 1
+    assert A.FP_STREAM_TTFC_MS in span.attributes
 
 
 def test_generator_yielding_nothing_is_empty_output(spans):
@@ -242,3 +245,89 @@ def test_unconfigured_sdk_is_a_no_op():
     with faultprint.call(model="m") as c:
         c.set_output("x")
     assert trace.get_current_span().get_span_context().is_valid is False
+
+
+def test_stream_parent_is_the_span_current_when_the_generator_is_called(spans):
+    tracer = spans_tracer()
+    with tracer.start_as_current_span("request") as app_span:
+        gen = stream_words(2)
+        agen = astream(2)
+    # consumed after the application's span was left
+    assert list(gen) == ["w0 ", "w1 "]
+
+    async def consume():
+        return [x async for x in agen]
+
+    assert asyncio.run(consume()) == ["a0", "a1"]
+    for span in spans.all():
+        assert span.parent is not None
+        assert span.parent.span_id == app_span.get_span_context().span_id
+
+
+def test_time_to_first_chunk_runs_from_the_first_request_to_the_first_chunk(spans, monkeypatch):
+    import faultprint._observe as observe_module
+
+    clock = [100.0]
+    monkeypatch.setattr(observe_module, "_perf", lambda: clock[0])
+
+    @faultprint.observe(model="m")
+    def slow_stream():
+        clock[0] += 0.25  # the model takes 250 ms to the first chunk
+        yield "first"
+        clock[0] += 5.0
+        yield "second"
+
+    gen = slow_stream()
+    clock[0] += 60.0  # the generator waits before anyone iterates it: not counted
+    assert list(gen) == ["first", "second"]
+    span = spans.one()
+    assert span.attributes[A.FP_STREAM_TTFC_MS] == 250.0
+    assert span.attributes[A.FP_STREAM_CHUNKS] == 2
+
+
+def test_keyboard_interrupt_inside_a_generator_ends_its_span(spans):
+    @faultprint.observe(model="m")
+    def interrupted():
+        yield "one"
+        raise KeyboardInterrupt
+
+    gen = interrupted()
+    assert next(gen) == "one"
+    with pytest.raises(KeyboardInterrupt):
+        next(gen)
+    span = spans.one()
+    assert span.status.status_code == StatusCode.ERROR
+    assert span.attributes[A.ERROR_TYPE] == "KeyboardInterrupt"
+    assert span.attributes[A.FP_STREAM_CHUNKS] == 1
+
+
+def test_cancelled_async_generator_ends_its_span_with_what_it_streamed(spans):
+    @faultprint.observe(model="m")
+    async def endless():
+        i = 0
+        while True:
+            yield i
+            i += 1
+            if i == 3:
+                await asyncio.sleep(10)  # cancelled here
+
+    async def main():
+        seen = []
+
+        async def consume():
+            async for x in endless():
+                seen.append(x)
+
+        task = asyncio.create_task(consume())
+        while len(seen) < 3:
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    span = spans.one()
+    assert span.status.status_code == StatusCode.ERROR
+    assert span.attributes[A.ERROR_TYPE] == "asyncio.exceptions.CancelledError"
+    assert span.attributes[A.FP_STREAM_CHUNKS] == 3
+    assert A.FP_STREAM_TTFC_MS in span.attributes

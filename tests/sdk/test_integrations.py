@@ -4,11 +4,13 @@ mock HTTP transport returning the providers' real response and error formats."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 
 import faultprint
 import pytest
 from faultprint import attributes as A
+from opentelemetry.trace import StatusCode
 
 openai = pytest.importorskip("openai")
 anthropic = pytest.importorskip("anthropic")
@@ -468,3 +470,469 @@ def test_openai_async_streaming_closed_early(spans):
     a = spans.one().attributes
     assert a[A.FP_STREAM_CHUNKS] == 2
     assert a[A.FP_STREAM_CLOSED_EARLY] is True
+
+
+# --- errors -------------------------------------------------------------------------
+
+CHUNK_BASE = {
+    "id": "chatcmpl-9",
+    "object": "chat.completion.chunk",
+    "created": 1,
+    "model": "gpt-4o-mini-2024-07-18",
+}
+
+
+def chat_chunk(delta: dict, finish_reason: str | None = None) -> dict:
+    return {
+        **CHUNK_BASE,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+    }
+
+
+def test_openai_error_inside_a_stream_is_the_provider_error(spans):
+    # OpenAI sends an error object as an SSE data line of a 200 stream
+    body = sse([chat_chunk({"role": "assistant", "content": "Hel"})]) + sse(
+        [{"error": {**OPENAI_429["error"]}}]
+    )
+    client = faultprint.instrument_openai(openai_client(responder(200, body)))
+    stream = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+    with pytest.raises(openai.APIError) as raised:
+        list(stream)
+    assert raised.value.code == "rate_limit_exceeded"
+    span = spans.one()
+    a = span.attributes
+    assert a[A.FP_FAILURE_CATEGORY] == "api_error"
+    assert a[A.FP_ERROR_CODE] == "rate_limit_exceeded"
+    assert A.FP_HTTP_STATUS not in a  # the response was a 200: no HTTP error
+    assert a[A.FP_STREAM_CHUNKS] == 1
+    assert span.status.status_code == StatusCode.ERROR
+
+
+def test_anthropic_error_event_inside_a_stream_claims_no_http_status(spans):
+    body = sse(ANTHROPIC_EVENTS[:4], named=True) + sse([ANTHROPIC_529], named=True)
+    client = faultprint.instrument_anthropic(anthropic_client(responder(200, body)))
+    stream = client.messages.create(
+        model="claude-haiku-4-5", max_tokens=15, messages=MESSAGES, stream=True
+    )
+    with pytest.raises(anthropic.APIStatusError):
+        list(stream)
+    a = spans.one().attributes
+    assert a[A.FP_FAILURE_CATEGORY] == "api_error"
+    assert a[A.FP_ERROR_CODE] == "overloaded_error"
+    assert A.FP_HTTP_STATUS not in a
+    assert a[A.FP_STREAM_CHUNKS] == 3  # message_start, content_block_start, one delta
+
+
+@pytest.mark.parametrize("status", [408, 504])
+def test_openai_gateway_timeouts_are_timeouts(spans, status):
+    body = {"error": {"message": "timed out", "type": "timeout", "param": None, "code": None}}
+    client = faultprint.instrument_openai(openai_client(responder(status, body)))
+    with pytest.raises(openai.APIStatusError):
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    a = spans.one().attributes
+    assert a[A.FP_FAILURE_CATEGORY] == "timeout"
+    assert a[A.FP_HTTP_STATUS] == status
+
+
+def test_openai_connection_error(spans):
+    def refuse(request):
+        raise httpx2.ConnectError("connection refused", request=request)
+
+    client = faultprint.instrument_openai(openai_client(refuse))
+    with pytest.raises(openai.APIConnectionError):
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    a = spans.one().attributes
+    assert a[A.FP_FAILURE_CATEGORY] == "api_error"
+    assert a[A.FP_ERROR_CODE] == "connection_error"
+    assert A.FP_HTTP_STATUS not in a
+
+
+def test_openai_async_client_error(spans):
+    client = faultprint.instrument_openai(openai_client(responder(429, OPENAI_429), is_async=True))
+
+    async def main():
+        with pytest.raises(openai.RateLimitError):
+            await client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+
+    asyncio.run(main())
+    a = spans.one().attributes
+    assert a[A.FP_FAILURE_CATEGORY] == "api_error"
+    assert a[A.FP_ERROR_CODE] == "rate_limit_exceeded"
+    assert a[A.FP_HTTP_STATUS] == 429
+
+
+def test_abandoned_integration_stream_ends_its_span_closed_early(spans):
+    chunks = [chat_chunk({"content": f"t{i}"}) for i in range(5)]
+    client = faultprint.instrument_openai(openai_client(responder(200, sse(chunks, done=True))))
+
+    def read_one():
+        stream = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+        return next(iter(stream))
+
+    assert read_one().choices[0].delta.content == "t0"
+    gc.collect()
+    span = spans.one()
+    a = span.attributes
+    assert a[A.FP_STREAM_CLOSED_EARLY] is True
+    assert a[A.FP_STREAM_CHUNKS] == 1
+    assert a[A.GEN_AI_RESPONSE_MODEL] == "gpt-4o-mini-2024-07-18"  # what did arrive
+    assert span.status.status_code == StatusCode.UNSET  # a partial output is not judged
+
+
+# --- other ways to call -------------------------------------------------------------
+
+
+def test_openai_parse_methods_are_recorded(spans):
+    length = json.loads(json.dumps(CHAT))
+    length["choices"][0]["finish_reason"] = "stop"
+    client = faultprint.instrument_openai(openai_client(responder(200, CHAT)))
+    parsed = client.chat.completions.parse(model="gpt-4o-mini", messages=MESSAGES)
+    assert parsed.choices[0].message.content == "Hello!"
+    rclient = faultprint.instrument_openai(openai_client(responder(200, RESPONSE)))
+    assert rclient.responses.parse(model="gpt-4.1", input="Write").output_text
+    chat, resp = spans.all()
+    assert chat.attributes[A.GEN_AI_RESPONSE_MODEL] == "gpt-4o-mini-2024-07-18"
+    assert chat.attributes[A.GEN_AI_USAGE_INPUT_TOKENS] == 19
+    assert resp.attributes[A.FP_FAILURE_CATEGORY] == "truncation"
+
+
+def test_openai_async_parse_is_recorded(spans):
+    client = faultprint.instrument_openai(openai_client(responder(200, CHAT), is_async=True))
+
+    async def main():
+        return await client.chat.completions.parse(model="gpt-4o-mini", messages=MESSAGES)
+
+    assert asyncio.run(main()).choices[0].message.content == "Hello!"
+    assert spans.one().attributes[A.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+
+
+def test_with_raw_response_records_the_response(spans):
+    client = faultprint.instrument_openai(openai_client(responder(200, CHAT)))
+    raw = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert raw.headers["content-type"] == "application/json"
+    completion = raw.parse()
+    assert completion.choices[0].message.content == "Hello!"
+    assert raw.parse() is completion  # the application's parse is the cached one
+    aclient = faultprint.instrument_anthropic(anthropic_client(responder(200, MESSAGE)))
+    message = aclient.messages.with_raw_response.create(
+        model="claude-haiku-4-5", max_tokens=100, messages=MESSAGES
+    ).parse()
+    assert message.stop_reason == "tool_use"
+    oa, an = spans.all()
+    assert oa.attributes[A.GEN_AI_RESPONSE_MODEL] == "gpt-4o-mini-2024-07-18"
+    assert oa.attributes[A.GEN_AI_USAGE_OUTPUT_TOKENS] == 10
+    assert oa.attributes[A.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+    assert an.attributes[A.GEN_AI_RESPONSE_FINISH_REASONS] == ("tool_use",)
+
+
+def test_anthropic_context_window_stop_is_truncation(spans):
+    cut = {
+        **MESSAGE,
+        "content": [{"type": "text", "text": "The answer is"}],
+        "stop_reason": "model_context_window_exceeded",
+    }
+    client = faultprint.instrument_anthropic(anthropic_client(responder(200, cut)))
+    client.messages.create(model="claude-haiku-4-5", max_tokens=100, messages=MESSAGES)
+    a = spans.one().attributes
+    assert a[A.FP_FAILURE_CATEGORY] == "truncation"
+    assert json.loads(a[A.FP_FAILURE_DETAIL]) == {"finish_reason": "model_context_window_exceeded"}
+
+
+# --- the Anthropic stream helper ------------------------------------------------------
+
+
+def test_anthropic_stream_helper_records_stream_details(spans):
+    client = faultprint.instrument_anthropic(
+        anthropic_client(responder(200, sse(ANTHROPIC_EVENTS, named=True)))
+    )
+    with client.messages.stream(
+        model="claude-haiku-4-5", max_tokens=15, messages=MESSAGES
+    ) as stream:
+        assert "".join(stream.text_stream) == "Once upon"
+    a = spans.one().attributes
+    assert a[A.FP_STREAM_CHUNKS] == len(ANTHROPIC_EVENTS) - 1  # the library drops "ping"
+    assert a[A.FP_STREAM_TTFC_MS] >= 0
+    assert A.FP_STREAM_CLOSED_EARLY not in a
+
+
+def test_anthropic_stream_helper_left_early_is_closed_early(spans):
+    client = faultprint.instrument_anthropic(
+        anthropic_client(responder(200, sse(ANTHROPIC_EVENTS, named=True)))
+    )
+    with client.messages.stream(
+        model="claude-haiku-4-5", max_tokens=15, messages=MESSAGES
+    ) as stream:
+        for text in stream.text_stream:
+            assert text == "Once "
+            break
+    a = spans.one().attributes
+    assert a[A.FP_STREAM_CLOSED_EARLY] is True
+    assert a[A.FP_STREAM_CHUNKS] == 3  # up to the first text delta
+    assert a[A.GEN_AI_RESPONSE_MODEL] == "claude-haiku-4-5-20251001"
+    assert A.FP_FAILURE_CATEGORY not in a
+
+
+def test_anthropic_async_stream_helper(spans):
+    client = faultprint.instrument_anthropic(
+        anthropic_client(responder(200, sse(ANTHROPIC_EVENTS, named=True)), is_async=True)
+    )
+
+    async def main():
+        async with client.messages.stream(
+            model="claude-haiku-4-5", max_tokens=15, messages=MESSAGES
+        ) as stream:
+            return [t async for t in stream.text_stream]
+
+    assert asyncio.run(main()) == ["Once ", "upon"]
+    a = spans.one().attributes
+    assert a[A.FP_FAILURE_CATEGORY] == "truncation"
+    assert a[A.GEN_AI_USAGE_OUTPUT_TOKENS] == 15
+    assert a[A.FP_STREAM_CHUNKS] == len(ANTHROPIC_EVENTS) - 1
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+def test_anthropic_stream_helper_http_error(spans, is_async):
+    client = faultprint.instrument_anthropic(
+        anthropic_client(responder(529, ANTHROPIC_529), is_async=is_async)
+    )
+    kwargs = {"model": "claude-haiku-4-5", "max_tokens": 15, "messages": MESSAGES}
+
+    async def enter_async():
+        async with client.messages.stream(**kwargs):
+            pass
+
+    with pytest.raises(anthropic.APIStatusError):
+        if is_async:
+            asyncio.run(enter_async())
+        else:
+            with client.messages.stream(**kwargs):
+                pass
+    a = spans.one().attributes
+    assert a[A.FP_FAILURE_CATEGORY] == "api_error"
+    assert a[A.FP_ERROR_CODE] == "overloaded_error"
+    assert a[A.FP_HTTP_STATUS] == 529
+
+
+def test_anthropic_stream_helper_error_event(spans):
+    body = sse(ANTHROPIC_EVENTS[:4], named=True) + sse([ANTHROPIC_529], named=True)
+    client = faultprint.instrument_anthropic(anthropic_client(responder(200, body)))
+    with (
+        pytest.raises(anthropic.APIStatusError),
+        client.messages.stream(model="claude-haiku-4-5", max_tokens=15, messages=MESSAGES) as s,
+    ):
+        s.until_done()
+    a = spans.one().attributes
+    assert a[A.FP_FAILURE_CATEGORY] == "api_error"
+    assert a[A.FP_ERROR_CODE] == "overloaded_error"
+    assert a[A.FP_STREAM_CHUNKS] == 3
+
+
+# --- what streamed outputs say ---------------------------------------------------------
+
+
+def test_openai_streamed_refusal(spans):
+    chunks = [
+        chat_chunk({"role": "assistant", "content": None, "refusal": "I can't "}),
+        chat_chunk({"refusal": "help with that."}, "stop"),
+    ]
+    client = faultprint.instrument_openai(openai_client(responder(200, sse(chunks, done=True))))
+    list(client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True))
+    a = spans.one().attributes
+    assert a[A.FP_FAILURE_CATEGORY] == "refusal"
+    assert json.loads(a[A.FP_FAILURE_DETAIL]) == {"source": "provider_field"}
+    assert a[A.FP_FAILURE_MESSAGE] == "model refused (provider refusal field)"  # capture off
+
+
+def test_openai_streamed_tool_call_to_an_unknown_tool(spans):
+    call = {"index": 0, "id": "call_1", "type": "function"}
+    chunks = [
+        chat_chunk({"role": "assistant", "tool_calls": [{**call, "function": {"name": "rm_rf"}}]}),
+        chat_chunk({"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}),
+        chat_chunk({}, "tool_calls"),
+    ]
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
+    client = faultprint.instrument_openai(openai_client(responder(200, sse(chunks, done=True))))
+    list(
+        client.chat.completions.create(model="gpt-4o", messages=MESSAGES, tools=tools, stream=True)
+    )
+    a = spans.one().attributes
+    assert a[A.FP_FAILURE_CATEGORY] == "tool_error"
+    assert json.loads(a[A.FP_FAILURE_DETAIL])["tool"] == "rm_rf"
+
+
+def anthropic_stream_of(blocks: list[dict], stop_reason: str) -> bytes:
+    events = [ANTHROPIC_EVENTS[0], *blocks]
+    events += [
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+            "usage": {"output_tokens": 5},
+        },
+        {"type": "message_stop"},
+    ]
+    return sse(events, named=True)
+
+
+def test_anthropic_streamed_tool_use_of_an_unknown_tool(spans):
+    blocks = [
+        {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {
+                "type": "tool_use",
+                "id": "toolu_1",
+                "name": "get_wether",
+                "input": {},
+            },
+        },
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "input_json_delta", "partial_json": '{"city": "Oslo"}'},
+        },
+        {"type": "content_block_stop", "index": 0},
+    ]
+    client = faultprint.instrument_anthropic(
+        anthropic_client(responder(200, anthropic_stream_of(blocks, "tool_use")))
+    )
+    tools = [{"name": "get_weather", "input_schema": {"type": "object"}}]
+    list(
+        client.messages.create(
+            model="claude-haiku-4-5", max_tokens=5, messages=MESSAGES, tools=tools, stream=True
+        )
+    )
+    a = spans.one().attributes
+    assert a[A.FP_FAILURE_CATEGORY] == "tool_error"
+    assert json.loads(a[A.FP_FAILURE_DETAIL]) == {
+        "tool": "get_wether",
+        "reason": "unknown_tool",
+        "errors": [],
+    }
+
+
+def test_anthropic_refusal_streamed_or_not_is_the_same_failure(spans):
+    refused = {**MESSAGE, "content": [], "stop_reason": "refusal"}
+    plain = faultprint.instrument_anthropic(anthropic_client(responder(200, refused)))
+    plain.messages.create(model="claude-haiku-4-5", max_tokens=5, messages=MESSAGES)
+    streamed = faultprint.instrument_anthropic(
+        anthropic_client(responder(200, anthropic_stream_of([], "refusal")))
+    )
+    list(
+        streamed.messages.create(
+            model="claude-haiku-4-5", max_tokens=5, messages=MESSAGES, stream=True
+        )
+    )
+    one, two = (s.attributes for s in spans.all())
+    assert one[A.FP_FAILURE_CATEGORY] == two[A.FP_FAILURE_CATEGORY] == "refusal"
+    for key in (A.FP_FAILURE_DETAIL, A.FP_FAILURE_MESSAGE):
+        assert one[key] == two[key]
+
+
+RESPONSE_EVENTS = [
+    {
+        "type": "response.created",
+        "sequence_number": 0,
+        "response": {
+            **RESPONSE,
+            "status": "in_progress",
+            "output": [],
+            "incomplete_details": None,
+            "usage": None,
+        },
+    },
+    {
+        "type": "response.output_item.added",
+        "sequence_number": 1,
+        "output_index": 0,
+        "item": {
+            "type": "message",
+            "id": "msg_1",
+            "status": "in_progress",
+            "role": "assistant",
+            "content": [],
+        },
+    },
+    {
+        "type": "response.output_text.delta",
+        "sequence_number": 2,
+        "item_id": "msg_1",
+        "output_index": 0,
+        "content_index": 0,
+        "delta": "In a peaceful grove",
+        "logprobs": [],
+    },
+    {"type": "response.incomplete", "sequence_number": 3, "response": RESPONSE},
+]
+
+
+def test_openai_responses_stream_reads_the_final_response(spans):
+    client = faultprint.instrument_openai(
+        openai_client(responder(200, sse(RESPONSE_EVENTS, named=True)))
+    )
+    events = list(client.responses.create(model="gpt-4.1", input="Write", stream=True))
+    assert events[-1].type == "response.incomplete"
+    a = spans.one().attributes
+    assert a[A.FP_FAILURE_CATEGORY] == "truncation"
+    assert a[A.GEN_AI_RESPONSE_FINISH_REASONS] == ("max_output_tokens",)
+    assert a[A.GEN_AI_USAGE_INPUT_TOKENS] == 36
+    assert a[A.GEN_AI_RESPONSE_MODEL] == "gpt-4.1-2025-04-14"
+
+
+def test_openai_responses_refusal_and_unknown_function_call(spans):
+    refused = {
+        **RESPONSE,
+        "status": "completed",
+        "incomplete_details": None,
+        "output": [
+            {
+                "type": "message",
+                "id": "msg_1",
+                "status": "completed",
+                "role": "assistant",
+                "content": [{"type": "refusal", "refusal": "I can't help with that."}],
+            }
+        ],
+    }
+    called = {
+        **refused,
+        "output": [
+            {
+                "type": "function_call",
+                "id": "fc_1",
+                "call_id": "call_1",
+                "name": "rm_rf",
+                "arguments": "{}",
+                "status": "completed",
+            }
+        ],
+    }
+    tools = [{"type": "function", "name": "get_weather", "parameters": {}}]
+    c1 = faultprint.instrument_openai(openai_client(responder(200, refused)))
+    c1.responses.create(model="gpt-4.1", input="x")
+    c2 = faultprint.instrument_openai(openai_client(responder(200, called)))
+    c2.responses.create(model="gpt-4.1", input="x", tools=tools)
+    r, t = (s.attributes for s in spans.all())
+    assert r[A.FP_FAILURE_CATEGORY] == "refusal"
+    assert r[A.FP_FAILURE_MESSAGE] == "model refused (provider refusal field)"  # capture off
+    assert t[A.FP_FAILURE_CATEGORY] == "tool_error"
+    assert json.loads(t[A.FP_FAILURE_DETAIL])["tool"] == "rm_rf"
+
+
+def test_async_with_raw_response_and_streaming_response(spans):
+    client = faultprint.instrument_anthropic(
+        anthropic_client(responder(200, MESSAGE), is_async=True)
+    )
+    kwargs = {"model": "claude-haiku-4-5", "max_tokens": 100, "messages": MESSAGES}
+
+    async def main():
+        raw = await client.messages.with_raw_response.create(**kwargs)
+        message = await raw.parse()
+        async with client.messages.with_streaming_response.create(**kwargs) as response:
+            body = await response.read()  # still the application's to read
+        return message, body
+
+    message, body = asyncio.run(main())
+    assert message.stop_reason == "tool_use"
+    assert json.loads(body)["id"] == MESSAGE["id"]
+    raw_span, _streaming_span = spans.all()
+    assert raw_span.attributes[A.GEN_AI_RESPONSE_FINISH_REASONS] == ("tool_use",)

@@ -1,8 +1,9 @@
 """``faultprint.instrument_anthropic``: Anthropic messages.
 
 Wraps ``client.messages.create`` (streaming included) and
-``client.messages.stream`` (the helper's span ends when its ``with`` block
-exits, with the accumulated message) on the given client instance.
+``client.messages.stream`` (the helper's span records the stream like
+``create(..., stream=True)`` does, and ends when the stream ends or its
+``with`` block exits) on the given client instance.
 """
 
 from __future__ import annotations
@@ -12,7 +13,13 @@ import logging
 from typing import Any
 
 from faultprint._observe import _leave
-from faultprint.integrations._common import MethodWrapper, server_address
+from faultprint.integrations._common import (
+    AsyncStreamProxy,
+    MethodWrapper,
+    StreamProxy,
+    _StreamBase,
+    server_address,
+)
 
 __all__ = ["instrument"]
 
@@ -20,7 +27,15 @@ _log = logging.getLogger("faultprint")
 
 
 class _StreamManagerProxy:
-    """Wraps ``messages.stream(...)``'s manager: one span per ``with`` block."""
+    """Wraps ``messages.stream(...)``'s manager: one span per ``with`` block.
+
+    The span starts when the block is entered (the request is sent then). The
+    helper's ``MessageStream`` reads the raw event stream that ``create(...,
+    stream=True)`` returns; that stream is observed by the same proxy as
+    ``create``'s, so both record the same chunks, time to first chunk,
+    output and failures, and leaving the block before the stream ends marks
+    the span closed early.
+    """
 
     def __init__(self, manager: Any, wrapper: MethodWrapper, kwargs: dict[str, Any]) -> None:
         self._manager = manager
@@ -29,17 +44,40 @@ class _StreamManagerProxy:
         self._call: Any = None
         self._parent: Any = None
         self._stream: Any = None
+        self._observed: Any = None
 
     def _begin(self) -> None:
         self._call, self._parent = self._wrapper._start(self._kwargs)
         if self._call is not None:
             _leave(self._call)  # current only inside create(), not the with-block
 
+    def _observe(self, stream: Any, proxy: type[_StreamBase]) -> None:
+        self._stream = stream
+        call = self._call or self._parent
+        if call is None:
+            return
+        try:
+            raw = stream._raw_stream
+            if isinstance(raw, _StreamBase):
+                return
+            observed = proxy(raw, call, own=self._call is not None)
+            # MessageStream reads _raw_stream lazily, on its first event.
+            stream._raw_stream = observed
+            self._observed = observed
+        except Exception:
+            _log.debug("faultprint: anthropic stream not observed", exc_info=True)
+
     def _end(self, exc: BaseException | None) -> None:
         call, parent = self._call, self._parent
         try:
+            if self._observed is not None:
+                # Ended by the stream (exhausted, failed, or closed by the
+                # manager's exit, even when the block raised, as other
+                # streams are); one still open ends closed early.
+                self._observed._fp_end(early=True)
+                return
             if exc is not None:
-                if call is not None:
+                if call is not None and not call.ended:
                     call.finish_exception(exc)
                 return
             message = None
@@ -59,11 +97,12 @@ class _StreamManagerProxy:
     def __enter__(self) -> Any:
         self._begin()
         try:
-            self._stream = self._manager.__enter__()
+            stream = self._manager.__enter__()
         except BaseException as exc:
             self._end(exc)
             raise
-        return self._stream
+        self._observe(stream, StreamProxy)
+        return stream
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
         try:
@@ -74,11 +113,12 @@ class _StreamManagerProxy:
     async def __aenter__(self) -> Any:
         self._begin()
         try:
-            self._stream = await self._manager.__aenter__()
+            stream = await self._manager.__aenter__()
         except BaseException as exc:
             self._end(exc)
             raise
-        return self._stream
+        self._observe(stream, AsyncStreamProxy)
+        return stream
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
         try:

@@ -11,15 +11,23 @@ opening a second span, so one logical model call is counted once.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import sys
 from collections.abc import Callable
 from time import time_ns
 from typing import Any
 
-from faultprint import attributes as A
 from faultprint._config import STATE
-from faultprint._observe import _CURRENT, Call, CallSpec, _begin, _leave, _stream_done
+from faultprint._observe import (
+    _CURRENT,
+    Call,
+    CallSpec,
+    _begin,
+    _leave,
+    _stream_closed,
+    _stream_done,
+)
 from faultprint._output import Output, StreamState, analyze, extract
 
 __all__ = ["AsyncStreamProxy", "MethodWrapper", "StreamProxy", "caller_site", "server_address"]
@@ -197,6 +205,14 @@ class MethodWrapper:
                 if call is not None:
                     _leave(call)
                 return StreamProxy(result, call or parent, own=call is not None)
+            if "extra_headers" in kwargs and not kwargs.get("stream"):  # with_raw_response?
+                parsed = _raw_parse(result, kwargs)
+                if inspect.isawaitable(parsed):  # not ours to await here
+                    with contextlib.suppress(Exception):
+                        parsed.close()  # type: ignore[attr-defined]
+                    parsed = result
+                self._done(call, parent, parsed)
+                return result
             self._done(call, parent, result)
             return result
 
@@ -220,12 +236,50 @@ class MethodWrapper:
                 if call is not None:
                     _leave(call)
                 return AsyncStreamProxy(result, call or parent, own=call is not None)
+            if "extra_headers" in kwargs and not kwargs.get("stream"):  # with_raw_response?
+                parsed = _raw_parse(result, kwargs)
+                if inspect.isawaitable(parsed):
+                    try:
+                        parsed = await parsed
+                    except Exception:
+                        parsed = result
+                self._done(call, parent, parsed)
+                return result
             self._done(call, parent, result)
             return result
 
         create.__faultprint__ = True  # type: ignore[attr-defined]
         create.__wrapped__ = original  # type: ignore[attr-defined]
         return create
+
+
+def _raw_parse(result: Any, kwargs: dict[str, Any]) -> Any:
+    """What ``result.parse()`` returns when ``result`` is a ``with_raw_response`` response.
+
+    Anything else comes back unchanged. The raw response caches what its
+    ``parse()`` returns, per target type: parsing it here with no
+    arguments, as the application's own ``parse()`` does, costs the
+    application nothing more and hands it the same object. Its body has been
+    read already; a ``with_streaming_response`` response (header value
+    ``stream``) has not, and is left for the application to read. The async
+    clients' ``parse()`` returns an awaitable.
+    """
+    try:
+        headers = kwargs.get("extra_headers")
+        if not isinstance(headers, dict) or headers.get(_RAW_HEADER) not in ("raw", "true"):
+            return result
+        if type(result).__name__ not in _RAW_TYPES:
+            return result
+        return result.parse()
+    except Exception:
+        _log.debug("faultprint: raw response not parsed", exc_info=True)
+        return result
+
+
+# The providers' libraries mark a with_raw_response call with this header
+# (value "raw" or "true"; "stream" for with_streaming_response).
+_RAW_HEADER = "X-Stainless-Raw-Response"
+_RAW_TYPES = frozenset({"LegacyAPIResponse", "APIResponse", "AsyncAPIResponse"})
 
 
 def _is_stream(obj: Any) -> bool:
@@ -265,12 +319,10 @@ class _StreamBase:
                 if self._fp_own:
                     call.finish_exception(exc)
                 return
-            if early and self._fp_own:
-                call.span.set_attribute(A.FP_STREAM_CLOSED_EARLY, True)
             if self._fp_own:
                 call.stream_parts = self._fp_state
                 if early:
-                    call._finish()
+                    _stream_closed(call)
                 else:
                     _stream_done(call)
             elif not early and not call.ended and not call.output_set:

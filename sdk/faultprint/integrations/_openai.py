@@ -1,9 +1,12 @@
 """``faultprint.instrument_openai``: OpenAI chat completions and responses.
 
-Wraps ``client.chat.completions.create`` and ``client.responses.create`` on
-the given client instance (sync ``OpenAI`` or ``AsyncOpenAI``, and the Azure
-variants); clients made later with ``with_options()`` / ``copy()`` need their
-own ``instrument_openai`` call.
+Wraps ``create`` and ``parse`` of ``client.chat.completions`` and
+``client.responses`` on the given client instance (sync ``OpenAI`` or
+``AsyncOpenAI``, and the Azure variants); the ``stream()`` helpers call
+``create`` and are recorded through it, and ``with_raw_response`` calls go
+through the wrapped methods (their span reads the parsed response).
+Clients made later with ``with_options()`` / ``copy()`` need their own
+``instrument_openai`` call.
 """
 
 from __future__ import annotations
@@ -17,15 +20,16 @@ __all__ = ["instrument", "mock_http_client"]
 
 
 def _wrap(resource: Any, wrapper: MethodWrapper) -> None:
-    original = getattr(resource, "create", None)
-    if original is None or getattr(original, "__faultprint__", False):
-        return
-    # Async resources' create is a plain function returning a coroutine
-    # (argument-checking wrappers hide the coroutine function).
-    if inspect.iscoroutinefunction(original) or type(resource).__name__.startswith("Async"):
-        resource.create = wrapper.wrap_async(original)
-    else:
-        resource.create = wrapper.wrap_sync(original)
+    for name in ("create", "parse"):
+        original = getattr(resource, name, None)
+        if original is None or getattr(original, "__faultprint__", False):
+            continue
+        # Async resources' methods are plain functions returning a coroutine
+        # (argument-checking wrappers hide the coroutine function).
+        if inspect.iscoroutinefunction(original) or type(resource).__name__.startswith("Async"):
+            setattr(resource, name, wrapper.wrap_async(original))
+        else:
+            setattr(resource, name, wrapper.wrap_sync(original))
 
 
 def instrument(client: Any, **options: Any) -> Any:
