@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from faultprint_collector.store._client import DEFAULT_STORE
+from faultprint_collector.store._client import DEFAULT_READ_CONNECTIONS, DEFAULT_STORE
 
 DEFAULT_PROJECT = "default"
 
@@ -54,6 +54,12 @@ class Settings:
     scrub: bool = True
     #: extra regular expressions to scrub, ``;;``-separated in the environment
     scrub_patterns: list[str] = field(default_factory=list)
+    #: read queries (API and UI) running at once, each on its own connection
+    read_connections: int = DEFAULT_READ_CONNECTIONS
+    #: time limit of one ad-hoc ``/api/sql`` query, seconds
+    sql_timeout_s: float = 30.0
+    #: memory limit of one ad-hoc ``/api/sql`` query, bytes
+    sql_max_memory_bytes: int = 1 << 30
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -94,6 +100,12 @@ class Settings:
             settings.scrub_patterns = [
                 p for p in env["FAULTPRINT_SCRUB_PATTERNS"].split(";;") if p.strip()
             ]
+        if env.get("FAULTPRINT_READ_CONNECTIONS"):
+            settings.read_connections = max(1, int(env["FAULTPRINT_READ_CONNECTIONS"]))
+        if env.get("FAULTPRINT_SQL_TIMEOUT_S"):
+            settings.sql_timeout_s = float(env["FAULTPRINT_SQL_TIMEOUT_S"])
+        if env.get("FAULTPRINT_SQL_MAX_MEMORY_BYTES"):
+            settings.sql_max_memory_bytes = int(env["FAULTPRINT_SQL_MAX_MEMORY_BYTES"])
         for key, value in overrides.items():
             if value is not None:
                 setattr(settings, key, value)

@@ -12,13 +12,17 @@ Defence in layers, because the text is the caller's:
 3. it runs with ``readonly = 1`` (no writes, no setting changes) and with
    ``additional_table_filters`` restricting every project-bearing table to
    the caller's project, which the views inherit;
-4. bounded result size and execution time.
+4. bounds the engine enforces (``SqlLimits``): execution time, memory, and
+   the rows of the result. The result is cut in the engine, never after
+   decoding it in Python: decoding runs under the interpreter lock, so a
+   huge result decoded only to be truncated freezes the whole collector.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from ipaddress import IPv4Address, IPv6Address
@@ -27,7 +31,7 @@ from uuid import UUID
 
 from faultprint_collector.store import Store
 
-__all__ = ["ADHOC_TABLES", "AdhocRefused", "run_readonly_sql"]
+__all__ = ["ADHOC_TABLES", "AdhocLimitExceeded", "AdhocRefused", "SqlLimits", "run_readonly_sql"]
 
 #: tables with a ``project`` column that ad-hoc SQL may read (filtered per project)
 _PROJECT_TABLES = ("calls", "calls_hourly", "input_outcomes", "fingerprint_catalog")
@@ -46,6 +50,30 @@ _TABLE_FUNCTIONS = frozenset({"numbers", "numbers_mt", "zeros", "zeros_mt", "val
 MAX_ROWS = 10_000
 MAX_SQL_CHARS = 20_000
 MAX_SECONDS = 30
+#: at most this many values (rows × columns) are decoded and returned
+MAX_CELLS = 1_000_000
+#: ClickHouse error codes of a query stopped by one of its limits
+_LIMIT_ERRORS = {
+    158: "it reads too many rows",  # TOO_MANY_ROWS
+    159: "it ran longer than the time limit",  # TIMEOUT_EXCEEDED
+    160: "it is too slow",  # TOO_SLOW
+    241: "it needs more memory than allowed",  # MEMORY_LIMIT_EXCEEDED
+    307: "it reads too many bytes",  # TOO_MANY_BYTES
+    396: "its result is larger than allowed",  # TOO_MANY_ROWS_OR_BYTES
+}
+
+
+@dataclass(frozen=True)
+class SqlLimits:
+    """What one ad-hoc query may cost; the engine stops it beyond any of these."""
+
+    #: wall-clock seconds (``max_execution_time``)
+    seconds: float = MAX_SECONDS
+    #: memory of the query (``max_memory_usage``); this also bounds the
+    #: bytes of the result (``max_result_bytes`` is not checked within the
+    #: one block a small result arrives in)
+    memory_bytes: int = 1 << 30
+
 
 _TOKEN = re.compile(
     r"""
@@ -64,6 +92,10 @@ _CTE = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s+AS\s*\(", re.I)
 
 class AdhocRefused(ValueError):
     """The SQL is not allowed (or not valid); the message says why."""
+
+
+class AdhocLimitExceeded(AdhocRefused):
+    """The query was stopped by one of its limits (time, memory, result size)."""
 
 
 def _words(sql: str) -> list[str]:
@@ -99,6 +131,10 @@ def _check_text(sql: str) -> str:
             raise AdhocRefused("INTO OUTFILE is not allowed")
     if "FORMAT" in words:
         raise AdhocRefused("FORMAT is chosen by faultprint; leave it out")
+    if "SETTINGS" in words:
+        # the query's limits are settings; a clause of the caller's own could
+        # only try to change them
+        raise AdhocRefused("SETTINGS are chosen by faultprint; leave them out")
     return sql.strip().rstrip(";").strip()
 
 
@@ -159,12 +195,48 @@ def _json_value(value: Any) -> Any:
     return str(value)
 
 
-def run_readonly_sql(store: Store, project: str, sql: str, max_rows: int = 1000) -> dict[str, Any]:
-    """Run one read-only query against PROJECT's data; columns, rows, truncated flag."""
+def _column_count(store: Store, sql: str) -> int:
+    """How many columns SQL returns (from the analyser; the query does not run)."""
+    try:
+        described = store.query(f"DESCRIBE TABLE ({sql})", settings={"readonly": 1})
+    except Exception as exc:
+        raise AdhocRefused(f"invalid SQL: {_reason(exc)}") from exc
+    return len(described.result_rows)
+
+
+def _refusal(exc: Exception, limits: SqlLimits) -> AdhocRefused:
+    """The refusal for a query the engine stopped or rejected."""
+    code = getattr(exc, "code", None)
+    why = _LIMIT_ERRORS.get(code) if isinstance(code, int) else None
+    if why is None:
+        return AdhocRefused(f"query failed: {_reason(exc)}")
+    return AdhocLimitExceeded(
+        f"query stopped because {why} (limits: {limits.seconds:g} s, "
+        f"{limits.memory_bytes >> 20} MiB of memory); narrow it with WHERE, LIMIT "
+        f"or fewer columns: {_reason(exc)}"
+    )
+
+
+def run_readonly_sql(
+    store: Store,
+    project: str,
+    sql: str,
+    max_rows: int = 1000,
+    limits: SqlLimits | None = None,
+) -> dict[str, Any]:
+    """Run one read-only query against PROJECT's data; columns, rows, truncated flag.
+
+    Raises AdhocRefused for SQL that is not allowed or not valid, and
+    AdhocLimitExceeded when the engine stopped the query at one of LIMITS.
+    Fewer than MAX_ROWS rows come back (``truncated``) when the result is
+    wide: at most MAX_CELLS values are returned.
+    """
+    limits = limits or SqlLimits()
     if not 1 <= max_rows <= MAX_ROWS:
         raise AdhocRefused(f"max_rows must be between 1 and {MAX_ROWS}")
     statement = _check_text(sql or "")
     _check_tables(store, statement)
+    rows_cap = max(1, min(max_rows, MAX_CELLS // max(1, _column_count(store, statement))))
     filters = {}
     for table in _PROJECT_TABLES:
         condition = f"project = {_quote(project)}"
@@ -174,19 +246,23 @@ def run_readonly_sql(store: Store, project: str, sql: str, max_rows: int = 1000)
     settings = {
         "readonly": 1,
         "additional_table_filters": filters,
-        "max_result_rows": max_rows + 1,
-        "result_overflow_mode": "break",
-        "max_execution_time": MAX_SECONDS,
+        # ``limit`` cuts the result in the engine, whatever its blocks:
+        # max_result_rows with overflow mode "break" stops only between
+        # blocks, and one arrayJoin can make a block of a hundred million rows
+        "limit": rows_cap + 1,
+        "max_execution_time": limits.seconds,
+        "timeout_overflow_mode": "throw",
+        "max_memory_usage": limits.memory_bytes,
     }
     try:
         result = store.query(statement, settings=settings)
     except Exception as exc:
-        raise AdhocRefused(f"query failed: {_reason(exc)}") from exc
+        raise _refusal(exc, limits) from exc
     rows = result.result_rows
-    truncated = len(rows) > max_rows
+    truncated = len(rows) > rows_cap
     return {
         "columns": list(result.column_names),
         "types": [t.name for t in result.column_types],
-        "rows": [[_json_value(v) for v in row] for row in rows[:max_rows]],
+        "rows": [[_json_value(v) for v in row] for row in rows[:rows_cap]],
         "truncated": truncated,
     }

@@ -7,16 +7,23 @@ validation) with the reason, never a 500.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from faultprint_collector.analysis import DEFAULT_ALPHA
-from faultprint_collector.analysis._adhoc import MAX_ROWS, AdhocRefused, run_readonly_sql
+from faultprint_collector.analysis._adhoc import (
+    MAX_ROWS,
+    AdhocLimitExceeded,
+    AdhocRefused,
+    SqlLimits,
+    run_readonly_sql,
+)
 from faultprint_collector.api._auth import caller_project
+from faultprint_collector.api._reads import run_read
 from faultprint_collector.queries import (
     NotFound,
     QueryError,
@@ -41,17 +48,13 @@ def _time(value: str | None, name: str) -> datetime | None:
         raise HTTPException(400, f"{name}: {exc}") from exc
 
 
-async def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
+async def _run(request: Request, fn: Any, *args: Any, **kwargs: Any) -> Any:
     try:
-        return await run_in_threadpool(fn, *args, **kwargs)
+        return await run_read(request, fn, *args, **kwargs)
     except QueryError as exc:
         raise HTTPException(400, str(exc)) from exc
     except NotFound as exc:
         raise HTTPException(404, str(exc)) from exc
-
-
-def _store(request: Request) -> Any:
-    return request.app.state.faultprint.store
 
 
 @router.get("/versions", summary="Model versions with their consistency metrics")
@@ -65,8 +68,8 @@ async def versions(
     """Every model version: calls, failures, failure rate (Wilson 95% CI), distinct and
     effective modes, top-3 share, novelty, repeatability and drift; each call counted once."""
     rows = await _run(
+        request,
         list_versions,
-        _store(request),
         project,
         _time(since, "since"),
         _time(until, "until"),
@@ -83,7 +86,7 @@ async def incidents(
     project: str = Depends(caller_project),
 ) -> dict[str, Any]:
     """The most frequent failure fingerprints, with first/last seen and an example."""
-    rows = await _run(list_incidents, _store(request), project, _time(since, "since"), limit)
+    rows = await _run(request, list_incidents, project, _time(since, "since"), limit)
     return {"incidents": rows}
 
 
@@ -101,8 +104,8 @@ async def fingerprints(
     """Fingerprints with their failures in the window, filtered by version, call
     site and category."""
     rows = await _run(
+        request,
         list_fingerprints,
-        _store(request),
         project,
         version=version,
         call_site=call_site,
@@ -134,8 +137,8 @@ async def fingerprint(
     except QueryError as exc:
         raise HTTPException(400, str(exc)) from exc
     return await _run(
+        request,
         fingerprint_detail,
-        _store(request),
         project,
         value,
         since=_time(since, "since"),
@@ -158,8 +161,8 @@ async def compare_endpoint(
     """Failure-rate change, failure-mix divergence, new / vanished / changed modes
     (Benjamini–Hochberg corrected), a verdict and notes."""
     return await _run(
+        request,
         compare,
-        _store(request),
         project,
         baseline,
         candidate,
@@ -177,32 +180,51 @@ class SqlRequest(BaseModel):
     max_rows: int = Field(1000, ge=1, le=MAX_ROWS)
 
 
+def _sql_json(store: Any, project: str, statement: str, max_rows: int, limits: SqlLimits) -> bytes:
+    # encoded here, in the read thread, rather than on the event loop
+    result = run_readonly_sql(store, project, statement, max_rows, limits)
+    return json.dumps(result, ensure_ascii=False, allow_nan=False).encode()
+
+
 @router.post(
     "/sql",
     summary="Run read-only SQL against this project's calls, rollups and views",
-    responses={400: {"description": "refused or invalid SQL"}},
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/json": {}},
+            "description": "columns, types, rows, truncated",
+        },
+        400: {"description": "refused or invalid SQL"},
+        422: {"description": "stopped at its time or memory limit"},
+    },
 )
 async def sql(
     request: Request,
     body: SqlRequest = Body(...),
     project: str = Depends(caller_project),
-) -> dict[str, Any]:
+) -> Response:
     """One SELECT over faultprint's tables and views, read-only, restricted to the
-    caller's project."""
+    caller's project, stopped by the engine at its time and memory limits."""
+    settings = request.app.state.faultprint.settings
+    limits = SqlLimits(seconds=settings.sql_timeout_s, memory_bytes=settings.sql_max_memory_bytes)
     try:
-        return await run_in_threadpool(
-            run_readonly_sql, _store(request), project, body.sql, body.max_rows
-        )
+        content = await run_read(request, _sql_json, project, body.sql, body.max_rows, limits)
+    except AdhocLimitExceeded as exc:
+        raise HTTPException(422, str(exc)) from exc
     except AdhocRefused as exc:
         raise HTTPException(400, str(exc)) from exc
+    return Response(content, media_type="application/json")
 
 
 @router.get("/stats", summary="Collector self-metrics")
 async def stats(request: Request) -> dict[str, Any]:
-    """Counters of what this collector accepted, rejected and wrote."""
+    """Counters of what this collector accepted, rejected and wrote, and the read
+    queries running now."""
     state = request.app.state.faultprint
     return {
         **state.stats,
         "rows_written": state.writer.rows_written,
         "inserts": state.writer.inserts,
+        "reads_in_flight": int(state.read_limiter.borrowed_tokens),
     }

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 from fastapi import FastAPI
 
 from faultprint_collector import ui
@@ -39,6 +40,8 @@ class CollectorState:
     limiter: _ingest.RateLimiter = field(default_factory=lambda: _ingest.RateLimiter(0))
     recent: _ingest.RecentRequests = field(default_factory=_ingest.RecentRequests)
     decoder: Decoder | None = None
+    #: threads for read queries, apart from the pool ingest uses (see ``_reads``)
+    read_limiter: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(4))
 
 
 def open_state(settings: Settings) -> CollectorState:
@@ -65,6 +68,7 @@ def open_state(settings: Settings) -> CollectorState:
             cluster=settings.cluster,
             local_writes=settings.cluster_writes == "local",
         )
+        store.read_connections = settings.read_connections
         apply_migrations(store, retention_days=settings.retention_days)
     except BaseException:
         spool.close()
@@ -87,6 +91,7 @@ def open_state(settings: Settings) -> CollectorState:
         scrubber=scrubber,
         limiter=_ingest.RateLimiter(settings.rate_limit_spans_per_s),
         decoder=decoder,
+        read_limiter=anyio.CapacityLimiter(settings.read_connections),
     )
 
 

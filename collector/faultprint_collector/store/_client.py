@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import queue
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 DEFAULT_STORE = "./.faultprint/data"
+#: connections the read API may use at once (each its own engine handle)
+DEFAULT_READ_CONNECTIONS = 4
 
 
 class StoreError(RuntimeError):
@@ -25,8 +28,11 @@ class StoreLockedError(StoreError):
 class Store:
     """A clickhouse-connect client plus what the rest of the code needs to know.
 
-    One lock serialises calls: the embedded engine runs in-process and its
-    client is not safe to share between threads without it.
+    One lock serialises calls on ``client``: the embedded engine runs
+    in-process and its client is not safe to share between threads without
+    it. ``client`` serves the write path (spool replay, migrations, health);
+    the read API borrows its own connections through :meth:`reading`, so a
+    long query never holds the lock the spool's inserts wait on.
     """
 
     client: Any
@@ -39,6 +45,14 @@ class Store:
     #: (``FAULTPRINT_CLUSTER_WRITES=local``)
     local_writes: frozenset[str] = frozenset()
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: opens one more client on the same store (for the read connections)
+    connect: Callable[[], Any] | None = field(default=None, repr=False)
+    read_connections: int = DEFAULT_READ_CONNECTIONS
+    _idle_readers: queue.LifoQueue[Any] = field(default_factory=queue.LifoQueue, repr=False)
+    _readers: list[Any] = field(default_factory=list, repr=False)
+    _readers_slots: threading.BoundedSemaphore | None = field(default=None, repr=False)
+    _readers_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _closed: bool = field(default=False, repr=False)
 
     def _write_target(self, table: str) -> str:
         if self.local_writes and table.rsplit(".", 1)[-1] in self.local_writes:
@@ -104,9 +118,68 @@ class Store:
                 fmt=fmt,
             )
 
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Store]:
+        """A Store on a read connection of its own, for the duration of the block.
+
+        At most ``read_connections`` are open; a caller beyond that waits for
+        one to come back. Without ``connect`` (a store built by hand) the
+        block reads through this very store.
+        """
+        if self.connect is None:
+            yield self
+            return
+        slots = self._slots()
+        slots.acquire()
+        try:
+            client = self._borrow()
+            try:
+                yield replace(
+                    self,
+                    client=client,
+                    connect=None,
+                    _lock=threading.Lock(),
+                    _idle_readers=queue.LifoQueue(),
+                    _readers=[],
+                    _readers_slots=None,
+                )
+            finally:
+                self._idle_readers.put(client)
+        finally:
+            slots.release()
+
+    def _slots(self) -> threading.BoundedSemaphore:
+        with self._readers_lock:
+            if self._readers_slots is None:
+                self._readers_slots = threading.BoundedSemaphore(max(1, self.read_connections))
+            return self._readers_slots
+
+    def _borrow(self) -> Any:
+        try:
+            return self._idle_readers.get_nowait()
+        except queue.Empty:
+            pass
+        assert self.connect is not None
+        with self._readers_lock:
+            if self._closed:
+                raise StoreError("the store is closed")
+        try:
+            client = self.connect()
+        except Exception as exc:
+            raise StoreError(f"cannot open a read connection to {self.dsn}: {exc}") from exc
+        with self._readers_lock:
+            self._readers.append(client)
+        return client
+
     def close(self) -> None:
-        """Release the client (and the embedded data directory's lock)."""
-        with self._lock, contextlib.suppress(Exception):  # closing is best effort
+        """Release the clients (and the embedded data directory's lock)."""
+        with self._readers_lock:
+            self._closed = True
+            readers, self._readers = self._readers, []
+        for reader in readers:
+            with contextlib.suppress(Exception):  # closing is best effort
+                reader.close()
+        with self._lock, contextlib.suppress(Exception):
             self.client.close()
 
 
@@ -175,14 +248,23 @@ def open_store(
                     "collector owns it); use --url to go through that collector"
                 ) from exc
             raise StoreError(f"cannot open embedded store {data_dir}: {text}") from exc
-        return Store(client=client, dsn=dsn, embedded=True, cluster=cluster)
+        # chDB serves any number of handles on the one engine of a process;
+        # each has its own lock, so reads run beside the write path
+        return Store(
+            client=client,
+            dsn=dsn,
+            embedded=True,
+            cluster=cluster,
+            connect=lambda: clickhouse_connect.get_client(dsn=dsn),
+        )
 
     parts = urlsplit(store)
     database = parts.path.strip("/") or "default"
     if not database.replace("_", "").isalnum():
         raise StoreError(f"invalid database name {database!r} in {store}")
-    try:
-        client = clickhouse_connect.get_client(
+
+    def connect() -> Any:
+        return clickhouse_connect.get_client(
             host=parts.hostname or "localhost",
             port=parts.port or (8443 if parts.scheme == "https" else 8123),
             username=parts.username or "default",
@@ -190,6 +272,9 @@ def open_store(
             secure=parts.scheme == "https",
             connect_timeout=5,
         )
+
+    try:
+        client = connect()
         # on a cluster every node needs the database before ON CLUSTER DDL runs
         on_cluster = f" ON CLUSTER {cluster}" if cluster else ""
         client.command(f"CREATE DATABASE IF NOT EXISTS {database}{on_cluster}")
@@ -208,4 +293,5 @@ def open_store(
         database=database,
         cluster=cluster,
         local_writes=local,
+        connect=connect,
     )

@@ -13,12 +13,12 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from faultprint_collector.analysis import Selection, fingerprint_info, mode_counts
 from faultprint_collector.api._auth import KeyRing, caller_project
+from faultprint_collector.api._reads import run_read
 from faultprint_collector.queries import (
     NotFound,
     QueryError,
@@ -67,11 +67,6 @@ def ui_project(request: Request) -> str:
     if project is None:
         raise NeedsKey("That API key is not valid here.")
     return project
-
-
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.faultprint.store
-    return store
 
 
 def _since(value: str) -> datetime | None:
@@ -157,13 +152,12 @@ async def overview(
     if window not in WINDOWS:
         raise HTTPException(400, f"window must be one of {', '.join(k or 'all' for k in WINDOWS)}")
     since = _since(window)
-    store = _store(request)
 
-    def load() -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]]]:
+    def load(store: Store) -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]]]:
         versions = list_versions(store, project, since)
         return versions, _hourly_rates(store, project, since), _recent_new_modes(store, project)
 
-    versions, hourly, recent = await run_in_threadpool(load)
+    versions, hourly, recent = await run_read(request, load)
     for v in versions:
         series = _sparkline_series(hourly.get(v["model_version"], []), since)
         v["sparkline"] = _svg.sparkline(
@@ -241,8 +235,7 @@ async def compare_page(
     if window not in WINDOWS:
         raise HTTPException(400, f"window must be one of {', '.join(k or 'all' for k in WINDOWS)}")
     since = _since(window)
-    store = _store(request)
-    versions = await run_in_threadpool(list_versions, store, project, since)
+    versions = await run_read(request, list_versions, project, since)
     names = [v["model_version"] for v in versions]
     if not baseline and not candidate:
         baseline, candidate = _default_pair(versions)
@@ -262,9 +255,7 @@ async def compare_page(
             status = 400
         else:
             try:
-                result = await run_in_threadpool(
-                    compare, store, project, baseline, candidate, since=since
-                )
+                result = await run_read(request, compare, project, baseline, candidate, since=since)
             except QueryError as exc:
                 context["error"] = str(exc)
                 status = 400
@@ -289,9 +280,7 @@ async def compare_page(
                     ],
                     title="Failure rate (95% interval)",
                 )
-                rows = await run_in_threadpool(
-                    _mode_rows, store, project, baseline, candidate, since
-                )
+                rows = await run_read(request, _mode_rows, project, baseline, candidate, since)
                 context["modes_chart"] = _svg.paired_bars(
                     rows,
                     names=(f"baseline {baseline}", f"candidate {candidate}"),
@@ -315,7 +304,7 @@ async def fingerprint_page(
     except QueryError as exc:
         raise HTTPException(400, str(exc)) from exc
     try:
-        detail = await run_in_threadpool(fingerprint_detail, _store(request), project, value)
+        detail = await run_read(request, fingerprint_detail, project, value)
     except NotFound as exc:
         raise HTTPException(404, str(exc)) from exc
     series: dict[str, list[tuple[datetime, float]]] = {}
