@@ -4,7 +4,12 @@ reason, never another error; and nothing outside the project leaks."""
 from __future__ import annotations
 
 import pytest
-from faultprint_collector.analysis._adhoc import AdhocRefused, run_readonly_sql
+from faultprint_collector.analysis._adhoc import (
+    AdhocLimitExceeded,
+    AdhocRefused,
+    SqlLimits,
+    run_readonly_sql,
+)
 from faultprint_collector.store import Store
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -99,3 +104,32 @@ def test_row_limit_bounds(store: Store, max_rows: int) -> None:
 def test_results_are_truncated_at_the_row_limit(store: Store) -> None:
     result = run_readonly_sql(store, "p", "SELECT number FROM numbers(100)", max_rows=10)
     assert result["truncated"] and len(result["rows"]) == 10
+
+
+def test_one_huge_block_returns_only_the_rows_asked_for(store: Store) -> None:
+    # arrayJoin makes one block of 10⁸ rows: only the rows asked for are decoded
+    result = run_readonly_sql(store, "p", "SELECT arrayJoin(range(100000000))", max_rows=3)
+    assert result["rows"] == [[0], [1], [2]] and result["truncated"]
+
+
+def test_wide_results_come_back_truncated(store: Store) -> None:
+    columns = ", ".join(f"number AS c{i}" for i in range(500))
+    result = run_readonly_sql(store, "p", f"SELECT {columns} FROM numbers(5000)", max_rows=5000)
+    assert result["truncated"] and len(result["rows"]) * 500 <= 1_000_000
+
+
+def test_a_query_over_its_time_limit_is_stopped(store: Store) -> None:
+    sql = "SELECT count() FROM numbers(100000) AS a CROSS JOIN numbers(1000000) AS b"
+    with pytest.raises(AdhocLimitExceeded, match="time limit"):
+        run_readonly_sql(store, "p", sql, limits=SqlLimits(seconds=1))
+
+
+def test_a_query_over_its_memory_limit_is_stopped(store: Store) -> None:
+    sql = "SELECT number FROM numbers(100000000) ORDER BY number DESC LIMIT 1 BY number % 50000000"
+    with pytest.raises(AdhocLimitExceeded, match="memory"):
+        run_readonly_sql(store, "p", sql, limits=SqlLimits(memory_bytes=64 << 20))
+
+
+def test_settings_of_the_caller_are_refused(store: Store) -> None:
+    with pytest.raises(AdhocRefused, match="SETTINGS"):
+        run_readonly_sql(store, "p", "SELECT 1 SETTINGS max_execution_time = 0")
