@@ -336,11 +336,22 @@ async def key_page(request: Request, message: str = "") -> Response:
     return _render(request, "key.html", {"message": message, "project": None}, 401)
 
 
+def _is_key_text(key: str) -> bool:
+    """True when KEY can travel in a cookie and come back unchanged: printable
+    ASCII without a quote, comma, semicolon or backslash."""
+    return key.isascii() and key.isprintable() and not any(c in key for c in '",;\\')
+
+
 @router.post("/ui/key")
 async def set_key(request: Request) -> Response:
     """Keep the given API key in an HttpOnly cookie (checked on every page)."""
     form = (await request.body()).decode("utf-8", "replace")
     key = (parse_qs(form).get("key") or [""])[0].strip()
+    if not _is_key_text(key):
+        # a cookie (like the header an API client sends) carries only
+        # printable ASCII; no configured key can be anything else
+        message = "That is not a valid API key: keys are printable ASCII characters."
+        return _render(request, "key.html", {"message": message, "project": None}, 400)
     response = RedirectResponse("/", status_code=303)
     if key:
         response.set_cookie(KEY_COOKIE, key, httponly=True, samesite="strict")
