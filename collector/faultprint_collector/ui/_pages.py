@@ -257,46 +257,45 @@ async def compare_page(
     }
     status = 200
     if baseline and candidate:
-        if baseline == candidate:
-            context["error"] = "Pick two different versions."
+        # the same checks as the API and the CLI: the same version twice is a
+        # 400, a version without calls a 404, each with the reason shown
+        try:
+            result = await run_in_threadpool(
+                compare, store, project, baseline, candidate, since=since
+            )
+        except QueryError as exc:
+            context["error"] = str(exc)
             status = 400
+        except NotFound as exc:
+            context["error"] = str(exc)
+            status = 404
         else:
-            try:
-                result = await run_in_threadpool(
-                    compare, store, project, baseline, candidate, since=since
-                )
-            except QueryError as exc:
-                context["error"] = str(exc)
-                status = 400
-            else:
-                context["result"] = result
-                context["rates_chart"] = _svg.rate_bars(
-                    [
-                        _svg.RateBar(
-                            f"baseline {baseline}",
-                            result["baseline"]["failure_rate"],
-                            result["baseline"]["failure_rate_ci"][0],
-                            result["baseline"]["failure_rate_ci"][1],
-                            color=_svg.PALETTE[0],
-                        ),
-                        _svg.RateBar(
-                            f"candidate {candidate}",
-                            result["candidate"]["failure_rate"],
-                            result["candidate"]["failure_rate_ci"][0],
-                            result["candidate"]["failure_rate_ci"][1],
-                            color=_svg.PALETTE[1],
-                        ),
-                    ],
-                    title="Failure rate (95% interval)",
-                )
-                rows = await run_in_threadpool(
-                    _mode_rows, store, project, baseline, candidate, since
-                )
-                context["modes_chart"] = _svg.paired_bars(
-                    rows,
-                    names=(f"baseline {baseline}", f"candidate {candidate}"),
-                    title="Share of failures per mode",
-                )
+            context["result"] = result
+            context["rates_chart"] = _svg.rate_bars(
+                [
+                    _svg.RateBar(
+                        f"baseline {baseline}",
+                        result["baseline"]["failure_rate"],
+                        result["baseline"]["failure_rate_ci"][0],
+                        result["baseline"]["failure_rate_ci"][1],
+                        color=_svg.PALETTE[0],
+                    ),
+                    _svg.RateBar(
+                        f"candidate {candidate}",
+                        result["candidate"]["failure_rate"],
+                        result["candidate"]["failure_rate_ci"][0],
+                        result["candidate"]["failure_rate_ci"][1],
+                        color=_svg.PALETTE[1],
+                    ),
+                ],
+                title="Failure rate (95% interval)",
+            )
+            rows = await run_in_threadpool(_mode_rows, store, project, baseline, candidate, since)
+            context["modes_chart"] = _svg.paired_bars(
+                rows,
+                names=(f"baseline {baseline}", f"candidate {candidate}"),
+                title="Share of failures per mode",
+            )
     elif baseline or candidate:
         context["error"] = "Pick both a baseline and a candidate version."
         status = 400

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tests.collector.analysis.otlp_calls import send, version_spans, wait_for_calls
 from tests.conftest import CollectorProcess
 
 HTML = {"accept": "text/html"}
@@ -32,3 +33,17 @@ def test_a_plain_key_is_kept_in_a_cookie(collector: CollectorProcess) -> None:
     )
     assert response.status_code == 303
     assert "faultprint_key=fpk_abc-DEF_123" in response.headers["set-cookie"]
+
+
+def test_compare_page_names_a_version_without_calls(collector: CollectorProcess) -> None:
+    send(collector.url, version_spans("v1", 120, {"parse": 6}, seed=1))
+    wait_for_calls(collector.url, 120)
+    page = httpx.get(
+        f"{collector.url}/compare", params={"baseline": "v1", "candidate": "nope"}, timeout=30
+    )
+    assert page.status_code == 404
+    assert "no calls of version &#39;nope&#39;" in page.text and "known versions" in page.text
+    same = httpx.get(
+        f"{collector.url}/compare", params={"baseline": "v1", "candidate": "v1"}, timeout=30
+    )
+    assert same.status_code == 400 and "two different versions" in same.text
