@@ -37,9 +37,14 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 def reader_for(url: str | None, store: str | None) -> Reader:
     """A Reader for --url or --store (not both)."""
-    if url and store:
+    if url is not None and store is not None:
         fail("give either --url or --store, not both")
-    return Reader(url=url, store=store)
+    if store is not None and not store.strip():
+        fail("--store must not be empty: give a store directory or a ClickHouse URL")
+    try:
+        return Reader(url=url, store=store)
+    except ReadError as exc:
+        fail(str(exc))
 
 
 def read(url: str | None, store: str | None, query: Callable[[Reader], T]) -> T:
@@ -78,8 +83,10 @@ def serve(
     from faultprint_collector.ingest import Scrubber
     from faultprint_collector.settings import Settings
     from faultprint_collector.spool import FSYNC_POLICIES, Spool, SpoolError
-    from faultprint_collector.store import StoreError, open_store
+    from faultprint_collector.store import StoreError, check_store, open_store
 
+    if store is not None and not store.strip():
+        fail("--store must not be empty: give a store directory or a ClickHouse URL")
     try:
         settings = Settings.from_env(
             host=host,
@@ -93,6 +100,10 @@ def serve(
         ring = KeyRing.from_settings(settings)
         Scrubber(settings.scrub_patterns)
     except (KeyConfigError, ValueError) as exc:
+        fail(str(exc))
+    try:  # before the spool is made beside it: nothing is created for a wrong store
+        check_store(settings.store, create=True)
+    except StoreError as exc:
         fail(str(exc))
     if settings.spool_fsync not in FSYNC_POLICIES:
         fail(f"--fsync must be one of {', '.join(FSYNC_POLICIES)}")

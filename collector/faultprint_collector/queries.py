@@ -28,6 +28,12 @@ _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _FINGERPRINT = re.compile(r"^[0-9a-fA-F]{1,16}$")
 _VERSION_MAX = 256
+#: what a ClickHouse ``DateTime`` holds, with a margin below its 2106 end for
+#: the whole-hour rounding of windows
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2105, 1, 1, tzinfo=UTC)
+#: how many known versions a "no such version" message lists
+_KNOWN_SHOWN = 20
 
 
 class QueryError(ValueError):
@@ -39,15 +45,26 @@ class NotFound(LookupError):
 
 
 def parse_since(value: str | None) -> datetime | None:
-    """Parse ``24h`` / ``7d`` / ``30m`` (ago) or an ISO timestamp into a UTC datetime."""
+    """Parse ``24h`` / ``7d`` / ``30m`` (ago) or an ISO timestamp into a UTC datetime.
+
+    The result must lie between 1970 and 2105 (what the store's ``DateTime``
+    holds): a duration reaching back before 1970 is refused like an ISO time
+    out of that range, rather than failing in the store.
+    """
     if value is None or value == "":
         return None
     match = _DURATION.match(value)
     if match:
-        amount = int(match[1])
-        if amount > 100_000:
-            raise QueryError(f"duration {value!r} is too large")
-        return datetime.now(UTC) - timedelta(**{_UNITS[match[2]]: amount})
+        # past 12 digits every unit reaches before 1970 (and int() of
+        # thousands of digits is refused by Python itself)
+        amount = int(match[1]) if len(match[1]) <= 12 else 10**12
+        try:
+            parsed = datetime.now(UTC) - timedelta(**{_UNITS[match[2]]: amount})
+        except OverflowError:
+            parsed = None
+        if parsed is None or parsed < EARLIEST:
+            raise QueryError(f"duration {value!r} is too large: it reaches back before 1970")
+        return parsed
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:
@@ -55,8 +72,12 @@ def parse_since(value: str | None) -> datetime | None:
             f"invalid time {value!r}: use a duration like 24h, 7d, 30m or an ISO timestamp"
         ) from exc
     parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    if not datetime(1970, 1, 1, tzinfo=UTC) <= parsed <= datetime(2105, 1, 1, tzinfo=UTC):
-        raise QueryError(f"time {value!r} is out of range")
+    try:
+        parsed = parsed.astimezone(UTC)
+    except OverflowError:  # an offset that pushes year 1 or 9999 out of range
+        raise QueryError(f"time {value!r} is out of range (1970 to 2105)") from None
+    if not EARLIEST <= parsed <= LATEST:
+        raise QueryError(f"time {value!r} is out of range (1970 to 2105)")
     return parsed
 
 
@@ -352,6 +373,44 @@ def fingerprint_detail(
     }
 
 
+def _require_versions(store: Store, project: str, versions: list[str]) -> None:
+    """Raise NotFound naming each of VERSIONS that has no calls at all in PROJECT.
+
+    A version nobody sent is a typo or a canary that never ran, not a version
+    with "not enough data": a comparison against it must not pass a CI gate.
+    """
+    table = store.table("calls_hourly")
+    rows = store.query(
+        f"""
+        SELECT DISTINCT model_version FROM {table}
+        WHERE project = {{project:String}} AND model_version IN {{versions:Array(String)}}
+        """,
+        {"project": project, "versions": versions},
+    ).result_rows
+    present = {r[0] for r in rows}
+    missing = [v for v in versions if v not in present]
+    if not missing:
+        return
+    known = [
+        r[0]
+        for r in store.query(
+            f"""
+            SELECT model_version FROM {table} WHERE project = {{project:String}}
+            GROUP BY model_version ORDER BY max(hour) DESC, model_version
+            LIMIT {{n:UInt32}}
+            """,
+            {"project": project, "n": _KNOWN_SHOWN + 1},
+        ).result_rows
+    ]
+    names = ("versions " if len(missing) > 1 else "version ") + " and ".join(map(repr, missing))
+    if not known:
+        hint = "this project has no calls yet"
+    else:
+        more = ", …" if len(known) > _KNOWN_SHOWN else ""
+        hint = "known versions (most recent first): " + ", ".join(known[:_KNOWN_SHOWN]) + more
+    raise NotFound(f"no calls of {names}; {hint}")
+
+
 def compare(
     store: Store,
     project: str,
@@ -372,6 +431,11 @@ def compare(
     _window(since, until)
     if not 0 < alpha < 0.5:
         raise QueryError("alpha must be between 0 and 0.5")
+    if baseline == candidate:
+        raise QueryError(
+            f"baseline and candidate are the same version {baseline!r}: pick two different versions"
+        )
+    _require_versions(store, project, [baseline, candidate])
     return compare_versions(
         store,
         project,

@@ -13,7 +13,13 @@ from typing import Any
 
 from faultprint_collector import queries
 from faultprint_collector.analysis._adhoc import AdhocRefused, run_readonly_sql
-from faultprint_collector.store import Store, StoreError, apply_migrations, open_store
+from faultprint_collector.store import (
+    Store,
+    StoreError,
+    StoreLockedError,
+    apply_migrations,
+    open_store,
+)
 
 
 class ReadError(RuntimeError):
@@ -24,7 +30,7 @@ class Reader:
     """Answers read queries either over HTTP or straight from a store."""
 
     def __init__(self, url: str | None = None, store: str | None = None) -> None:
-        self.url = (url or "").rstrip("/")
+        self.url = check_url(url) if url is not None else ""
         self._store_path = store
         self._store: Store | None = None
         self._api_key = os.environ.get("FAULTPRINT_API_KEY", "")
@@ -34,10 +40,18 @@ class Reader:
         """The directly opened store (only without --url)."""
         if self._store is None:
             try:
-                self._store = open_store(self._store_path or queries_default_store())
+                # reads never create a store: a mistyped path is an error, not
+                # an empty answer from a store made on the spot
+                self._store = open_store(self._store_path or queries_default_store(), create=False)
                 apply_migrations(self._store)
             except StoreError as exc:
-                raise ReadError(str(exc)) from exc
+                hint = ""
+                if not self._store_path and not isinstance(exc, StoreLockedError):
+                    hint = (
+                        " (the default store); read through a running collector with "
+                        "--url, or give --store"
+                    )
+                raise ReadError(f"{exc}{hint}") from exc
         return self._store
 
     def get(self, path: str, params: dict[str, Any]) -> Any:
@@ -55,14 +69,10 @@ class Reader:
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
         try:
             response = httpx.request(method, f"{self.url}{path}", headers=headers, **kwargs)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise ReadError(f"cannot reach the collector at {self.url}: {exc}") from exc
         if response.status_code >= 400:
-            try:
-                detail = response.json().get("detail", response.text)
-            except ValueError:
-                detail = response.text
-            raise ReadError(f"collector answered {response.status_code}: {detail}")
+            raise ReadError(f"collector answered {response.status_code}: {_reason(response)}")
         return response.json()
 
     def run(self, path: str, params: dict[str, Any], local: Callable[[Store], Any]) -> Any:
@@ -184,6 +194,44 @@ class Reader:
         """Release the store if it was opened."""
         if self._store is not None:
             self._store.close()
+
+
+def check_url(url: str) -> str:
+    """URL without a trailing slash, or ReadError when it cannot name a collector."""
+    import httpx
+
+    if not url.strip():
+        raise ReadError(
+            "--url must not be empty: give the collector's URL, e.g. http://127.0.0.1:4318"
+        )
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError, TypeError) as exc:
+        raise ReadError(f"invalid --url {url!r}: {exc}") from exc
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ReadError(f"invalid --url {url!r}: expected http://HOST:PORT or https://HOST:PORT")
+    return url.rstrip("/")
+
+
+def _reason(response: Any) -> str:
+    """The error a collector answered, with the parameters its validation named."""
+    try:
+        body = response.json()
+    except ValueError:
+        return str(response.text)[:500]
+    if not isinstance(body, dict):
+        return str(body)[:500]
+    detail = body.get("detail", response.text)
+    problems = []
+    for error in body.get("errors") or []:
+        if not isinstance(error, dict):
+            continue
+        # loc is ["query", "baseline"] or ["body", "sql"]: the parameter is what helps
+        loc = [str(p) for p in error.get("loc", []) if p not in ("query", "body", "path")]
+        problems.append(f"{'.'.join(loc) or 'request'}: {error.get('msg', '')}")
+    if problems:
+        return f"{detail}: " + "; ".join(problems)
+    return str(detail)
 
 
 def queries_default_store() -> str:

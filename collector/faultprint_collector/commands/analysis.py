@@ -3,7 +3,8 @@
 Each reads through a collector (``--url``) or a store opened directly
 (``--store``; the default embedded store when neither is given). Exit codes
 of ``compare``: 0 when no ``--fail-on`` rule tripped, 1 when one did, 2 on a
-usage, connection or query error, so CI can gate a rollout on it.
+usage, connection or query error (a version without calls and the same
+version twice included), so CI can gate a rollout on it.
 """
 
 from __future__ import annotations
@@ -54,7 +55,12 @@ def compare(
     alpha: float = typer.Option(None, help="Significance level (default 0.01)."),
     project: str = typer.Option(DEFAULT_PROJECT, help=PROJECT_HELP),
 ) -> None:
-    """Compare CANDIDATE with BASELINE: fewer failures? the same kinds? new kinds?"""
+    """Compare CANDIDATE with BASELINE: fewer failures? the same kinds? new kinds?
+
+    Exits 0 when no --fail-on rule tripped, 1 when one did, and 2 on a usage,
+    connection or query error, including a version with no calls at all
+    (see 'faultprint versions') and the same version given twice.
+    """
     from faultprint_collector.cli import fail, read
 
     if fmt not in ("table", "json", "markdown"):

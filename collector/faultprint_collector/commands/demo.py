@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -120,30 +121,73 @@ def report(store_dir: Path) -> list[dict[str, Any]]:
     return versions
 
 
+def _fresh_store_dir(store: Path | None) -> Path:
+    """The demo's store directory, made empty and for this run only.
+
+    Without --store: a new ``./.faultprint/demo-<time>-<random>``, created
+    atomically, so two demos started in the same second never share one.
+    """
+    from faultprint_collector.cli import fail
+
+    if store is None:
+        parent = Path(".faultprint")
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            return Path(tempfile.mkdtemp(prefix=f"demo-{stamp}-", dir=parent)).resolve()
+        except OSError as exc:
+            fail(f"cannot create a demo store under {parent.resolve()}: {exc}")
+    store_dir = store.resolve()
+    if store_dir.exists() and not store_dir.is_dir():
+        fail(f"{store_dir} is not a directory; the demo needs a fresh store directory")
+    try:
+        if store_dir.exists() and any(store_dir.iterdir()):
+            fail(f"{store_dir} is not empty; the demo needs a fresh store")
+        store_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"cannot create the demo store {store_dir}: {exc}")
+    return store_dir
+
+
+def _start_on_free_port(store_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """Start the collector; another port when a concurrent process took the first."""
+    for _ in range(2):
+        port = free_port()
+        try:
+            return start_collector(store_dir, port, log), port
+        except RuntimeError as exc:
+            # the port was free when chosen but may be taken before the
+            # collector binds it (another demo starting at the same moment)
+            if "address already in use" not in str(exc).lower():
+                raise
+    port = free_port()
+    return start_collector(store_dir, port, log), port
+
+
 def demo(
     calls: int = typer.Option(12_000, min=100, max=1_000_000, help="How many model calls."),
     seed: int = typer.Option(7, help="Random seed (the run is deterministic)."),
     store: Path = typer.Option(
-        None, help="Where to keep the data (default: a new ./.faultprint/demo-<time>)."
+        None,
+        help="Where to keep the data: a new or empty directory "
+        "(default: a new ./.faultprint/demo-<time>-<random>).",
     ),
 ) -> None:
     """Run a simulated application against two model versions and report how they fail."""
     import faultprint
 
+    from faultprint_collector.cli import fail
     from faultprint_collector.demo import shop
 
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    store_dir = (store or Path(".faultprint") / f"demo-{stamp}").resolve()
-    if store_dir.exists() and any(store_dir.iterdir()):
-        from faultprint_collector.cli import fail
-
-        fail(f"{store_dir} is not empty; the demo needs a fresh store")
-    store_dir.mkdir(parents=True, exist_ok=True)
+    store_dir = _fresh_store_dir(store)
     log = store_dir.parent / f"{store_dir.name}.collector.log"
-    port = free_port()
+    console.print(f"Starting the collector with a fresh embedded store {store_dir}")
+    try:
+        proc, port = _start_on_free_port(store_dir, log)
+    except RuntimeError as exc:
+        fail(f"the demo could not start its collector: {exc}", code=1)
     url = f"http://127.0.0.1:{port}"
-    console.print(f"Starting the collector on {url} with a fresh embedded store {store_dir}")
-    proc = start_collector(store_dir, port, log)
+    console.print(f"The collector listens on {url}")
     started = time.monotonic()
     try:
         faultprint.configure(

@@ -1,6 +1,13 @@
 """ClickHouse storage: one client for the embedded engine (chDB) and servers."""
 
-from faultprint_collector.store._client import Store, StoreError, StoreLockedError, open_store
+from faultprint_collector.store._client import (
+    Store,
+    StoreError,
+    StoreLockedError,
+    check_store,
+    is_faultprint_store,
+    open_store,
+)
 from faultprint_collector.store._migrations import MIGRATIONS_TABLE, apply_migrations, render_ddl
 from faultprint_collector.store._writer import CALL_COLUMNS, CallWriter
 
@@ -12,6 +19,8 @@ __all__ = [
     "StoreError",
     "StoreLockedError",
     "apply_migrations",
+    "check_store",
+    "is_faultprint_store",
     "open_store",
     "render_ddl",
 ]

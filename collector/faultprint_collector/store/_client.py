@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import queue
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -183,6 +186,22 @@ class Store:
             self.client.close()
 
 
+@contextlib.contextmanager
+def _driver_warnings_muted() -> Iterator[None]:
+    """Keep the driver from logging a failed first connection on its own.
+
+    Without logging configured, its warning would reach stderr as a bare line
+    ahead of the StoreError that says the same thing with the store named.
+    """
+    driver = logging.getLogger("clickhouse_connect.driver")
+    before = driver.level
+    driver.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        driver.setLevel(before)
+
+
 def _locked_by_another_process(data_dir: Path) -> bool:
     """True when another process holds the engine's lock on DATA_DIR/status.
 
@@ -206,15 +225,99 @@ def _locked_by_another_process(data_dir: Path) -> bool:
     return False
 
 
+#: URL schemes a store may have; anything else with ``://`` is refused, not
+#: taken for a relative directory named ``ftp:`` (say)
+SCHEMES = ("http", "https", "clickhouse", "chdb")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+#: the table the migrations create first: its presence marks a faultprint store
+MIGRATIONS_TABLE = "schema_migrations"
+
+
 def is_url(store: str) -> bool:
     """True when STORE names a server (http/https/clickhouse URL or chdb DSN)."""
-    return store.split("://", 1)[0] in {"http", "https", "clickhouse", "chdb"} and "://" in store
+    return store.split("://", 1)[0] in SCHEMES and "://" in store
+
+
+def _scheme_checked(store: str) -> None:
+    if not store.strip():
+        raise StoreError("the store must not be empty: give a directory or a ClickHouse URL")
+    match = _SCHEME.match(store)
+    if match and match[1].lower() not in SCHEMES:
+        raise StoreError(
+            f"unsupported store URL scheme {match[1]!r}: give a directory, chdb://DIR "
+            "or a ClickHouse URL (http://, https://)"
+        )
+
+
+def is_faultprint_store(data_dir: Path) -> bool:
+    """True when DATA_DIR holds an embedded faultprint store (its schema was created)."""
+    return (data_dir / "metadata" / "default" / f"{MIGRATIONS_TABLE}.sql").is_file()
+
+
+def check_store(store: str, *, create: bool) -> None:
+    """Refuse a STORE location before anything is created there.
+
+    Every store needs a known URL scheme. A directory must be a faultprint
+    store; with CREATE it may instead be missing or empty (a new store), but
+    never a file or a directory holding anything else, so the engine does
+    not scatter its files among someone's own.
+    """
+    _scheme_checked(store)
+    if is_url(store) and not store.startswith("chdb://"):
+        return
+    data_dir = _data_dir(store)
+    if is_faultprint_store(data_dir):
+        return
+    if not create:
+        if not data_dir.exists():
+            raise StoreError(f"no faultprint store at {data_dir}: the directory does not exist")
+        raise StoreError(f"{data_dir} is not a faultprint store")
+    if data_dir.exists() and not data_dir.is_dir():
+        raise StoreError(f"the store {data_dir} is not a directory")
+    if not _holds_no_files(data_dir):
+        raise StoreError(
+            f"{data_dir} is not empty and holds no faultprint store: "
+            "give a new or empty directory, or an existing store"
+        )
+
+
+def _holds_no_files(directory: Path) -> bool:
+    """True when DIRECTORY is missing, empty or holds nothing but empty directories.
+
+    Empty directories are what the engine leaves in a directory it opened
+    before any schema was created (``tmp/``), so such a store may still be
+    set up; a single file means the directory belongs to someone else.
+    """
+    if not directory.exists():
+        return True
+    for root, dirs, files in os.walk(directory, onerror=_raise):
+        if files or any((Path(root) / d).is_symlink() for d in dirs):
+            return False
+    return True
+
+
+def _raise(exc: OSError) -> None:
+    raise StoreError(f"cannot read store directory {exc.filename}: {exc.strerror}")
+
+
+def _data_dir(store: str) -> Path:
+    path = store[len("chdb://") :] if store.startswith("chdb://") else store
+    return Path(path).expanduser().resolve()
 
 
 def open_store(
-    store: str = DEFAULT_STORE, *, cluster: str = "", local_writes: bool = False
+    store: str = DEFAULT_STORE,
+    *,
+    cluster: str = "",
+    local_writes: bool = False,
+    create: bool = True,
 ) -> Store:
-    """Open STORE: a directory (embedded, created if missing) or a server URL.
+    """Open STORE: a directory (embedded) or a server URL.
+
+    With CREATE (the collector) a missing or empty directory becomes a new
+    store and a server database is created when missing; without it (the
+    CLI's reads) STORE must already be a faultprint store. Either way
+    :func:`check_store` refuses what is not a store before anything is made.
 
     ``http(s)://user:pass@host:8123/db`` connects to a ClickHouse server and
     uses database ``db`` (created when missing). With ``cluster``, the schema
@@ -225,9 +328,9 @@ def open_store(
 
     if cluster and not cluster.replace("_", "").isalnum():
         raise StoreError(f"invalid cluster name {cluster!r}: use letters, digits and _")
+    check_store(store, create=create)
     if not is_url(store) or store.startswith("chdb://"):
-        path = store[len("chdb://") :] if store.startswith("chdb://") else store
-        data_dir = Path(path).expanduser().resolve()
+        data_dir = _data_dir(store)
         try:
             data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -273,14 +376,28 @@ def open_store(
             connect_timeout=5,
         )
 
+    safe = f"{parts.scheme}://{parts.hostname}:{parts.port}/{database}"
     try:
-        client = connect()
-        # on a cluster every node needs the database before ON CLUSTER DDL runs
-        on_cluster = f" ON CLUSTER {cluster}" if cluster else ""
-        client.command(f"CREATE DATABASE IF NOT EXISTS {database}{on_cluster}")
+        with _driver_warnings_muted():
+            client = connect()
+            if create:
+                # on a cluster every node needs the database before ON CLUSTER DDL runs
+                on_cluster = f" ON CLUSTER {cluster}" if cluster else ""
+                client.command(f"CREATE DATABASE IF NOT EXISTS {database}{on_cluster}")
+                exists = True
+            else:
+                exists = bool(
+                    client.command(
+                        "SELECT count() FROM system.tables "
+                        "WHERE database = {db:String} AND name = {name:String}",
+                        parameters={"db": database, "name": MIGRATIONS_TABLE},
+                    )
+                )
     except Exception as exc:
-        safe = f"{parts.scheme}://{parts.hostname}:{parts.port}/{database}"
         raise StoreError(f"cannot connect to ClickHouse at {safe}: {exc}") from exc
+    if not exists:
+        client.close()
+        raise StoreError(f"database {database} at {safe} holds no faultprint store")
     local: frozenset[str] = frozenset()
     if cluster and local_writes:
         from faultprint_collector.store._migrations import engine_tables

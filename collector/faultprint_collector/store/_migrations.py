@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from faultprint_collector.store._client import Store
+from faultprint_collector.store._client import MIGRATIONS_TABLE, Store
 
 __all__ = [
     "DEFAULT_RETENTION_DAYS",
@@ -52,7 +52,6 @@ __all__ = [
     "render_schema",
 ]
 
-MIGRATIONS_TABLE = "schema_migrations"
 DEFAULT_RETENTION_DAYS = 90
 #: suffix of the per-shard tables behind the Distributed tables on a cluster
 LOCAL_SUFFIX = "_local"

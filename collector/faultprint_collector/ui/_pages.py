@@ -250,42 +250,43 @@ async def compare_page(
     }
     status = 200
     if baseline and candidate:
-        if baseline == candidate:
-            context["error"] = "Pick two different versions."
+        # the same checks as the API and the CLI: the same version twice is a
+        # 400, a version without calls a 404, each with the reason shown
+        try:
+            result = await run_read(request, compare, project, baseline, candidate, since=since)
+        except QueryError as exc:
+            context["error"] = str(exc)
             status = 400
+        except NotFound as exc:
+            context["error"] = str(exc)
+            status = 404
         else:
-            try:
-                result = await run_read(request, compare, project, baseline, candidate, since=since)
-            except QueryError as exc:
-                context["error"] = str(exc)
-                status = 400
-            else:
-                context["result"] = result
-                context["rates_chart"] = _svg.rate_bars(
-                    [
-                        _svg.RateBar(
-                            f"baseline {baseline}",
-                            result["baseline"]["failure_rate"],
-                            result["baseline"]["failure_rate_ci"][0],
-                            result["baseline"]["failure_rate_ci"][1],
-                            color=_svg.PALETTE[0],
-                        ),
-                        _svg.RateBar(
-                            f"candidate {candidate}",
-                            result["candidate"]["failure_rate"],
-                            result["candidate"]["failure_rate_ci"][0],
-                            result["candidate"]["failure_rate_ci"][1],
-                            color=_svg.PALETTE[1],
-                        ),
-                    ],
-                    title="Failure rate (95% interval)",
-                )
-                rows = await run_read(request, _mode_rows, project, baseline, candidate, since)
-                context["modes_chart"] = _svg.paired_bars(
-                    rows,
-                    names=(f"baseline {baseline}", f"candidate {candidate}"),
-                    title="Share of failures per mode",
-                )
+            context["result"] = result
+            context["rates_chart"] = _svg.rate_bars(
+                [
+                    _svg.RateBar(
+                        f"baseline {baseline}",
+                        result["baseline"]["failure_rate"],
+                        result["baseline"]["failure_rate_ci"][0],
+                        result["baseline"]["failure_rate_ci"][1],
+                        color=_svg.PALETTE[0],
+                    ),
+                    _svg.RateBar(
+                        f"candidate {candidate}",
+                        result["candidate"]["failure_rate"],
+                        result["candidate"]["failure_rate_ci"][0],
+                        result["candidate"]["failure_rate_ci"][1],
+                        color=_svg.PALETTE[1],
+                    ),
+                ],
+                title="Failure rate (95% interval)",
+            )
+            rows = await run_read(request, _mode_rows, project, baseline, candidate, since)
+            context["modes_chart"] = _svg.paired_bars(
+                rows,
+                names=(f"baseline {baseline}", f"candidate {candidate}"),
+                title="Share of failures per mode",
+            )
     elif baseline or candidate:
         context["error"] = "Pick both a baseline and a candidate version."
         status = 400
@@ -325,11 +326,22 @@ async def key_page(request: Request, message: str = "") -> Response:
     return _render(request, "key.html", {"message": message, "project": None}, 401)
 
 
+def _is_key_text(key: str) -> bool:
+    """True when KEY can travel in a cookie and come back unchanged: printable
+    ASCII without a quote, comma, semicolon or backslash."""
+    return key.isascii() and key.isprintable() and not any(c in key for c in '",;\\')
+
+
 @router.post("/ui/key")
 async def set_key(request: Request) -> Response:
     """Keep the given API key in an HttpOnly cookie (checked on every page)."""
     form = (await request.body()).decode("utf-8", "replace")
     key = (parse_qs(form).get("key") or [""])[0].strip()
+    if not _is_key_text(key):
+        # a cookie (like the header an API client sends) carries only
+        # printable ASCII; no configured key can be anything else
+        message = "That is not a valid API key: keys are printable ASCII characters."
+        return _render(request, "key.html", {"message": message, "project": None}, 400)
     response = RedirectResponse("/", status_code=303)
     if key:
         response.set_cookie(KEY_COOKIE, key, httponly=True, samesite="strict")

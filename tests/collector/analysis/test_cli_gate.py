@@ -61,6 +61,25 @@ def test_fail_on_exit_codes(start_collector: Callable[..., CollectorProcess]) ->
     bad_time = faultprint("compare", "a", "b", *url, "--since", "last tuesday")
     assert bad_time.returncode == 2 and "invalid time" in bad_time.stderr
 
+    # a version without calls (a typo, a canary that never ran) fails the gate
+    missing = faultprint("compare", "stable-1", "nope", *url, "--fail-on", "new-modes")
+    assert missing.returncode == 2
+    assert "'nope'" in missing.stderr and "stable-1" in missing.stderr  # known versions listed
+    neither = faultprint("compare", "nope1", "nope2", *url)
+    assert neither.returncode == 2 and "'nope1' and 'nope2'" in neither.stderr
+    same = faultprint("compare", "stable-1", "stable-1", *url)
+    assert same.returncode == 2 and "two different versions" in same.stderr
+
+    # the API's validation errors reach the user with the parameter they name
+    empty = faultprint("compare", "", "stable-2", *url)
+    assert empty.returncode == 2 and "baseline" in empty.stderr
+    long_site = faultprint("versions", *url, "--call-site", "x" * 300)
+    assert long_site.returncode == 2 and "call_site" in long_site.stderr
+    no_sql = faultprint("sql", "", *url)
+    assert no_sql.returncode == 2 and "sql: " in no_sql.stderr
+    far = faultprint("versions", *url, "--since", "100000w")
+    assert far.returncode == 2 and "before 1970" in far.stderr
+
     down = faultprint("compare", "a", "b", "--url", f"http://127.0.0.1:{free_port()}")
     assert down.returncode == 2 and "cannot reach" in down.stderr
 
@@ -106,11 +125,18 @@ def test_direct_store_reads_when_no_collector_owns_it(tmp_path) -> None:
     collector = CollectorProcess(store=store, port=port, log_path=tmp_path / "c.log").start()
     try:
         send(collector.url, version_spans("m1", 150, {"parse": 9}, seed=8))
-        wait_for_calls(collector.url, 150)
+        send(collector.url, version_spans("m2", 40, {"parse": 2}, seed=9))
+        wait_for_calls(collector.url, 190)
     finally:
         collector.stop()
     versions = faultprint("versions", "--store", store, "--format", "json")
     assert versions.returncode == 0, versions.stderr
     assert json.loads(versions.stdout)["versions"][0]["failures"] == 9
+    assert [v["model_version"] for v in json.loads(versions.stdout)["versions"]] == ["m1", "m2"]
     compared = faultprint("compare", "m1", "m2", "--store", store, "--fail-on", "not-enough-data")
     assert compared.returncode == 1 and "not enough data" in compared.stdout
+    missing = faultprint("compare", "m1", "m3", "--store", store, "--fail-on", "not-enough-data")
+    assert missing.returncode == 2 and "'m3'" in missing.stderr
+    far = faultprint("versions", "--store", store, "--until", "99999w")
+    assert far.returncode == 2 and "before 1970" in far.stderr
+    assert "Traceback" not in far.stderr

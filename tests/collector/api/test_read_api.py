@@ -149,8 +149,10 @@ def test_projects_are_isolated(api: CollectorProcess) -> None:
     assert sql(api, "SELECT sum(calls) FROM version_hourly_v", key=KEY_B).json()["rows"] == [[50.0]]
     fp = get(api, "/api/fingerprints").json()["fingerprints"][0]["fingerprint"]
     assert get(api, f"/api/fingerprints/{fp}", key=KEY_B).status_code == 404
-    r = get(api, "/api/compare", key=KEY_B, baseline="v1", candidate="v2").json()
-    assert r["baseline"]["calls"] == 0 and r["verdict"] == "not enough data for a verdict"
+    # another project's versions are no versions at all here
+    r = get(api, "/api/compare", key=KEY_B, baseline="v1", candidate="v2")
+    assert r.status_code == 404 and "'v1' and 'v2'" in r.json()["detail"]
+    assert "other" in r.json()["detail"] and "v2," not in r.json()["detail"]
     assert httpx.get(f"{api.url}/api/versions", timeout=30).status_code == 401
 
 
@@ -167,6 +169,18 @@ def test_projects_are_isolated(api: CollectorProcess) -> None:
         ("/api/compare", {"baseline": "v1", "candidate": "v2", "alpha": 2}, 422),
         ("/api/compare", {"baseline": "v1", "candidate": "v2", "since": "99999999d"}, 400),
         ("/api/incidents", {"limit": 5000}, 422),
+        # durations whose date the store cannot hold (year ~110)
+        ("/api/versions", {"since": "100000w"}, 400),
+        ("/api/versions", {"until": "99999w"}, 400),
+        ("/api/incidents", {"since": "99999w"}, 400),
+        ("/api/fingerprints", {"since": "99999w"}, 400),
+        ("/api/fingerprints", {"until": "99999w"}, 400),
+        ("/api/fingerprints/00000000000000ab", {"since": "99999w"}, 400),
+        ("/api/compare", {"baseline": "v1", "candidate": "v2", "until": "99999w"}, 400),
+        ("/api/versions", {"since": "0001-01-01T00:00:00+01:00"}, 400),
+        # a comparison needs two versions that have calls
+        ("/api/compare", {"baseline": "v1", "candidate": "nope"}, 404),
+        ("/api/compare", {"baseline": "v1", "candidate": "v1"}, 400),
     ],
 )
 def test_bad_parameters_are_4xx_with_a_reason(
@@ -181,3 +195,21 @@ def test_incidents_still_answer_for_the_cli(api: CollectorProcess, tmp_path: Pat
     rows = get(api, "/api/incidents", since="24h", limit=3).json()["incidents"]
     assert [r["failures"] for r in rows] == [40, 25, 15]
     assert all(r["first_seen"] and r["model_versions"] for r in rows)
+
+
+def test_a_missing_version_is_named_with_the_known_ones(api: CollectorProcess) -> None:
+    response = get(api, "/api/compare", baseline="nope1", candidate="v2")
+    assert response.status_code == 404
+    detail = response.json()["detail"]
+    assert "'nope1'" in detail and "'v2'" not in detail
+    assert "known versions" in detail and "v1" in detail
+    same = get(api, "/api/compare", baseline="v2", candidate="v2").json()["detail"]
+    assert "same version" in same and "two different versions" in same
+
+
+def test_a_long_duration_leaves_the_connection_usable(api: CollectorProcess) -> None:
+    with httpx.Client(headers={"authorization": f"Bearer {KEY_A}"}, timeout=60) as client:
+        bad = client.get(f"{api.url}/api/versions", params={"since": "99999w"})
+        assert bad.status_code == 400 and "before 1970" in bad.json()["detail"]
+        ok = client.get(f"{api.url}/api/versions", params={"since": "2000w"})
+        assert ok.status_code == 200 and len(ok.json()["versions"]) == 2

@@ -72,3 +72,33 @@ def test_demo_refuses_a_store_that_is_not_fresh(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert "not empty" in out.stdout + out.stderr
     assert (tmp_path / "old" / "keep.txt").read_text() == "precious"
+
+
+def _demo(*args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "faultprint_collector.cli", "demo", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+
+
+def test_two_demos_at_once_in_one_directory_keep_apart(tmp_path: Path) -> None:
+    runs = [_demo("--calls", "200", cwd=tmp_path) for _ in range(2)]
+    outputs = [run.communicate(timeout=300) for run in runs]
+    for run, (stdout, stderr) in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, stderr
+        assert "Traceback" not in stderr and shop.VERSION_B in stdout
+    stores = [p for p in (tmp_path / ".faultprint").iterdir() if p.suffix != ".spool"]
+    stores = [p for p in stores if p.is_dir()]
+    assert len(stores) == 2 and all(p.name.startswith("demo-") for p in stores)
+
+
+def test_demo_refuses_a_file_as_store(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("")
+    done = _demo("--store", str(tmp_path / "f"))
+    stdout, stderr = done.communicate(timeout=60)
+    assert done.returncode == 2
+    assert "is not a directory" in stderr and "Traceback" not in stdout + stderr

@@ -1,0 +1,71 @@
+"""Parameter checks of the read queries shared by the API, the CLI and the UI."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from faultprint_collector import queries
+from faultprint_collector.store import Store
+
+from tests.collector.analysis.conftest import store_calls, synth_calls
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "99999w",  # year ~110: the store cannot hold it
+        "100000w",
+        "700000d",
+        "20000000h",
+        "9" * 30 + "m",
+        "9" * 5000 + "s",  # beyond what int() converts
+    ],
+)
+def test_a_duration_reaching_before_1970_is_refused(value: str) -> None:
+    with pytest.raises(queries.QueryError, match="before 1970"):
+        queries.parse_since(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "1969-12-31", "2106-01-01"],
+)
+def test_an_iso_time_out_of_the_stores_range_is_refused(value: str) -> None:
+    with pytest.raises(queries.QueryError, match="out of range"):
+        queries.parse_since(value)
+
+
+def test_times_within_range_are_parsed() -> None:
+    assert queries.parse_since("1970-01-01") == datetime(1970, 1, 1, tzinfo=UTC)
+    assert queries.parse_since("2000-01-01T01:00:00+01:00") == datetime(2000, 1, 1, tzinfo=UTC)
+    ago = queries.parse_since("2000w")
+    assert ago is not None and ago.year < 1990
+
+
+def test_a_long_window_reads_instead_of_failing_in_the_store(store: Store) -> None:
+    store_calls(store, synth_calls("v1", 50, {1: 0.2}, seed=1))
+    since = queries.parse_since("2000w")
+    assert [v["model_version"] for v in queries.list_versions(store, "default", since)] == ["v1"]
+    with pytest.raises(queries.QueryError, match="earlier than until"):
+        queries.list_versions(store, "default", since, queries.parse_since("2500w"))
+
+
+def test_comparing_a_version_without_calls_names_it(store: Store) -> None:
+    store_calls(store, synth_calls("v1", 150, {1: 0.1}, seed=2))
+    store_calls(store, synth_calls("v2", 150, {1: 0.1}, seed=3))
+    with pytest.raises(queries.NotFound) as missing:
+        queries.compare(store, "default", "v1", "nope")
+    assert "version 'nope'" in str(missing.value)
+    assert "known versions" in str(missing.value) and "v1" in str(missing.value)
+    with pytest.raises(queries.NotFound, match="versions 'x' and 'y'"):
+        queries.compare(store, "default", "x", "y")
+    with pytest.raises(queries.NotFound, match="no calls yet"):
+        queries.compare(store, "other-project", "v1", "v2")
+    assert queries.compare(store, "default", "v1", "v2")["baseline"]["calls"] == 150
+
+
+def test_comparing_a_version_with_itself_is_refused(store: Store) -> None:
+    store_calls(store, synth_calls("v1", 150, {1: 0.1}, seed=4))
+    with pytest.raises(queries.QueryError, match="two different versions"):
+        queries.compare(store, "default", "v1", "v1")

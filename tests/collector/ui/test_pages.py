@@ -1,0 +1,49 @@
+"""The UI's pages answer bad input with a page that says why, never a 500."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.collector.analysis.otlp_calls import send, version_spans, wait_for_calls
+from tests.conftest import CollectorProcess
+
+HTML = {"accept": "text/html"}
+
+
+@pytest.mark.parametrize("body", [b"key=%E2%82%AC", b"key=%ff%fe", b"key=a%0Ab", b"key=a%3Bb"])
+def test_a_key_no_cookie_can_carry_is_a_400_page(collector: CollectorProcess, body: bytes) -> None:
+    response = httpx.post(
+        f"{collector.url}/ui/key",
+        content=body,
+        headers={**HTML, "content-type": "application/x-www-form-urlencoded"},
+        timeout=30,
+    )
+    assert response.status_code == 400
+    assert "not a valid API key" in response.text
+    assert "set-cookie" not in response.headers
+
+
+def test_a_plain_key_is_kept_in_a_cookie(collector: CollectorProcess) -> None:
+    response = httpx.post(
+        f"{collector.url}/ui/key",
+        content=b"key=fpk_abc-DEF_123",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+        timeout=30,
+    )
+    assert response.status_code == 303
+    assert "faultprint_key=fpk_abc-DEF_123" in response.headers["set-cookie"]
+
+
+def test_compare_page_names_a_version_without_calls(collector: CollectorProcess) -> None:
+    send(collector.url, version_spans("v1", 120, {"parse": 6}, seed=1))
+    wait_for_calls(collector.url, 120)
+    page = httpx.get(
+        f"{collector.url}/compare", params={"baseline": "v1", "candidate": "nope"}, timeout=30
+    )
+    assert page.status_code == 404
+    assert "no calls of version &#39;nope&#39;" in page.text and "known versions" in page.text
+    same = httpx.get(
+        f"{collector.url}/compare", params={"baseline": "v1", "candidate": "v1"}, timeout=30
+    )
+    assert same.status_code == 400 and "two different versions" in same.text
