@@ -20,6 +20,10 @@ JSON = "application/json"
 
 #: decompressed bodies larger than this are refused (decompression bombs)
 MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024
+#: gzip members in one body; more is no encoder's output, only work for the decoder
+MAX_GZIP_MEMBERS = 10_000
+#: a gzip member starts with these two bytes (RFC 1952 2.3.1)
+_GZIP_MAGIC = b"\x1f\x8b"
 #: JSON nesting deeper than this is refused
 MAX_JSON_DEPTH = 64
 #: spans in one request; a flood of tiny spans would hold a decoder for long
@@ -38,23 +42,69 @@ class OTLPDecodeError(ValueError):
 
 
 def decompress(body: bytes, encoding: str, limit: int = MAX_DECOMPRESSED_BYTES) -> bytes:
-    """Undo Content-Encoding (gzip, deflate or identity), capped at LIMIT bytes."""
+    """Undo Content-Encoding (gzip, deflate or identity), capped at LIMIT bytes.
+
+    A gzip body may hold several members, one after the other (RFC 1952
+    2.2); every one is decoded and LIMIT applies to their sum. Anything after
+    the last member other than NUL padding is refused, as is anything after
+    a deflate (zlib) stream: silently dropping it would acknowledge spans
+    that are never stored.
+    """
     encoding = (encoding or "identity").strip().lower()
     if encoding in ("", "identity"):
         return body
     if encoding not in ("gzip", "deflate", "x-gzip"):
         raise OTLPDecodeError(f"unsupported Content-Encoding {encoding!r}", 415)
-    wbits = 16 + zlib.MAX_WBITS if encoding in ("gzip", "x-gzip") else zlib.MAX_WBITS
+    gzipped = encoding in ("gzip", "x-gzip")
+    wbits = 16 + zlib.MAX_WBITS if gzipped else zlib.MAX_WBITS
+    view = memoryview(body)
+    out: list[bytes] = []
+    pos = members = size = 0
+    while True:
+        members += 1
+        if members > MAX_GZIP_MEMBERS:
+            raise OTLPDecodeError(f"body has more than {MAX_GZIP_MEMBERS} gzip members")
+        pos, size = _inflate_member(view, pos, wbits, out, size, limit, encoding)
+        if pos == len(view):
+            return b"".join(out)
+        if not gzipped:
+            raise OTLPDecodeError(f"body has {len(view) - pos} bytes after the {encoding} data")
+        if view[pos : pos + 2] != _GZIP_MAGIC:
+            if not view[pos:].tobytes().strip(b"\0"):
+                return b"".join(out)  # NUL padding after the last member, as gzip(1) allows
+            raise OTLPDecodeError(
+                f"body has {len(view) - pos} bytes of trailing garbage after the gzip data"
+            )
+
+
+def _inflate_member(
+    view: memoryview, pos: int, wbits: int, out: list[bytes], size: int, limit: int, encoding: str
+) -> tuple[int, int]:
+    """Inflate the stream starting at POS onto OUT (SIZE bytes so far).
+
+    Returns the offset after the stream and the new size.
+    """
     inflater = zlib.decompressobj(wbits)
-    try:
-        out = inflater.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise OTLPDecodeError(f"body is not valid {encoding}: {exc}") from exc
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise OTLPDecodeError(f"decompressed body exceeds the limit of {limit} bytes", 413)
-    if not inflater.eof:
-        raise OTLPDecodeError(f"body is truncated {encoding} data")
-    return out
+    # Input is fed in growing chunks: what follows the stream's end comes
+    # back as a copy (``unused_data``), so a small first chunk keeps many
+    # small members cheap and doubling keeps a large one to few calls.
+    chunk = 1024
+    while not inflater.eof:
+        if pos >= len(view):
+            raise OTLPDecodeError(f"body is truncated {encoding} data")
+        data = view[pos : pos + chunk]
+        pos += len(data)
+        chunk = min(chunk * 2, 1 << 20)
+        try:
+            # at most one byte beyond the limit: enough to know it is exceeded
+            piece = inflater.decompress(data, limit - size + 1)
+        except zlib.error as exc:
+            raise OTLPDecodeError(f"body is not valid {encoding}: {exc}") from exc
+        size += len(piece)
+        if size > limit or inflater.unconsumed_tail:
+            raise OTLPDecodeError(f"decompressed body exceeds the limit of {limit} bytes", 413)
+        out.append(piece)
+    return pos - len(inflater.unused_data), size
 
 
 def _hex_ids_to_base64(node: Any) -> None:

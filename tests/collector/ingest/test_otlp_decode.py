@@ -10,6 +10,7 @@ import httpx
 import pytest
 from faultprint_collector.ingest import OTLPDecodeError, decode_body
 
+from tests.collector.api._otlp import request as api_request
 from tests.collector.ingest.otlp_samples import sample_request, to_otlp_json
 
 PB = "application/x-protobuf"
@@ -117,3 +118,21 @@ def test_spans_with_bad_ids_are_rejected_as_partial_success(collector) -> None:
     body = response.json()
     assert body["partialSuccess"]["rejectedSpans"] == "1"
     assert "trace id" in body["partialSuccess"]["errorMessage"]
+
+
+def test_the_collector_stores_the_spans_of_every_gzip_member(collector) -> None:
+    first, _ = api_request(3, model="gzip-member-one", failures_every=0)
+    second, _ = api_request(2, model="gzip-member-two", failures_every=0)
+    body = gzip.compress(first.SerializeToString()) + gzip.compress(second.SerializeToString())
+    headers = {"content-type": PB, "content-encoding": "gzip"}
+    url = f"{collector.url}/v1/traces"
+    response = httpx.post(url, content=body, headers=headers, timeout=30)
+    assert response.status_code == 200
+    collector.wait_stored()
+    versions = httpx.get(f"{collector.url}/api/versions", timeout=30).json()["versions"]
+    calls = {v["model_version"]: v["calls"] for v in versions}
+    assert calls.get("gzip-member-one") == 3
+    assert calls.get("gzip-member-two") == 2
+    # bytes after the last member: refused, not silently dropped
+    response = httpx.post(url, content=body + b"garbage", headers=headers, timeout=30)
+    assert response.status_code == 400
