@@ -24,6 +24,8 @@ MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024
 MAX_GZIP_MEMBERS = 10_000
 #: a gzip member starts with these two bytes (RFC 1952 2.3.1)
 _GZIP_MAGIC = b"\x1f\x8b"
+#: longest JSON integer literal: a sign and the 20 digits of a 64-bit value
+MAX_JSON_INT_CHARS = 21
 #: JSON nesting deeper than this is refused
 MAX_JSON_DEPTH = 64
 #: spans in one request; a flood of tiny spans would hold a decoder for long
@@ -145,6 +147,21 @@ def _check_span_count(request: ExportTraceServiceRequest) -> None:
         )
 
 
+def _parse_int(text: str) -> int:
+    """A JSON integer; one longer than any OTLP field can hold is refused.
+
+    OTLP integers are at most 64 bits (20 digits); converting a longer one
+    only costs time, and past Python's digit limit it raises a ValueError
+    that names no JSON at all.
+    """
+    if len(text) > MAX_JSON_INT_CHARS:
+        raise OTLPDecodeError(
+            f"JSON body holds an integer of {len(text)} digits; "
+            f"OTLP integers have at most {MAX_JSON_INT_CHARS - 1}"
+        )
+    return int(text)
+
+
 def parse_request(body: bytes, content_type: str) -> ExportTraceServiceRequest:
     """Parse an already-decompressed body as an ExportTraceServiceRequest."""
     media = (content_type or "").split(";", 1)[0].strip().lower()
@@ -162,11 +179,15 @@ def parse_request(body: bytes, content_type: str) -> ExportTraceServiceRequest:
         except UnicodeDecodeError as exc:
             raise OTLPDecodeError(f"JSON body is not valid UTF-8: {exc}") from exc
         try:
-            data = json.loads(text)
+            data = json.loads(text, parse_int=_parse_int)
         except json.JSONDecodeError as exc:
             raise OTLPDecodeError(f"body is not valid JSON: {exc}") from exc
         except RecursionError as exc:
             raise OTLPDecodeError("JSON nesting is too deep") from exc
+        except OTLPDecodeError:
+            raise
+        except ValueError as exc:  # a value the parser cannot convert
+            raise OTLPDecodeError(f"body is not valid JSON: {exc!s:.200}") from exc
         if not isinstance(data, dict):
             raise OTLPDecodeError("JSON body must be an object with resourceSpans")
         try:

@@ -136,3 +136,32 @@ def test_the_collector_stores_the_spans_of_every_gzip_member(collector) -> None:
     # bytes after the last member: refused, not silently dropped
     response = httpx.post(url, content=body + b"garbage", headers=headers, timeout=30)
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize("digits", [22, 4301, 100_000])
+def test_an_integer_longer_than_any_otlp_field_is_a_400(digits: int) -> None:
+    span = {"traceId": "ab" * 16, "spanId": "cd" * 8, "startTimeUnixNano": 0}
+    body = json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}).encode()
+    body = body.replace(b'"startTimeUnixNano": 0', b'"startTimeUnixNano": ' + b"9" * digits)
+    with pytest.raises(OTLPDecodeError) as info:
+        decode_body(body, JS, "", "p")
+    assert info.value.status == 400
+    assert f"{digits} digits" in info.value.reason
+
+
+def test_the_longest_64_bit_integers_still_decode() -> None:
+    span = {"traceId": "ab" * 16, "spanId": "cd" * 8, "startTimeUnixNano": 0}
+    body = json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}).encode()
+    body = body.replace(b'"startTimeUnixNano": 0', b'"startTimeUnixNano": 18446744073709551615')
+    decode_body(body, JS, "", "p")  # in range: no error
+
+
+def test_any_value_error_of_the_json_parser_is_a_400(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> object:
+        raise ValueError("a value the parser cannot convert")
+
+    monkeypatch.setattr(json, "loads", refuse)
+    with pytest.raises(OTLPDecodeError) as info:
+        decode_body(b"{}", JS, "", "p")
+    assert info.value.status == 400
+    assert "cannot convert" in info.value.reason
