@@ -109,7 +109,10 @@ def serve(
     except (KeyConfigError, ValueError) as exc:
         fail(str(exc))
     if settings.spool_fsync not in FSYNC_POLICIES:
-        fail(f"--fsync must be one of {', '.join(FSYNC_POLICIES)}")
+        fail(
+            f"--fsync / FAULTPRINT_SPOOL_FSYNC must be one of {', '.join(FSYNC_POLICIES)}, "
+            f"got {settings.spool_fsync!r}"
+        )
     try:  # a clear message now rather than a failed start-up later
         Spool(settings.spool_path(), fsync=settings.spool_fsync).close()
     except SpoolError as exc:

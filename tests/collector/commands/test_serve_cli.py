@@ -56,6 +56,7 @@ def test_a_store_owned_by_a_running_collector_is_a_clear_error(collector) -> Non
         ("FAULTPRINT_SPOOL_MAX_BYTES", "-5"),
         ("FAULTPRINT_MAX_BODY_BYTES", "abc"),
         ("FAULTPRINT_DECODE_WORKERS", "abc"),
+        ("FAULTPRINT_SPOOL_FSYNC", "sometimes"),
     ],
 )
 def test_a_bad_environment_value_stops_serve_before_it_claims_to_be_up(
@@ -64,7 +65,7 @@ def test_a_bad_environment_value_stops_serve_before_it_claims_to_be_up(
     store = tmp_path / "store"
     done = _serve("--store", str(store), env={name: value})
     assert done.returncode == 2
-    assert f"error: {name} must be" in done.stderr
+    assert name in done.stderr and "must be" in done.stderr
     assert "faultprint collector on" not in done.stderr + done.stdout
     assert "Traceback" not in done.stderr + done.stdout
     assert not store.exists()  # nothing was created with the bad value
