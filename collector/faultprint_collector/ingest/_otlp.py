@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import zlib
 from typing import Any
 
@@ -32,6 +33,8 @@ MAX_JSON_DEPTH = 64
 MAX_SPANS_PER_REQUEST = 100_000
 
 _ID_FIELDS = {"traceId": 32, "spanId": 16, "parentSpanId": 16}
+#: the base64 digits of either alphabet (standard or URL-safe), unpadded
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]*")
 
 
 class OTLPDecodeError(ValueError):
@@ -109,11 +112,14 @@ def _inflate_member(
     return pos - len(inflater.unused_data), size
 
 
-def _hex_ids_to_base64(node: Any) -> None:
-    """OTLP/JSON carries ids as hex; protobuf's JSON parser expects base64.
+def _prepare_bytes_fields(node: Any) -> None:
+    """Convert OTLP/JSON ids from hex to base64 and check every bytesValue.
 
-    Without this conversion the parser silently decodes hex text as base64
-    and stores wrong ids, so we convert (and validate) every id field first.
+    OTLP/JSON carries ids as hex; protobuf's JSON parser expects base64 and
+    silently decodes hex text as base64, storing wrong ids, so every id field
+    is converted (and validated) first. The parser also reads invalid base64
+    in a ``bytesValue`` (``"!!!"``) as empty bytes without a word; such a
+    body is refused like a bad id.
     """
     if isinstance(node, dict):
         for key, value in node.items():
@@ -128,11 +134,26 @@ def _hex_ids_to_base64(node: Any) -> None:
                     node[key] = base64.b64encode(bytes.fromhex(value)).decode()
                 except ValueError as exc:
                     raise OTLPDecodeError(f"{key} is not hex: {value[:40]!r}") from exc
+            elif key == "bytesValue" and isinstance(value, str):
+                if not _is_base64(value):
+                    raise OTLPDecodeError(f"bytesValue is not base64: {value[:40]!r}")
             else:
-                _hex_ids_to_base64(value)
+                _prepare_bytes_fields(value)
     elif isinstance(node, list):
         for item in node:
-            _hex_ids_to_base64(item)
+            _prepare_bytes_fields(item)
+
+
+def _is_base64(text: str) -> bool:
+    """Base64 as proto3 JSON accepts it: either alphabet, padding optional."""
+    data = text.rstrip("=")
+    padding = len(text) - len(data)
+    return (
+        padding <= 2
+        and _BASE64.fullmatch(data) is not None
+        and len(data) % 4 != 1
+        and (padding == 0 or len(text) % 4 == 0)
+    )
 
 
 def _check_span_count(request: ExportTraceServiceRequest) -> None:
@@ -191,7 +212,7 @@ def parse_request(body: bytes, content_type: str) -> ExportTraceServiceRequest:
         if not isinstance(data, dict):
             raise OTLPDecodeError("JSON body must be an object with resourceSpans")
         try:
-            _hex_ids_to_base64(data)
+            _prepare_bytes_fields(data)
             json_format.ParseDict(
                 data, request, ignore_unknown_fields=True, max_recursion_depth=MAX_JSON_DEPTH
             )
