@@ -52,7 +52,8 @@ def test_trailing_garbage_is_refused(payload: bytes, garbage: bytes) -> None:
         with pytest.raises(OTLPDecodeError) as info:
             decompress(body, encoding)
         assert info.value.status == 400
-        assert "after" in info.value.reason
+        # garbage that starts like a gzip member is read as a broken one
+        assert any(word in info.value.reason for word in ("after", "truncated", "not valid"))
 
 
 @pytest.mark.parametrize(
