@@ -27,6 +27,8 @@ T = TypeVar("T")
 
 URL_HELP = "Read through the collector at this URL (e.g. http://127.0.0.1:4318)."
 STORE_HELP = "Read this store directly: a directory (embedded) or a ClickHouse URL."
+#: uvicorn's levels, checked here: an unknown one fails inside uvicorn after start-up
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -58,6 +60,14 @@ def read(url: str | None, store: str | None, query: Callable[[Reader], T]) -> T:
         reader.close()
 
 
+def _log_level(value: str) -> str:
+    """Check --log-level before start-up (a usage error, exit 2)."""
+    level = value.strip().lower()
+    if level not in LOG_LEVELS:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
@@ -65,7 +75,11 @@ def serve(
     store: str = typer.Option(
         None, help="Store: a directory (embedded; default ./.faultprint/data) or a ClickHouse URL."
     ),
-    log_level: str = typer.Option("info", help="uvicorn log level."),
+    log_level: str = typer.Option(
+        "info",
+        callback=_log_level,
+        help=f"uvicorn log level: {', '.join(LOG_LEVELS)}.",
+    ),
     keys: str = typer.Option(
         None, help="API key file (project:sha256 lines; see 'faultprint keys add')."
     ),
@@ -106,7 +120,10 @@ def serve(
     except StoreError as exc:
         fail(str(exc))
     if settings.spool_fsync not in FSYNC_POLICIES:
-        fail(f"--fsync must be one of {', '.join(FSYNC_POLICIES)}")
+        fail(
+            f"--fsync / FAULTPRINT_SPOOL_FSYNC must be one of {', '.join(FSYNC_POLICIES)}, "
+            f"got {settings.spool_fsync!r}"
+        )
     try:  # a clear message now rather than a failed start-up later
         Spool(settings.spool_path(), fsync=settings.spool_fsync).close()
     except SpoolError as exc:

@@ -2,12 +2,42 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 
 from faultprint_collector.store._client import DEFAULT_READ_CONNECTIONS, DEFAULT_STORE
 
 DEFAULT_PROJECT = "default"
+#: the retention ``faultprint schema --retention-days`` accepts too
+RETENTION_DAYS_RANGE = (1, 36500)
+#: byte limits beyond 1 TiB are a typo, not a configuration
+MAX_BYTES = 1 << 40
+MAX_DECODE_WORKERS = 256
+MAX_INFLIGHT = 100_000
+MAX_READ_CONNECTIONS = 64
+MAX_SQL_TIMEOUT_S = 3600.0
+CLUSTER_WRITES = ("distributed", "local")
+
+
+class SettingsError(ValueError):
+    """A setting is malformed or out of range; the message names the variable."""
+
+
+def _env_int(name: str) -> int:
+    text = os.environ[name].strip()
+    try:
+        return int(text)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {text[:40]!r}") from None
+
+
+def _env_float(name: str) -> float:
+    text = os.environ[name].strip()
+    try:
+        return float(text)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {text[:40]!r}") from None
 
 
 @dataclass
@@ -63,25 +93,31 @@ class Settings:
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
-        """Settings from FAULTPRINT_* variables, then explicit OVERRIDES."""
+        """Settings from FAULTPRINT_* variables, then explicit OVERRIDES.
+
+        Raises SettingsError, naming the variable and its allowed range, for
+        a value that is not a number or outside what the collector can use:
+        a nonsensical limit would otherwise fail every request (or, for
+        retention, drop every row) long after start-up claimed success.
+        """
         settings = cls()
         env = os.environ
         if env.get("FAULTPRINT_STORE"):
             settings.store = env["FAULTPRINT_STORE"]
         if env.get("FAULTPRINT_RETENTION_DAYS"):
-            settings.retention_days = int(env["FAULTPRINT_RETENTION_DAYS"])
+            settings.retention_days = _env_int("FAULTPRINT_RETENTION_DAYS")
         if env.get("FAULTPRINT_CLUSTER"):
             settings.cluster = env["FAULTPRINT_CLUSTER"]
         if env.get("FAULTPRINT_CLUSTER_WRITES"):
             settings.cluster_writes = env["FAULTPRINT_CLUSTER_WRITES"].strip().lower()
         if env.get("FAULTPRINT_MAX_BODY_BYTES"):
-            settings.max_body_bytes = int(env["FAULTPRINT_MAX_BODY_BYTES"])
+            settings.max_body_bytes = _env_int("FAULTPRINT_MAX_BODY_BYTES")
         if env.get("FAULTPRINT_MAX_DECOMPRESSED_BYTES"):
-            settings.max_decompressed_bytes = int(env["FAULTPRINT_MAX_DECOMPRESSED_BYTES"])
+            settings.max_decompressed_bytes = _env_int("FAULTPRINT_MAX_DECOMPRESSED_BYTES")
         if env.get("FAULTPRINT_SPOOL_DIR"):
             settings.spool_dir = env["FAULTPRINT_SPOOL_DIR"]
         if env.get("FAULTPRINT_SPOOL_MAX_BYTES"):
-            settings.spool_max_bytes = int(env["FAULTPRINT_SPOOL_MAX_BYTES"])
+            settings.spool_max_bytes = _env_int("FAULTPRINT_SPOOL_MAX_BYTES")
         if env.get("FAULTPRINT_SPOOL_FSYNC"):
             settings.spool_fsync = env["FAULTPRINT_SPOOL_FSYNC"]
         if env.get("FAULTPRINT_API_KEYS_FILE"):
@@ -89,11 +125,11 @@ class Settings:
         if env.get("FAULTPRINT_API_KEYS"):
             settings.api_keys = env["FAULTPRINT_API_KEYS"]
         if env.get("FAULTPRINT_DECODE_WORKERS"):
-            settings.decode_workers = int(env["FAULTPRINT_DECODE_WORKERS"])
+            settings.decode_workers = _env_int("FAULTPRINT_DECODE_WORKERS")
         if env.get("FAULTPRINT_MAX_INFLIGHT_REQUESTS"):
-            settings.max_inflight_requests = int(env["FAULTPRINT_MAX_INFLIGHT_REQUESTS"])
+            settings.max_inflight_requests = _env_int("FAULTPRINT_MAX_INFLIGHT_REQUESTS")
         if env.get("FAULTPRINT_RATE_LIMIT_SPANS_PER_S"):
-            settings.rate_limit_spans_per_s = float(env["FAULTPRINT_RATE_LIMIT_SPANS_PER_S"])
+            settings.rate_limit_spans_per_s = _env_float("FAULTPRINT_RATE_LIMIT_SPANS_PER_S")
         if env.get("FAULTPRINT_SCRUB", "").lower() in ("0", "false", "off", "no"):
             settings.scrub = False
         if env.get("FAULTPRINT_SCRUB_PATTERNS"):
@@ -101,15 +137,48 @@ class Settings:
                 p for p in env["FAULTPRINT_SCRUB_PATTERNS"].split(";;") if p.strip()
             ]
         if env.get("FAULTPRINT_READ_CONNECTIONS"):
-            settings.read_connections = max(1, int(env["FAULTPRINT_READ_CONNECTIONS"]))
+            settings.read_connections = _env_int("FAULTPRINT_READ_CONNECTIONS")
         if env.get("FAULTPRINT_SQL_TIMEOUT_S"):
-            settings.sql_timeout_s = float(env["FAULTPRINT_SQL_TIMEOUT_S"])
+            settings.sql_timeout_s = _env_float("FAULTPRINT_SQL_TIMEOUT_S")
         if env.get("FAULTPRINT_SQL_MAX_MEMORY_BYTES"):
-            settings.sql_max_memory_bytes = int(env["FAULTPRINT_SQL_MAX_MEMORY_BYTES"])
+            settings.sql_max_memory_bytes = _env_int("FAULTPRINT_SQL_MAX_MEMORY_BYTES")
         for key, value in overrides.items():
             if value is not None:
                 setattr(settings, key, value)
+        settings.validate()
         return settings
+
+    def validate(self) -> None:
+        """Raise SettingsError when a value is outside its allowed range."""
+        for name, value, low, high in (
+            ("FAULTPRINT_RETENTION_DAYS", self.retention_days, *RETENTION_DAYS_RANGE),
+            ("FAULTPRINT_MAX_BODY_BYTES", self.max_body_bytes, 1, MAX_BYTES),
+            ("FAULTPRINT_MAX_DECOMPRESSED_BYTES", self.max_decompressed_bytes, 1, MAX_BYTES),
+            ("FAULTPRINT_SPOOL_MAX_BYTES", self.spool_max_bytes, 1, MAX_BYTES),
+            ("FAULTPRINT_DECODE_WORKERS", self.decode_workers, -1, MAX_DECODE_WORKERS),
+            ("FAULTPRINT_MAX_INFLIGHT_REQUESTS", self.max_inflight_requests, 1, MAX_INFLIGHT),
+            ("FAULTPRINT_READ_CONNECTIONS", self.read_connections, 1, MAX_READ_CONNECTIONS),
+            ("FAULTPRINT_SQL_MAX_MEMORY_BYTES", self.sql_max_memory_bytes, 1 << 20, MAX_BYTES),
+        ):
+            if not low <= value <= high:
+                raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+        timeout = self.sql_timeout_s
+        if not (math.isfinite(timeout) and 0 < timeout <= MAX_SQL_TIMEOUT_S):
+            raise SettingsError(
+                f"FAULTPRINT_SQL_TIMEOUT_S must be more than 0 and at most "
+                f"{MAX_SQL_TIMEOUT_S:g} seconds, got {timeout}"
+            )
+        rate = self.rate_limit_spans_per_s
+        if not (math.isfinite(rate) and rate >= 0):
+            raise SettingsError(
+                "FAULTPRINT_RATE_LIMIT_SPANS_PER_S must be a finite number of spans "
+                f"per second, 0 (unlimited) or more, got {rate}"
+            )
+        if self.cluster_writes not in CLUSTER_WRITES:
+            raise SettingsError(
+                f"FAULTPRINT_CLUSTER_WRITES must be {' or '.join(CLUSTER_WRITES)}, "
+                f"got {self.cluster_writes!r}"
+            )
 
     def spool_path(self) -> str:
         """Where the spool lives (see ``spool_dir``)."""

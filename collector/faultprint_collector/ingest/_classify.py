@@ -16,10 +16,17 @@ from faultprint_collector.fingerprinting._category import FINISH_REASONS
 from faultprint_collector.ingest._dialects import (
     as_text,
     is_model_call,
+    model_text,
     read_call,
     timeout_error,
 )
-from faultprint_collector.ingest._records import MAX_CONTENT_CHARS, MAX_MESSAGE_CHARS, CallRecord
+from faultprint_collector.ingest._records import (
+    MAX_CONTENT_CHARS,
+    MAX_MESSAGE_CHARS,
+    MAX_VERSION_CHARS,
+    UNKNOWN_VERSION,
+    CallRecord,
+)
 from faultprint_collector.ingest._spans import SpanView
 
 
@@ -51,6 +58,9 @@ def classify(span: SpanView, project: str) -> CallRecord:
     http_status = view.http_status
     message = view.message
     detail_value = attrs.get("faultprint.failure.detail")
+    # DESIGN: the version is the explicit tag, else the response model, else
+    # the request model
+    model = model_text(attrs.get("faultprint.model_version")) or response_model or request_model
 
     category = as_text(attrs.get("faultprint.failure.category"))
     if not category:
@@ -84,9 +94,7 @@ def classify(span: SpanView, project: str) -> CallRecord:
         provider=view.provider,
         request_model=request_model,
         response_model=response_model,
-        model_version=as_text(attrs.get("faultprint.model_version"))
-        or response_model
-        or request_model,
+        model_version=model[:MAX_VERSION_CHARS].rstrip() or UNKNOWN_VERSION,
         call_site=view.call_site[:256],
         latency_ms=max(0.0, (span.end_ns - span.start_ns) / 1e6),
         input_tokens=view.input_tokens,
@@ -109,7 +117,9 @@ def classify(span: SpanView, project: str) -> CallRecord:
                 output=record.output_text,
                 call_site=record.call_site,
                 provider=record.provider,
-                model=record.model_version,
+                # the name itself (possibly ""), never the placeholder: the
+                # engine masks the model's name in messages
+                model=model,
                 status_code=http_status,
                 error_code=error_code,
                 detail=detail,

@@ -40,6 +40,7 @@ empty), never from the absence of captured content.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -177,6 +178,22 @@ def as_text(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return ",".join(as_text(v) for v in value)
     return str(value)
+
+
+def model_text(value: Any) -> str:
+    """A model name or version as text; "" for a value that cannot be one.
+
+    Text and integers are names; a finite number is kept as written. NaN,
+    infinities, booleans, lists and maps name nothing (a NaN would otherwise
+    become the version "nan"). NUL, which no query may hold, is dropped.
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "").strip()
+    if isinstance(value, bool):
+        return ""
+    if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
+        return str(value)
+    return ""
 
 
 def as_count(value: Any) -> int:
@@ -397,10 +414,10 @@ def _operation(span: SpanView, attrs: dict[str, Any], dialect: str) -> str:
 def _request_model(attrs: dict[str, Any]) -> str:
     model = _first(attrs, "gen_ai.request.model", "llm.request.model")
     if model is not None:
-        return as_text(model)
+        return model_text(model)
     # OpenInference keeps the request in JSON invocation parameters
     params = _json(attrs.get("llm.invocation_parameters"))
-    return as_text(_get(params, "model")) if isinstance(params, dict) else ""
+    return model_text(_get(params, "model")) if isinstance(params, dict) else ""
 
 
 def _finish_reasons(span: SpanView, attrs: dict[str, Any], response: Any) -> list[str]:
@@ -669,7 +686,7 @@ def read_call(span: SpanView) -> CallView:
         provider=provider,
         operation=operation,
         request_model=_request_model(attrs),
-        response_model=as_text(
+        response_model=model_text(
             _first(attrs, "gen_ai.response.model", "llm.response.model", "llm.model_name")
         ),
         input_tokens=as_count(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import zlib
 from typing import Any
 
@@ -20,12 +21,20 @@ JSON = "application/json"
 
 #: decompressed bodies larger than this are refused (decompression bombs)
 MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024
+#: gzip members in one body; more is no encoder's output, only work for the decoder
+MAX_GZIP_MEMBERS = 10_000
+#: a gzip member starts with these two bytes (RFC 1952 2.3.1)
+_GZIP_MAGIC = b"\x1f\x8b"
+#: longest JSON integer literal: a sign and the 20 digits of a 64-bit value
+MAX_JSON_INT_CHARS = 21
 #: JSON nesting deeper than this is refused
 MAX_JSON_DEPTH = 64
 #: spans in one request; a flood of tiny spans would hold a decoder for long
 MAX_SPANS_PER_REQUEST = 100_000
 
 _ID_FIELDS = {"traceId": 32, "spanId": 16, "parentSpanId": 16}
+#: the base64 digits of either alphabet (standard or URL-safe), unpadded
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]*")
 
 
 class OTLPDecodeError(ValueError):
@@ -38,30 +47,79 @@ class OTLPDecodeError(ValueError):
 
 
 def decompress(body: bytes, encoding: str, limit: int = MAX_DECOMPRESSED_BYTES) -> bytes:
-    """Undo Content-Encoding (gzip, deflate or identity), capped at LIMIT bytes."""
+    """Undo Content-Encoding (gzip, deflate or identity), capped at LIMIT bytes.
+
+    A gzip body may hold several members, one after the other (RFC 1952
+    2.2); every one is decoded and LIMIT applies to their sum. Anything after
+    the last member other than NUL padding is refused, as is anything after
+    a deflate (zlib) stream: silently dropping it would acknowledge spans
+    that are never stored.
+    """
     encoding = (encoding or "identity").strip().lower()
     if encoding in ("", "identity"):
         return body
     if encoding not in ("gzip", "deflate", "x-gzip"):
         raise OTLPDecodeError(f"unsupported Content-Encoding {encoding!r}", 415)
-    wbits = 16 + zlib.MAX_WBITS if encoding in ("gzip", "x-gzip") else zlib.MAX_WBITS
+    gzipped = encoding in ("gzip", "x-gzip")
+    wbits = 16 + zlib.MAX_WBITS if gzipped else zlib.MAX_WBITS
+    view = memoryview(body)
+    out: list[bytes] = []
+    pos = members = size = 0
+    while True:
+        members += 1
+        if members > MAX_GZIP_MEMBERS:
+            raise OTLPDecodeError(f"body has more than {MAX_GZIP_MEMBERS} gzip members")
+        pos, size = _inflate_member(view, pos, wbits, out, size, limit, encoding)
+        if pos == len(view):
+            return b"".join(out)
+        if not gzipped:
+            raise OTLPDecodeError(f"body has {len(view) - pos} bytes after the {encoding} data")
+        if view[pos : pos + 2] != _GZIP_MAGIC:
+            if not view[pos:].tobytes().strip(b"\0"):
+                return b"".join(out)  # NUL padding after the last member, as gzip(1) allows
+            raise OTLPDecodeError(
+                f"body has {len(view) - pos} bytes of trailing garbage after the gzip data"
+            )
+
+
+def _inflate_member(
+    view: memoryview, pos: int, wbits: int, out: list[bytes], size: int, limit: int, encoding: str
+) -> tuple[int, int]:
+    """Inflate the stream starting at POS onto OUT (SIZE bytes so far).
+
+    Returns the offset after the stream and the new size.
+    """
     inflater = zlib.decompressobj(wbits)
-    try:
-        out = inflater.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise OTLPDecodeError(f"body is not valid {encoding}: {exc}") from exc
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise OTLPDecodeError(f"decompressed body exceeds the limit of {limit} bytes", 413)
-    if not inflater.eof:
-        raise OTLPDecodeError(f"body is truncated {encoding} data")
-    return out
+    # Input is fed in growing chunks: what follows the stream's end comes
+    # back as a copy (``unused_data``), so a small first chunk keeps many
+    # small members cheap and doubling keeps a large one to few calls.
+    chunk = 1024
+    while not inflater.eof:
+        if pos >= len(view):
+            raise OTLPDecodeError(f"body is truncated {encoding} data")
+        data = view[pos : pos + chunk]
+        pos += len(data)
+        chunk = min(chunk * 2, 1 << 20)
+        try:
+            # at most one byte beyond the limit: enough to know it is exceeded
+            piece = inflater.decompress(data, limit - size + 1)
+        except zlib.error as exc:
+            raise OTLPDecodeError(f"body is not valid {encoding}: {exc}") from exc
+        size += len(piece)
+        if size > limit or inflater.unconsumed_tail:
+            raise OTLPDecodeError(f"decompressed body exceeds the limit of {limit} bytes", 413)
+        out.append(piece)
+    return pos - len(inflater.unused_data), size
 
 
-def _hex_ids_to_base64(node: Any) -> None:
-    """OTLP/JSON carries ids as hex; protobuf's JSON parser expects base64.
+def _prepare_bytes_fields(node: Any) -> None:
+    """Convert OTLP/JSON ids from hex to base64 and check every bytesValue.
 
-    Without this conversion the parser silently decodes hex text as base64
-    and stores wrong ids, so we convert (and validate) every id field first.
+    OTLP/JSON carries ids as hex; protobuf's JSON parser expects base64 and
+    silently decodes hex text as base64, storing wrong ids, so every id field
+    is converted (and validated) first. The parser also reads invalid base64
+    in a ``bytesValue`` (``"!!!"``) as empty bytes without a word; such a
+    body is refused like a bad id.
     """
     if isinstance(node, dict):
         for key, value in node.items():
@@ -76,11 +134,26 @@ def _hex_ids_to_base64(node: Any) -> None:
                     node[key] = base64.b64encode(bytes.fromhex(value)).decode()
                 except ValueError as exc:
                     raise OTLPDecodeError(f"{key} is not hex: {value[:40]!r}") from exc
+            elif key == "bytesValue" and isinstance(value, str):
+                if not _is_base64(value):
+                    raise OTLPDecodeError(f"bytesValue is not base64: {value[:40]!r}")
             else:
-                _hex_ids_to_base64(value)
+                _prepare_bytes_fields(value)
     elif isinstance(node, list):
         for item in node:
-            _hex_ids_to_base64(item)
+            _prepare_bytes_fields(item)
+
+
+def _is_base64(text: str) -> bool:
+    """Base64 as proto3 JSON accepts it: either alphabet, padding optional."""
+    data = text.rstrip("=")
+    padding = len(text) - len(data)
+    return (
+        padding <= 2
+        and _BASE64.fullmatch(data) is not None
+        and len(data) % 4 != 1
+        and (padding == 0 or len(text) % 4 == 0)
+    )
 
 
 def _check_span_count(request: ExportTraceServiceRequest) -> None:
@@ -93,6 +166,21 @@ def _check_span_count(request: ExportTraceServiceRequest) -> None:
         raise OTLPDecodeError(
             f"request holds {count} spans, more than {MAX_SPANS_PER_REQUEST}; split it", 413
         )
+
+
+def _parse_int(text: str) -> int:
+    """A JSON integer; one longer than any OTLP field can hold is refused.
+
+    OTLP integers are at most 64 bits (20 digits); converting a longer one
+    only costs time, and past Python's digit limit it raises a ValueError
+    that names no JSON at all.
+    """
+    if len(text) > MAX_JSON_INT_CHARS:
+        raise OTLPDecodeError(
+            f"JSON body holds an integer of {len(text)} digits; "
+            f"OTLP integers have at most {MAX_JSON_INT_CHARS - 1}"
+        )
+    return int(text)
 
 
 def parse_request(body: bytes, content_type: str) -> ExportTraceServiceRequest:
@@ -112,15 +200,19 @@ def parse_request(body: bytes, content_type: str) -> ExportTraceServiceRequest:
         except UnicodeDecodeError as exc:
             raise OTLPDecodeError(f"JSON body is not valid UTF-8: {exc}") from exc
         try:
-            data = json.loads(text)
+            data = json.loads(text, parse_int=_parse_int)
         except json.JSONDecodeError as exc:
             raise OTLPDecodeError(f"body is not valid JSON: {exc}") from exc
         except RecursionError as exc:
             raise OTLPDecodeError("JSON nesting is too deep") from exc
+        except OTLPDecodeError:
+            raise
+        except ValueError as exc:  # a value the parser cannot convert
+            raise OTLPDecodeError(f"body is not valid JSON: {exc!s:.200}") from exc
         if not isinstance(data, dict):
             raise OTLPDecodeError("JSON body must be an object with resourceSpans")
         try:
-            _hex_ids_to_base64(data)
+            _prepare_bytes_fields(data)
             json_format.ParseDict(
                 data, request, ignore_unknown_fields=True, max_recursion_depth=MAX_JSON_DEPTH
             )

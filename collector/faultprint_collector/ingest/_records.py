@@ -9,6 +9,12 @@ from typing import Any
 #: raw messages are bounded before storage; the template keeps the shape
 MAX_MESSAGE_CHARS = 4096
 MAX_CONTENT_CHARS = 16384
+#: model versions are cut to this length: the read API, the CLI and the UI
+#: accept version names up to it, so every stored version can be queried
+#: and compared
+MAX_VERSION_CHARS = 256
+#: the version of a call that names no model and no version
+UNKNOWN_VERSION = "unknown"
 
 
 @dataclass(slots=True)

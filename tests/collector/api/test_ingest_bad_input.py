@@ -107,6 +107,7 @@ CASES: dict[str, tuple[bytes | None, dict[str, str], int, str]] = {
     "JSON invalid UTF-8": (b'{"resourceSpans": ["\xff\xfe"]}', JSON, 400, "UTF-8"),
     "JSON deeply nested": (b"[" * 100_000 + b"]" * 100_000, JSON, 400, "deep"),
     "JSON nested values": (None, JSON, 400, "OTLP"),
+    "JSON integer of 5000 digits": (None, JSON, 400, "digits"),
     "wrong content type": (b"hello", {"content-type": "text/plain"}, 415, "Content-Type"),
     "no content type": (b"hello", {}, 415, "Content-Type"),
     "bad gzip": (os.urandom(512), {**PROTOBUF, "content-encoding": "gzip"}, 400, "gzip"),
@@ -140,6 +141,11 @@ def _special(name: str) -> bytes:
         for _ in range(200):
             value = {"arrayValue": {"values": [value]}}
         return json_spans(attributes=[{"key": "gen_ai.x", "value": value}])
+    if name == "JSON integer of 5000 digits":
+        # beyond Python's int-string limit: json.loads itself raises ValueError
+        return json_spans(endTimeUnixNano=1).replace(
+            b'"endTimeUnixNano": 1', b'"endTimeUnixNano": ' + b"9" * 5000
+        )
     if name == "protobuf nested too deep":
         # Built by hand: the protobuf library itself refuses to nest this deep.
         req, _ = request(1)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import free_port
 
 
-def _serve(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def _serve(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             sys.executable,
@@ -24,6 +29,7 @@ def _serve(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[s
         text=True,
         timeout=120,
         cwd=cwd,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -60,3 +66,38 @@ def test_an_unknown_scheme_or_empty_store_creates_nothing(tmp_path: Path) -> Non
     empty = _serve("--store", "", cwd=tmp_path)
     assert empty.returncode == 2 and "--store must not be empty" in empty.stderr
     assert list(tmp_path.iterdir()) == []  # no ./ftp:/x/y, no ftp:/x/y.spool
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("FAULTPRINT_RETENTION_DAYS", "0"),
+        ("FAULTPRINT_RETENTION_DAYS", "-1"),
+        ("FAULTPRINT_RATE_LIMIT_SPANS_PER_S", "nan"),
+        ("FAULTPRINT_CLUSTER_WRITES", "bogus"),
+        ("FAULTPRINT_MAX_INFLIGHT_REQUESTS", "0"),
+        ("FAULTPRINT_SPOOL_MAX_BYTES", "-5"),
+        ("FAULTPRINT_MAX_BODY_BYTES", "abc"),
+        ("FAULTPRINT_DECODE_WORKERS", "abc"),
+        ("FAULTPRINT_SPOOL_FSYNC", "sometimes"),
+    ],
+)
+def test_a_bad_environment_value_stops_serve_before_it_claims_to_be_up(
+    tmp_path: Path, name: str, value: str
+) -> None:
+    store = tmp_path / "store"
+    done = _serve("--store", str(store), env={name: value})
+    assert done.returncode == 2
+    assert name in done.stderr and "must be" in done.stderr
+    assert "faultprint collector on" not in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr + done.stdout
+    assert not store.exists()  # nothing was created with the bad value
+
+
+def test_an_unknown_log_level_is_a_usage_error(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    done = _serve("--store", str(store), "--log-level", "bogus")
+    assert done.returncode == 2
+    assert "--log-level" in done.stderr
+    assert "faultprint collector on" not in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr + done.stdout

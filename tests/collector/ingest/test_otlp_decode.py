@@ -10,6 +10,8 @@ import httpx
 import pytest
 from faultprint_collector.ingest import OTLPDecodeError, decode_body
 
+from tests.collector.api._otlp import kv
+from tests.collector.api._otlp import request as api_request
 from tests.collector.ingest.otlp_samples import sample_request, to_otlp_json
 
 PB = "application/x-protobuf"
@@ -117,3 +119,115 @@ def test_spans_with_bad_ids_are_rejected_as_partial_success(collector) -> None:
     body = response.json()
     assert body["partialSuccess"]["rejectedSpans"] == "1"
     assert "trace id" in body["partialSuccess"]["errorMessage"]
+
+
+def test_the_collector_stores_the_spans_of_every_gzip_member(collector) -> None:
+    first, _ = api_request(3, model="gzip-member-one", failures_every=0)
+    second, _ = api_request(2, model="gzip-member-two", failures_every=0)
+    body = gzip.compress(first.SerializeToString()) + gzip.compress(second.SerializeToString())
+    headers = {"content-type": PB, "content-encoding": "gzip"}
+    url = f"{collector.url}/v1/traces"
+    response = httpx.post(url, content=body, headers=headers, timeout=30)
+    assert response.status_code == 200
+    collector.wait_stored()
+    versions = httpx.get(f"{collector.url}/api/versions", timeout=30).json()["versions"]
+    calls = {v["model_version"]: v["calls"] for v in versions}
+    assert calls.get("gzip-member-one") == 3
+    assert calls.get("gzip-member-two") == 2
+    # bytes after the last member: refused, not silently dropped
+    response = httpx.post(url, content=body + b"garbage", headers=headers, timeout=30)
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize("digits", [22, 4301, 100_000])
+def test_an_integer_longer_than_any_otlp_field_is_a_400(digits: int) -> None:
+    span = {"traceId": "ab" * 16, "spanId": "cd" * 8, "startTimeUnixNano": 0}
+    body = json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}).encode()
+    body = body.replace(b'"startTimeUnixNano": 0', b'"startTimeUnixNano": ' + b"9" * digits)
+    with pytest.raises(OTLPDecodeError) as info:
+        decode_body(body, JS, "", "p")
+    assert info.value.status == 400
+    assert f"{digits} digits" in info.value.reason
+
+
+def test_the_longest_64_bit_integers_still_decode() -> None:
+    span = {"traceId": "ab" * 16, "spanId": "cd" * 8, "startTimeUnixNano": 0}
+    body = json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}).encode()
+    body = body.replace(b'"startTimeUnixNano": 0', b'"startTimeUnixNano": 18446744073709551615')
+    decode_body(body, JS, "", "p")  # in range: no error
+
+
+def test_any_value_error_of_the_json_parser_is_a_400(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> object:
+        raise ValueError("a value the parser cannot convert")
+
+    monkeypatch.setattr(json, "loads", refuse)
+    with pytest.raises(OTLPDecodeError) as info:
+        decode_body(b"{}", JS, "", "p")
+    assert info.value.status == 400
+    assert "cannot convert" in info.value.reason
+
+
+def _json_with_bytes(value: str) -> bytes:
+    attributes = [
+        {"key": "gen_ai.request.model", "value": {"stringValue": "m"}},
+        {"key": "gen_ai.blob", "value": {"bytesValue": value}},
+    ]
+    span = {
+        "traceId": "ab" * 16,
+        "spanId": "cd" * 8,
+        "name": "chat m",
+        "startTimeUnixNano": "1700000000000000000",
+        "attributes": attributes,
+    }
+    return json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}).encode()
+
+
+@pytest.mark.parametrize("value", ["!!!", "a", "aGVsbG8=x", "YQ==YQ==", "YQ=", " ", "aGVs bG8="])
+def test_invalid_base64_in_a_bytes_value_is_a_400(value: str) -> None:
+    with pytest.raises(OTLPDecodeError) as info:
+        decode_body(_json_with_bytes(value), JS, "", "p")
+    assert info.value.status == 400
+    assert "bytesValue" in info.value.reason
+
+
+@pytest.mark.parametrize("value", ["", "aGVsbG8=", "aGVsbG8", "a-_b", "a+/b"])
+def test_valid_base64_in_a_bytes_value_decodes(value: str) -> None:
+    batch = decode_body(_json_with_bytes(value), JS, "", "p")
+    assert len(batch.records) == 1
+
+
+def test_every_stored_version_can_be_queried_and_compared(collector) -> None:
+    long_version = "v" * 5000
+    req, _ = api_request(2, model="unused", failures_every=1)
+    for span in req.resource_spans[0].scope_spans[0].spans:
+        span.attributes.append(kv("faultprint.model_version", long_version))
+    nameless, _ = api_request(2, model="unused", failures_every=1)
+    for span in nameless.resource_spans[0].scope_spans[0].spans:
+        for attribute in span.attributes:
+            if attribute.key == "gen_ai.request.model":
+                attribute.value.double_value = float("nan")
+    url = f"{collector.url}/v1/traces"
+    for body in (req, nameless):
+        response = httpx.post(
+            url, content=body.SerializeToString(), headers={"content-type": PB}, timeout=30
+        )
+        assert response.status_code == 200
+    collector.wait_stored()
+    versions = httpx.get(f"{collector.url}/api/versions", timeout=30).json()["versions"]
+    names = {v["model_version"] for v in versions}
+    assert "nan" not in names and "" not in names
+    stored = [n for n in names if n.startswith("vvv")]
+    assert stored and "unknown" in names
+    for version in [*stored, "unknown"]:
+        response = httpx.get(
+            f"{collector.url}/api/fingerprints", params={"version": version}, timeout=30
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["fingerprints"]
+    response = httpx.get(
+        f"{collector.url}/api/compare",
+        params={"baseline": "unknown", "candidate": stored[0]},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
