@@ -22,12 +22,12 @@ from faultprint_collector.analysis import (
     fingerprint_hex,
     version_metrics,
 )
+from faultprint_collector.ingest._records import MAX_VERSION_CHARS
 from faultprint_collector.store import Store
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _FINGERPRINT = re.compile(r"^[0-9a-fA-F]{1,16}$")
-_VERSION_MAX = 256
 #: what a ClickHouse ``DateTime`` holds, with a margin below its 2106 end for
 #: the whole-hour rounding of windows
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -89,8 +89,8 @@ def parse_fingerprint(value: str) -> int:
 
 
 def _check_text(name: str, value: str | None) -> None:
-    if value is not None and (len(value) > _VERSION_MAX or "\x00" in value):
-        raise QueryError(f"{name} must be at most {_VERSION_MAX} characters without NUL")
+    if value is not None and (len(value) > MAX_VERSION_CHARS or "\x00" in value):
+        raise QueryError(f"{name} must be at most {MAX_VERSION_CHARS} characters without NUL")
 
 
 def _window(since: datetime | None, until: datetime | None) -> None:

@@ -24,6 +24,7 @@ from faultprint_collector.analysis._adhoc import (
 )
 from faultprint_collector.api._auth import caller_project
 from faultprint_collector.api._reads import run_read
+from faultprint_collector.ingest._records import MAX_CALL_SITE_CHARS, MAX_VERSION_CHARS
 from faultprint_collector.queries import (
     NotFound,
     QueryError,
@@ -62,7 +63,7 @@ async def versions(
     request: Request,
     since: str | None = Query(None, max_length=64, description=_TIME),
     until: str | None = Query(None, max_length=64, description=_TIME),
-    call_site: str | None = Query(None, max_length=256),
+    call_site: str | None = Query(None, max_length=MAX_CALL_SITE_CHARS),
     project: str = Depends(caller_project),
 ) -> dict[str, Any]:
     """Every model version: calls, failures, failure rate (Wilson 95% CI), distinct and
@@ -93,8 +94,8 @@ async def incidents(
 @router.get("/fingerprints", summary="Failure fingerprints, most frequent first")
 async def fingerprints(
     request: Request,
-    version: str | None = Query(None, max_length=256, description="model version"),
-    call_site: str | None = Query(None, max_length=256),
+    version: str | None = Query(None, max_length=MAX_VERSION_CHARS, description="model version"),
+    call_site: str | None = Query(None, max_length=MAX_CALL_SITE_CHARS),
     category: str | None = Query(None, max_length=64),
     since: str | None = Query(None, max_length=64, description=_TIME),
     until: str | None = Query(None, max_length=64, description=_TIME),
@@ -150,9 +151,9 @@ async def fingerprint(
 @router.get("/compare", summary="Compare a candidate model version with a baseline")
 async def compare_endpoint(
     request: Request,
-    baseline: str = Query(..., min_length=1, max_length=256),
-    candidate: str = Query(..., min_length=1, max_length=256),
-    call_site: str | None = Query(None, max_length=256),
+    baseline: str = Query(..., min_length=1, max_length=MAX_VERSION_CHARS),
+    candidate: str = Query(..., min_length=1, max_length=MAX_VERSION_CHARS),
+    call_site: str | None = Query(None, max_length=MAX_CALL_SITE_CHARS),
     since: str | None = Query(None, max_length=64, description=_TIME),
     until: str | None = Query(None, max_length=64, description=_TIME),
     alpha: float = Query(DEFAULT_ALPHA, gt=0, lt=0.5, description="significance level"),

@@ -21,6 +21,7 @@ from faultprint_collector.ingest._dialects import (
     timeout_error,
 )
 from faultprint_collector.ingest._records import (
+    MAX_CALL_SITE_CHARS,
     MAX_CONTENT_CHARS,
     MAX_MESSAGE_CHARS,
     MAX_VERSION_CHARS,
@@ -95,7 +96,7 @@ def classify(span: SpanView, project: str) -> CallRecord:
         request_model=request_model,
         response_model=response_model,
         model_version=model[:MAX_VERSION_CHARS].rstrip() or UNKNOWN_VERSION,
-        call_site=view.call_site[:256],
+        call_site=view.call_site[:MAX_CALL_SITE_CHARS],
         latency_ms=max(0.0, (span.end_ns - span.start_ns) / 1e6),
         input_tokens=view.input_tokens,
         output_tokens=view.output_tokens,

@@ -13,6 +13,8 @@ MAX_CONTENT_CHARS = 16384
 #: accept version names up to it, so every stored version can be queried
 #: and compared
 MAX_VERSION_CHARS = 256
+#: call sites are cut to this length, which the read API accepts too
+MAX_CALL_SITE_CHARS = 256
 #: the version of a call that names no model and no version
 UNKNOWN_VERSION = "unknown"
 

@@ -19,6 +19,7 @@ from fastapi.templating import Jinja2Templates
 from faultprint_collector.analysis import Selection, fingerprint_info, mode_counts
 from faultprint_collector.api._auth import KeyRing, caller_project
 from faultprint_collector.api._reads import run_read
+from faultprint_collector.ingest._records import MAX_VERSION_CHARS
 from faultprint_collector.queries import (
     NotFound,
     QueryError,
@@ -226,8 +227,8 @@ def _mode_label(fp: int, mode: dict[str, Any]) -> str:
 @router.get("/compare", response_class=HTMLResponse)
 async def compare_page(
     request: Request,
-    baseline: str = Query("", max_length=256),
-    candidate: str = Query("", max_length=256),
+    baseline: str = Query("", max_length=MAX_VERSION_CHARS),
+    candidate: str = Query("", max_length=MAX_VERSION_CHARS),
     window: str = Query("", max_length=16),
     project: str = Depends(ui_project),
 ) -> Response:
