@@ -596,6 +596,33 @@ def test_openai_parse_methods_are_recorded(spans):
     assert resp.attributes[A.FP_FAILURE_CATEGORY] == "truncation"
 
 
+@pytest.mark.parametrize(
+    ("reason", "category", "error"),
+    [
+        ("length", "truncation", "LengthFinishReasonError"),
+        ("content_filter", "content_filter", "ContentFilterFinishReasonError"),
+    ],
+)
+def test_openai_parse_refusing_a_cut_completion_records_it_as_create_does(
+    spans, reason, category, error
+):
+    cut = json.loads(json.dumps(CHAT))
+    cut["choices"][0]["finish_reason"] = reason
+    client = faultprint.instrument_openai(openai_client(responder(200, cut)))
+    client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    with pytest.raises(openai.OpenAIError) as raised:  # the application still sees it
+        client.chat.completions.parse(model="gpt-4o-mini", messages=MESSAGES)
+    assert type(raised.value).__name__ == error
+    created, parsed = spans.all()
+    assert parsed.attributes[A.FP_FAILURE_CATEGORY] == category
+    assert parsed.attributes[A.GEN_AI_RESPONSE_FINISH_REASONS] == (reason,)
+    assert parsed.attributes[A.GEN_AI_USAGE_OUTPUT_TOKENS] == 10
+    same = (A.FP_FAILURE_CATEGORY, A.FP_FAILURE_DETAIL, A.FP_CALL_SITE, A.ERROR_TYPE)
+    assert {k: parsed.attributes.get(k) for k in same} == {
+        k: created.attributes.get(k) for k in same
+    }
+
+
 def test_openai_async_parse_is_recorded(spans):
     client = faultprint.instrument_openai(openai_client(responder(200, CHAT), is_async=True))
 

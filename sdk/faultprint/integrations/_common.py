@@ -189,6 +189,17 @@ class MethodWrapper:
             _leave(call)
             call.finish_exception(exc)
 
+    def _raised(self, call: Call | None, parent: Call | None, exc: BaseException) -> None:
+        """Record a provider method that raised ``exc`` (the caller re-raises it)."""
+        completion = _finish_reason_completion(exc)
+        if completion is None:
+            self._failed(call, exc)
+        else:
+            # parse() refusing a completion cut by its finish reason: record
+            # the completion, as create() would have, so that a truncation is
+            # one failure mode whichever of the two methods met it.
+            self._done(call, parent, completion)
+
     def wrap_sync(self, original: Callable[..., Any]) -> Callable[..., Any]:
         """Replacement for a sync ``create``."""
 
@@ -199,7 +210,7 @@ class MethodWrapper:
             try:
                 result = original(*args, **kwargs)
             except BaseException as exc:
-                self._failed(call, exc)
+                self._raised(call, parent, exc)
                 raise
             if kwargs.get("stream") and _is_stream(result):
                 if call is not None:
@@ -230,7 +241,7 @@ class MethodWrapper:
             try:
                 result = await original(*args, **kwargs)
             except BaseException as exc:
-                self._failed(call, exc)
+                self._raised(call, parent, exc)
                 raise
             if kwargs.get("stream") and _is_stream(result):
                 if call is not None:
@@ -280,6 +291,19 @@ def _raw_parse(result: Any, kwargs: dict[str, Any]) -> Any:
 # (value "raw" or "true"; "stream" for with_streaming_response).
 _RAW_HEADER = "X-Stainless-Raw-Response"
 _RAW_TYPES = frozenset({"LegacyAPIResponse", "APIResponse", "AsyncAPIResponse"})
+
+
+#: OpenAI's parse() raises these for a completion whose finish reason is
+#: length / content_filter; the completion rides on the exception
+_FINISH_REASON_ERRORS = frozenset({"LengthFinishReasonError", "ContentFilterFinishReasonError"})
+
+
+def _finish_reason_completion(exc: BaseException) -> Any:
+    """The completion an OpenAI finish-reason error carries, else None."""
+    cls = type(exc)
+    if cls.__name__ in _FINISH_REASON_ERRORS and (cls.__module__ or "").startswith("openai"):
+        return getattr(exc, "completion", None)
+    return None
 
 
 def _is_stream(obj: Any) -> bool:
