@@ -41,12 +41,16 @@ def reader_for(url: str | None, store: str | None) -> Reader:
     """A Reader for --url or --store (not both)."""
     if url is not None and store is not None:
         fail("give either --url or --store, not both")
-    if store is not None and not store.strip():
-        fail("--store must not be empty: give a store directory or a ClickHouse URL")
+    _refuse_empty_store(store)
     try:
         return Reader(url=url, store=store)
     except ReadError as exc:
         fail(str(exc))
+
+
+def _refuse_empty_store(store: str | None) -> None:
+    if store is not None and not store.strip():
+        fail("--store must not be empty: give a store directory or a ClickHouse URL")
 
 
 def read(url: str | None, store: str | None, query: Callable[[Reader], T]) -> T:
@@ -99,8 +103,7 @@ def serve(
     from faultprint_collector.spool import FSYNC_POLICIES, Spool, SpoolError
     from faultprint_collector.store import StoreError, check_store, open_store
 
-    if store is not None and not store.strip():
-        fail("--store must not be empty: give a store directory or a ClickHouse URL")
+    _refuse_empty_store(store)
     try:
         settings = Settings.from_env(
             host=host,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from faultprint_collector.store._client import DEFAULT_READ_CONNECTIONS, DEFAULT_STORE
 
@@ -20,24 +22,27 @@ MAX_SQL_TIMEOUT_S = 3600.0
 CLUSTER_WRITES = ("distributed", "local")
 
 
+T = TypeVar("T")
+
+
 class SettingsError(ValueError):
     """A setting is malformed or out of range; the message names the variable."""
 
 
-def _env_int(name: str) -> int:
+def _env_number(name: str, parse: Callable[[str], T], what: str) -> T:
     text = os.environ[name].strip()
     try:
-        return int(text)
+        return parse(text)
     except ValueError:
-        raise SettingsError(f"{name} must be an integer, got {text[:40]!r}") from None
+        raise SettingsError(f"{name} must be {what}, got {text[:40]!r}") from None
+
+
+def _env_int(name: str) -> int:
+    return _env_number(name, int, "an integer")
 
 
 def _env_float(name: str) -> float:
-    text = os.environ[name].strip()
-    try:
-        return float(text)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number, got {text[:40]!r}") from None
+    return _env_number(name, float, "a number")
 
 
 @dataclass

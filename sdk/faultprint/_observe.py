@@ -25,7 +25,7 @@ from opentelemetry.context import Context, attach, detach, get_current
 from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
 
 from faultprint import attributes as A
-from faultprint._capture import captured
+from faultprint._capture import capture_enabled, captured
 from faultprint._config import STATE
 from faultprint._errors import InvalidOutputError, classify_exception, exception_type_name
 from faultprint._hash import canonical, input_hash
@@ -389,8 +389,7 @@ def _begin(
         if extra:
             attrs.update(extra)
         attrs[A.FP_INPUT_HASH] = input_hash(args, kwargs) if (args or kwargs) else _EMPTY_HASH
-        capture = spec.capture_content
-        if capture or (capture is None and STATE.capture_content):
+        if capture_enabled(spec):
             attrs[A.FP_INPUT_TEXT] = captured(canonical(args, kwargs))
         starter = STATE.starter
         if starter is not None:

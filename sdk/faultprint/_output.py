@@ -416,11 +416,10 @@ def _detect(call: Any, out: Output, raw: Any) -> None:
             value = text
         failure = run_checks(checks, value)
         if failure is not None:
-            _check_failed(call, failure)
+            _check_failed(call, failure, capture)
 
 
-def _check_failed(call: Any, failure: CheckFailure) -> None:
-    capture = capture_enabled(call.spec)
+def _check_failed(call: Any, failure: CheckFailure, capture: bool) -> None:
     call.detected("invalid_output", failure.detail(capture), failure.message(capture))
 
 
@@ -440,7 +439,7 @@ def analyze_result(call: Any, result: Any) -> None:
 
         failure = run_checks(checks, result)
         if failure is not None:
-            _check_failed(call, failure)
+            _check_failed(call, failure, capture_enabled(call.spec))
 
 
 # --- streams -------------------------------------------------------------------
