@@ -391,6 +391,45 @@ def test_new_modes_panel_lists_only_modes_the_baseline_never_had(
     assert {(r[0], r[1]) for r in rows} == {(t["fp"], t["n"]) for t in truth}
 
 
+@pytest.mark.parametrize("minutes_past", [0.5, 59.5])
+def test_spike_panel_counts_the_last_window_across_the_turn_of_the_hour(
+    engine: Any, minutes_past: float
+) -> None:
+    """Just after the hour turns, the failures of a minute ago are still recent.
+
+    The range ends ``minutes_past`` minutes into the hour after the demo's last
+    call; with a one-hour window every failure of the last call's hour is
+    recent, and none of the hour(s) before it are.
+    """
+    board = _load(DASHBOARDS / "incident-review.json")
+    panel = next(p for p in board["panels"] if p["id"] == 1)
+    ((last,),) = engine.query("SELECT max(time) FROM calls").result_rows
+    last = last.replace(tzinfo=UTC) if last.tzinfo is None else last
+    last_hour = last.replace(minute=0, second=0, microsecond=0)
+    end = last_hour + timedelta(hours=1, minutes=minutes_past)
+    span = (last_hour - timedelta(hours=3), end)
+    variables = _resolve_variables(engine, board, span, explicit=False)
+    variables["window"] = Variable("window", "1", options=["1", "3", "6", "24"])
+    names, _, rows = _rows(engine, expand(_panel_sql(panel), QueryContext(*span, 60, variables)))
+    shown = {r[0]: dict(zip(names, r, strict=True)) for r in rows}
+    truth = engine.query_dicts(
+        "SELECT leftPad(lower(hex(fingerprint)), 16, '0') AS fp,"
+        " countIf(time >= {h:DateTime}) AS recent, countIf(time < {h:DateTime}) AS before"
+        " FROM calls FINAL WHERE is_failure = 1 GROUP BY fp",
+        {"h": last_hour.replace(tzinfo=None)},
+    )
+    assert truth
+    assert {fp: r["recent_failures"] for fp, r in shown.items()} == {
+        t["fp"]: t["recent"] for t in truth if t["recent"]
+    }
+    window_hours = 1 + minutes_past / 60
+    for t in truth:
+        if t["recent"]:
+            # the usual rate is per hour over the three hours before the window
+            expected = t["before"] / 3 * window_hours
+            assert shown[t["fp"]]["expected"] == pytest.approx(expected, abs=0.051)
+
+
 def _time_series_panels() -> list[tuple[str, int]]:
     return [
         (path.stem, panel["id"])
