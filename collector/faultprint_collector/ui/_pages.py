@@ -85,16 +85,21 @@ def _render(request: Request, name: str, context: dict[str, Any], status: int = 
 def _hourly_rates(
     store: Store, project: str, since: datetime | None
 ) -> dict[str, list[tuple[datetime, float, float]]]:
-    """Calls and failures per version and hour (from the hourly rollup), for sparklines."""
+    """Calls and failures per version and hour (from the hourly rollup), for sparklines.
+
+    The hours are those the versions table counts (``Selection``: every hour
+    overlapping the window), so the first point covers the hour SINCE falls in.
+    """
+    sel = Selection(project, since=since)
     rows = store.query(
         f"""
         SELECT model_version, hour, sum(calls) AS n, sumIf(calls, is_failure = 1) AS f
         FROM {store.table("calls_hourly")}
-        WHERE project = {{project:String}} AND hour >= {{since:DateTime('UTC')}}
+        WHERE {sel.where()}
         GROUP BY model_version, hour
         ORDER BY model_version, hour
         """,
-        {"project": project, "since": since or datetime(1970, 1, 1, tzinfo=UTC)},
+        sel.params(),
     ).result_rows
     out: dict[str, list[tuple[datetime, float, float]]] = {}
     for version, hour, n, f in rows:

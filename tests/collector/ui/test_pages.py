@@ -1,10 +1,18 @@
-"""The UI's pages answer bad input with a page that says why, never a 500."""
+"""The UI's pages: bad input gets a page that says why, never a 500; the charts
+cover the hours the tables count."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 import pytest
+from faultprint_collector.analysis._reference import Call
+from faultprint_collector.queries import list_versions
+from faultprint_collector.store import Store
+from faultprint_collector.ui._pages import _hourly_rates, _sparkline_series
 
+from tests.collector.analysis.conftest import T0, store_calls
 from tests.collector.analysis.otlp_calls import send, version_spans, wait_for_calls
 from tests.conftest import CollectorProcess
 
@@ -47,3 +55,20 @@ def test_compare_page_names_a_version_without_calls(collector: CollectorProcess)
         f"{collector.url}/compare", params={"baseline": "v1", "candidate": "v1"}, timeout=30
     )
     assert same.status_code == 400 and "two different versions" in same.text
+
+
+def test_the_sparkline_holds_the_hour_the_window_starts_in(store: Store) -> None:
+    """A window from half past an hour counts that hour (it overlaps the window):
+    the sparkline starts with it, as the versions table beside it counts it."""
+    calls = [
+        Call("v1", "s", T0 + timedelta(minutes=15), True, 7),
+        Call("v1", "s", T0 + timedelta(minutes=20), False, 0),
+        Call("v1", "s", T0 + timedelta(hours=1, minutes=15), False, 0),
+    ]
+    store_calls(store, calls)
+    since = T0 + timedelta(minutes=30)
+    (version,) = list_versions(store, "default", since)
+    points = _hourly_rates(store, "default", since)["v1"]
+    assert (sum(p[1] for p in points), sum(p[2] for p in points)) == (3, 1)
+    assert (version["calls"], version["failures"]) == (3, 1)
+    assert _sparkline_series(points, since) == [0.5, 0.0]
