@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from faultprint_collector.analysis._adhoc import run_readonly_sql
@@ -18,8 +19,6 @@ README = Path(__file__).resolve().parents[3] / "README.md"
 FP = 0x9F2C4E1AB3D07765  # the fingerprint the cookbook names
 SPIKE = 0x51AB7700C0FFEE01
 STEADY = 0x0BADC0DE00000001
-NOW = datetime.now(UTC)
-DEPLOY = NOW - timedelta(hours=3)
 
 
 def cookbook() -> dict[str, str]:
@@ -30,14 +29,14 @@ def cookbook() -> dict[str, str]:
     return {block.splitlines()[0].removeprefix("-- ").strip(): block for block in blocks}
 
 
-def _row(i: int, when: datetime, fp: int = 0, version: str = "", message: str = "") -> list:
-    version = version or ("v2" if when >= DEPLOY else "v1")
+def _row(i: int, when: datetime, deploy: datetime, fp: int = 0, message: str = "") -> list:
+    version = "v2" if when >= deploy else "v1"
     return CallRecord(
         project="default",
         time=when,
         trace_id=f"{i + 1:032x}",
         span_id=f"{i + 1:016x}",
-        release="2.4.0" if when >= DEPLOY else "2.3.0",
+        release="2.4.0" if when >= deploy else "2.3.0",
         model_version=version,
         call_site="shop.summarise",
         status="error" if fp else "ok",
@@ -50,27 +49,35 @@ def _row(i: int, when: datetime, fp: int = 0, version: str = "", message: str = 
 
 
 @pytest.fixture
-def incident(store: Store) -> dict[str, int]:
-    """Calls over the last 30 hours with a steady mode, a spike and a deploy."""
-    rows, counts = [], {"fp_before": 0, "fp_after": 0}
+def incident(store: Store) -> dict[str, Any]:
+    """Calls over the last 30 hours with a steady mode, a spike and a deploy.
+
+    "Now" is taken here, not when the module is imported: the cookbook's SQL
+    reads ``now()`` when the test runs, and the spike must still be in its
+    last hour however long the session ran before this test.
+    """
+    now = datetime.now(UTC)
+    deploy = now - timedelta(hours=3)
+    rows: list[list] = []
+    counts: dict[str, Any] = {"deploy": deploy, "fp_before": 0, "fp_after": 0}
     i = 0
     for minutes in range(0, 30 * 60, 3):  # a call every three minutes
-        when = NOW - timedelta(minutes=minutes)
-        rows.append(_row(i, when))
+        when = now - timedelta(minutes=minutes)
+        rows.append(_row(i, when, deploy))
         i += 1
         if minutes % 30 == 0:  # two steady failures an hour
-            rows.append(_row(i, when, STEADY, message=f"timeout after {minutes} ms"))
+            rows.append(_row(i, when, deploy, STEADY, message=f"timeout after {minutes} ms"))
             i += 1
         if minutes % 20 == 0 and minutes > 60:  # the cookbook's fingerprint
-            rows.append(_row(i, when, FP, message=f"missing field 'summary' in item {i}"))
-            if DEPLOY - timedelta(days=1) <= when < DEPLOY:
+            rows.append(_row(i, when, deploy, FP, message=f"missing field 'summary' in item {i}"))
+            if deploy - timedelta(days=1) <= when < deploy:
                 counts["fp_before"] += 1
-            elif when >= DEPLOY:
+            elif when >= deploy:
                 counts["fp_after"] += 1
             i += 1
     for k in range(40):  # a storm in the last 40 minutes
-        when = NOW - timedelta(minutes=k)
-        rows.append(_row(i, when, SPIKE, message=f"rate limited, retry in {k} s"))
+        when = now - timedelta(minutes=k)
+        rows.append(_row(i, when, deploy, SPIKE, message=f"rate limited, retry in {k} s"))
         i += 1
     insert_rows(store, rows)
     return counts
@@ -106,7 +113,8 @@ def test_first_occurrence_per_version(store: Store, incident: dict) -> None:
     rows = _both(store, cookbook()["first occurrence of a fingerprint per version"])
     assert [r[0] for r in rows] == ["v1", "v2"]
     first_v2 = rows[1][1].replace(tzinfo=UTC)
-    assert DEPLOY <= first_v2 < DEPLOY + timedelta(minutes=20)
+    deploy = incident["deploy"]
+    assert deploy <= first_v2 < deploy + timedelta(minutes=20)
     assert rows[0][1] < rows[1][1]
 
 
@@ -128,7 +136,7 @@ def test_failure_mix_before_and_after_a_deploy(store: Store, incident: dict) -> 
 def test_failure_rate_per_version_and_hour(store: Store, incident: dict) -> None:
     rows = _both(store, cookbook()["failure rate per version and hour"])
     assert {r[1] for r in rows} == {"v1", "v2"}
-    deploy_hour = DEPLOY.replace(minute=0, second=0, microsecond=0, tzinfo=None)
+    deploy_hour = incident["deploy"].replace(minute=0, second=0, microsecond=0, tzinfo=None)
     for hour, _version, calls, failures, rate in rows:
         # the hour of the deploy is split between versions; a part of it may
         # hold no steady failure, depending on the minute the test runs
