@@ -284,15 +284,23 @@ def repeatability(calls: Iterable[Call]) -> float | None:
 def drift(failures: Iterable[Call]) -> float | None:
     """JSD between the fingerprint mix of the last two days that have failures.
 
-    Days are UTC calendar days; None when failures fall on fewer than two.
+    A day is 24 whole hours counted back from the hour of the latest failure
+    (day 0 ends with that hour, day 1 is the 24 hours before it, …), not a
+    calendar day: just after midnight a calendar "today" holds a few minutes
+    of failures, and its mix against yesterday's reads as drift of a version
+    that did not change. None when failures fall on fewer than two days.
     """
-    per_day: dict[datetime, dict[int, float]] = defaultdict(lambda: defaultdict(float))
+    failures = list(failures)
+    if not failures:
+        return None
+    latest = max(_hour(c.time) for c in failures)
+    per_day: dict[int, dict[int, float]] = defaultdict(lambda: defaultdict(float))
     for c in failures:
-        day = c.time.replace(hour=0, minute=0, second=0, microsecond=0)
-        per_day[day][c.fingerprint] += c.sample_weight
+        days_back = int((latest - _hour(c.time)).total_seconds()) // (24 * 3600)
+        per_day[days_back][c.fingerprint] += c.sample_weight
     if len(per_day) < 2:
         return None
-    previous, last = sorted(per_day)[-2:]
+    last, previous = sorted(per_day)[:2]
     return jensen_shannon(per_day[previous], per_day[last])
 
 

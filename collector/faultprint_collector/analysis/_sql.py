@@ -216,18 +216,27 @@ def _repeatability(
 
 
 def _drift(store: Store, sel: Selection) -> dict[str, float | None]:
-    # The two most recent UTC days with failures, per version.
+    # The two most recent days with failures, per version; a day is 24 hours
+    # counted back from the version's latest hour with failures (days_back 0
+    # ends with it), never a calendar day, whose first minutes would hold a
+    # handful of failures (see the reference ``drift``).
     rows = store.query(
         f"""
-        SELECT model_version, day, fingerprint, w
+        SELECT model_version, days_back, fingerprint, w
         FROM (
-            SELECT model_version, day, fingerprint, w,
-                   dense_rank() OVER (PARTITION BY model_version ORDER BY day DESC) AS r
+            SELECT model_version, days_back, fingerprint, w,
+                   dense_rank() OVER (PARTITION BY model_version ORDER BY days_back) AS r
             FROM (
-                SELECT model_version, toStartOfDay(hour) AS day, fingerprint, sum(calls) AS w
-                FROM {store.table("calls_hourly")}
-                WHERE {sel.where()} AND is_failure = 1
-                GROUP BY model_version, day, fingerprint
+                SELECT model_version,
+                       intDiv(dateDiff('hour', hour, latest), 24) AS days_back,
+                       fingerprint, sum(calls) AS w
+                FROM (
+                    SELECT model_version, hour, fingerprint, calls,
+                           max(hour) OVER (PARTITION BY model_version) AS latest
+                    FROM {store.table("calls_hourly")}
+                    WHERE {sel.where()} AND is_failure = 1
+                )
+                GROUP BY model_version, days_back, fingerprint
                 HAVING w > 0
             )
         )
@@ -235,15 +244,15 @@ def _drift(store: Store, sel: Selection) -> dict[str, float | None]:
         """,
         sel.params(),
     ).result_rows
-    days: dict[str, dict[Any, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
-    for version, day, fp, w in rows:
-        days[version][day][fp] = w
+    days: dict[str, dict[int, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+    for version, days_back, fp, w in rows:
+        days[version][int(days_back)][fp] = w
     out: dict[str, float | None] = {}
     for version, per_day in days.items():
         if len(per_day) < 2:
             out[version] = None
             continue
-        previous, last = sorted(per_day)
+        last, previous = sorted(per_day)[:2]
         out[version] = jensen_shannon(per_day[previous], per_day[last])
     return out
 

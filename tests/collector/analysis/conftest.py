@@ -60,6 +60,17 @@ def synth_calls(
     return out
 
 
+def steady_across_midnight(midnight: datetime) -> list[Call]:
+    """Failures of version "v" in two modes, one of each in every hour of the two
+    days before MIDNIGHT, then one (mode 1) 30 s after it."""
+    calls = []
+    for k in range(1, 49):
+        hour = midnight - timedelta(hours=k)
+        calls.append(Call("v", "s", hour + timedelta(minutes=10), True, 1))
+        calls.append(Call("v", "s", hour + timedelta(minutes=20), True, 2))
+    return [*calls, Call("v", "s", midnight + timedelta(seconds=30), True, 1)]
+
+
 def store_calls(store: Store, calls: Sequence[Call], project: str = "default") -> None:
     """Insert CALLS into STORE through the write path's ``insert_rows``."""
     rows = []

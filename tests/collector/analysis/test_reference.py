@@ -25,6 +25,8 @@ from faultprint_collector.analysis._reference import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from .conftest import steady_across_midnight
+
 T = datetime(2026, 5, 1, 12, tzinfo=UTC)
 
 
@@ -148,3 +150,15 @@ def test_drift_compares_the_last_two_days() -> None:
     day2 = [Call("v", "s", T + timedelta(days=1), True, 3)]
     assert drift(day1) is None
     assert drift(day1 + day2) == pytest.approx(1.0)
+
+
+def test_drift_days_end_with_the_latest_failure_not_at_midnight() -> None:
+    # the last day is the 24 hours up to the failure after midnight, not the
+    # 30 s of a calendar "today" holding one failure (JSD 0.31 against yesterday)
+    calls = steady_across_midnight(T.replace(hour=0))
+    assert drift(calls) == pytest.approx(jensen_shannon({1: 24, 2: 24}, {1: 24, 2: 23}))
+    # two failures minutes apart are one day's, whichever side of midnight
+    assert (
+        drift([Call("v", "s", T.replace(hour=0) - timedelta(minutes=1), True, 1), calls[-1]])
+        is None
+    )

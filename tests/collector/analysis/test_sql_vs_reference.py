@@ -12,12 +12,12 @@ from datetime import timedelta
 
 import pytest
 from faultprint_collector.analysis import Selection, compare_metrics, mode_counts, version_metrics
-from faultprint_collector.analysis._reference import Call, reference_metrics
+from faultprint_collector.analysis._reference import Call, jensen_shannon, reference_metrics
 from faultprint_collector.store import Store
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .conftest import T0, store_calls
+from .conftest import T0, steady_across_midnight, store_calls
 
 _projects = itertools.count()
 
@@ -88,6 +88,16 @@ def test_sql_metrics_equal_reference(store: Store, calls: list[Call], window: tu
             continue
         _assert_same(got[version], ref)
         assert modes.get(version, {}) == pytest.approx(ref["modes"])
+
+
+def test_drift_just_after_midnight_compares_whole_days(store: Store) -> None:
+    # whatever the hour the suite runs at, the data sit on a UTC midnight; a
+    # calendar "today" of 30 s and one failure read as drift 0.31 here
+    calls = steady_across_midnight(T0.replace(hour=0))
+    store_calls(store, calls, "midnight")
+    got = version_metrics(store, Selection(project="midnight"))["v"]["drift"]
+    assert got == pytest.approx(jensen_shannon({1: 24, 2: 24}, {1: 24, 2: 23}))
+    assert got == pytest.approx(reference_metrics(calls, "v")["drift"])
 
 
 @settings(
