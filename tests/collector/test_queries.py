@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from faultprint_collector import queries
+from faultprint_collector.analysis._reference import Call
 from faultprint_collector.store import Store
 
-from tests.collector.analysis.conftest import store_calls, synth_calls
+from tests.collector.analysis.conftest import T0, store_calls, synth_calls
 
 
 @pytest.mark.parametrize(
@@ -52,6 +53,16 @@ def test_a_long_window_reads_instead_of_failing_in_the_store(store: Store) -> No
     assert [v["model_version"] for v in queries.list_versions(store, "default", since)] == ["v1"]
     with pytest.raises(queries.QueryError, match="earlier than until"):
         queries.list_versions(store, "default", since, queries.parse_since("2500w"))
+
+
+def test_an_until_a_fraction_of_a_second_into_an_hour_keeps_that_hour(store: Store) -> None:
+    # the hour overlaps [since, until) by half a second, and holds a failure in it
+    hour = T0 + timedelta(days=1)
+    store_calls(store, [Call("v1", "s", hour + timedelta(milliseconds=200), True, 7)])
+    until = hour + timedelta(milliseconds=500)
+    assert [f["failures"] for f in queries.list_fingerprints(store, "default", until=until)] == [1]
+    assert [v["calls"] for v in queries.list_versions(store, "default", until=until)] == [1]
+    assert queries.list_fingerprints(store, "default", until=hour) == []
 
 
 def test_comparing_a_version_without_calls_names_it(store: Store) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from faultprint_collector.analysis._reference import (
@@ -34,10 +34,18 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FAR = datetime(2105, 1, 1, tzinfo=UTC)
 
 
-def _ch_time(value: datetime) -> str:
-    """A UTC 'YYYY-MM-DD HH:MM:SS' string for a DateTime('UTC') parameter."""
+def _ch_time(value: datetime, *, round_up: bool = False) -> str:
+    """A UTC 'YYYY-MM-DD HH:MM:SS' string for a DateTime('UTC') parameter.
+
+    ROUND_UP takes the next whole second when VALUE has a fraction, for an
+    exclusive end: ``hour < until`` then still holds the hour that starts
+    within that fraction (cut down, an ``until`` of 10:00:00.5 left out the
+    10:00 hour although the window reaches into it).
+    """
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
+    if round_up and value.microsecond:
+        value += timedelta(microseconds=1_000_000 - value.microsecond)
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
@@ -75,7 +83,7 @@ class Selection:
         params: dict[str, Any] = {
             "project": self.project,
             "since": _ch_time(self.since or _EPOCH),
-            "until": _ch_time(self.until or _FAR),
+            "until": _ch_time(self.until or _FAR, round_up=True),
             "has_since": 1 if self.since else 0,
         }
         if self.versions is not None:
