@@ -23,6 +23,7 @@ from faultprint_collector.store import (
     Store,
     StoreError,
     apply_migrations,
+    apply_retention,
     open_store,
 )
 
@@ -70,6 +71,7 @@ def open_state(settings: Settings) -> CollectorState:
         )
         store.read_connections = settings.read_connections
         apply_migrations(store, retention_days=settings.retention_days)
+        apply_retention(store, retention_days=settings.retention_days)
     except BaseException:
         spool.close()
         raise

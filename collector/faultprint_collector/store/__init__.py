@@ -8,7 +8,12 @@ from faultprint_collector.store._client import (
     is_faultprint_store,
     open_store,
 )
-from faultprint_collector.store._migrations import MIGRATIONS_TABLE, apply_migrations, render_ddl
+from faultprint_collector.store._migrations import (
+    MIGRATIONS_TABLE,
+    apply_migrations,
+    apply_retention,
+    render_ddl,
+)
 from faultprint_collector.store._writer import CALL_COLUMNS, CallWriter
 
 __all__ = [
@@ -19,6 +24,7 @@ __all__ = [
     "StoreError",
     "StoreLockedError",
     "apply_migrations",
+    "apply_retention",
     "check_store",
     "is_faultprint_store",
     "open_store",

@@ -46,6 +46,7 @@ __all__ = [
     "SHARD_KEYS",
     "Migration",
     "apply_migrations",
+    "apply_retention",
     "engine_tables",
     "load_migrations",
     "render_ddl",
@@ -82,6 +83,10 @@ _DB_REF = re.compile(r"\{db\}(\w+)")
 # local tables, which hold the data.
 _COLUMN_ALTER = re.compile(r"\b(?:ADD|DROP|MODIFY|RENAME|COMMENT|CLEAR)\s+COLUMN\b", re.I)
 _HAS_ENGINE = re.compile(r"\bENGINE\s*=", re.I)
+_TTL_LINE = re.compile(r"^\s*TTL\s+(.+?)\s*$", re.M)
+_MODIFY_TTL = re.compile(r"\bMODIFY\s+TTL\s+(.+?)\s*$", re.I | re.S)
+# how the engine shows a retention in system.tables.engine_full
+_TTL_DAYS = re.compile(r"toIntervalDay\((\d+)\)")
 
 
 @dataclass(frozen=True)
@@ -359,3 +364,55 @@ def apply_migrations(store: Store, retention_days: int = DEFAULT_RETENTION_DAYS)
         store.insert(table, [[migration.version, migration.name]], ["version", "name"])
         applied.append(migration.version)
     return applied
+
+
+def retention_ttls(migrations: list[Migration] | None = None) -> dict[str, str]:
+    """The TTL expression (with ``{retention_days}``) of every table that has one,
+    as the latest migration that sets it wrote it."""
+    ttls: dict[str, str] = {}
+    for migration in migrations if migrations is not None else load_migrations():
+        for stmt in _split(migration.sql):
+            create = _CREATE_TABLE.match(stmt)
+            line = _TTL_LINE.search(stmt) if create else None
+            if create and line and "{retention_days}" in line[1]:
+                ttls[create[1]] = line[1]
+            alter = _ALTER.match(stmt)
+            modify = _MODIFY_TTL.search(stmt) if alter else None
+            if alter and modify and "{retention_days}" in modify[1]:
+                ttls[alter[1]] = modify[1]
+    return ttls
+
+
+def apply_retention(store: Store, retention_days: int = DEFAULT_RETENTION_DAYS) -> list[str]:
+    """Make every table's TTL keep RETENTION_DAYS; return the tables changed.
+
+    The migrations write the retention of the day a table was created; a
+    collector restarted with another ``FAULTPRINT_RETENTION_DAYS`` would
+    otherwise keep the old one without a word. A table already at the
+    retention is left alone (changing a TTL rewrites the table's parts).
+    """
+    migrations = load_migrations()
+    local = engine_tables(migrations)
+    ttls = retention_ttls(migrations)
+    suffix = LOCAL_SUFFIX if store.cluster else ""
+    rows = store.query(
+        "SELECT name, engine_full FROM system.tables "
+        "WHERE database = if({db:String} = '', currentDatabase(), {db:String}) "
+        "AND name IN {names:Array(String)}",
+        parameters={"db": store.database, "names": [f"{name}{suffix}" for name in ttls]},
+    ).result_rows
+    current = {name.removesuffix(suffix): _TTL_DAYS.findall(engine) for name, engine in rows}
+    changed = []
+    for name, ttl in ttls.items():
+        if name not in current or current[name] == [str(int(retention_days))]:
+            continue
+        for stmt in render_ddl(
+            f"ALTER TABLE {{db}}{name} {{on_cluster}} MODIFY TTL {ttl}",
+            database=store.database,
+            cluster=store.cluster,
+            retention_days=retention_days,
+            local_tables=local,
+        ):
+            store.command(stmt)
+        changed.append(name)
+    return changed
