@@ -13,7 +13,7 @@ import pytest
 from faultprint_collector.analysis._adhoc import run_readonly_sql
 from faultprint_collector.ingest import CallRecord
 from faultprint_collector.store import Store
-from faultprint_collector.store._writer import insert_rows
+from faultprint_collector.store._writer import CALL_COLUMNS, insert_rows
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 FP = 0x9F2C4E1AB3D07765  # the fingerprint the cookbook names
@@ -29,7 +29,9 @@ def cookbook() -> dict[str, str]:
     return {block.splitlines()[0].removeprefix("-- ").strip(): block for block in blocks}
 
 
-def _row(i: int, when: datetime, deploy: datetime, fp: int = 0, message: str = "") -> list:
+def _row(
+    i: int, when: datetime, deploy: datetime, fp: int = 0, message: str = "", weight: float = 1.0
+) -> list:
     version = "v2" if when >= deploy else "v1"
     return CallRecord(
         project="default",
@@ -45,12 +47,17 @@ def _row(i: int, when: datetime, deploy: datetime, fp: int = 0, message: str = "
         message=message,
         template=re.sub(r"\d+", "<num>", message),
         fingerprint=fp,
+        sample_weight=weight,
     ).row()
 
 
 @pytest.fixture
 def incident(store: Store) -> dict[str, Any]:
     """Calls over the last 30 hours with a steady mode, a spike and a deploy.
+
+    Every other success is a sampled one of weight 2, and the batch is
+    inserted twice with one token (the spool replaying it after a crash), so
+    the answers below hold only if the rollups weight calls and count each once.
 
     "Now" is taken here, not when the module is imported: the cookbook's SQL
     reads ``now()`` when the test runs, and the spike must still be in its
@@ -59,17 +66,18 @@ def incident(store: Store) -> dict[str, Any]:
     now = datetime.now(UTC)
     deploy = now - timedelta(hours=3)
     rows: list[list] = []
-    counts: dict[str, Any] = {"deploy": deploy, "fp_before": 0, "fp_after": 0}
+    counts: dict[str, Any] = {"deploy": deploy, "fp_before": 0, "fp_after": 0, "fp": {}}
     i = 0
     for minutes in range(0, 30 * 60, 3):  # a call every three minutes
         when = now - timedelta(minutes=minutes)
-        rows.append(_row(i, when, deploy))
+        rows.append(_row(i, when, deploy, weight=2.0 if minutes % 2 else 1.0))
         i += 1
         if minutes % 30 == 0:  # two steady failures an hour
             rows.append(_row(i, when, deploy, STEADY, message=f"timeout after {minutes} ms"))
             i += 1
         if minutes % 20 == 0 and minutes > 60:  # the cookbook's fingerprint
             rows.append(_row(i, when, deploy, FP, message=f"missing field 'summary' in item {i}"))
+            counts["fp"][f"{i + 1:032x}"] = when
             if deploy - timedelta(days=1) <= when < deploy:
                 counts["fp_before"] += 1
             elif when >= deploy:
@@ -79,7 +87,16 @@ def incident(store: Store) -> dict[str, Any]:
         when = now - timedelta(minutes=k)
         rows.append(_row(i, when, deploy, SPIKE, message=f"rate limited, retry in {k} s"))
         i += 1
-    insert_rows(store, rows)
+    insert_rows(store, rows, token="incident")
+    insert_rows(store, rows, token="incident")
+    hourly: dict[tuple[datetime, str], list[float]] = {}
+    for row in rows:
+        record = dict(zip(CALL_COLUMNS, row, strict=True))
+        key = (record["time"].replace(minute=0, second=0, microsecond=0), record["model_version"])
+        totals = hourly.setdefault(key, [0.0, 0.0])
+        totals[0] += record["sample_weight"]
+        totals[1] += record["is_failure"]
+    counts["hourly"] = hourly
     return counts
 
 
@@ -106,7 +123,9 @@ def test_what_spiked_in_the_last_hour(store: Store, incident: dict) -> None:
     rows = _both(store, cookbook()["what spiked in the last hour"])
     assert [r[0] for r in rows] == [f"{SPIKE:016x}"]
     assert rows[0][1] == "rate limited, retry in <num> s"
+    assert rows[0][2] == "invalid_output"
     assert rows[0][3] == 40
+    assert rows[0][4] == 0  # never seen in the day before
 
 
 def test_first_occurrence_per_version(store: Store, incident: dict) -> None:
@@ -116,6 +135,11 @@ def test_first_occurrence_per_version(store: Store, incident: dict) -> None:
     deploy = incident["deploy"]
     assert deploy <= first_v2 < deploy + timedelta(minutes=20)
     assert rows[0][1] < rows[1][1]
+    seen = incident["fp"].values()
+    for version, first, last, failures in rows:
+        mine = sorted(t for t in seen if (t >= deploy) == (version == "v2"))
+        assert (first.replace(tzinfo=UTC), last.replace(tzinfo=UTC)) == (mine[0], mine[-1])
+        assert failures == len(mine)
 
 
 def test_exemplars_of_a_fingerprint(store: Store, incident: dict) -> None:
@@ -123,6 +147,8 @@ def test_exemplars_of_a_fingerprint(store: Store, incident: dict) -> None:
     assert len(rows) == 5
     assert all("missing field 'summary'" in r[4] and len(r[1]) == 32 for r in rows)
     assert [r[0] for r in rows] == sorted((r[0] for r in rows), reverse=True)
+    newest = sorted(incident["fp"], key=incident["fp"].get, reverse=True)[:5]
+    assert [r[1] for r in rows] == newest
 
 
 def test_failure_mix_before_and_after_a_deploy(store: Store, incident: dict) -> None:
@@ -134,8 +160,16 @@ def test_failure_mix_before_and_after_a_deploy(store: Store, incident: dict) -> 
 
 
 def test_failure_rate_per_version_and_hour(store: Store, incident: dict) -> None:
+    day_ago = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
     rows = _both(store, cookbook()["failure rate per version and hour"])
     assert {r[1] for r in rows} == {"v1", "v2"}
+    # weighted calls and failures of every hour, each call once
+    expected = {
+        (hour.replace(tzinfo=None), version): tuple(totals)
+        for (hour, version), totals in incident["hourly"].items()
+        if hour >= day_ago
+    }
+    assert {(r[0].replace(tzinfo=None), r[1]): (r[2], r[3]) for r in rows} == expected
     deploy_hour = incident["deploy"].replace(minute=0, second=0, microsecond=0, tzinfo=None)
     for hour, _version, calls, failures, rate in rows:
         # the hour of the deploy is split between versions; a part of it may
