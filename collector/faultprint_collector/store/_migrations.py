@@ -36,6 +36,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Any
 
 from faultprint_collector.store._client import MIGRATIONS_TABLE, Store
 
@@ -360,10 +361,48 @@ def apply_migrations(store: Store, retention_days: int = DEFAULT_RETENTION_DAYS)
             local_tables=local,
             mv_targets=targets,
         ):
+            backfill = _backfill(store, stmt)
             store.command(stmt)
+            if backfill:
+                store.command(*backfill)
         store.insert(table, [[migration.version, migration.name]], ["version", "name"])
         applied.append(migration.version)
     return applied
+
+
+_NEW_CALLS_VIEW = re.compile(
+    r"^\s*CREATE\s+MATERIALIZED\s+VIEW\s+IF\s+NOT\s+EXISTS\s+(?P<name>[\w.]+)\s+"
+    r"TO\s+(?P<target>[\w.]+)\s+AS\s+(?P<select>SELECT\b.*)$",
+    re.I | re.S,
+)
+
+
+def _backfill(store: Store, stmt: str) -> tuple[str, dict[str, Any]] | None:
+    """The insert that gives a materialized view STMT is about to create the calls
+    stored before it existed, or None.
+
+    A materialized view sees only the inserts made after it; without this an
+    older store upgraded to a migration adding a rollup would show its past
+    calls in ``calls`` but not in the rollup. Calls are read with FINAL (each
+    once) and only those inserted before the view was created, so inserts
+    made meanwhile by another collector are not counted twice. On a cluster
+    each shard's rollup must be filled from its own calls, which one
+    connection cannot do; there the past stays out of the new rollup.
+    """
+    match = _NEW_CALLS_VIEW.match(stmt)
+    calls = store.table("calls")
+    source = re.compile(rf"\bFROM\s+{re.escape(calls)}\b")
+    if store.cluster or match is None or not source.search(match["select"]):
+        return None
+    if store.command(f"EXISTS TABLE {match['name']}") or not store.command(f"EXISTS TABLE {calls}"):
+        return None
+    before = store.command("SELECT toString(now64(3, 'UTC'))")
+    select = source.sub(
+        f"FROM (SELECT * FROM {calls} FINAL WHERE inserted_at < {{before:DateTime64(3, 'UTC')}})",
+        match["select"],
+        count=1,
+    )
+    return f"INSERT INTO {match['target']} {select}", {"before": before}
 
 
 def retention_ttls(migrations: list[Migration] | None = None) -> dict[str, str]:

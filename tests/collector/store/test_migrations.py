@@ -1,17 +1,23 @@
 """Opening a store applies what is missing, and only that: a second open changes
-nothing, and the retention follows the collector's setting."""
+nothing, an older store is brought up to date with its calls counted in the
+rollups, and the retention follows the collector's setting."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from faultprint_collector.api.app import close_state, open_state
+from faultprint_collector.ingest import CallRecord
 from faultprint_collector.settings import Settings
 from faultprint_collector.store import Store, apply_migrations, apply_retention, open_store
 from faultprint_collector.store._migrations import (
     MIGRATIONS_TABLE,
     load_migrations,
+    migrations_table_ddl,
+    render_ddl,
 )
+from faultprint_collector.store._writer import RowEncoder, insert_payloads
 
 
 def _schema(store: Store) -> dict[str, str]:
@@ -29,6 +35,30 @@ def _ttl_days(store: Store) -> dict[str, str]:
     return dict(rows)
 
 
+def _calls(n: int) -> list[CallRecord]:
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+    return [
+        CallRecord(
+            project="default",
+            time=start + timedelta(minutes=7 * i),
+            trace_id=f"{i + 1:032x}",
+            span_id=f"{i + 1:016x}",
+            model_version="v1",
+            call_site="shop.summarise",
+            status="error" if i % 4 == 0 else "ok",
+            is_failure=1 if i % 4 == 0 else 0,
+            fingerprint=0x0ABC if i % 4 == 0 else 0,
+            input_hash=i % 3 + 1,
+        )
+        for i in range(n)
+    ]
+
+
+def _insert(store: Store, calls: list[CallRecord], token: str) -> None:
+    # through the write path's encoder: it writes the columns the store has
+    insert_payloads(store, [RowEncoder.for_store(store).encode(calls)], token)
+
+
 def test_a_second_open_applies_nothing_and_changes_nothing(tmp_path: Path) -> None:
     store = open_store(str(tmp_path / "store"))
     try:
@@ -39,6 +69,34 @@ def test_a_second_open_applies_nothing_and_changes_nothing(tmp_path: Path) -> No
         assert _schema(store) == schema
         recorded = store.query(f"SELECT count() FROM {MIGRATIONS_TABLE} FINAL").result_rows
         assert recorded[0][0] == len(load_migrations())
+    finally:
+        store.close()
+
+
+def test_an_older_store_is_upgraded_with_its_calls_in_the_rollups(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path / "store"))
+    try:
+        # a store made by the first release: only the first migration applied
+        first = load_migrations()[0]
+        store.command(migrations_table_ddl())
+        for stmt in render_ddl(first.sql):
+            store.command(stmt)
+        store.insert(MIGRATIONS_TABLE, [[first.version, first.name]], ["version", "name"])
+        _insert(store, _calls(40), "old")
+
+        applied = apply_migrations(store)
+        assert applied == [m.version for m in load_migrations()[1:]]
+        rollup = store.query(
+            "SELECT sum(calls), sum(failures) FROM version_hourly_v WHERE model_version = 'v1'"
+        ).result_rows[0]
+        assert rollup == (40.0, 10.0)
+        repeat = store.query("SELECT sum(occurrences) FROM input_outcomes").result_rows[0][0]
+        assert repeat == 40
+        # new calls count once on top, and a second open backfills nothing more
+        _insert(store, _calls(44)[40:], "new")
+        assert apply_migrations(store) == []
+        rollup = store.query("SELECT sum(calls), sum(failures) FROM version_hourly_v").result_rows
+        assert rollup[0] == (44.0, 11.0)
     finally:
         store.close()
 
