@@ -128,6 +128,38 @@ def test_what_spiked_in_the_last_hour(store: Store, incident: dict) -> None:
     assert rows[0][4] == 0  # never seen in the day before
 
 
+@pytest.mark.parametrize(
+    ("minutes_past", "rise", "flagged"),
+    [(0.5, 3.0, True), (59.5, 3.0, True), (0.5, 1.15, False), (59.5, 1.15, False)],
+)
+def test_a_spike_is_judged_alike_at_any_minute_of_the_hour(
+    store: Store, minutes_past: float, rise: float, flagged: bool
+) -> None:
+    """A mode at 20 failures an hour for a day, then ``rise`` times that.
+
+    The query's "last hour" holds 1 to 2 rollup hours by the minute it runs;
+    threefold is a spike and 15% more is not, at 00:30 and at 59:30 past.
+    """
+    top = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
+    now = top + timedelta(minutes=minutes_past)
+    since = top - timedelta(hours=1)
+    rows: list[list] = []
+    hours = [(since - timedelta(hours=h), 20) for h in range(1, 25)]
+    hours += [(since + timedelta(hours=h), round(20 * rise)) for h in range(2)]
+    for start, count in hours:
+        for k in range(count):
+            when = start + timedelta(seconds=k * 3600 // count)
+            if when <= now:
+                rows.append(_row(len(rows), when, start, STEADY, message="timeout after 5 s"))
+    insert_rows(store, rows, token="steady")
+    sql = cookbook()["what spiked in the last hour"].replace(
+        "now()", f"toDateTime('{now:%Y-%m-%d %H:%M:%S}', 'UTC')"
+    )
+    assert "now()" not in sql
+    shown = [r[0] for r in store.query(sql).result_rows]
+    assert shown == ([f"{STEADY:016x}"] if flagged else [])
+
+
 def test_first_occurrence_per_version(store: Store, incident: dict) -> None:
     rows = _both(store, cookbook()["first occurrence of a fingerprint per version"])
     assert [r[0] for r in rows] == ["v1", "v2"]
