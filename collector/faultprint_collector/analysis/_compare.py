@@ -16,8 +16,10 @@ The rules, stated once (the README and the JSON notes repeat them):
   when the baseline had enough calls to have shown it. **Vanished**
   likewise with the versions swapped. Other significant modes are
   **changed**.
-- **Minimum sample sizes**: below MIN_CALLS (weighted) calls in either
-  version there is no verdict, only "not enough data"; mix-level figures
+- **Minimum sample sizes**: below MIN_CALLS effective calls in either
+  version (the weighted calls, or fewer when successes are sampled: what
+  they are worth for the failure rate) there is no verdict, only "not
+  enough data"; mix-level figures
   (JSD, effective modes) need MIN_FAILURES failures in each version to
   count towards a verdict or a gate.
 """
@@ -53,7 +55,7 @@ __all__ = [
 
 #: significance level for every test (low, because a CI gate must not cry wolf)
 DEFAULT_ALPHA = 0.01
-#: below this many (weighted) calls in a version: "not enough data"
+#: below this many effective calls in a version: "not enough data"
 MIN_CALLS = 100
 #: below this many failures in a version, mix-level figures are not judged
 MIN_FAILURES = 20
@@ -138,14 +140,27 @@ def compare_metrics(
     c = dict(cand) if cand else _empty_metrics()
     n1, n2 = float(b["calls"]), float(c["calls"])
     f1, f2 = float(b["failures"]), float(c["failures"])
+    # what the data is worth: sampled successes count for less than their
+    # weight (two successes of weight 100 are 200 calls, worth about two)
+    m1 = min(n1, float(b.get("effective_calls") or n1))
+    m2 = min(n2, float(c.get("effective_calls") or n2))
     notes: list[str] = []
 
-    enough = n1 >= MIN_CALLS and n2 >= MIN_CALLS
+    enough = m1 >= MIN_CALLS and m2 >= MIN_CALLS
     if not enough:
-        for name, version, n in (("baseline", baseline, n1), ("candidate", candidate, n2)):
+        for name, version, n, worth in (
+            ("baseline", baseline, n1, m1),
+            ("candidate", candidate, n2, m2),
+        ):
             if n < MIN_CALLS:
                 notes.append(
                     f"not enough data: {name} {version!r} has {n:g} calls in the window "
+                    f"(need at least {MIN_CALLS} for a verdict)"
+                )
+            elif worth < MIN_CALLS:
+                notes.append(
+                    f"not enough data: {name} {version!r} has {n:g} calls in the window, "
+                    f"but with its successes sampled they are worth {worth:.1f} unsampled calls "
                     f"(need at least {MIN_CALLS} for a verdict)"
                 )
     mix_ok = enough and f1 >= MIN_FAILURES and f2 >= MIN_FAILURES
@@ -165,9 +180,7 @@ def compare_metrics(
 
     p1 = f1 / n1 if n1 else 0.0
     p2 = f2 / n2 if n2 else 0.0
-    rate_p = two_proportion_test(
-        p1, float(b.get("effective_calls") or n1), p2, float(c.get("effective_calls") or n2)
-    )
+    rate_p = two_proportion_test(p1, m1, p2, m2)
     rate_significant = enough and rate_p < alpha and p1 != p2
 
     jsd = jensen_shannon(base_modes, cand_modes)

@@ -10,7 +10,13 @@ import random
 from collections import Counter
 from dataclasses import replace
 
-from faultprint_collector.analysis import Selection, compare_versions, version_metrics
+from faultprint_collector.analysis import (
+    Selection,
+    compare_versions,
+    evaluate_rules,
+    parse_rules,
+    version_metrics,
+)
 from faultprint_collector.store import Store
 
 from .conftest import store_calls, synth_calls
@@ -95,6 +101,24 @@ def test_not_enough_data_gives_no_verdict(store: Store) -> None:
     assert r["verdict"] == "not enough data for a verdict"
     assert r["new_modes"] == [] and r["vanished_modes"] == []
     assert any("not enough data" in n and "'s'" in n for n in r["notes"])
+
+
+def test_a_few_heavily_weighted_calls_are_not_enough_data(store: Store) -> None:
+    # successes sampled at 1%: two stored successes of weight 100 sum to 200
+    # calls, but they say no more about the failure rate than two calls do, so
+    # they must not pass for the 100 calls a verdict needs (they did: the
+    # comparison judged them and a not-enough-data gate let them through)
+    base = synth_calls("full", 2000, {0xE1: 0.03, 0xE2: 0.02}, seed=3)
+    heavy = synth_calls("heavy", 2, {}, seed=4)
+    heavy = [replace(c, sample_weight=100.0) for c in heavy]
+    store_calls(store, base + heavy)
+    r = compare_versions(store, "default", "full", "heavy")
+    assert r["candidate"]["calls"] == 200
+    assert not r["enough_data"]
+    assert r["verdict"] == "not enough data for a verdict"
+    assert any("not enough data" in n and "'heavy'" in n for n in r["notes"])
+    outcomes = evaluate_rules(parse_rules("not-enough-data,vanished-modes"), r)
+    assert [o.tripped for o in outcomes] == [True, False]
 
 
 def test_sampled_successes_give_rates_that_agree_with_the_truth(store: Store) -> None:
