@@ -362,6 +362,7 @@ def reference_metrics(
         "failure_rate": f / n if n else 0.0,
         "failure_rate_ci": wilson_interval(f / n * m if n else 0.0, m),
         "effective_calls": m,
+        "calls_sq": fail_sq + ok_sq,
         "distinct_modes": distinct_modes(per_fp.values()),
         "effective_modes": effective_modes(per_fp.values()),
         "top3_share": top_share(per_fp.values(), 3),

@@ -295,6 +295,7 @@ def version_metrics(
             "failure_rate": rate,
             "failure_rate_ci": wilson_interval(rate * m, m),
             "effective_calls": m,
+            "calls_sq": float(t["fail_sq"]) + float(t["ok_sq"]),
             "distinct_modes": int(mode.get("k", 0)),
             "effective_modes": float(mode.get("effective_modes", 0.0)),
             "top3_share": float(mode.get("top3_share", 0.0)),

@@ -12,11 +12,13 @@ from dataclasses import replace
 
 from faultprint_collector.analysis import (
     Selection,
+    compare_metrics,
     compare_versions,
     evaluate_rules,
     parse_rules,
     version_metrics,
 )
+from faultprint_collector.analysis._reference import effective_calls
 from faultprint_collector.store import Store
 
 from .conftest import store_calls, synth_calls
@@ -150,3 +152,40 @@ def test_sampled_successes_give_rates_that_agree_with_the_truth(store: Store) ->
         r = compare_versions(store, project, "full", "sampled")
         assert not r["new_modes"] and not r["vanished_modes"]
     assert inside >= 0.9 * seeds, f"truth inside the sampled interval only {inside}/{seeds}"
+
+
+def test_per_mode_tests_allow_for_sampled_call_counts() -> None:
+    # A/A at the level of counts: 30,000 calls a version, four modes; the
+    # candidate keeps successes at 1% (weight 100), so its call count is an
+    # estimate from about 290 stored successes. Taken as exact, that count
+    # made the per-mode tests flag a mode in about 7% of runs at alpha 0.01.
+    rng = random.Random(5)
+    modes = {1: 0.02, 2: 0.015, 3: 0.01, 4: 0.005}
+    n = 30_000
+
+    def version(rate: float) -> tuple[dict[str, float], dict[int, float]]:
+        counts = {
+            fp: float(round(rng.gauss(n * p, (n * p * (1 - p)) ** 0.5))) for fp, p in modes.items()
+        }
+        f = sum(counts.values())
+        ok = n - f
+        kept = ok if rate == 1 else round(rng.gauss(ok * rate, (ok * rate * (1 - rate)) ** 0.5))
+        weight = 1 / rate
+        calls, ok_sq = f + kept * weight, kept * weight * weight
+        metrics = {
+            "calls": calls,
+            "failures": f,
+            "failure_rate": f / calls,
+            "effective_calls": effective_calls(calls, f, f, ok_sq),
+            "calls_sq": f + ok_sq,
+        }
+        return metrics, counts
+
+    repetitions = 400
+    flagged = 0
+    for _ in range(repetitions):
+        (b, b_modes), (c, c_modes) = version(1.0), version(0.01)
+        r = compare_metrics("a", "b", b, c, b_modes, c_modes)
+        assert r["enough_data"]
+        flagged += bool(r["new_modes"] or r["vanished_modes"] or r["changed_modes"])
+    assert flagged / repetitions <= 0.025, f"{flagged} of {repetitions} A/A runs flagged a mode"

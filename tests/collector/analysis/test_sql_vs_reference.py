@@ -52,6 +52,7 @@ def _assert_same(sql: dict, ref: dict) -> None:
         "failures",
         "failure_rate",
         "effective_calls",
+        "calls_sq",
         "effective_modes",
         "top3_share",
         "novelty_rate",
