@@ -411,6 +411,34 @@ def _require_versions(store: Store, project: str, versions: list[str]) -> None:
     raise NotFound(f"no calls of {names}; {hint}")
 
 
+def _require_call_site(store: Store, project: str, versions: list[str], call_site: str) -> None:
+    """Raise NotFound naming each of VERSIONS never called at CALL_SITE in PROJECT.
+
+    As with a version nobody sent, a comparison at a call site one version
+    never reached (a typo in it, a canary that did not exercise it) must not
+    pass a CI gate as "not enough data".
+    """
+    table = store.table("calls_hourly")
+    rows = store.query(
+        f"""
+        SELECT model_version, call_site FROM {table}
+        WHERE project = {{project:String}} AND model_version IN {{versions:Array(String)}}
+        GROUP BY model_version, call_site
+        ORDER BY max(hour) DESC, call_site
+        """,
+        {"project": project, "versions": versions},
+    ).result_rows
+    present = {version for version, site in rows if site == call_site}
+    missing = [v for v in versions if v not in present]
+    if not missing:
+        return
+    names = ("versions " if len(missing) > 1 else "version ") + " and ".join(map(repr, missing))
+    known = list(dict.fromkeys(site for version, site in rows if version in missing))
+    more = ", …" if len(known) > _KNOWN_SHOWN else ""
+    hint = f"call sites of {names}: " + ", ".join(map(repr, known[:_KNOWN_SHOWN])) + more
+    raise NotFound(f"no calls of {names} at call site {call_site!r}; {hint}")
+
+
 def compare(
     store: Store,
     project: str,
@@ -436,6 +464,8 @@ def compare(
             f"baseline and candidate are the same version {baseline!r}: pick two different versions"
         )
     _require_versions(store, project, [baseline, candidate])
+    if call_site is not None:
+        _require_call_site(store, project, [baseline, candidate], call_site)
     return compare_versions(
         store,
         project,

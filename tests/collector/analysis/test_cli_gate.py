@@ -69,6 +69,14 @@ def test_fail_on_exit_codes(start_collector: Callable[..., CollectorProcess]) ->
     assert neither.returncode == 2 and "'nope1' and 'nope2'" in neither.stderr
     same = faultprint("compare", "stable-1", "stable-1", *url)
     assert same.returncode == 2 and "two different versions" in same.stderr
+    # so does a version never called at the --call-site (a typo there passed
+    # the gate as "not enough data", exit 0)
+    site = ["--call-site", "shop.sumarise", "--fail-on", "new-modes"]
+    typo = faultprint("compare", "stable-1", "canary", *url, *site)
+    assert typo.returncode == 2, typo.stdout
+    assert "'shop.sumarise'" in typo.stderr and "shop.summarise" in typo.stderr  # known sites
+    site = ["--call-site", "shop.summarise", "--fail-on", "new-modes"]
+    assert faultprint("compare", "stable-1", "canary", *url, *site).returncode == 1
 
     # the API's validation errors reach the user with the parameter they name
     empty = faultprint("compare", "", "stable-2", *url)
