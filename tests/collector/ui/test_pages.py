@@ -57,6 +57,26 @@ def test_compare_page_names_a_version_without_calls(collector: CollectorProcess)
     assert same.status_code == 400 and "two different versions" in same.text
 
 
+def test_compare_page_does_not_show_not_enough_data_as_a_pass(
+    collector: CollectorProcess,
+) -> None:
+    # "not enough data for a verdict" was framed in the green of a clean comparison
+    send(collector.url, version_spans("v1", 1000, {"parse": 20}, seed=1))
+    send(collector.url, version_spans("v2", 1000, {"parse": 21}, seed=2))
+    send(collector.url, version_spans("v3", 50, {"parse": 1}, seed=3))
+    wait_for_calls(collector.url, 2050)
+
+    def verdict(candidate: str) -> tuple[str, str]:
+        params = {"baseline": "v1", "candidate": candidate}
+        page = httpx.get(f"{collector.url}/compare", params=params, timeout=30)
+        assert page.status_code == 200
+        section = page.text.split('<section class="verdict ', 1)[1]
+        return section.split('"', 1)[0], section.split("<p>", 1)[1].split("</p>", 1)[0]
+
+    assert verdict("v3") == ("warn", "not enough data for a verdict")
+    assert verdict("v2")[0] == "ok"
+
+
 def test_the_sparkline_holds_the_hour_the_window_starts_in(store: Store) -> None:
     """A window from half past an hour counts that hour (it overlaps the window):
     the sparkline starts with it, as the versions table beside it counts it."""
