@@ -31,6 +31,7 @@ from faultprint_collector.analysis._sql import (
     Selection,
     fingerprint_info,
     mode_counts,
+    mode_exposure,
     version_metrics,
 )
 
@@ -49,6 +50,7 @@ __all__ = [
     "fingerprint_hex",
     "fingerprint_info",
     "mode_counts",
+    "mode_exposure",
     "parse_rules",
     "render_markdown",
     "render_table",

@@ -6,7 +6,10 @@ The rules, stated once (the README and the JSON notes repeat them):
   number of calls (so sampled successes widen it); significant when
   p < alpha.
 - **Per-mode change**: for each fingerprint with x1 baseline and x2 candidate
-  failures over n1 and n2 (weighted) calls, the exact conditional binomial
+  failures over n1 and n2 (weighted) calls at its call site (a fingerprint
+  belongs to one: traffic moving between call sites is not a mode
+  changing, and a mode of a call site the candidate never called has not
+  vanished), the exact conditional binomial
   test — under equal rates, x2 ~ Binomial(x1 + x2, n2 / (n1 + n2)). With
   sampled successes n is an estimate, and each version's x and n are first
   shrunk to an unsampled version's as uncertain (``_mode_exposure``). All
@@ -42,6 +45,7 @@ from faultprint_collector.analysis._sql import (
     Selection,
     fingerprint_info,
     mode_counts,
+    mode_exposure,
     version_metrics,
 )
 from faultprint_collector.store import Store
@@ -117,17 +121,16 @@ def _count(value: float) -> float | int:
     return int(value) if value.is_integer() else value
 
 
-def _count_variance(metrics: Mapping[str, Any]) -> float:
-    """Relative variance of a version's weighted call count (0 without sampling).
+def _count_variance(n: float, calls_sq: float) -> float:
+    """Relative variance of N weighted calls (0 without sampling).
 
     A success kept at rate 1/w stands for w calls, so the count of calls is
     an estimate whose variance is Σ w(w − 1) = Σw² − Σw (failures, weight 1,
     add nothing).
     """
-    n = float(metrics["calls"])
     if n <= 0:
         return 0.0
-    return max(0.0, float(metrics.get("calls_sq") or n) - n) / (n * n)
+    return max(0.0, calls_sq - n) / (n * n)
 
 
 def _mode_exposure(x: float, n: float, variance: float) -> tuple[int, float]:
@@ -158,12 +161,16 @@ def compare_metrics(
     info: Mapping[int, Mapping[str, Any]] | None = None,
     *,
     alpha: float = DEFAULT_ALPHA,
+    base_exposure: Mapping[int, tuple[float, float]] | None = None,
+    cand_exposure: Mapping[int, tuple[float, float]] | None = None,
 ) -> dict[str, Any]:
     """The comparison from per-version metrics and per-mode failure counts.
 
     Pure: no I/O. BASE / CAND are the metric dicts of ``version_metrics``
     (None when the version has no calls), *_MODES map fingerprint →
-    weighted failures, INFO fingerprint → catalogue entry.
+    weighted failures, INFO fingerprint → catalogue entry, *_EXPOSURE
+    fingerprint → (calls, sum of squared weights) at its call site, as
+    ``mode_exposure`` gives them (the whole version's when not given).
     """
     info = info or {}
     b = dict(base) if base else _empty_metrics()
@@ -215,15 +222,23 @@ def compare_metrics(
 
     jsd = jensen_shannon(base_modes, cand_modes)
 
-    v1, v2 = _count_variance(b), _count_variance(c)
+    whole1 = (n1, float(b.get("calls_sq") or n1))
+    whole2 = (n2, float(c.get("calls_sq") or n2))
     fps = sorted(set(base_modes) | set(cand_modes))
     tested: list[dict[str, Any]] = []
     if enough:
         for fp in fps:
             x1 = base_modes.get(fp, 0.0)
             x2 = cand_modes.get(fp, 0.0)
-            p = conditional_binomial_test(*_mode_exposure(x1, n1, v1), *_mode_exposure(x2, n2, v2))
-            r1, r2 = x1 / n1, x2 / n2
+            # absent from a given exposure: no calls at the mode's call site
+            e1 = base_exposure.get(fp, (0.0, 0.0)) if base_exposure is not None else whole1
+            e2 = cand_exposure.get(fp, (0.0, 0.0)) if cand_exposure is not None else whole2
+            p = conditional_binomial_test(
+                *_mode_exposure(x1, e1[0], _count_variance(*e1)),
+                *_mode_exposure(x2, e2[0], _count_variance(*e2)),
+            )
+            r1 = x1 / e1[0] if e1[0] > 0 else 0.0
+            r2 = x2 / e2[0] if e2[0] > 0 else 0.0
             tested.append(
                 {
                     "fingerprint": fingerprint_hex(fp),
@@ -234,6 +249,7 @@ def compare_metrics(
                     "rate_ratio": round(r2 / r1, 6) if r1 > 0 else None,
                     "p_value": p,
                     "_fp": fp,
+                    "_site_calls": (e1[0], e2[0]),
                 }
             )
         for row, adjusted in zip(
@@ -242,9 +258,10 @@ def compare_metrics(
             row["adjusted_p_value"] = adjusted
             row["p_value"] = float(f"{row['p_value']:.6g}")
     new_modes, vanished_modes, changed_modes = [], [], []
-    rare_new = 0
+    rare_new = unmet_new = unmet_vanished = 0
     for row in tested:
         fp = row.pop("_fp")
+        base_calls, cand_calls = row.pop("_site_calls")
         entry = info.get(fp, {})
         row["template"] = entry.get("template", "")
         row["category"] = entry.get("category", "")
@@ -254,12 +271,16 @@ def compare_metrics(
         significant = row["adjusted_p_value"] < alpha
         row["adjusted_p_value"] = float(f"{row['adjusted_p_value']:.6g}")
         if row["baseline_failures"] == 0 and row["candidate_failures"] > 0:
-            if significant:
+            if base_calls <= 0:
+                unmet_new += 1
+            elif significant:
                 new_modes.append(row)
             else:
                 rare_new += 1
         elif row["candidate_failures"] == 0 and row["baseline_failures"] > 0:
-            if significant:
+            if cand_calls <= 0:
+                unmet_vanished += 1
+            elif significant:
                 vanished_modes.append(row)
         elif significant:
             changed_modes.append(row)
@@ -268,6 +289,15 @@ def compare_metrics(
             f"{rare_new} fingerprint(s) appear only in the candidate but too rarely for the "
             "baseline's volume to rule out chance; not reported as new"
         )
+    for count, version, other in (
+        (unmet_new, "candidate", "baseline"),
+        (unmet_vanished, "baseline", "candidate"),
+    ):
+        if count:
+            notes.append(
+                f"{count} fingerprint(s) of the {version} are at call sites the {other} never "
+                "called in the window; not compared"
+            )
     new_modes.sort(key=lambda r: -r["candidate_failures"])
     vanished_modes.sort(key=lambda r: -r["baseline_failures"])
     changed_modes.sort(key=lambda r: r["adjusted_p_value"])
@@ -343,6 +373,7 @@ def compare_versions(
     )
     metrics = version_metrics(store, sel, with_drift=False)
     modes = mode_counts(store, sel)
+    exposure = mode_exposure(store, sel)
     base_modes = modes.get(baseline, {})
     cand_modes = modes.get(candidate, {})
     flagged = set(base_modes) | set(cand_modes)
@@ -355,6 +386,8 @@ def compare_versions(
         cand_modes,
         None,
         alpha=alpha,
+        base_exposure=exposure.get(baseline, {}),
+        cand_exposure=exposure.get(candidate, {}),
     )
     listed = [
         int(m["fingerprint"], 16)

@@ -30,6 +30,7 @@ __all__ = [
     "effective_modes",
     "entropy",
     "jensen_shannon",
+    "mode_exposure",
     "novelty_rate",
     "reference_metrics",
     "repeatability",
@@ -311,6 +312,55 @@ def _hour(t: datetime) -> datetime:
     return t.replace(minute=0, second=0, microsecond=0)
 
 
+def _in_window(c: Call, call_site: str | None, lo: datetime | None, until: datetime | None) -> bool:
+    h = _hour(c.time)
+    return (
+        (call_site is None or c.call_site == call_site)
+        and (lo is None or h >= lo)
+        and (until is None or h < until)
+    )
+
+
+def mode_exposure(
+    calls: Sequence[Call],
+    versions: Sequence[str],
+    *,
+    call_site: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> dict[str, dict[int, tuple[float, float]]]:
+    """Per version and fingerprint: the calls a mode's rate is taken over.
+
+    That is (sum of weights, sum of squared weights) of the version's calls
+    at the call site(s) where the fingerprint failed in any of VERSIONS: a
+    fingerprint belongs to one call site, so the candidate's traffic moving
+    between call sites does not read as its modes changing. Windows as
+    ``reference_metrics``.
+    """
+    lo = _hour(since) if since else None
+    chosen = [
+        c for c in calls if c.model_version in versions and _in_window(c, call_site, lo, until)
+    ]
+    sites: dict[int, set[str]] = defaultdict(set)
+    per_site: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for c in chosen:
+        if c.is_failure:
+            sites[c.fingerprint].add(c.call_site)
+        totals = per_site[c.model_version, c.call_site]
+        totals[0] += c.sample_weight
+        totals[1] += c.sample_weight**2
+    out: dict[str, dict[int, tuple[float, float]]] = {}
+    for version in versions:
+        out[version] = {
+            fp: (
+                sum(per_site[version, site][0] for site in fp_sites),
+                sum(per_site[version, site][1] for site in fp_sites),
+            )
+            for fp, fp_sites in sites.items()
+        }
+    return out
+
+
 def reference_metrics(
     calls: Sequence[Call],
     version: str,
@@ -329,17 +379,9 @@ def reference_metrics(
     calls in the selection.
     """
     lo = _hour(since) if since else None
-
-    def selected(c: Call) -> bool:
-        h = _hour(c.time)
-        return (
-            c.model_version == version
-            and (call_site is None or c.call_site == call_site)
-            and (lo is None or h >= lo)
-            and (until is None or h < until)
-        )
-
-    chosen = [c for c in calls if selected(c)]
+    chosen = [
+        c for c in calls if c.model_version == version and _in_window(c, call_site, lo, until)
+    ]
     if not chosen:
         return None
     n = sum(c.sample_weight for c in chosen)

@@ -27,6 +27,7 @@ __all__ = [
     "Selection",
     "fingerprint_info",
     "mode_counts",
+    "mode_exposure",
     "version_metrics",
 ]
 
@@ -325,6 +326,36 @@ def mode_counts(store: Store, sel: Selection) -> dict[str, dict[int, float]]:
     out: dict[str, dict[int, float]] = defaultdict(dict)
     for version, fp, w in rows:
         out[version][int(fp)] = float(w)
+    return dict(out)
+
+
+def mode_exposure(store: Store, sel: Selection) -> dict[str, dict[int, tuple[float, float]]]:
+    """Per version and fingerprint: (calls, sum of squared weights) at the call
+    site(s) where the fingerprint failed in the selection (see the reference
+    ``mode_exposure``)."""
+    rows = store.query(
+        f"""
+        SELECT c.model_version, m.fingerprint, sum(c.n), sum(c.sq)
+        FROM (
+            SELECT model_version, call_site, sum(calls) AS n, sum(calls_sq) AS sq
+            FROM {store.table("calls_hourly")}
+            WHERE {sel.where()}
+            GROUP BY model_version, call_site
+        ) AS c
+        INNER JOIN (
+            SELECT fingerprint, call_site
+            FROM {store.table("calls_hourly")}
+            WHERE {sel.where()} AND is_failure = 1
+            GROUP BY fingerprint, call_site
+            HAVING sum(calls) > 0
+        ) AS m ON c.call_site = m.call_site
+        GROUP BY c.model_version, m.fingerprint
+        """,
+        sel.params(),
+    ).result_rows
+    out: dict[str, dict[int, tuple[float, float]]] = defaultdict(dict)
+    for version, fp, n, sq in rows:
+        out[version][int(fp)] = (float(n), float(sq))
     return dict(out)
 
 

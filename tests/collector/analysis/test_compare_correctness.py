@@ -10,6 +10,7 @@ import random
 from collections import Counter
 from dataclasses import replace
 
+import pytest
 from faultprint_collector.analysis import (
     Selection,
     compare_metrics,
@@ -189,3 +190,33 @@ def test_per_mode_tests_allow_for_sampled_call_counts() -> None:
         assert r["enough_data"]
         flagged += bool(r["new_modes"] or r["vanished_modes"] or r["changed_modes"])
     assert flagged / repetitions <= 0.025, f"{flagged} of {repetitions} A/A runs flagged a mode"
+
+
+def test_modes_are_judged_against_the_calls_of_their_call_site(store: Store) -> None:
+    # the same two call sites, failing the same way in both versions, but the
+    # candidate's traffic goes mostly to B: each mode's rate per call of the
+    # whole version moved ×0.1 and ×8, and both were reported as changed
+    calls = (
+        synth_calls("a", 9000, {0xA: 0.02}, seed=1, call_site="A")
+        + synth_calls("a", 1000, {0xB: 0.02}, seed=2, call_site="B")
+        + synth_calls("b", 1000, {0xA: 0.02}, seed=3, call_site="A")
+        + synth_calls("b", 9000, {0xB: 0.02}, seed=4, call_site="B")
+        # a mode of a call site the candidate never called has not vanished
+        + synth_calls("a", 300, {0xC: 0.1}, seed=5, call_site="C")
+    )
+    store_calls(store, calls)
+    r = compare_versions(store, "default", "a", "b")
+    assert r["changed_modes"] == [] and r["vanished_modes"] == []
+    assert r["verdict"].startswith("no significant change")
+    assert any("call sites the candidate never called" in n for n in r["notes"])
+    outcomes = evaluate_rules(parse_rules("changed-modes,mode-increase,vanished-modes"), r)
+    assert not any(o.tripped for o in outcomes)
+    # a real change at one call site still shows, with its rate per call there
+    calls += synth_calls("b", 1000, {0xA: 0.08}, seed=6, call_site="A")
+    store_calls(store, calls, "changed")
+    (mode,) = compare_versions(store, "changed", "a", "b")["changed_modes"]
+    assert mode["fingerprint"] == f"{0xA:016x}"
+    counts = Counter((c.model_version, c.call_site, c.is_failure) for c in calls)
+    assert mode["candidate_rate"] == pytest.approx(
+        mode["candidate_failures"] / sum(counts["b", "A", f] for f in (True, False))
+    )

@@ -11,8 +11,15 @@ import itertools
 from datetime import timedelta
 
 import pytest
-from faultprint_collector.analysis import Selection, compare_metrics, mode_counts, version_metrics
+from faultprint_collector.analysis import (
+    Selection,
+    compare_metrics,
+    mode_counts,
+    mode_exposure,
+    version_metrics,
+)
 from faultprint_collector.analysis._reference import Call, jensen_shannon, reference_metrics
+from faultprint_collector.analysis._reference import mode_exposure as reference_exposure
 from faultprint_collector.store import Store
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -82,6 +89,10 @@ def test_sql_metrics_equal_reference(store: Store, calls: list[Call], window: tu
     sel = Selection(project=project, call_site=call_site, since=since, until=until)
     got = version_metrics(store, sel)
     modes = mode_counts(store, sel)
+    exposure = mode_exposure(store, sel)
+    ref_exposure = reference_exposure(
+        calls, ["v1", "v2"], call_site=call_site, since=since, until=until
+    )
     for version in ("v1", "v2"):
         ref = reference_metrics(calls, version, call_site=call_site, since=since, until=until)
         if ref is None:
@@ -89,6 +100,10 @@ def test_sql_metrics_equal_reference(store: Store, calls: list[Call], window: tu
             continue
         _assert_same(got[version], ref)
         assert modes.get(version, {}) == pytest.approx(ref["modes"])
+        expected = {fp: e for fp, e in ref_exposure[version].items() if e[0] > 0}
+        assert exposure.get(version, {}).keys() == expected.keys()
+        for fp, (n, sq) in expected.items():
+            assert exposure[version][fp] == pytest.approx((n, sq)), fp
 
 
 def test_drift_just_after_midnight_compares_whole_days(store: Store) -> None:
@@ -114,6 +129,7 @@ def test_compare_from_sql_equals_compare_from_reference(store: Store, calls: lis
     store_calls(store, calls, project)
     got = compare_versions(store, project, "v1", "v2")
     refs = {v: reference_metrics(calls, v) for v in ("v1", "v2")}
+    exposures = reference_exposure(calls, ["v1", "v2"])
     expected = compare_metrics(
         "v1",
         "v2",
@@ -121,6 +137,8 @@ def test_compare_from_sql_equals_compare_from_reference(store: Store, calls: lis
         refs["v2"],
         refs["v1"]["modes"] if refs["v1"] else {},
         refs["v2"]["modes"] if refs["v2"] else {},
+        base_exposure=exposures["v1"],
+        cand_exposure=exposures["v2"],
     )
     for key in ("baseline", "candidate", "failure_rate_change", "jsd", "verdict", "notes"):
         assert (
