@@ -258,7 +258,7 @@ def compare_metrics(
             row["adjusted_p_value"] = adjusted
             row["p_value"] = float(f"{row['p_value']:.6g}")
     new_modes, vanished_modes, changed_modes = [], [], []
-    rare_new = unmet_new = unmet_vanished = 0
+    rare_new = rare_vanished = unmet_new = unmet_vanished = 0
     for row in tested:
         fp = row.pop("_fp")
         base_calls, cand_calls = row.pop("_site_calls")
@@ -282,12 +282,19 @@ def compare_metrics(
                 unmet_vanished += 1
             elif significant:
                 vanished_modes.append(row)
+            else:
+                rare_vanished += 1
         elif significant:
             changed_modes.append(row)
     if rare_new:
         notes.append(
             f"{rare_new} fingerprint(s) appear only in the candidate but too rarely for the "
             "baseline's volume to rule out chance; not reported as new"
+        )
+    if rare_vanished:
+        notes.append(
+            f"{rare_vanished} fingerprint(s) appear only in the baseline but too rarely for the "
+            "candidate's volume to rule out chance; not reported as vanished"
         )
     for count, version, other in (
         (unmet_new, "candidate", "baseline"),

@@ -94,6 +94,21 @@ def test_a_mode_too_rare_for_the_baseline_volume_is_not_called_new(store: Store)
     assert any("too rarely" in n for n in r["notes"])
 
 
+def test_a_mode_too_rare_to_be_called_vanished_is_named_in_the_notes(store: Store) -> None:
+    # the rule reversed: the baseline showed a mode 3 times, the candidate not
+    # at all; that is not "vanished", and like a rare new one it is in the
+    # notes (it was in neither)
+    base = synth_calls("x", 2000, {0xD1: 0.03}, seed=1)
+    base = base + [
+        replace(base[0], is_failure=True, fingerprint=0xD9, sample_weight=1.0) for _ in range(3)
+    ]
+    cand = synth_calls("y", 2000, {0xD1: 0.03}, seed=2)
+    store_calls(store, base + cand)
+    r = compare_versions(store, "default", "x", "y")
+    assert r["vanished_modes"] == []
+    assert any("only in the baseline but too rarely" in n for n in r["notes"])
+
+
 def test_not_enough_data_gives_no_verdict(store: Store) -> None:
     store_calls(
         store,
