@@ -963,3 +963,231 @@ def test_async_with_raw_response_and_streaming_response(spans):
     assert json.loads(body)["id"] == MESSAGE["id"]
     raw_span, _streaming_span = spans.all()
     assert raw_span.attributes[A.GEN_AI_RESPONSE_FINISH_REASONS] == ("tool_use",)
+
+
+# --- with_streaming_response, and raw responses of streams --------------------------
+
+OPENAI_KW = {"model": "gpt-4o-mini", "messages": MESSAGES}
+ANTHROPIC_KW = {"model": "claude-haiku-4-5", "max_tokens": 100, "messages": MESSAGES}
+OPENAI_STREAM_KW = {**OPENAI_KW, "stream": True, "stream_options": {"include_usage": True}}
+ANTHROPIC_STREAM_KW = {**ANTHROPIC_KW, "max_tokens": 15, "stream": True}
+OPENAI_CHUNKS = [
+    chat_chunk({"role": "assistant", "content": ""}),
+    chat_chunk({"content": "Hel"}),
+    chat_chunk({"content": "lo"}),
+    chat_chunk({}, "length"),
+    {**CHUNK_BASE, "choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 4}},
+]
+OPENAI_SSE = sse(OPENAI_CHUNKS, done=True)
+ANTHROPIC_SSE = sse(ANTHROPIC_EVENTS, named=True)
+
+
+def assert_chat_recorded(a):
+    assert a[A.GEN_AI_RESPONSE_MODEL] == "gpt-4o-mini-2024-07-18"
+    assert a[A.GEN_AI_USAGE_OUTPUT_TOKENS] == 10
+    assert a[A.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+
+
+def assert_message_recorded(a):
+    assert a[A.GEN_AI_RESPONSE_MODEL] == "claude-haiku-4-5-20251001"
+    assert a[A.GEN_AI_USAGE_INPUT_TOKENS] == 2095
+    assert a[A.GEN_AI_RESPONSE_FINISH_REASONS] == ("tool_use",)
+
+
+def assert_chat_stream_recorded(a):
+    assert a[A.FP_STREAM_CHUNKS] == 5
+    assert a[A.FP_STREAM_TTFC_MS] >= 0
+    assert A.FP_STREAM_CLOSED_EARLY not in a
+    assert a[A.GEN_AI_RESPONSE_MODEL] == "gpt-4o-mini-2024-07-18"
+    assert a[A.GEN_AI_USAGE_OUTPUT_TOKENS] == 4
+    assert a[A.GEN_AI_RESPONSE_FINISH_REASONS] == ("length",)
+    assert a[A.FP_FAILURE_CATEGORY] == "truncation"
+
+
+def assert_message_stream_recorded(a, events):
+    assert a[A.FP_STREAM_CHUNKS] == len(events)
+    assert a[A.FP_STREAM_TTFC_MS] >= 0
+    assert a[A.GEN_AI_RESPONSE_MODEL] == "claude-haiku-4-5-20251001"
+    assert a[A.GEN_AI_USAGE_INPUT_TOKENS] == 25
+    assert a[A.GEN_AI_USAGE_OUTPUT_TOKENS] == 15
+    assert a[A.GEN_AI_RESPONSE_FINISH_REASONS] == ("max_tokens",)
+
+
+def test_streaming_response_is_recorded_when_the_application_parses_it(spans):
+    client = faultprint.instrument_openai(openai_client(responder(200, CHAT)))
+    with client.chat.completions.with_streaming_response.create(**OPENAI_KW) as response:
+        assert spans.all() == []  # the body is the application's to read
+        completion = response.parse()
+        assert isinstance(completion, openai.types.chat.ChatCompletion)
+        assert response.parse() is completion
+    assert_chat_recorded(spans.one().attributes)
+    spans.clear()
+    aclient = faultprint.instrument_anthropic(anthropic_client(responder(200, MESSAGE)))
+    with aclient.messages.with_streaming_response.create(**ANTHROPIC_KW) as response:
+        assert isinstance(response.parse(), anthropic.types.Message)
+    assert_message_recorded(spans.one().attributes)
+
+
+def test_async_streaming_response_is_recorded_when_the_application_parses_it(spans):
+    client = faultprint.instrument_openai(openai_client(responder(200, CHAT), is_async=True))
+    aclient = faultprint.instrument_anthropic(
+        anthropic_client(responder(200, MESSAGE), is_async=True)
+    )
+
+    async def main():
+        async with client.chat.completions.with_streaming_response.create(**OPENAI_KW) as r:
+            completion = await r.parse()
+        async with aclient.messages.with_streaming_response.create(**ANTHROPIC_KW) as r:
+            message = await r.parse()
+        return completion, message
+
+    completion, message = asyncio.run(main())
+    assert completion.choices[0].message.content == "Hello!"
+    assert message.stop_reason == "tool_use"
+    chat, msg = spans.all()
+    assert_chat_recorded(chat.attributes)
+    assert_message_recorded(msg.attributes)
+
+
+def assert_ended_without_output(span):
+    a = span.attributes
+    assert A.GEN_AI_RESPONSE_MODEL not in a and A.FP_FAILURE_CATEGORY not in a
+    assert A.ERROR_TYPE not in a  # not the call's failure
+    assert span.status.status_code == StatusCode.UNSET
+
+
+def test_streaming_response_closed_unparsed_ends_its_span_without_output(spans):
+    client = faultprint.instrument_openai(openai_client(responder(200, CHAT)))
+    with client.chat.completions.with_streaming_response.create(**OPENAI_KW) as response:
+        assert json.loads(response.read())["id"] == CHAT["id"]
+        assert spans.all() == []  # open until the block closes the response
+    assert_ended_without_output(spans.one())
+    spans.clear()
+    with (
+        pytest.raises(KeyError),
+        client.chat.completions.with_streaming_response.create(**OPENAI_KW),
+    ):
+        assert spans.all() == []
+        raise KeyError("the application's own error")
+    assert_ended_without_output(spans.one())
+    spans.clear()
+    manager = client.chat.completions.with_streaming_response.create(**OPENAI_KW)
+    manager.__enter__()  # and never closed
+    assert spans.all() == []
+    del manager
+    gc.collect()
+    assert_ended_without_output(spans.one())
+
+
+def test_async_streaming_response_left_by_an_exception_ends_its_span(spans):
+    client = faultprint.instrument_anthropic(
+        anthropic_client(responder(200, MESSAGE), is_async=True)
+    )
+
+    async def main():
+        async with client.messages.with_streaming_response.create(**ANTHROPIC_KW):
+            assert spans.all() == []
+            raise KeyError("the application's own error")
+
+    with pytest.raises(KeyError):
+        asyncio.run(main())
+    assert_ended_without_output(spans.one())
+
+
+def test_raw_response_of_a_stream_records_its_chunks(spans):
+    client = faultprint.instrument_openai(openai_client(responder(200, OPENAI_SSE)))
+    raw = client.chat.completions.with_raw_response.create(**OPENAI_STREAM_KW)
+    stream = raw.parse()
+    assert type(stream) is openai.Stream and raw.parse() is stream
+    assert spans.all() == []  # still streaming
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "Hello"
+    assert_chat_stream_recorded(spans.one().attributes)
+    spans.clear()
+    aclient = faultprint.instrument_anthropic(anthropic_client(responder(200, ANTHROPIC_SSE)))
+    raw = aclient.messages.with_raw_response.create(**ANTHROPIC_STREAM_KW)
+    stream = raw.parse()
+    assert type(stream) is anthropic.Stream
+    events = [next(stream), *stream]  # __next__ and __iter__ both
+    assert events[-1].type == "message_stop"
+    assert_message_stream_recorded(spans.one().attributes, events)
+
+
+def test_async_raw_response_of_a_stream_records_its_chunks(spans):
+    client = faultprint.instrument_openai(openai_client(responder(200, OPENAI_SSE), is_async=True))
+    aclient = faultprint.instrument_anthropic(
+        anthropic_client(responder(200, ANTHROPIC_SSE), is_async=True)
+    )
+
+    async def main():
+        raw = await client.chat.completions.with_raw_response.create(**OPENAI_STREAM_KW)
+        stream = raw.parse()
+        assert type(stream) is openai.AsyncStream
+        chunks = [c async for c in stream]
+        raw = await aclient.messages.with_raw_response.create(**ANTHROPIC_STREAM_KW)
+        stream = await raw.parse()
+        assert type(stream) is anthropic.AsyncStream
+        return chunks, [await stream.__anext__()] + [e async for e in stream]
+
+    chunks, events = asyncio.run(main())
+    assert len(chunks) == 5
+    chat, msg = spans.all()
+    assert_chat_stream_recorded(chat.attributes)
+    assert_message_stream_recorded(msg.attributes, events)
+
+
+def test_streaming_response_of_a_stream_records_its_chunks(spans):
+    client = faultprint.instrument_anthropic(anthropic_client(responder(200, ANTHROPIC_SSE)))
+    with client.messages.with_streaming_response.create(**ANTHROPIC_STREAM_KW) as response:
+        events = list(response.parse())
+    assert_message_stream_recorded(spans.one().attributes, events)
+    spans.clear()
+    oclient = faultprint.instrument_openai(openai_client(responder(200, OPENAI_SSE), is_async=True))
+
+    async def main():
+        async with oclient.chat.completions.with_streaming_response.create(
+            **OPENAI_STREAM_KW
+        ) as response:
+            return [c async for c in await response.parse()]
+
+    assert len(asyncio.run(main())) == 5
+    assert_chat_stream_recorded(spans.one().attributes)
+
+
+def test_raw_streams_left_early_are_closed_early(spans):
+    client = faultprint.instrument_openai(openai_client(responder(200, OPENAI_SSE)))
+    with client.chat.completions.with_raw_response.create(**OPENAI_STREAM_KW).parse() as stream:
+        next(stream)
+    # the block that closes the response, not the stream, also ends it
+    with client.chat.completions.with_streaming_response.create(**OPENAI_STREAM_KW) as r:
+        next(iter(r.parse()))
+    aclient = faultprint.instrument_anthropic(
+        anthropic_client(responder(200, ANTHROPIC_SSE), is_async=True)
+    )
+
+    async def main():
+        async with aclient.messages.with_streaming_response.create(**ANTHROPIC_STREAM_KW) as r:
+            stream = await r.parse()
+            await stream.__anext__()
+            raise KeyError("the application's own error")
+
+    with pytest.raises(KeyError):
+        asyncio.run(main())
+    for span in spans.all():
+        assert span.attributes[A.FP_STREAM_CLOSED_EARLY] is True
+        assert span.attributes[A.FP_STREAM_CHUNKS] == 1
+        assert A.ERROR_TYPE not in span.attributes
+    assert len(spans.all()) == 3
+
+
+def test_streaming_response_parse_refusing_a_cut_completion_records_it(spans):
+    cut = json.loads(json.dumps(CHAT))
+    cut["choices"][0]["finish_reason"] = "length"
+    client = faultprint.instrument_openai(openai_client(responder(200, cut)))
+    with (
+        client.chat.completions.with_streaming_response.parse(**OPENAI_KW) as response,
+        pytest.raises(openai.LengthFinishReasonError),  # the application still sees it
+    ):
+        response.parse()
+    a = spans.one().attributes
+    assert a[A.FP_FAILURE_CATEGORY] == "truncation"
+    assert a[A.GEN_AI_USAGE_OUTPUT_TOKENS] == 10

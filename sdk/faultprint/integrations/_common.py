@@ -11,9 +11,11 @@ opening a second span, so one logical model call is counted once.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import logging
 import sys
+import weakref
 from collections.abc import Callable
 from time import time_ns
 from typing import Any
@@ -158,9 +160,14 @@ class MethodWrapper:
             return None, None
 
     def _done(self, call: Call | None, parent: Call | None, result: Any) -> None:
+        if call is not None:
+            _leave(call)
+        self._complete(call, parent, result)
+
+    def _complete(self, call: Call | None, parent: Call | None, result: Any) -> None:
+        """Record ``result`` as the response of a call no longer current, ending its span."""
         try:
             if call is not None:
-                _leave(call)
                 # The span ends now; reading the response and ending it
                 # happen on the export thread when it takes the work.
                 call.end_time = time_ns()
@@ -171,7 +178,7 @@ class MethodWrapper:
                     or not queue.defer(self._finish, call, result)
                 ):
                     self._finish(call, result)
-            elif parent is not None and not parent.output_set:
+            elif parent is not None and not parent.output_set and result is not _UNREAD:
                 parent.set_output(self.extract(result))
         except Exception:
             _log.debug("faultprint: integration output not recorded", exc_info=True)
@@ -179,26 +186,57 @@ class MethodWrapper:
     def _finish(self, call: Call, result: Any) -> None:
         """Record a returned call's response on its span and end the span."""
         try:
-            call.set_output(self.extract(result) if result is not None else None)
+            if result is not _UNREAD:
+                call.set_output(self.extract(result) if result is not None else None)
         finally:
             call._finish()
 
-    @staticmethod
-    def _failed(call: Call | None, exc: BaseException) -> None:
-        if call is not None:
-            _leave(call)
-            call.finish_exception(exc)
-
     def _raised(self, call: Call | None, parent: Call | None, exc: BaseException) -> None:
         """Record a provider method that raised ``exc`` (the caller re-raises it)."""
+        if call is not None:
+            _leave(call)
+        self._complete_raised(call, parent, exc)
+
+    def _complete_raised(self, call: Call | None, parent: Call | None, exc: BaseException) -> None:
+        """Record ``exc`` as the end of a call no longer current."""
         completion = _finish_reason_completion(exc)
-        if completion is None:
-            self._failed(call, exc)
-        else:
+        if completion is not None:
             # parse() refusing a completion cut by its finish reason: record
             # the completion, as create() would have, so that a truncation is
             # one failure mode whichever of the two methods met it.
-            self._done(call, parent, completion)
+            self._complete(call, parent, completion)
+        elif call is not None:
+            call.finish_exception(exc)
+
+    def _observe_raw(
+        self, call: Call | None, parent: Call | None, result: Any, parsed: Any
+    ) -> bool:
+        """Leave a raw response's call open until the application reads it.
+
+        ``parsed`` is the stream a ``stream=True`` response's ``parse()``
+        returned (observed like ``create``'s streams), or None for a
+        ``with_streaming_response`` response whose body is still unread
+        (recorded when the application's ``parse()`` returns). False when
+        neither applies and nothing was changed.
+        """
+        observed: _StreamBase | _PendingResponse | None = None
+        try:
+            if parsed is not None:
+                observed = _observe_library_stream(parsed, call or parent, own=call is not None)
+                if observed is None:
+                    return False
+                _on_close(result, observed._fp_end, early=True)
+            else:
+                observed = _PendingResponse(self, call, parent)
+                observed.watch(result)
+        except Exception:
+            _log.debug("faultprint: raw response not observed", exc_info=True)
+            if observed is not None:
+                observed._fp_finished = True  # the caller ends the span: hooks set do nothing
+            return False
+        if call is not None:
+            _leave(call)  # current only inside create(), not while the application reads
+        return True
 
     def wrap_sync(self, original: Callable[..., Any]) -> Callable[..., Any]:
         """Replacement for a sync ``create``."""
@@ -216,13 +254,17 @@ class MethodWrapper:
                 if call is not None:
                     _leave(call)
                 return StreamProxy(result, call or parent, own=call is not None)
-            if "extra_headers" in kwargs and not kwargs.get("stream"):  # with_raw_response?
-                parsed = _raw_parse(result, kwargs)
+            mode = _raw_mode(result, kwargs)  # with_raw_response / with_streaming_response?
+            if mode is not None:
+                parsed = _raw_parse(result) if mode == "raw" or kwargs.get("stream") else None
                 if inspect.isawaitable(parsed):  # not ours to await here
                     with contextlib.suppress(Exception):
                         parsed.close()  # type: ignore[attr-defined]
                     parsed = result
-                self._done(call, parent, parsed)
+                if mode == "raw" and not kwargs.get("stream"):
+                    self._done(call, parent, parsed)
+                elif not self._observe_raw(call, parent, result, parsed):
+                    self._done(call, parent, result)
                 return result
             self._done(call, parent, result)
             return result
@@ -247,14 +289,18 @@ class MethodWrapper:
                 if call is not None:
                     _leave(call)
                 return AsyncStreamProxy(result, call or parent, own=call is not None)
-            if "extra_headers" in kwargs and not kwargs.get("stream"):  # with_raw_response?
-                parsed = _raw_parse(result, kwargs)
+            mode = _raw_mode(result, kwargs)  # with_raw_response / with_streaming_response?
+            if mode is not None:
+                parsed = _raw_parse(result) if mode == "raw" or kwargs.get("stream") else None
                 if inspect.isawaitable(parsed):
                     try:
                         parsed = await parsed
                     except Exception:
                         parsed = result
-                self._done(call, parent, parsed)
+                if mode == "raw" and not kwargs.get("stream"):
+                    self._done(call, parent, parsed)
+                elif not self._observe_raw(call, parent, result, parsed):
+                    self._done(call, parent, result)
                 return result
             self._done(call, parent, result)
             return result
@@ -264,33 +310,183 @@ class MethodWrapper:
         return create
 
 
-def _raw_parse(result: Any, kwargs: dict[str, Any]) -> Any:
-    """What ``result.parse()`` returns when ``result`` is a ``with_raw_response`` response.
-
-    Anything else comes back unchanged. The raw response caches what its
-    ``parse()`` returns, per target type: parsing it here with no
-    arguments, as the application's own ``parse()`` does, costs the
-    application nothing more and hands it the same object. Its body has been
-    read already; a ``with_streaming_response`` response (header value
-    ``stream``) has not, and is left for the application to read. The async
-    clients' ``parse()`` returns an awaitable.
-    """
+def _raw_mode(result: Any, kwargs: dict[str, Any]) -> str | None:
+    """How ``result`` came back: ``raw`` (``with_raw_response``), ``stream``
+    (``with_streaming_response``), or None for a plain call."""
     try:
         headers = kwargs.get("extra_headers")
-        if not isinstance(headers, dict) or headers.get(_RAW_HEADER) not in ("raw", "true"):
-            return result
-        if type(result).__name__ not in _RAW_TYPES:
-            return result
+        if not isinstance(headers, dict) or type(result).__name__ not in _RAW_TYPES:
+            return None
+        mode = headers.get(_RAW_HEADER)
+        if mode in ("raw", "true"):
+            return "raw"
+        return "stream" if mode == "stream" else None
+    except Exception:
+        return None
+
+
+def _raw_parse(result: Any) -> Any:
+    """What the raw response ``result``'s ``parse()`` returns, else ``result``.
+
+    The raw response caches what its ``parse()`` returns, per target type:
+    parsing it here with no arguments, as the application's own ``parse()``
+    does, costs the application nothing more and hands it the same object.
+    It is called only where it reads no body: a ``with_raw_response``
+    response's body has been read already, and a streamed response's
+    ``parse()`` makes the library's stream object without reading from it.
+    A ``with_streaming_response`` response's body is left for the
+    application to read. The async clients' ``parse()`` returns an awaitable.
+    """
+    try:
         return result.parse()
     except Exception:
         _log.debug("faultprint: raw response not parsed", exc_info=True)
         return result
 
 
+#: The result of a call whose response the application never parsed: its
+#: span ends with no output (an unread body is not an empty output)
+_UNREAD = object()
+
 # The providers' libraries mark a with_raw_response call with this header
 # (value "raw" or "true"; "stream" for with_streaming_response).
 _RAW_HEADER = "X-Stainless-Raw-Response"
 _RAW_TYPES = frozenset({"LegacyAPIResponse", "APIResponse", "AsyncAPIResponse"})
+
+
+def _observe_library_stream(stream: Any, call: Call | None, own: bool) -> _StreamBase | None:
+    """Observe a provider library's ``Stream`` / ``AsyncStream`` in place.
+
+    The application keeps the library's own stream object (the library's
+    helpers and applications check its type); only the iterator it reads its
+    items from, ``_iterator``, is replaced by a stream proxy, and closing it
+    ends the span as a closed ``create`` stream does. None (and nothing
+    changed) for anything else.
+    """
+    cls = type(stream)
+    if not (cls.__module__ or "").startswith(("openai", "anthropic")):
+        return None
+    if not hasattr(cls, "__stream__"):
+        return None
+    iterator = stream._iterator  # the library's generator (made on first use)
+    if isinstance(iterator, _StreamBase):
+        return iterator
+    proxy: type[_StreamBase] = AsyncStreamProxy if hasattr(iterator, "__anext__") else StreamProxy
+    observed = proxy(iterator, call, own)
+    stream._iterator = observed
+    _on_close(stream, observed._fp_end, early=True)
+    return observed
+
+
+def _on_close(obj: Any, callback: Callable[..., Any], **kwargs: Any) -> None:
+    """After ``obj.close()`` (sync or async, as its class defines it), call ``callback``.
+
+    Set on the instance, so its type is unchanged; the replacement holds
+    ``obj`` weakly so that dropping ``obj`` still frees it at once.
+    """
+    original = getattr(type(obj), "close", None)
+    if original is None:
+        return
+    ref = weakref.ref(obj)
+
+    def after() -> None:
+        with contextlib.suppress(Exception):
+            callback(**kwargs)
+
+    if inspect.iscoroutinefunction(original):
+
+        async def aclose(*args: Any, **kw: Any) -> Any:
+            try:
+                return await original(ref(), *args, **kw)
+            finally:
+                after()
+
+        obj.close = functools.update_wrapper(aclose, original)
+    else:
+
+        def close(*args: Any, **kw: Any) -> Any:
+            try:
+                return original(ref(), *args, **kw)
+            finally:
+                after()
+
+        obj.close = functools.update_wrapper(close, original)
+
+
+class _PendingResponse:
+    """A ``with_streaming_response`` call whose body the application has yet to read.
+
+    Its span ends when the application's first ``parse()`` returns (with the
+    parsed response, as an ordinary call records it) or raises, or else when
+    the response is closed or dropped unparsed (with no output: reading the
+    body some other way, or not at all, is no failure of the call).
+    """
+
+    def __init__(self, wrapper: MethodWrapper, call: Call | None, parent: Call | None) -> None:
+        self._wrapper = wrapper
+        self._call = call
+        self._parent = parent
+        self._fp_finished = False
+        self._finalizer: Any = None
+
+    def watch(self, response: Any) -> None:
+        """Hook ``response``'s ``parse()`` and ``close()`` on the instance."""
+        original = type(response).parse
+        ref = weakref.ref(response)
+        if inspect.iscoroutinefunction(original):
+
+            async def aparse(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    value = await original(ref(), *args, **kwargs)
+                except BaseException as exc:
+                    self.failed(exc)
+                    raise
+                self.parsed(value)
+                return value
+
+            response.parse = functools.update_wrapper(aparse, original)
+        else:
+
+            def parse(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    value = original(ref(), *args, **kwargs)
+                except BaseException as exc:
+                    self.failed(exc)
+                    raise
+                self.parsed(value)
+                return value
+
+            response.parse = functools.update_wrapper(parse, original)
+        _on_close(response, self.closed)
+        finalizer = weakref.finalize(response, self.closed)
+        finalizer.atexit = False
+        self._finalizer = finalizer
+
+    def _end(self) -> bool:
+        if self._fp_finished:
+            return False
+        self._fp_finished = True
+        with contextlib.suppress(Exception):
+            self._finalizer.detach()
+        return True
+
+    def parsed(self, value: Any) -> None:
+        """The application's ``parse()`` returned ``value``."""
+        if self._end():
+            self._wrapper._complete(self._call, self._parent, value)
+
+    def failed(self, exc: BaseException) -> None:
+        """The application's ``parse()`` raised ``exc``."""
+        if self._end():
+            try:
+                self._wrapper._complete_raised(self._call, self._parent, exc)
+            except Exception:
+                _log.debug("faultprint: raw response failure not recorded", exc_info=True)
+
+    def closed(self) -> None:
+        """The response was closed or dropped; ends a span not ended yet."""
+        if self._end():
+            self._wrapper._complete(self._call, None, _UNREAD)
 
 
 #: OpenAI's parse() raises these for a completion whose finish reason is

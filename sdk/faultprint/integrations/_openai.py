@@ -3,8 +3,11 @@
 Wraps ``create`` and ``parse`` of ``client.chat.completions`` and
 ``client.responses`` on the given client instance (sync ``OpenAI`` or
 ``AsyncOpenAI``, and the Azure variants); the ``stream()`` helpers call
-``create`` and are recorded through it, and ``with_raw_response`` calls go
-through the wrapped methods (their span reads the parsed response).
+``create`` and are recorded through it, and ``with_raw_response`` /
+``with_streaming_response`` calls go through the wrapped methods (their span
+reads the parsed response: for ``with_streaming_response`` when the
+application's ``parse()`` returns; a ``stream=True`` one's ``parse()``
+returns the library's stream, whose chunks are recorded as ``create``'s are).
 Clients made later with ``with_options()`` / ``copy()`` need their own
 ``instrument_openai`` call.
 """
