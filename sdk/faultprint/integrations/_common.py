@@ -254,7 +254,8 @@ class MethodWrapper:
                 if call is not None:
                     _leave(call)
                 return StreamProxy(result, call or parent, own=call is not None)
-            mode = _raw_mode(result, kwargs)  # with_raw_response / with_streaming_response?
+            # with_raw_response / with_streaming_response? (one dict lookup otherwise)
+            mode = _raw_mode(result, kwargs) if "extra_headers" in kwargs else None
             if mode is not None:
                 parsed = _raw_parse(result) if mode == "raw" or kwargs.get("stream") else None
                 if inspect.isawaitable(parsed):  # not ours to await here
@@ -289,7 +290,8 @@ class MethodWrapper:
                 if call is not None:
                     _leave(call)
                 return AsyncStreamProxy(result, call or parent, own=call is not None)
-            mode = _raw_mode(result, kwargs)  # with_raw_response / with_streaming_response?
+            # with_raw_response / with_streaming_response? (one dict lookup otherwise)
+            mode = _raw_mode(result, kwargs) if "extra_headers" in kwargs else None
             if mode is not None:
                 parsed = _raw_parse(result) if mode == "raw" or kwargs.get("stream") else None
                 if inspect.isawaitable(parsed):
