@@ -208,6 +208,16 @@ class MethodWrapper:
         elif call is not None:
             call.finish_exception(exc)
 
+    def _raw_returned(
+        self, call: Call | None, parent: Call | None, result: Any, parsed: Any, read: bool
+    ) -> None:
+        """Record a raw response: at once when its body was READ (PARSED is the
+        parsed body), else when the application reads it (``_observe_raw``)."""
+        if read:
+            self._done(call, parent, parsed)
+        elif not self._observe_raw(call, parent, result, parsed):
+            self._done(call, parent, result)
+
     def _observe_raw(
         self, call: Call | None, parent: Call | None, result: Any, parsed: Any
     ) -> bool:
@@ -262,10 +272,8 @@ class MethodWrapper:
                     with contextlib.suppress(Exception):
                         parsed.close()  # type: ignore[attr-defined]
                     parsed = result
-                if mode == "raw" and not kwargs.get("stream"):
-                    self._done(call, parent, parsed)
-                elif not self._observe_raw(call, parent, result, parsed):
-                    self._done(call, parent, result)
+                read = mode == "raw" and not kwargs.get("stream")  # parsed: the body
+                self._raw_returned(call, parent, result, parsed, read)
                 return result
             self._done(call, parent, result)
             return result
@@ -299,10 +307,8 @@ class MethodWrapper:
                         parsed = await parsed
                     except Exception:
                         parsed = result
-                if mode == "raw" and not kwargs.get("stream"):
-                    self._done(call, parent, parsed)
-                elif not self._observe_raw(call, parent, result, parsed):
-                    self._done(call, parent, result)
+                read = mode == "raw" and not kwargs.get("stream")  # parsed: the body
+                self._raw_returned(call, parent, result, parsed, read)
                 return result
             self._done(call, parent, result)
             return result
@@ -380,39 +386,55 @@ def _observe_library_stream(stream: Any, call: Call | None, own: bool) -> _Strea
     return observed
 
 
-def _on_close(obj: Any, callback: Callable[..., Any], **kwargs: Any) -> None:
-    """After ``obj.close()`` (sync or async, as its class defines it), call ``callback``.
+def _hook(obj: Any, name: str, after: Callable[[Any, BaseException | None], None]) -> bool:
+    """Set ``obj.NAME`` so that its class's method runs, then ``after(value, exc)``.
 
-    Set on the instance, so its type is unchanged; the replacement holds
-    ``obj`` weakly so that dropping ``obj`` still frees it at once.
+    Sync or async, as the class defines the method; ``after`` never raises
+    into the caller. Set on the instance, so its type is unchanged; the
+    replacement holds ``obj`` weakly so that dropping ``obj`` still frees it
+    at once. False (and nothing set) when the class has no such method.
     """
-    original = getattr(type(obj), "close", None)
+    original = getattr(type(obj), name, None)
     if original is None:
-        return
+        return False
     ref = weakref.ref(obj)
 
-    def after() -> None:
+    def done(value: Any, exc: BaseException | None) -> None:
         with contextlib.suppress(Exception):
-            callback(**kwargs)
+            after(value, exc)
 
+    hooked: Callable[..., Any]
     if inspect.iscoroutinefunction(original):
 
-        async def aclose(*args: Any, **kw: Any) -> Any:
+        async def hooked_async(*args: Any, **kwargs: Any) -> Any:
             try:
-                return await original(ref(), *args, **kw)
-            finally:
-                after()
+                value = await original(ref(), *args, **kwargs)
+            except BaseException as exc:
+                done(None, exc)
+                raise
+            done(value, None)
+            return value
 
-        obj.close = functools.update_wrapper(aclose, original)
+        hooked = hooked_async
     else:
 
-        def close(*args: Any, **kw: Any) -> Any:
+        def hooked_sync(*args: Any, **kwargs: Any) -> Any:
             try:
-                return original(ref(), *args, **kw)
-            finally:
-                after()
+                value = original(ref(), *args, **kwargs)
+            except BaseException as exc:
+                done(None, exc)
+                raise
+            done(value, None)
+            return value
 
-        obj.close = functools.update_wrapper(close, original)
+        hooked = hooked_sync
+    setattr(obj, name, functools.update_wrapper(hooked, original))
+    return True
+
+
+def _on_close(obj: Any, callback: Callable[..., Any], **kwargs: Any) -> None:
+    """After ``obj.close()`` returns or raises, call ``callback(**kwargs)``."""
+    _hook(obj, "close", lambda _value, _exc: callback(**kwargs))
 
 
 class _PendingResponse:
@@ -433,36 +455,18 @@ class _PendingResponse:
 
     def watch(self, response: Any) -> None:
         """Hook ``response``'s ``parse()`` and ``close()`` on the instance."""
-        original = type(response).parse
-        ref = weakref.ref(response)
-        if inspect.iscoroutinefunction(original):
-
-            async def aparse(*args: Any, **kwargs: Any) -> Any:
-                try:
-                    value = await original(ref(), *args, **kwargs)
-                except BaseException as exc:
-                    self.failed(exc)
-                    raise
-                self.parsed(value)
-                return value
-
-            response.parse = functools.update_wrapper(aparse, original)
-        else:
-
-            def parse(*args: Any, **kwargs: Any) -> Any:
-                try:
-                    value = original(ref(), *args, **kwargs)
-                except BaseException as exc:
-                    self.failed(exc)
-                    raise
-                self.parsed(value)
-                return value
-
-            response.parse = functools.update_wrapper(parse, original)
+        if not _hook(response, "parse", self._parse_ended):
+            raise TypeError(f"{type(response).__name__} has no parse()")
         _on_close(response, self.closed)
         finalizer = weakref.finalize(response, self.closed)
         finalizer.atexit = False
         self._finalizer = finalizer
+
+    def _parse_ended(self, value: Any, exc: BaseException | None) -> None:
+        if exc is None:
+            self.parsed(value)
+        else:
+            self.failed(exc)
 
     def _end(self) -> bool:
         if self._fp_finished:
