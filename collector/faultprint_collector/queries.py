@@ -402,13 +402,23 @@ def _require_versions(store: Store, project: str, versions: list[str]) -> None:
             {"project": project, "n": _KNOWN_SHOWN + 1},
         ).result_rows
     ]
-    names = ("versions " if len(missing) > 1 else "version ") + " and ".join(map(repr, missing))
+    names = _version_names(missing)
     if not known:
         hint = "this project has no calls yet"
     else:
-        more = ", …" if len(known) > _KNOWN_SHOWN else ""
-        hint = "known versions (most recent first): " + ", ".join(known[:_KNOWN_SHOWN]) + more
+        hint = "known versions (most recent first): " + _shown(known)
     raise NotFound(f"no calls of {names}; {hint}")
+
+
+def _version_names(versions: list[str]) -> str:
+    """``version 'a'`` or ``versions 'a' and 'b'``, for a message."""
+    return ("versions " if len(versions) > 1 else "version ") + " and ".join(map(repr, versions))
+
+
+def _shown(items: list[str]) -> str:
+    """The first ``_KNOWN_SHOWN`` of ITEMS, comma-separated, "…" when there are more."""
+    more = ", …" if len(items) > _KNOWN_SHOWN else ""
+    return ", ".join(items[:_KNOWN_SHOWN]) + more
 
 
 def _require_call_site(store: Store, project: str, versions: list[str], call_site: str) -> None:
@@ -432,10 +442,9 @@ def _require_call_site(store: Store, project: str, versions: list[str], call_sit
     missing = [v for v in versions if v not in present]
     if not missing:
         return
-    names = ("versions " if len(missing) > 1 else "version ") + " and ".join(map(repr, missing))
-    known = list(dict.fromkeys(site for version, site in rows if version in missing))
-    more = ", …" if len(known) > _KNOWN_SHOWN else ""
-    hint = f"call sites of {names}: " + ", ".join(map(repr, known[:_KNOWN_SHOWN])) + more
+    names = _version_names(missing)
+    known = list(dict.fromkeys(repr(site) for version, site in rows if version in missing))
+    hint = f"call sites of {names}: " + _shown(known)
     raise NotFound(f"no calls of {names} at call site {call_site!r}; {hint}")
 
 
