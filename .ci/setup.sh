@@ -6,12 +6,13 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v valgrind >/dev/null 2>&1 || need_apt+=(valgrind)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
   else
-    echo "note: not installing ${need_apt[*]} (needs root and apt-get); browser tests will skip" >&2
+    echo "note: not installing ${need_apt[*]} (needs root and apt-get); browser and instruction-count tests will skip" >&2
   fi
 fi
 
