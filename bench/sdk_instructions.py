@@ -33,7 +33,7 @@ Run: ``/work/venv/bin/python bench/sdk_instructions.py [--calls 200]`` (needs
 from __future__ import annotations
 
 import argparse
-import json
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -41,7 +41,6 @@ import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 HERE = Path(__file__).resolve().parent
 BLOCK = 20  # calls between flushes, as in sdk_overhead.py
@@ -52,50 +51,11 @@ def child(mode: str, calls: int, warm_up: int) -> None:
     """Run in the measured process: warm up every candidate, then ``calls`` calls of ``mode``."""
     sys.path.insert(0, str(HERE))
     import faultprint
-    import openai
-    from faultprint._config import STATE
-    from faultprint.integrations._openai import mock_http_client
-    from opentelemetry.trace import SpanKind
-    from sdk_overhead import ATTRS, CHAT_RESPONSE, configure
+    from sdk_overhead import configure, openai_candidates
 
-    body = json.dumps(CHAT_RESPONSE).encode()
     provider = configure()
-    tracer = provider.get_tracer("bench")
-
-    def client() -> Any:
-        return openai.OpenAI(
-            api_key="sk-test", base_url="http://mock/v1", http_client=mock_http_client(200, body)
-        )
-
-    raw = client()
-    instrumented = faultprint.instrument_openai(client(), version="v1")
-    messages: Any = [{"role": "user", "content": "Say hello"}]
-
-    def raw_call() -> object:
-        return raw.chat.completions.create(model="gpt-4o-mini", messages=messages)
-
-    def inst_call() -> object:
-        return instrumented.chat.completions.create(model="gpt-4o-mini", messages=messages)
-
-    def raw_in_bare_span() -> object:
-        with tracer.start_as_current_span(
-            "chat gpt-4o-mini", kind=SpanKind.CLIENT, attributes=ATTRS
-        ):
-            return raw_call()
-
-    def ended_by_caller() -> object:
-        STATE.background_finish = False
-        try:
-            return inst_call()
-        finally:
-            STATE.background_finish = True
-
-    fns = {
-        "raw": raw_call,
-        "instrumented": inst_call,
-        "raw+bare span": raw_in_bare_span,
-        "instrumented, ended by the caller": ended_by_caller,
-    }
+    every = openai_candidates(provider.get_tracer("bench"))
+    fns = {name: every[name] for name in CANDIDATES}
     for fn in fns.values():
         for _ in range(warm_up):
             fn()
@@ -169,9 +129,7 @@ def main() -> None:
     if args.child:
         child(args.child, args.calls, args.warm_up)
         return
-    try:
-        import openai  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("openai") is None:
         print("openai: not installed, skipped")
         return
     valgrind = shutil.which("valgrind")

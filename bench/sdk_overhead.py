@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import json
 import random
 import statistics
@@ -262,19 +263,14 @@ CHAT_RESPONSE = {
 }
 
 
-def bench_openai(calls: int, rounds: int) -> float | None:
-    """Instrumented vs raw OpenAI client; returns the CPU-time ratio."""
-    try:
-        import openai
-    except ImportError:
-        print("openai: not installed, skipped")
-        return None
+def openai_candidates(tracer: Any) -> dict[str, Callable[[], object]]:
+    """The OpenAI calls compared (one function each), on clients answered by the
+    in-process mock transport; shared with ``bench/sdk_instructions.py``."""
+    import openai
     from faultprint.integrations._common import MethodWrapper
     from faultprint.integrations._openai import mock_http_client
 
     body = json.dumps(CHAT_RESPONSE).encode()
-    provider = configure()
-    tracer = provider.get_tracer("bench")
 
     def client() -> openai.OpenAI:
         return openai.OpenAI(
@@ -314,7 +310,7 @@ def bench_openai(calls: int, rounds: int) -> float | None:
     def sdk_only() -> object:
         return sdk_alone(model="gpt-4o-mini", messages=messages)
 
-    fns = {
+    return {
         "raw": raw_call,
         "raw, second client": raw_again_call,
         "instrumented": inst_call,
@@ -323,6 +319,15 @@ def bench_openai(calls: int, rounds: int) -> float | None:
         "instrumented, SDK spans": sdk_spans(inst_call),
         "instrumented, ended by the caller": finished_by_caller(inst_call),
     }
+
+
+def bench_openai(calls: int, rounds: int) -> float | None:
+    """Instrumented vs raw OpenAI client; returns the CPU-time ratio."""
+    if importlib.util.find_spec("openai") is None:
+        print("openai: not installed, skipped")
+        return None
+    provider = configure()
+    fns = openai_candidates(provider.get_tracer("bench"))
     res = interleaved(fns, "raw", max(2, calls // 50), rounds)
     check_nothing_dropped()
     faultprint.shutdown()
