@@ -18,6 +18,7 @@ import logging
 import random
 import sys
 import time
+import types
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar, overload
 
@@ -626,9 +627,9 @@ def _decorate(fn: Any, call_site: str | None, options: dict[str, Any]) -> Any:
     )
     spec = CallSpec(call_site=site, **options)
     if inspect.isasyncgenfunction(target):
-        wrapper = _wrap_async_gen(fn, spec)
+        wrapper = _wrap_async_gen(fn, spec, target)
     elif inspect.isgeneratorfunction(target):
-        wrapper = _wrap_gen(fn, spec)
+        wrapper = _wrap_gen(fn, spec, target)
     elif inspect.iscoroutinefunction(target):
         wrapper = _wrap_async(fn, spec)
     else:
@@ -717,13 +718,54 @@ def _begin_stream(
         detach(token)
 
 
-def _wrap_gen(fn: Callable[..., Any], spec: CallSpec) -> Callable[..., Any]:
-    # A plain function returning a generator, not a generator function: the
-    # parent context must be read when the application calls it.
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        return _observed_gen(fn, spec, args, kwargs, get_current())
+class _StreamFunction:
+    """A decorated generator or async generator function.
 
-    return wrapper
+    Calling it reads the current context, the stream's parent, at call time
+    (a generator function's body would run only at the first ``next``), and
+    returns the observed generator. To :mod:`inspect` it is still the
+    generator function it wraps: like other function-like objects (Cython's,
+    for one) it carries that function's ``__code__``, defaults and
+    annotations, so ``inspect.isgeneratorfunction`` /
+    ``inspect.isasyncgenfunction`` stay true, and code that tells streaming
+    functions or yield fixtures (pytest's) by them keeps treating it as one.
+    It binds as a method, and pickles and copies by name, as a function does.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        spec: CallSpec,
+        observed: Callable[..., Any],
+        target: Any,
+    ) -> None:
+        self._fn = fn
+        self._spec = spec
+        self._observed = observed
+        self.__qualname__: str = getattr(fn, "__qualname__", type(self).__qualname__)
+        self.__code__ = target.__code__
+        self.__defaults__ = getattr(target, "__defaults__", None)
+        self.__kwdefaults__ = getattr(target, "__kwdefaults__", None)
+        self.__globals__ = getattr(target, "__globals__", {})
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._observed(self._fn, self._spec, args, kwargs, get_current())
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        if obj is None:
+            return self
+        return types.MethodType(self, obj)
+
+    def __reduce__(self) -> str:
+        # By name, as pickle and copy treat functions.
+        return self.__qualname__
+
+    def __repr__(self) -> str:
+        return f"<observed function {self.__qualname__}>"
+
+
+def _wrap_gen(fn: Callable[..., Any], spec: CallSpec, target: Any) -> Callable[..., Any]:
+    return _StreamFunction(fn, spec, _observed_gen, target)
 
 
 def _observed_gen(
@@ -780,12 +822,8 @@ def _observed_gen(
             to_throw = exc
 
 
-def _wrap_async_gen(fn: Callable[..., Any], spec: CallSpec) -> Callable[..., Any]:
-    # As for generators: a plain function, so the parent is read at call time.
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        return _observed_async_gen(fn, spec, args, kwargs, get_current())
-
-    return wrapper
+def _wrap_async_gen(fn: Callable[..., Any], spec: CallSpec, target: Any) -> Callable[..., Any]:
+    return _StreamFunction(fn, spec, _observed_async_gen, target)
 
 
 async def _observed_async_gen(

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import gc
+import inspect
+import pickle
 
 import faultprint
 import pytest
@@ -123,6 +126,77 @@ def test_methods_static_and_class_methods(spans):
     assert s1.attributes[A.FP_INPUT_HASH] == s2.attributes[A.FP_INPUT_HASH]
     assert s3.attributes[A.FP_CALL_SITE] == f"{__name__}.Assistant.static"
     assert s4.attributes[A.FP_CALL_SITE] == f"{__name__}.Assistant.klass"
+
+
+class Streamer:
+    @faultprint.observe(model="m")
+    def words(self, n: int):
+        yield from (f"w{i}" for i in range(n))
+
+    @faultprint.observe(model="m")
+    async def awords(self, n: int):
+        for i in range(n):
+            yield f"a{i}"
+
+    @faultprint.observe(model="m")
+    @staticmethod
+    def static(n: int):
+        yield from range(n)
+
+    @faultprint.observe(model="m")
+    @classmethod
+    def klass(cls, n: int):
+        yield from [cls.__name__] * n
+
+
+def test_decorated_generator_functions_are_still_generator_functions(spans):
+    # Frameworks tell streaming functions and yield fixtures by these.
+    assert inspect.isgeneratorfunction(stream_words)
+    assert inspect.isasyncgenfunction(astream)
+    assert not inspect.isasyncgenfunction(stream_words)
+    assert not inspect.isgeneratorfunction(astream)
+    s = Streamer()
+    for fn in (s.words, Streamer.words, s.static, Streamer.static, s.klass, Streamer.klass):
+        assert inspect.isgeneratorfunction(fn), fn
+    assert inspect.isasyncgenfunction(s.awords)
+    assert list(inspect.signature(stream_words).parameters) == ["n"]
+    assert list(inspect.signature(s.words).parameters) == ["n"]  # self bound
+    assert stream_words.__name__ == "stream_words"
+    assert s.words.__name__ == "words"
+    # ... and still observed, as methods too
+    assert list(s.words(2)) == ["w0", "w1"]
+    assert list(Streamer.static(1)) == [0]
+    assert list(s.klass(1)) == ["Streamer"]
+
+    async def consume():
+        return [x async for x in s.awords(2)]
+
+    assert asyncio.run(consume()) == ["a0", "a1"]
+    sites = [span.attributes[A.FP_CALL_SITE] for span in spans.all()]
+    assert sites == [
+        f"{__name__}.Streamer.words",
+        f"{__name__}.Streamer.static",
+        f"{__name__}.Streamer.klass",
+        f"{__name__}.Streamer.awords",
+    ]
+
+
+@pytest.fixture
+@faultprint.observe(model="m")
+def drafted():
+    yield "a draft"
+
+
+def test_a_decorated_generator_is_a_yield_fixture(spans, drafted):
+    # pytest tells a yield fixture by inspect.isgeneratorfunction: a plain
+    # wrapper function would have made the fixture's value the generator.
+    assert drafted == "a draft"
+
+
+def test_decorated_generator_functions_copy_and_pickle_by_name():
+    assert copy.copy(stream_words) is stream_words
+    assert copy.deepcopy(astream) is astream
+    assert pickle.loads(pickle.dumps(stream_words)) is stream_words
 
 
 @faultprint.observe(model="inner")
