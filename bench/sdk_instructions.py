@@ -45,6 +45,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BLOCK = 20  # calls between flushes, as in sdk_overhead.py
 CANDIDATES = ("raw", "instrumented", "raw+bare span", "instrumented, ended by the caller")
+#: the process whose count is subtracted from every candidate's
+WARM_UP_ONLY = "warm-up only"
 
 
 def child(mode: str, calls: int, warm_up: int) -> None:
@@ -60,7 +62,7 @@ def child(mode: str, calls: int, warm_up: int) -> None:
         for _ in range(warm_up):
             fn()
         faultprint.flush(30)
-    if mode != "warm-up only":
+    if mode != WARM_UP_ONLY:
         fn = fns[mode]
         done = 0
         while done < calls:
@@ -122,7 +124,7 @@ def main() -> None:
     parser.add_argument(
         "--warm-up", type=int, default=50, help="calls of each candidate before counting"
     )
-    parser.add_argument("--child", choices=(*CANDIDATES, "warm-up only"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=(*CANDIDATES, WARM_UP_ONLY), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.calls < 1 or args.warm_up < 1:
         parser.error("--calls and --warm-up must be positive")
@@ -136,15 +138,15 @@ def main() -> None:
     if valgrind is None:
         print("valgrind: not found (install Debian's valgrind package); nothing counted")
         sys.exit(1)
-    modes = ("warm-up only", *CANDIDATES)
+    modes = (WARM_UP_ONLY, *CANDIDATES)
     with ThreadPoolExecutor(max_workers=max(1, min(len(modes), os.cpu_count() or 1))) as pool:
         found = pool.map(lambda mode: count(valgrind, mode, args.calls, args.warm_up), modes)
         counts = dict(zip(modes, found, strict=True))
-    base_calling, base_others = counts["warm-up only"]
+    base_calling, base_others = counts[WARM_UP_ONLY]
     per_call = {
         m: ((c - base_calling) / args.calls, (o - base_others) / args.calls)
         for m, (c, o) in counts.items()
-        if m != "warm-up only"
+        if m != WARM_UP_ONLY
     }
     raw = sum(per_call["raw"])
     for mode in CANDIDATES:

@@ -732,6 +732,8 @@ class _StreamFunction:
     It binds as a method, and pickles and copies by name, as a function does.
     """
 
+    __qualname__: str  # the wrapped function's, set by ``functools.update_wrapper``
+
     def __init__(
         self,
         fn: Callable[..., Any],
@@ -742,7 +744,6 @@ class _StreamFunction:
         self._fn = fn
         self._spec = spec
         self._observed = observed
-        self.__qualname__: str = getattr(fn, "__qualname__", type(self).__qualname__)
         self.__code__ = target.__code__
         self.__defaults__ = getattr(target, "__defaults__", None)
         self.__kwdefaults__ = getattr(target, "__kwdefaults__", None)

@@ -24,6 +24,9 @@ def _module():
     return module
 
 
+BENCH = _module()
+
+
 def _run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(SCRIPT), *args],
@@ -34,7 +37,7 @@ def _run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("mode", [*_module().CANDIDATES, "warm-up only"])
+@pytest.mark.parametrize("mode", [*BENCH.CANDIDATES, BENCH.WARM_UP_ONLY])
 def test_every_candidate_runs_its_calls(mode: str) -> None:
     result = _run("--child", mode, "--calls", "25", "--warm-up", "2")
     assert result.returncode == 0, result.stderr
@@ -45,9 +48,8 @@ def test_counts_a_candidate_under_callgrind() -> None:
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         pytest.skip("valgrind is not installed")
-    module = _module()
     with ThreadPoolExecutor(max_workers=2) as pool:
-        one, more = pool.map(lambda calls: module.count(valgrind, "raw", calls, 1), (1, 21))
+        one, more = pool.map(lambda calls: BENCH.count(valgrind, "raw", calls, 1), (1, 21))
     calling, others = one
     # The whole interpreter start and the client's import run on the calling thread.
     assert calling > 100_000_000
