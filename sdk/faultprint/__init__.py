@@ -55,10 +55,11 @@ def instrument_openai(client: Any, **options: Any) -> Any:
 
 
 def instrument_anthropic(client: Any, **options: Any) -> Any:
-    """Record every ``messages.create`` (and ``messages.stream``) of ``client``.
+    """Record the model calls of ``client.messages`` and ``client.beta.messages``.
 
-    Works on ``Anthropic`` and ``AsyncAnthropic`` clients; returns the same
-    client. ``options`` as for :func:`instrument_openai`.
+    ``create`` (streaming included), ``parse`` and the ``stream()`` helper, on
+    ``Anthropic`` and ``AsyncAnthropic`` clients; returns the same client.
+    ``options`` as for :func:`instrument_openai`.
     """
     from faultprint.integrations._anthropic import instrument
 

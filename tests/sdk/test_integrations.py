@@ -8,6 +8,7 @@ import gc
 import json
 
 import faultprint
+import pydantic
 import pytest
 from faultprint import attributes as A
 from opentelemetry.trace import StatusCode
@@ -752,6 +753,134 @@ def test_anthropic_stream_helper_error_event(spans):
     assert a[A.FP_FAILURE_CATEGORY] == "api_error"
     assert a[A.FP_ERROR_CODE] == "overloaded_error"
     assert a[A.FP_STREAM_CHUNKS] == 3
+
+
+# --- Anthropic structured outputs (parse) and the beta resource -------------------------
+
+
+class City(pydantic.BaseModel):
+    city: str
+
+
+def anthropic_text(text: str, stop_reason: str) -> dict:
+    return {**MESSAGE, "content": [{"type": "text", "text": text}], "stop_reason": stop_reason}
+
+
+def run(is_async: bool, call):
+    """``call()``'s result, awaited when the client is async."""
+    return asyncio.run(call()) if is_async else call()
+
+
+@pytest.mark.parametrize("beta", [False, True], ids=["messages", "beta.messages"])
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_anthropic_parse_is_recorded(spans, beta, is_async):
+    body = anthropic_text('{"city": "Paris"}', "end_turn")
+    client = faultprint.instrument_anthropic(
+        anthropic_client(responder(200, body), is_async=is_async)
+    )
+    messages = client.beta.messages if beta else client.messages
+    parsed = run(is_async, lambda: messages.parse(**ANTHROPIC_KW, output_format=City))
+    assert parsed.content[0].parsed_output == City(city="Paris")
+    span = spans.one()
+    a = span.attributes
+    assert span.name == "chat claude-haiku-4-5"
+    assert a[A.FP_CALL_SITE] == "anthropic.chat"
+    assert a[A.GEN_AI_RESPONSE_MODEL] == "claude-haiku-4-5-20251001"
+    assert a[A.GEN_AI_USAGE_OUTPUT_TOKENS] == 503
+    assert a[A.GEN_AI_RESPONSE_FINISH_REASONS] == ("end_turn",)
+    assert A.FP_FAILURE_CATEGORY not in a
+    assert span.status.status_code is not StatusCode.ERROR
+
+
+@pytest.mark.parametrize("beta", [False, True], ids=["messages", "beta.messages"])
+@pytest.mark.parametrize(
+    ("text", "stop_reason", "category"),
+    [
+        ('{"city": "Pa', "max_tokens", "truncation"),
+        ('{"city": "Pa', "model_context_window_exceeded", "truncation"),
+        ("I can't help with that request.", "refusal", "refusal"),
+    ],
+)
+def test_anthropic_parse_of_a_cut_message_records_it_as_create_does(
+    spans, beta, text, stop_reason, category
+):
+    client = faultprint.instrument_anthropic(
+        anthropic_client(responder(200, anthropic_text(text, stop_reason)))
+    )
+    messages = client.beta.messages if beta else client.messages
+    messages.create(**ANTHROPIC_KW)
+    # parse() cannot validate a cut or refused text: the application still sees
+    # the validation error, the span records the message as create() did
+    with pytest.raises(pydantic.ValidationError):
+        messages.parse(**ANTHROPIC_KW, output_format=City)
+    created, parsed = spans.all()
+    assert parsed.attributes[A.FP_FAILURE_CATEGORY] == category
+    assert parsed.attributes[A.GEN_AI_RESPONSE_FINISH_REASONS] == (stop_reason,)
+    assert parsed.attributes[A.GEN_AI_USAGE_OUTPUT_TOKENS] == 503
+    same = (A.FP_FAILURE_CATEGORY, A.FP_FAILURE_DETAIL, A.FP_CALL_SITE, A.ERROR_TYPE)
+    assert {k: parsed.attributes.get(k) for k in same} == {
+        k: created.attributes.get(k) for k in same
+    }
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_anthropic_parse_of_invalid_output_records_the_validation_error(spans, is_async):
+    body = anthropic_text('{"town": "Paris"}', "end_turn")  # complete, but not a City
+    client = faultprint.instrument_anthropic(
+        anthropic_client(responder(200, body), is_async=is_async)
+    )
+    with pytest.raises(pydantic.ValidationError):
+        run(is_async, lambda: client.messages.parse(**ANTHROPIC_KW, output_format=City))
+    span = spans.one()
+    assert span.attributes[A.ERROR_TYPE] == "pydantic_core._pydantic_core.ValidationError"
+    assert span.status.status_code is StatusCode.ERROR
+    assert [e.name for e in span.events] == ["exception"]
+    assert "city" in span.events[0].attributes["exception.message"]
+
+
+def test_anthropic_beta_stream_helper_and_threads_are_recorded(spans):
+    client = faultprint.instrument_anthropic(
+        anthropic_client(responder(200, sse(ANTHROPIC_EVENTS, named=True)))
+    )
+    with client.beta.messages.stream(**ANTHROPIC_KW) as stream:
+        assert "".join(stream.text_stream) == "Once upon"
+    streamed = spans.one()
+    assert streamed.attributes[A.FP_FAILURE_CATEGORY] == "truncation"
+    assert streamed.attributes[A.FP_STREAM_CHUNKS] == len(ANTHROPIC_EVENTS) - 1
+    spans.clear()
+    # a message thread sends its turns through client.beta.messages.create
+    client = faultprint.instrument_anthropic(
+        anthropic_client(responder(200, anthropic_text("Hello!", "end_turn")))
+    )
+    thread = client.beta.messages.thread(max_tokens=100, model="claude-haiku-4-5")
+    assert thread.send({"role": "user", "content": "Say hello"}).content[0].text == "Hello!"
+    a = spans.one().attributes
+    assert a[A.FP_CALL_SITE] == "anthropic.chat"
+    assert a[A.GEN_AI_RESPONSE_FINISH_REASONS] == ("end_turn",)
+
+
+def test_anthropic_async_beta_stream_helper(spans):
+    client = faultprint.instrument_anthropic(
+        anthropic_client(responder(200, sse(ANTHROPIC_EVENTS, named=True)), is_async=True)
+    )
+
+    async def main():
+        async with client.beta.messages.stream(**ANTHROPIC_KW) as stream:
+            return [t async for t in stream.text_stream]
+
+    assert asyncio.run(main()) == ["Once ", "upon"]
+    a = spans.one().attributes
+    assert a[A.FP_FAILURE_CATEGORY] == "truncation"
+    assert a[A.FP_STREAM_CHUNKS] == len(ANTHROPIC_EVENTS) - 1
+
+
+def test_instrumenting_anthropic_twice_is_harmless(spans):
+    client = anthropic_client(responder(200, anthropic_text('{"city": "Paris"}', "end_turn")))
+    faultprint.instrument_anthropic(client)
+    faultprint.instrument_anthropic(client)
+    client.messages.parse(**ANTHROPIC_KW, output_format=City)
+    client.beta.messages.create(**ANTHROPIC_KW)
+    assert len(spans.all()) == 2
 
 
 # --- what streamed outputs say ---------------------------------------------------------

@@ -1,9 +1,11 @@
 """``faultprint.instrument_anthropic``: Anthropic messages.
 
-Wraps ``client.messages.create`` (streaming included) and
-``client.messages.stream`` (the helper's span records the stream like
-``create(..., stream=True)`` does, and ends when the stream ends or its
-``with`` block exits) on the given client instance.
+Wraps ``create`` (streaming included), ``parse`` (structured outputs) and the
+``stream`` helper (its span records the stream like ``create(...,
+stream=True)`` does, and ends when the stream ends or its ``with`` block
+exits) of ``client.messages`` and ``client.beta.messages`` on the given
+client instance. The beta resource's helpers that send requests through
+``client.beta.messages.create`` (message threads) are recorded through it.
 """
 
 from __future__ import annotations
@@ -130,24 +132,17 @@ class _StreamManagerProxy:
         return getattr(self._manager, name)
 
 
-def instrument(client: Any, **options: Any) -> Any:
-    """Instrument an Anthropic client in place; returns it. Idempotent."""
-    messages = getattr(client, "messages", None)
-    if messages is None:
-        return client
-    wrapper = MethodWrapper(
-        provider="anthropic",
-        operation="chat",
-        endpoint="messages",
-        server_address=server_address(client),
-        options=options,
-    )
-    create = getattr(messages, "create", None)
-    if create is not None and not getattr(create, "__faultprint__", False):
-        if inspect.iscoroutinefunction(create) or type(messages).__name__.startswith("Async"):
-            messages.create = wrapper.wrap_async(create)
+def _wrap(messages: Any, wrapper: MethodWrapper) -> None:
+    """Wrap ``create``, ``parse`` and ``stream`` of one messages resource, once."""
+    is_async = type(messages).__name__.startswith("Async")
+    for name in ("create", "parse"):
+        original = getattr(messages, name, None)
+        if original is None or getattr(original, "__faultprint__", False):
+            continue
+        if inspect.iscoroutinefunction(original) or is_async:
+            setattr(messages, name, wrapper.wrap_async(original))
         else:
-            messages.create = wrapper.wrap_sync(create)
+            setattr(messages, name, wrapper.wrap_sync(original))
     stream = getattr(messages, "stream", None)
     if stream is not None and not getattr(stream, "__faultprint__", False):
 
@@ -161,4 +156,26 @@ def instrument(client: Any, **options: Any) -> Any:
         stream_wrapper.__faultprint__ = True  # type: ignore[attr-defined]
         stream_wrapper.__wrapped__ = stream  # type: ignore[attr-defined]
         messages.stream = stream_wrapper
+
+
+def instrument(client: Any, **options: Any) -> Any:
+    """Instrument an Anthropic client in place; returns it. Idempotent."""
+    server = server_address(client)
+    resources = (
+        ("messages", getattr(client, "messages", None)),
+        ("beta.messages", getattr(getattr(client, "beta", None), "messages", None)),
+    )
+    for endpoint, messages in resources:
+        if messages is None:
+            continue
+        # One call site for both resources: a failure mode met through the
+        # beta resource is the same mode as through the stable one.
+        wrapper = MethodWrapper(
+            provider="anthropic",
+            operation="chat",
+            endpoint=endpoint,
+            server_address=server,
+            options=options,
+        )
+        _wrap(messages, wrapper)
     return client

@@ -499,12 +499,46 @@ class _PendingResponse:
 #: length / content_filter; the completion rides on the exception
 _FINISH_REASON_ERRORS = frozenset({"LengthFinishReasonError", "ContentFilterFinishReasonError"})
 
+#: Anthropic's parse() validates the text of the message it received; the
+#: text of a message stopped by one of these reasons fails that validation
+#: because it was cut short or refused, not because the model got it wrong
+_CUT_STOP_REASONS = frozenset({"max_tokens", "model_context_window_exceeded", "refusal"})
+
+#: anthropic's parse helpers, whose ``response`` argument is that message
+_ANTHROPIC_PARSERS = frozenset({"parse_response", "parse_beta_response"})
+
 
 def _finish_reason_completion(exc: BaseException) -> Any:
-    """The completion an OpenAI finish-reason error carries, else None."""
+    """The response a ``parse()`` refused for its finish or stop reason, else None.
+
+    OpenAI's finish-reason errors carry the completion. Anthropic's
+    ``parse()`` raises the validation error of a message whose text was cut
+    short by its stop reason (or is a refusal): that message is read from
+    the frame of anthropic's parse helper in the exception's traceback.
+    """
     cls = type(exc)
-    if cls.__name__ in _FINISH_REASON_ERRORS and (cls.__module__ or "").startswith("openai"):
+    module = cls.__module__ or ""
+    if cls.__name__ in _FINISH_REASON_ERRORS and module.startswith("openai"):
         return getattr(exc, "completion", None)
+    if cls.__name__ == "ValidationError" and module.startswith("pydantic"):
+        return _anthropic_cut_message(exc)
+    return None
+
+
+def _anthropic_cut_message(exc: BaseException) -> Any:
+    """The message a validation error raised by anthropic's parse helper was
+    about, when its stop reason cut it short or refused; else None."""
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name in _ANTHROPIC_PARSERS and str(
+            frame.f_globals.get("__name__", "")
+        ).startswith("anthropic."):
+            message = frame.f_locals.get("response")
+            if getattr(message, "stop_reason", None) in _CUT_STOP_REASONS:
+                return message
+            return None
+        tb = tb.tb_next
     return None
 
 
