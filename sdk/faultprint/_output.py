@@ -41,12 +41,15 @@ _CONTENT_FILTER = frozenset(
     {"content_filter", "safety", "blocklist", "prohibited_content", "spii", "recitation"}
 )
 _REFUSAL_STOP = frozenset({"refusal"})
+#: statuses of an OpenAI response that has not finished (background mode)
+_PENDING = frozenset({"queued", "in_progress"})
 
 
 class Output:
     """What is known about a call's output."""
 
     __slots__ = (
+        "error",
         "finish_reasons",
         "input_tokens",
         "output_tokens",
@@ -57,6 +60,7 @@ class Output:
         "response_model",
         "text",
         "tool_calls",
+        "unfinished",
     )
 
     def __init__(self, text: str | None = None) -> None:
@@ -70,6 +74,12 @@ class Output:
         self.output_tokens: int | None = None
         self.tool_calls: list[dict[str, Any]] | None = None
         self.provider_shape = False
+        #: (provider error code, message) of a response that failed on the
+        #: provider's side and says so in an HTTP 200 (a failed background response)
+        self.error: tuple[str, str] | None = None
+        #: the response has no outcome to judge: a background response still
+        #: queued or in progress, or one the application cancelled
+        self.unfinished = False
 
     def set_usage(self, usage: Any) -> None:
         """Token counts from a usage object or dict of any provider dialect."""
@@ -189,8 +199,17 @@ def _from_response(obj: Any, out: Output) -> None:
     if status == "incomplete":
         reason = _get(obj.get("incomplete_details") or {}, "reason")
         reasons.append(str(reason or "incomplete"))
+    elif status in _PENDING:
+        out.unfinished = True  # background=True: the outcome comes later
     elif status:
         reasons.append(str(status))
+        if status == "cancelled":
+            out.unfinished = True
+        elif status == "failed":
+            error = obj.get("error")
+            code = _get(error, "code") if error is not None else None
+            message = _get(error, "message") if error is not None else None
+            out.error = (str(code or "response_failed"), str(message or "response failed"))
     out.finish_reasons = reasons or None
 
 
@@ -374,6 +393,16 @@ def record(call: Any, out: Output) -> None:
 
 
 def _detect(call: Any, out: Output, raw: Any) -> None:
+    error = out.error
+    if error is not None:
+        # Recorded as the same error raised by the client would be: its
+        # provider code, no HTTP status (the response itself was a 200).
+        code, message = error
+        call.span.set_attribute(A.FP_ERROR_CODE, code)
+        call.detected("api_error", {"error": {"code": code, "message": message}}, message)
+        return
+    if out.unfinished:
+        return
     spec = call.spec
     capture = capture_enabled(spec)
     reasons = {r.lower() for r in out.finish_reasons or ()}

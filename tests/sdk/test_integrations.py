@@ -1034,6 +1034,63 @@ def test_openai_responses_stream_reads_the_final_response(spans):
     assert a[A.GEN_AI_RESPONSE_MODEL] == "gpt-4.1-2025-04-14"
 
 
+#: an OpenAI response that failed on OpenAI's side: an HTTP 200 whose status says so
+FAILED_RESPONSE = {
+    **RESPONSE,
+    "status": "failed",
+    "incomplete_details": None,
+    "output": [],
+    "error": {
+        "code": "server_error",
+        "message": "The server had an error processing your request.",
+    },
+}
+
+
+@pytest.mark.parametrize("status", ["queued", "in_progress", "cancelled"])
+def test_openai_background_response_without_an_outcome_is_not_judged(spans, status):
+    # create(background=True) answers at once, before the model has written anything
+    pending = {**RESPONSE, "status": status, "incomplete_details": None, "output": []}
+    client = faultprint.instrument_openai(openai_client(responder(200, pending)))
+    response = client.responses.create(model="gpt-4.1", input="Write", background=True)
+    assert response.status == status
+    span = spans.one()
+    a = span.attributes
+    assert A.FP_FAILURE_CATEGORY not in a  # not an empty output: there is none yet
+    assert span.status.status_code is not StatusCode.ERROR
+    assert a[A.GEN_AI_RESPONSE_ID] == RESPONSE["id"]
+    # queued and in_progress are not finish reasons; cancelled ends the response
+    expected = ("cancelled",) if status == "cancelled" else None
+    assert a.get(A.GEN_AI_RESPONSE_FINISH_REASONS) == expected
+
+
+def test_openai_failed_response_is_the_provider_error(spans):
+    client = faultprint.instrument_openai(openai_client(responder(200, FAILED_RESPONSE)))
+    response = client.responses.create(model="gpt-4.1", input="Write", background=True)
+    assert response.status == "failed"  # the client does not raise
+    span = spans.one()
+    a = span.attributes
+    assert a[A.FP_FAILURE_CATEGORY] == "api_error"
+    assert a[A.FP_ERROR_CODE] == "server_error"
+    assert A.FP_HTTP_STATUS not in a  # the response was a 200: no HTTP error
+    assert json.loads(a[A.FP_FAILURE_DETAIL]) == {"error": FAILED_RESPONSE["error"]}
+    assert a[A.GEN_AI_RESPONSE_FINISH_REASONS] == ("failed",)
+    assert span.status.status_code is StatusCode.ERROR
+
+
+def test_openai_responses_stream_ending_failed_is_the_provider_error(spans):
+    events = [
+        *RESPONSE_EVENTS[:3],
+        {"type": "response.failed", "sequence_number": 3, "response": FAILED_RESPONSE},
+    ]
+    client = faultprint.instrument_openai(openai_client(responder(200, sse(events, named=True))))
+    assert list(client.responses.create(model="gpt-4.1", input="Write", stream=True))
+    a = spans.one().attributes
+    assert a[A.FP_FAILURE_CATEGORY] == "api_error"
+    assert a[A.FP_ERROR_CODE] == "server_error"
+    assert a[A.FP_STREAM_CHUNKS] == 4
+
+
 def test_openai_responses_refusal_and_unknown_function_call(spans):
     refused = {
         **RESPONSE,

@@ -1,0 +1,105 @@
+"""A provider error reported inside an HTTP 200 is one failure mode however it came.
+
+OpenAI reports an error without an HTTP error status in three ways: an error
+object inside a chat completion stream (the client raises it), a background
+response whose status is ``failed`` (the client returns it), and a Responses
+stream ending with ``response.failed`` (the client yields it). The real SDK
+records each from the real OpenAI client on a mock transport; the spans go
+through OTLP encoding and the collector's real classification: one category,
+one error code, one fingerprint.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import faultprint
+import pytest
+from faultprint_collector.ingest import records_from_request
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+openai = pytest.importorskip("openai")
+httpx2 = pytest.importorskip("httpx2")
+
+ERROR = {"code": "rate_limit_exceeded", "message": "Rate limit reached for gpt-4.1 on tokens."}
+RESPONSE: dict[str, Any] = {
+    "id": "resp_1",
+    "object": "response",
+    "created_at": 1741476542,
+    "status": "failed",
+    "error": ERROR,
+    "incomplete_details": None,
+    "model": "gpt-4.1-2025-04-14",
+    "output": [],
+    "parallel_tool_calls": True,
+    "tool_choice": "auto",
+    "tools": [],
+}
+CHUNK = {
+    "id": "chatcmpl-1",
+    "object": "chat.completion.chunk",
+    "created": 1741569952,
+    "model": "gpt-4.1-2025-04-14",
+    "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hel"}}],
+}
+
+
+def sse(*events: dict[str, Any], named: bool = False) -> bytes:
+    lines = []
+    for event in events:
+        head = f"event: {event['type']}\n" if named else ""
+        lines.append(f"{head}data: {json.dumps(event)}\n\n")
+    return "".join(lines).encode()
+
+
+def client(body: bytes) -> Any:
+    """A real OpenAI client, instrumented, answering every request with ``body``."""
+    stream = body.startswith((b"data:", b"event:"))
+    headers = {"content-type": "text/event-stream" if stream else "application/json"}
+    transport = httpx2.MockTransport(
+        lambda request: httpx2.Response(200, content=body, headers=headers)
+    )
+    raw = openai.OpenAI(
+        api_key="sk-test", max_retries=0, http_client=httpx2.Client(transport=transport)
+    )
+    return faultprint.instrument_openai(raw)
+
+
+@pytest.fixture
+def exporter() -> Iterator[InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    faultprint.configure(
+        exporter=exporter, use_global_provider=False, handle_sigterm=False, schedule_delay=0.05
+    )
+    yield exporter
+    faultprint.shutdown(timeout=2.0)
+
+
+def test_an_error_in_a_200_is_one_failure_mode_however_it_came(exporter) -> None:
+    with pytest.raises(openai.APIError):
+        list(
+            client(sse(CHUNK, {"error": ERROR})).chat.completions.create(
+                model="gpt-4.1", messages=[{"role": "user", "content": "Hi"}], stream=True
+            )
+        )
+    assert (
+        client(json.dumps(RESPONSE).encode())
+        .responses.create(model="gpt-4.1", input="Hi", background=True)
+        .status
+        == "failed"
+    )
+    failed = {"type": "response.failed", "sequence_number": 0, "response": RESPONSE}
+    assert list(
+        client(sse(failed, named=True)).responses.create(model="gpt-4.1", input="Hi", stream=True)
+    )
+    assert faultprint.flush(5.0)
+    records = records_from_request(encode_spans(exporter.get_finished_spans()), "p").records
+    assert len(records) == 3
+    assert {(r.category, r.error_code, r.http_status) for r in records} == {
+        ("api_error", "rate_limit_exceeded", 0)
+    }
+    assert len({r.fingerprint for r in records}) == 1
+    assert len({r.coarse_fingerprint for r in records}) == 1
