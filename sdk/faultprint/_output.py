@@ -395,11 +395,12 @@ def record(call: Any, out: Output) -> None:
 def _detect(call: Any, out: Output, raw: Any) -> None:
     error = out.error
     if error is not None:
-        # Recorded as the same error raised by the client would be: its
-        # provider code, no HTTP status (the response itself was a 200).
-        code, message = error
-        call.span.set_attribute(A.FP_ERROR_CODE, code)
-        call.detected("api_error", {"error": {"code": code, "message": message}}, message)
+        if call.failure is None:  # an explicit failure stands
+            # Recorded as the same error raised by the client would be: its
+            # provider code, no HTTP status (the response itself was a 200).
+            code, message = error
+            call.span.set_attribute(A.FP_ERROR_CODE, code)
+            call.detected("api_error", {"error": {"code": code, "message": message}}, message)
         return
     if out.unfinished:
         return
