@@ -352,10 +352,30 @@ def _new_provider(service: str | None, environment: str | None, release: str | N
     return SDKTracerProvider(resource=Resource.create(attrs), shutdown_on_exit=False)
 
 
+#: end spans still open (background calls) before a final flush; see add_closer
+_closers: list[Callable[[], None]] = []
+
+
+def add_closer(close: Callable[[], None]) -> None:
+    """Have ``close()`` end spans still open before the final flush of a
+    shutdown, of the process's exit, or of a SIGTERM that ends the process."""
+    if close not in _closers:
+        _closers.append(close)
+
+
+def _close_open_spans() -> None:
+    for close in list(_closers):
+        try:
+            close()
+        except Exception:
+            _log.debug("faultprint: open spans not ended", exc_info=True)
+
+
 def _shutdown_pipeline(timeout: float) -> None:
     queue = STATE.queue
     if queue is None:
         return
+    _close_open_spans()
     STATE.queue = None
     # The slot still feeds the queue while it shuts down: the spans it
     # finishes on its thread during the final flush must reach it.
@@ -411,16 +431,20 @@ def stats() -> dict[str, Any]:
 def _at_exit() -> None:
     queue = STATE.queue
     if queue is not None:
+        _close_open_spans()
         with contextlib.suppress(Exception):
             queue.shutdown(2.0)
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     queue = STATE.queue
+    previous = _previous_sigterm
     if queue is not None:
+        if not callable(previous) and previous != signal.SIG_IGN:
+            # The process ends with this signal (below), without running atexit.
+            _close_open_spans()
         with contextlib.suppress(Exception):
             queue.flush(2.0)
-    previous = _previous_sigterm
     if callable(previous):
         previous(signum, frame)
     elif previous == signal.SIG_IGN:

@@ -252,9 +252,15 @@ class ExportQueue(SpanProcessor):
 
     # --- worker ---------------------------------------------------------------
     def _start_worker(self) -> None:
-        with self._lock:
+        # Bounded: a signal handler ending spans may run on the thread that
+        # holds the lock. The next span or flush starts the worker then.
+        if not self._lock.acquire(timeout=1.0):
+            return
+        try:
             if self._thread is None:
                 self._start_worker_locked()
+        finally:
+            self._lock.release()
 
     def _start_worker_locked(self) -> None:
         thread = threading.Thread(target=self._run, name=EXPORT_THREAD, daemon=True)

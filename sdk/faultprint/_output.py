@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from faultprint._checks import CheckError, CheckFailure
 
 __all__ = [
+    "PENDING_STATUSES",
     "Output",
     "analyze",
     "analyze_result",
@@ -42,7 +43,7 @@ _CONTENT_FILTER = frozenset(
 )
 _REFUSAL_STOP = frozenset({"refusal"})
 #: statuses of an OpenAI response that has not finished (background mode)
-_PENDING = frozenset({"queued", "in_progress"})
+PENDING_STATUSES = frozenset({"queued", "in_progress"})
 
 
 class Output:
@@ -199,7 +200,7 @@ def _from_response(obj: Any, out: Output) -> None:
     if status == "incomplete":
         reason = _get(obj.get("incomplete_details") or {}, "reason")
         reasons.append(str(reason or "incomplete"))
-    elif status in _PENDING:
+    elif status in PENDING_STATUSES:
         out.unfinished = True  # background=True: the outcome comes later
     elif status:
         reasons.append(str(status))

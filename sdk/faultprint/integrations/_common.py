@@ -31,8 +31,16 @@ from faultprint._observe import (
     _stream_done,
 )
 from faultprint._output import Output, StreamState, analyze, extract
+from faultprint.integrations._background import BACKGROUND, is_pending_response
 
-__all__ = ["AsyncStreamProxy", "MethodWrapper", "StreamProxy", "caller_site", "server_address"]
+__all__ = [
+    "AsyncStreamProxy",
+    "MethodWrapper",
+    "StreamProxy",
+    "caller_site",
+    "server_address",
+    "wrap_outcome",
+]
 
 _log = logging.getLogger("faultprint")
 _SITE_CACHE: dict[Any, str] = {}
@@ -111,6 +119,8 @@ class MethodWrapper:
         self.sample_rate = options.get("sample_rate")
         self._specs: dict[tuple[Any, str], CallSpec] = {}
         self.extract = classify_response or extract
+        #: its responses may be background ones (OpenAI's responses endpoint)
+        self.background = endpoint == "responses"
 
     def spec(self, model: Any, site: str) -> CallSpec:
         """The CallSpec for (model, call site), built once."""
@@ -168,20 +178,31 @@ class MethodWrapper:
         """Record ``result`` as the response of a call no longer current, ending its span."""
         try:
             if call is not None:
-                # The span ends now; reading the response and ending it
-                # happen on the export thread when it takes the work.
-                call.end_time = time_ns()
-                queue = STATE.queue
-                if (
-                    queue is None
-                    or not STATE.background_finish
-                    or not queue.defer(self._finish, call, result)
-                ):
-                    self._finish(call, result)
+                if self.background and is_pending_response(result):
+                    # background=True: the outcome comes with a later retrieve
+                    BACKGROUND.hold(result, functools.partial(self._end, call))
+                    return
+                self._end(call, result)
             elif parent is not None and not parent.output_set and result is not _UNREAD:
                 parent.set_output(self.extract(result))
         except Exception:
             _log.debug("faultprint: integration output not recorded", exc_info=True)
+
+    def _end(self, call: Call, result: Any, defer: bool = True) -> None:
+        """End ``call``'s span now, with ``result`` as its response.
+
+        Reading the response and ending the span happen on the export thread
+        when it takes the work (and ``defer``: not in a signal handler).
+        """
+        call.end_time = time_ns()
+        queue = STATE.queue
+        if (
+            not defer
+            or queue is None
+            or not STATE.background_finish
+            or not queue.defer(self._finish, call, result)
+        ):
+            self._finish(call, result)
 
     def _finish(self, call: Call, result: Any) -> None:
         """Record a returned call's response on its span and end the span."""
@@ -316,6 +337,32 @@ class MethodWrapper:
         create.__faultprint__ = True  # type: ignore[attr-defined]
         create.__wrapped__ = original  # type: ignore[attr-defined]
         return create
+
+
+def wrap_outcome(original: Callable[..., Any], is_async: bool) -> Callable[..., Any]:
+    """Replacement for ``responses.retrieve`` / ``cancel``: a final response
+    they return ends the held call of the background response it is."""
+    if is_async:
+
+        async def outcome_async(*args: Any, **kwargs: Any) -> Any:
+            result = await original(*args, **kwargs)
+            if BACKGROUND:
+                BACKGROUND.resolve(result)
+            return result
+
+        method = outcome_async
+    else:
+
+        def outcome(*args: Any, **kwargs: Any) -> Any:
+            result = original(*args, **kwargs)
+            if BACKGROUND:
+                BACKGROUND.resolve(result)
+            return result
+
+        method = outcome
+    functools.update_wrapper(method, original)
+    method.__faultprint__ = True  # type: ignore[attr-defined]
+    return method
 
 
 def _raw_mode(result: Any, kwargs: dict[str, Any]) -> str | None:

@@ -8,6 +8,9 @@ Wraps ``create`` and ``parse`` of ``client.chat.completions`` and
 reads the parsed response: for ``with_streaming_response`` when the
 application's ``parse()`` returns; a ``stream=True`` one's ``parse()``
 returns the library's stream, whose chunks are recorded as ``create``'s are).
+A background response's call (``background=True``) stays open until
+``responses.retrieve`` or ``responses.cancel`` returns it final (see
+``_background``).
 Clients made later with ``with_options()`` / ``copy()`` need their own
 ``instrument_openai`` call.
 """
@@ -17,7 +20,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from faultprint.integrations._common import MethodWrapper, server_address
+from faultprint.integrations._common import MethodWrapper, server_address, wrap_outcome
 
 __all__ = ["instrument", "mock_http_client"]
 
@@ -62,6 +65,12 @@ def instrument(client: Any, **options: Any) -> Any:
                 options=options,
             ),
         )
+        # A background response's call ends when one of these returns it final.
+        is_async = type(responses).__name__.startswith("Async")
+        for name in ("retrieve", "cancel"):
+            original = getattr(responses, name, None)
+            if original is not None and not getattr(original, "__faultprint__", False):
+                setattr(responses, name, wrap_outcome(original, is_async))
     return client
 
 
