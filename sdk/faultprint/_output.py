@@ -42,6 +42,8 @@ _CONTENT_FILTER = frozenset(
     {"content_filter", "safety", "blocklist", "prohibited_content", "spii", "recitation"}
 )
 _REFUSAL_STOP = frozenset({"refusal"})
+#: Anthropic content blocks that are the model's reasoning, not its output
+_THINKING_BLOCKS = frozenset({"thinking", "redacted_thinking"})
 #: statuses of an OpenAI response that has not finished (background mode)
 PENDING_STATUSES = frozenset({"queued", "in_progress"})
 
@@ -53,6 +55,7 @@ class Output:
         "error",
         "finish_reasons",
         "input_tokens",
+        "other_output",
         "output_tokens",
         "provider_shape",
         "refusal",
@@ -79,8 +82,13 @@ class Output:
         #: provider's side and says so in an HTTP 200 (a failed background response)
         self.error: tuple[str, str] | None = None
         #: the response has no outcome to judge: a background response still
-        #: queued or in progress, or one the application cancelled
+        #: queued or in progress, one the application cancelled, or a turn the
+        #: provider paused (to be continued by the next request)
         self.unfinished = False
+        #: the output holds something besides text and tool calls: audio, an
+        #: image, a built-in tool's call or result, an action for the
+        #: application (computer use, shell), an approval request
+        self.other_output = False
 
     def set_usage(self, usage: Any) -> None:
         """Token counts from a usage object or dict of any provider dialect."""
@@ -174,6 +182,11 @@ def _from_chat_completion(obj: Any, out: Output) -> None:
             fn = _get(tc, "function")
             if fn is not None:
                 tools.append(_tool_call(_get(fn, "name"), _get(fn, "arguments")))
+        legacy = message.get("function_call")  # the deprecated functions= API
+        if legacy is not None:
+            tools.append(_tool_call(_get(legacy, "name"), _get(legacy, "arguments")))
+        if message.get("audio") is not None:
+            out.other_output = True
     out.text = "".join(texts) if texts else None
     out.finish_reasons = reasons or None
     out.tool_calls = tools or None
@@ -193,6 +206,10 @@ def _from_response(obj: Any, out: Output) -> None:
                     out.refusal = str(_get(part, "refusal") or "refused")
         elif kind == "function_call":
             tools.append(_tool_call(_get(item, "name"), _get(item, "arguments")))
+        elif kind == "custom_tool_call":  # free-form input, not JSON: the name is checked
+            tools.append(_tool_call(_get(item, "name"), None))
+        elif kind != "reasoning":
+            out.other_output = True  # a built-in tool's call, an image, an action
     out.text = "".join(texts) if texts else None
     out.tool_calls = tools or None
     status = obj.get("status")
@@ -223,13 +240,22 @@ def _from_anthropic(obj: Any, out: Output) -> None:
             texts.append(_get(block, "text") or "")
         elif kind == "tool_use":
             tools.append(_tool_call(_get(block, "name"), _get(block, "input")))
+        elif kind not in _THINKING_BLOCKS:
+            out.other_output = True  # a server tool's use or result, an MCP call
     out.text = "".join(texts) if texts else None
     out.tool_calls = tools or None
     reason = obj.get("stop_reason")
     out.finish_reasons = [str(reason)] if reason else None
+    _anthropic_stop(reason, out)
+
+
+def _anthropic_stop(reason: Any, out: Output) -> None:
+    """What an Anthropic stop reason says beyond being a finish reason."""
     if reason == "refusal":
         out.refusal = "refusal"
         out.refusal_source = "stop_reason"
+    elif reason == "pause_turn":
+        out.unfinished = True  # a long turn paused: the next request continues it
 
 
 def extract(obj: Any) -> Output:
@@ -426,7 +452,7 @@ def _detect(call: Any, out: Output, raw: Any) -> None:
         call.detected("tool_error", tool_fail[0], tool_fail[1])
         return
     text = out.text
-    no_text = (text is None or not text.strip()) and not out.tool_calls
+    no_text = (text is None or not text.strip()) and not out.tool_calls and not out.other_output
     textual = out.provider_shape or raw is None or isinstance(raw, (str, bytes, bytearray))
     if no_text and textual:
         call.detected("empty_output", {"source": "no_text"}, "model returned no output")
@@ -506,16 +532,16 @@ class StreamState:
                     refusal = _get(delta, "refusal")
                     if refusal:
                         out.refusal = (out.refusal or "") + str(refusal)
+                    if _get(delta, "audio") is not None:
+                        out.other_output = True
+                    legacy = _get(delta, "function_call")  # the deprecated functions= API
+                    if legacy is not None:
+                        self._tool_delta(-1, _get(legacy, "name"), _get(legacy, "arguments"))
                     for tc in _get(delta, "tool_calls") or []:
-                        idx = _get(tc, "index") or 0
                         fn = _get(tc, "function")
                         if fn is not None:
-                            if _get(fn, "name"):
-                                self.tool_names[idx] = _get(fn, "name")
-                            if _get(fn, "arguments"):
-                                self.tool_args.setdefault(idx, []).append(_get(fn, "arguments"))
-                            else:
-                                self.tool_args.setdefault(idx, [])
+                            idx = _get(tc, "index") or 0
+                            self._tool_delta(idx, _get(fn, "name"), _get(fn, "arguments"))
                 reason = _get(choice, "finish_reason")
                 if reason:
                     out.finish_reasons = [str(reason)]
@@ -526,6 +552,15 @@ class StreamState:
             self._event(ctype, chunk)
         else:
             self.saw_other = True
+
+    def _tool_delta(self, idx: int, name: Any, arguments: Any) -> None:
+        """Fold a streamed piece of tool call ``idx`` (its name, or more arguments) in."""
+        if name:
+            self.tool_names[idx] = name
+        if arguments:
+            self.tool_args.setdefault(idx, []).append(arguments)
+        else:
+            self.tool_args.setdefault(idx, [])
 
     def _meta(self, obj: Any) -> None:
         model = _get(obj, "model")
@@ -545,10 +580,13 @@ class StreamState:
             out.set_usage(_get(message, "usage"))
         elif ctype == "content_block_start":
             block = _get(ev, "content_block")
-            if _get(block, "type") == "tool_use":
+            kind = _get(block, "type")
+            if kind == "tool_use":
                 idx = _get(ev, "index") or 0
                 self.tool_names[idx] = _get(block, "name")
                 self.tool_args.setdefault(idx, [])
+            elif kind != "text" and kind not in _THINKING_BLOCKS:
+                out.other_output = True
         elif ctype == "content_block_delta":
             delta = _get(ev, "delta")
             dtype = _get(delta, "type")
@@ -562,9 +600,7 @@ class StreamState:
             reason = _get(delta, "stop_reason")
             if reason:
                 out.finish_reasons = [str(reason)]
-                if reason == "refusal":
-                    out.refusal = "refusal"
-                    out.refusal_source = "stop_reason"
+                _anthropic_stop(reason, out)
             usage = _get(ev, "usage")
             tokens = _get(usage, "output_tokens") if usage is not None else None
             if isinstance(tokens, int):

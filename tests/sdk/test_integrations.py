@@ -885,6 +885,185 @@ def test_instrumenting_anthropic_twice_is_harmless(spans):
     assert len(spans.all()) == 2
 
 
+# --- outputs that are not text -------------------------------------------------------
+
+
+def chat_message(message: dict, finish_reason: str = "stop") -> dict:
+    return {
+        **CHAT,
+        "choices": [{**CHAT["choices"][0], "message": message, "finish_reason": finish_reason}],
+    }
+
+
+def response_of(*items: dict) -> dict:
+    return {**RESPONSE, "status": "completed", "incomplete_details": None, "output": list(items)}
+
+
+AUDIO = {"id": "audio_1", "data": "UklGRg==", "expires_at": 1741573552, "transcript": "Hello!"}
+COMPUTER_CALL = {
+    "type": "computer_call",
+    "id": "cu_1",
+    "call_id": "call_1",
+    "action": {"type": "click", "button": "left", "x": 10, "y": 20},
+    "pending_safety_checks": [],
+    "status": "completed",
+}
+SERVER_TOOL_USE = {
+    "type": "server_tool_use",
+    "id": "srvtoolu_1",
+    "name": "web_search",
+    "input": {"query": "weather in Paris"},
+}
+REASONING = {"type": "reasoning", "id": "rs_1", "summary": []}
+
+
+def openai_outcome(spans, body: dict, **kwargs) -> dict:
+    """The span attributes of one instrumented OpenAI call answered with ``body``."""
+    client = faultprint.instrument_openai(openai_client(responder(200, body)))
+    if "choices" in body:
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, **kwargs)
+    else:
+        client.responses.create(model="gpt-4.1", input="x", **kwargs)
+    return dict(spans.one().attributes)
+
+
+@pytest.mark.parametrize(
+    ("body", "kwargs", "category"),
+    [
+        # audio output: the text is in the audio's transcript
+        (chat_message({"role": "assistant", "content": None, "audio": AUDIO}), {}, None),
+        # the deprecated functions= API: a tool call, checked like one
+        (
+            chat_message(
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "function_call": {"name": "f", "arguments": "{}"},
+                },
+                "function_call",
+            ),
+            {},
+            None,
+        ),
+        (
+            chat_message(
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "function_call": {"name": "f", "arguments": "{"},
+                },
+                "function_call",
+            ),
+            {},
+            "tool_error",
+        ),
+        # an action for the application (computer use), a generated image
+        (response_of(REASONING, COMPUTER_CALL), {}, None),
+        (
+            response_of(
+                {
+                    "type": "image_generation_call",
+                    "id": "ig_1",
+                    "status": "completed",
+                    "result": "iVBO",
+                }
+            ),
+            {},
+            None,
+        ),
+        # custom tools take free-form input: their name is checked, not JSON
+        (
+            response_of(
+                {
+                    "type": "custom_tool_call",
+                    "id": "ct_1",
+                    "call_id": "c1",
+                    "name": "sql",
+                    "input": "SELECT 1",
+                }
+            ),
+            {"tools": [{"type": "custom", "name": "sql"}]},
+            None,
+        ),
+        (
+            response_of(
+                {
+                    "type": "custom_tool_call",
+                    "id": "ct_1",
+                    "call_id": "c1",
+                    "name": "rm",
+                    "input": "-rf /",
+                }
+            ),
+            {"tools": [{"type": "custom", "name": "sql"}]},
+            "tool_error",
+        ),
+        # reasoning alone is not an output
+        (response_of(REASONING), {}, "empty_output"),
+    ],
+    ids=[
+        "chat audio",
+        "chat function_call",
+        "chat function_call, arguments not JSON",
+        "responses computer_call",
+        "responses image",
+        "responses custom tool",
+        "responses unknown custom tool",
+        "responses reasoning only",
+    ],
+)
+def test_openai_outputs_without_text_are_judged_on_what_they_hold(spans, body, kwargs, category):
+    assert openai_outcome(spans, body, **kwargs).get(A.FP_FAILURE_CATEGORY) == category
+
+
+def test_openai_streamed_audio_and_function_call_are_not_empty(spans):
+    audio = [
+        chat_chunk({"role": "assistant", "audio": {"id": "audio_1", "transcript": "Hel"}}),
+        chat_chunk({}, "stop"),
+    ]
+    legacy = [
+        chat_chunk(
+            {"role": "assistant", "function_call": {"name": "get_weather", "arguments": ""}}
+        ),
+        chat_chunk({"function_call": {"arguments": '{"city": '}}),
+        chat_chunk({"function_call": {"arguments": '"Paris"}'}}, "function_call"),
+    ]
+    for chunks in (audio, legacy):
+        client = faultprint.instrument_openai(openai_client(responder(200, sse(chunks, done=True))))
+        list(client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True))
+    for span in spans.all():
+        assert A.FP_FAILURE_CATEGORY not in span.attributes
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["message", "stream"])
+def test_anthropic_paused_turn_of_a_server_tool_is_not_judged(spans, streamed):
+    # pause_turn: a long turn (here a web search) paused; the next request continues it
+    if streamed:
+        blocks = [
+            {"type": "content_block_start", "index": 0, "content_block": SERVER_TOOL_USE},
+            {"type": "content_block_stop", "index": 0},
+        ]
+        body: bytes | dict = anthropic_stream_of(blocks, "pause_turn")
+    else:
+        body = {**MESSAGE, "content": [SERVER_TOOL_USE], "stop_reason": "pause_turn"}
+    client = faultprint.instrument_anthropic(anthropic_client(responder(200, body)))
+    if streamed:
+        list(client.messages.create(**ANTHROPIC_KW, stream=True))
+    else:
+        client.messages.create(**ANTHROPIC_KW)
+    a = spans.one().attributes
+    assert a[A.GEN_AI_RESPONSE_FINISH_REASONS] == ("pause_turn",)
+    assert A.FP_FAILURE_CATEGORY not in a
+
+
+def test_anthropic_server_tool_results_are_output(spans):
+    result = {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []}
+    body = {**MESSAGE, "content": [SERVER_TOOL_USE, result], "stop_reason": "end_turn"}
+    client = faultprint.instrument_anthropic(anthropic_client(responder(200, body)))
+    client.messages.create(**ANTHROPIC_KW)
+    assert A.FP_FAILURE_CATEGORY not in spans.one().attributes
+
+
 # --- what streamed outputs say ---------------------------------------------------------
 
 
