@@ -480,12 +480,19 @@ def _response_finish_reasons(response: Any) -> list[Any]:
     return [f for f in found if f]
 
 
+#: output parts, content blocks and items that are the model's reasoning, not its output
+_REASONING = frozenset({"reasoning", "thinking", "redacted_thinking"})
+
+
 @dataclass(slots=True)
 class _Output:
     captured: bool = False
     texts: list[str] = field(default_factory=list)
     tool_calls: bool = False
     refusal: str = ""
+    #: output other than text and tool calls (audio, an image, a built-in
+    #: tool's call or result, an action for the application): not empty
+    other: bool = False
 
     def add_text(self, value: Any) -> None:
         """Record one captured text (None: captured, and empty); withheld text is skipped."""
@@ -514,6 +521,8 @@ def _message_output(message: Any, out: _Output) -> None:
                 out.refusal = as_text(part.get("content") or part.get("refusal") or "refused")
             elif ptype in ("text", None):
                 out.add_text(part.get("content"))
+            elif ptype not in _REASONING:
+                out.other = True  # blob, file, uri, ...
         return
     nested = message.get("message")
     inner: dict[str, Any] = nested if isinstance(nested, dict) else message
@@ -521,15 +530,20 @@ def _message_output(message: Any, out: _Output) -> None:
         out.tool_calls = True
     if inner.get("refusal"):
         out.refusal = as_text(inner["refusal"])
+    if inner.get("audio"):
+        out.other = True
     content = inner.get("content")
     if isinstance(content, list):  # Anthropic content blocks
         out.captured = True
         for block in content:
             if isinstance(block, dict):
-                if block.get("type") == "tool_use":
+                btype = block.get("type")
+                if btype == "tool_use":
                     out.tool_calls = True
-                elif block.get("type") == "text":
+                elif btype == "text":
                     out.add_text(block.get("text"))
+                elif btype not in _REASONING:
+                    out.other = True  # a server tool's use or result
     elif "content" in inner:
         out.add_text(content)
 
@@ -549,8 +563,11 @@ def _response_output(response: Any, out: _Output) -> None:
     for item in response.get("output") or []:  # OpenAI responses API
         if not isinstance(item, dict):
             continue
-        if item.get("type") == "function_call":
+        itype = item.get("type")
+        if itype in ("function_call", "custom_tool_call"):
             out.tool_calls = True
+        elif itype not in ("message", *_REASONING):
+            out.other = True  # a built-in tool's call, an image, an action
         for part in item.get("content") or []:
             if isinstance(part, dict):
                 if part.get("type") == "refusal":
@@ -775,7 +792,7 @@ def _infer(view: CallView, out: _Output) -> Inferred | None:
         return Inferred(category, f"generation ended with {reason}", {"finish_reason": reason})
     if view.operation not in ("chat", "text_completion", "generate_content"):
         return None  # embeddings and the like have no text output to judge
-    if out.captured and not out.texts and not out.tool_calls:
+    if out.captured and not out.texts and not out.tool_calls and not out.other:
         return Inferred("empty_output", "model returned no output", {"source": "no_text"})
     text = "\n".join(out.texts)
     if text and looks_like_refusal(text):

@@ -471,6 +471,53 @@ def test_tool_calls_without_text_are_not_empty() -> None:
     assert record.is_failure == 0
 
 
+@pytest.mark.parametrize(
+    ("parts", "empty"),
+    [
+        (
+            [{"type": "blob", "modality": "audio", "mime_type": "audio/wav", "content": "UklG"}],
+            False,
+        ),
+        ([{"type": "uri", "modality": "image", "uri": "https://example.com/cat.png"}], False),
+        ([{"type": "reasoning", "content": "The user wants..."}], True),
+    ],
+    ids=["audio", "image", "reasoning only"],
+)
+def test_outputs_without_text_are_judged_on_what_they_hold(parts: list, empty: bool) -> None:
+    outputs = [{"role": "assistant", "parts": parts, "finish_reason": "stop"}]
+    record = classify(
+        span({"gen_ai.provider.name": "openai", "gen_ai.output.messages": json.dumps(outputs)}),
+        "p",
+    )
+    assert record.category == ("empty_output" if empty else "")
+
+
+def test_anthropic_server_tool_blocks_are_output() -> None:
+    # OpenInference's output.value of an Anthropic turn paused during a web search
+    body = {
+        "type": "message",
+        "role": "assistant",
+        "stop_reason": "pause_turn",
+        "content": [
+            {"type": "thinking", "thinking": "Searching first.", "signature": "sig"},
+            {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}},
+        ],
+    }
+    record = classify(
+        span(
+            {
+                "openinference.span.kind": "LLM",
+                "llm.provider": "anthropic",
+                "output.value": json.dumps(body),
+                "output.mime_type": "application/json",
+            },
+            name="Messages",
+        ),
+        "p",
+    )
+    assert record.is_failure == 0
+
+
 def test_empty_output_messages_are_empty_output() -> None:
     outputs = [{"role": "assistant", "parts": [], "finish_reason": "stop"}]
     record = classify(
