@@ -97,12 +97,12 @@ class Output:
         fields = _fields(usage)
         for key in ("input_tokens", "prompt_tokens", "prompt_token_count"):
             value = fields.get(key)
-            if isinstance(value, int):
+            if type(value) is int:
                 self.input_tokens = value
                 break
         for key in ("output_tokens", "completion_tokens", "candidates_token_count"):
             value = fields.get(key)
-            if isinstance(value, int):
+            if type(value) is int:
                 self.output_tokens = value
                 break
 
@@ -159,15 +159,35 @@ def _tool_call(name: Any, arguments: Any) -> dict[str, Any]:
     return {"name": name if isinstance(name, str) else None, "arguments": arguments}
 
 
+# Provider bodies are read defensively: the libraries build their response
+# objects without validating them, so a server speaking a provider's dialect
+# (a proxy, a self-hosted model) can put any JSON value in any field.
+
+
+def _seq(value: Any) -> Any:
+    """``value`` when it is a list or tuple, else an empty tuple."""
+    return value if isinstance(value, (list, tuple)) else ()
+
+
+def _str(value: Any) -> str:
+    """``value`` when it is a string, else ``""``."""
+    return value if isinstance(value, str) else ""
+
+
+def _index(value: Any) -> int:
+    """A streamed item's index; 0 when it is not an integer."""
+    return value if type(value) is int else 0
+
+
 def _from_chat_completion(obj: Any, out: Output) -> None:
     texts: list[str] = []
     reasons: list[str] = []
     tools: list[dict[str, Any]] = []
-    for choice in obj.get("choices") or []:
+    for choice in _seq(obj.get("choices")):
         choice = _fields(choice)
         reason = choice.get("finish_reason")
-        if reason:
-            reasons.append(str(reason))
+        if reason and isinstance(reason, str):
+            reasons.append(reason)
         message = choice.get("message")
         if message is None:
             continue
@@ -178,7 +198,7 @@ def _from_chat_completion(obj: Any, out: Output) -> None:
         refusal = message.get("refusal")
         if refusal:
             out.refusal = str(refusal)
-        for tc in message.get("tool_calls") or []:
+        for tc in _seq(message.get("tool_calls")):
             fn = _get(tc, "function")
             if fn is not None:
                 tools.append(_tool_call(_get(fn, "name"), _get(fn, "arguments")))
@@ -195,13 +215,13 @@ def _from_chat_completion(obj: Any, out: Output) -> None:
 def _from_response(obj: Any, out: Output) -> None:
     texts: list[str] = []
     tools: list[dict[str, Any]] = []
-    for item in obj.get("output") or []:
-        kind = _get(item, "type")
+    for item in _seq(obj.get("output")):
+        kind = _str(_get(item, "type"))
         if kind == "message":
-            for part in _get(item, "content") or []:
+            for part in _seq(_get(item, "content")):
                 ptype = _get(part, "type")
                 if ptype == "output_text":
-                    texts.append(_get(part, "text") or "")
+                    texts.append(_str(_get(part, "text")))
                 elif ptype == "refusal":
                     out.refusal = str(_get(part, "refusal") or "refused")
         elif kind == "function_call":
@@ -212,15 +232,15 @@ def _from_response(obj: Any, out: Output) -> None:
             out.other_output = True  # a built-in tool's call, an image, an action
     out.text = "".join(texts) if texts else None
     out.tool_calls = tools or None
-    status = obj.get("status")
+    status = _str(obj.get("status"))
     reasons: list[str] = []
     if status == "incomplete":
         reason = _get(obj.get("incomplete_details") or {}, "reason")
-        reasons.append(str(reason or "incomplete"))
+        reasons.append(_str(reason) or "incomplete")
     elif status in PENDING_STATUSES:
         out.unfinished = True  # background=True: the outcome comes later
     elif status:
-        reasons.append(str(status))
+        reasons.append(status)
         if status == "cancelled":
             out.unfinished = True
         elif status == "failed":
@@ -234,18 +254,18 @@ def _from_response(obj: Any, out: Output) -> None:
 def _from_anthropic(obj: Any, out: Output) -> None:
     texts: list[str] = []
     tools: list[dict[str, Any]] = []
-    for block in obj.get("content") or []:
-        kind = _get(block, "type")
+    for block in _seq(obj.get("content")):
+        kind = _str(_get(block, "type"))
         if kind == "text":
-            texts.append(_get(block, "text") or "")
+            texts.append(_str(_get(block, "text")))
         elif kind == "tool_use":
             tools.append(_tool_call(_get(block, "name"), _get(block, "input")))
         elif kind not in _THINKING_BLOCKS:
             out.other_output = True  # a server tool's use or result, an MCP call
     out.text = "".join(texts) if texts else None
     out.tool_calls = tools or None
-    reason = obj.get("stop_reason")
-    out.finish_reasons = [str(reason)] if reason else None
+    reason = _str(obj.get("stop_reason"))
+    out.finish_reasons = [reason] if reason else None
     _anthropic_stop(reason, out)
 
 
@@ -523,7 +543,7 @@ class StreamState:
         if choices is not None:  # OpenAI chat.completion.chunk
             out.provider_shape = True
             self._meta(chunk)
-            for choice in choices:
+            for choice in _seq(choices):
                 delta = _get(choice, "delta")
                 if delta is not None:
                     content = _get(delta, "content")
@@ -537,14 +557,14 @@ class StreamState:
                     legacy = _get(delta, "function_call")  # the deprecated functions= API
                     if legacy is not None:
                         self._tool_delta(-1, _get(legacy, "name"), _get(legacy, "arguments"))
-                    for tc in _get(delta, "tool_calls") or []:
+                    for tc in _seq(_get(delta, "tool_calls")):
                         fn = _get(tc, "function")
                         if fn is not None:
-                            idx = _get(tc, "index") or 0
+                            idx = _index(_get(tc, "index"))
                             self._tool_delta(idx, _get(fn, "name"), _get(fn, "arguments"))
                 reason = _get(choice, "finish_reason")
-                if reason:
-                    out.finish_reasons = [str(reason)]
+                if reason and isinstance(reason, str):
+                    out.finish_reasons = [reason]
             usage = _get(chunk, "usage")
             if usage is not None:
                 out.set_usage(usage)
@@ -555,9 +575,9 @@ class StreamState:
 
     def _tool_delta(self, idx: int, name: Any, arguments: Any) -> None:
         """Fold a streamed piece of tool call ``idx`` (its name, or more arguments) in."""
-        if name:
+        if name and isinstance(name, str):
             self.tool_names[idx] = name
-        if arguments:
+        if arguments and isinstance(arguments, str):
             self.tool_args.setdefault(idx, []).append(arguments)
         else:
             self.tool_args.setdefault(idx, [])
@@ -580,36 +600,33 @@ class StreamState:
             out.set_usage(_get(message, "usage"))
         elif ctype == "content_block_start":
             block = _get(ev, "content_block")
-            kind = _get(block, "type")
+            kind = _str(_get(block, "type"))
             if kind == "tool_use":
-                idx = _get(ev, "index") or 0
-                self.tool_names[idx] = _get(block, "name")
-                self.tool_args.setdefault(idx, [])
-            elif kind != "text" and kind not in _THINKING_BLOCKS:
+                self._tool_delta(_index(_get(ev, "index")), _get(block, "name"), None)
+            elif kind and kind != "text" and kind not in _THINKING_BLOCKS:
                 out.other_output = True
         elif ctype == "content_block_delta":
             delta = _get(ev, "delta")
             dtype = _get(delta, "type")
             if dtype == "text_delta":
-                self.texts.append(_get(delta, "text") or "")
+                self.texts.append(_str(_get(delta, "text")))
             elif dtype == "input_json_delta":
-                idx = _get(ev, "index") or 0
-                self.tool_args.setdefault(idx, []).append(_get(delta, "partial_json") or "")
+                self._tool_delta(_index(_get(ev, "index")), None, _get(delta, "partial_json"))
         elif ctype == "message_delta":
             delta = _get(ev, "delta")
-            reason = _get(delta, "stop_reason")
+            reason = _str(_get(delta, "stop_reason"))
             if reason:
-                out.finish_reasons = [str(reason)]
+                out.finish_reasons = [reason]
                 _anthropic_stop(reason, out)
             usage = _get(ev, "usage")
             tokens = _get(usage, "output_tokens") if usage is not None else None
-            if isinstance(tokens, int):
+            if type(tokens) is int:
                 out.output_tokens = tokens
         # OpenAI Responses stream events
         elif ctype == "response.output_text.delta":
-            self.texts.append(_get(ev, "delta") or "")
+            self.texts.append(_str(_get(ev, "delta")))
         elif ctype == "response.refusal.delta":
-            out.refusal = (out.refusal or "") + str(_get(ev, "delta") or "")
+            out.refusal = (out.refusal or "") + _str(_get(ev, "delta"))
         elif ctype in ("response.completed", "response.incomplete", "response.failed"):
             response = _get(ev, "response")
             if response is not None:
