@@ -1301,6 +1301,48 @@ def test_openai_async_background_call_ends_with_its_outcome(spans):
     assert spans.one().attributes[A.FP_FAILURE_CATEGORY] == "truncation"
 
 
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_openai_background_call_ends_when_a_retrieved_stream_ends(spans, is_async):
+    events = [
+        {
+            "type": "response.in_progress",
+            "sequence_number": 1,
+            "response": background("in_progress"),
+        },
+        *RESPONSE_EVENTS[1:3],
+        {"type": "response.completed", "sequence_number": 4, "response": COMPLETED_RESPONSE},
+    ]
+    stream_body = sse(events, named=True)
+
+    def handler(request):
+        if request.method == "POST":
+            return httpx2.Response(200, json=background("queued"))
+        return httpx2.Response(
+            200, content=stream_body, headers={"content-type": "text/event-stream"}
+        )
+
+    client = faultprint.instrument_openai(openai_client(handler, is_async=is_async))
+
+    async def read_async():
+        await client.responses.create(model="gpt-4.1", input="Write", background=True)
+        stream = await client.responses.retrieve(RESPONSE["id"], stream=True)
+        assert type(stream) is openai.AsyncStream  # still the library's own stream
+        return [event.type async for event in stream]
+
+    def read():
+        client.responses.create(model="gpt-4.1", input="Write", background=True)
+        stream = client.responses.retrieve(RESPONSE["id"], stream=True)
+        assert type(stream) is openai.Stream
+        assert spans.all() == []
+        return [event.type for event in stream]
+
+    kinds = asyncio.run(read_async()) if is_async else read()
+    assert kinds[-1] == "response.completed"
+    a = spans.one().attributes
+    assert a[A.GEN_AI_RESPONSE_FINISH_REASONS] == ("completed",)
+    assert A.FP_FAILURE_CATEGORY not in a
+
+
 def test_openai_cancelled_background_call_is_not_judged(spans):
     client = faultprint.instrument_openai(
         openai_client(answers(background("queued"), background("cancelled")))

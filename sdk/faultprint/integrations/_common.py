@@ -341,13 +341,14 @@ class MethodWrapper:
 
 def wrap_outcome(original: Callable[..., Any], is_async: bool) -> Callable[..., Any]:
     """Replacement for ``responses.retrieve`` / ``cancel``: a final response
-    they return ends the held call of the background response it is."""
+    they return (or stream, ``retrieve(..., stream=True)``) ends the held call
+    of the background response it is."""
     if is_async:
 
         async def outcome_async(*args: Any, **kwargs: Any) -> Any:
             result = await original(*args, **kwargs)
             if BACKGROUND:
-                BACKGROUND.resolve(result)
+                _outcome(result, kwargs)
             return result
 
         method = outcome_async
@@ -356,13 +357,54 @@ def wrap_outcome(original: Callable[..., Any], is_async: bool) -> Callable[..., 
         def outcome(*args: Any, **kwargs: Any) -> Any:
             result = original(*args, **kwargs)
             if BACKGROUND:
-                BACKGROUND.resolve(result)
+                _outcome(result, kwargs)
             return result
 
         method = outcome
     functools.update_wrapper(method, original)
     method.__faultprint__ = True  # type: ignore[attr-defined]
     return method
+
+
+#: Responses API stream events that carry the response in its final state
+_FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+
+def _outcome(result: Any, kwargs: dict[str, Any]) -> None:
+    """End the held call ``result`` (a response, or a stream of one) is the outcome of."""
+    try:
+        if not kwargs.get("stream"):
+            BACKGROUND.resolve(result)
+            return
+        cls = type(result)
+        if (cls.__module__ or "").startswith("openai") and hasattr(cls, "__stream__"):
+            # The library's stream stays the application's; only the iterator
+            # it reads events from is watched for the final one.
+            iterator = result._iterator
+            if hasattr(iterator, "__anext__"):
+                result._iterator = _final_events_async(iterator)
+            else:
+                result._iterator = _final_events(iterator)
+    except Exception:
+        _log.debug("faultprint: background outcome not watched", exc_info=True)
+
+
+def _final_event(event: Any) -> None:
+    kind = getattr(event, "type", None)
+    if isinstance(kind, str) and kind in _FINAL_EVENTS:
+        BACKGROUND.resolve(getattr(event, "response", None))
+
+
+def _final_events(iterator: Any) -> Any:
+    for event in iterator:
+        _final_event(event)
+        yield event
+
+
+async def _final_events_async(iterator: Any) -> Any:
+    async for event in iterator:
+        _final_event(event)
+        yield event
 
 
 def _raw_mode(result: Any, kwargs: dict[str, Any]) -> str | None:
