@@ -3,7 +3,8 @@
 ``client.responses.create(background=True)`` answers at once with a response
 that is ``queued`` or ``in_progress``; the model's output, its failure or its
 cancellation arrives when the application asks for the response again
-(``responses.retrieve`` until its status is final, or ``responses.cancel``).
+(``responses.retrieve`` until its status is final, a ``retrieve(...,
+stream=True)`` stream until its final event, or ``responses.cancel``).
 The call's span stays open until then, so that the call is judged on its
 outcome (a truncation, a refusal, a failed response) and lasts as long as the
 model worked on it.
