@@ -348,6 +348,42 @@ def test_instrumenting_twice_is_harmless(spans):
     assert len(spans.all()) == 1
 
 
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_client_copies_are_instrumented_with_the_same_options(spans, is_async):
+    openai_base = openai_client(responder(200, CHAT), is_async=is_async)
+    anthropic_base = anthropic_client(responder(200, MESSAGE), is_async=is_async)
+    faultprint.instrument_openai(openai_base, version="v7")
+    faultprint.instrument_openai(openai_base, version="v7")  # twice: still one span a call
+    faultprint.instrument_anthropic(anthropic_base, version="v7")
+    # per-request settings make copies; the libraries' own helpers make them too
+    copies = [
+        openai_base.with_options(timeout=5).chat.completions.create,
+        openai_base.copy(max_retries=1).with_options(timeout=5).responses.create,
+        anthropic_base.with_options(timeout=5).messages.create,
+        anthropic_base.copy(max_retries=1).beta.messages.create,
+    ]
+    kwargs = [OPENAI_KW, {"model": "gpt-4.1", "input": "x"}, ANTHROPIC_KW, ANTHROPIC_KW]
+
+    async def call_all():
+        for create, kw in zip(copies, kwargs, strict=True):
+            await create(**kw)
+
+    if is_async:
+        asyncio.run(call_all())
+    else:
+        for create, kw in zip(copies, kwargs, strict=True):
+            create(**kw)
+    recorded = spans.all()
+    assert len(recorded) == 4
+    assert {s.attributes[A.FP_MODEL_VERSION] for s in recorded} == {"v7"}
+    assert [s.attributes[A.GEN_AI_PROVIDER_NAME] for s in recorded] == [
+        "openai",
+        "openai",
+        "anthropic",
+        "anthropic",
+    ]
+
+
 def test_anthropic_message_with_unknown_tool(spans):
     seen: list = []
     client = faultprint.instrument_anthropic(anthropic_client(responder(200, MESSAGE, seen)))

@@ -5,7 +5,9 @@ Wraps ``create`` (streaming included), ``parse`` (structured outputs) and the
 stream=True)`` does, and ends when the stream ends or its ``with`` block
 exits) of ``client.messages`` and ``client.beta.messages`` on the given
 client instance. The beta resource's helpers that send requests through
-``client.beta.messages.create`` (message threads) are recorded through it.
+``client.beta.messages.create`` (message threads) are recorded through it,
+and clients made from it with ``with_options()`` / ``copy()`` are
+instrumented with the same options.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from faultprint.integrations._common import (
     MethodWrapper,
     StreamProxy,
     _StreamBase,
+    instrument_copies,
     server_address,
 )
 
@@ -178,4 +181,5 @@ def instrument(client: Any, **options: Any) -> Any:
             options=options,
         )
         _wrap(messages, wrapper)
+    instrument_copies(client, instrument, options)
     return client

@@ -38,6 +38,7 @@ __all__ = [
     "MethodWrapper",
     "StreamProxy",
     "caller_site",
+    "instrument_copies",
     "server_address",
     "wrap_outcome",
 ]
@@ -364,6 +365,29 @@ def wrap_outcome(original: Callable[..., Any], is_async: bool) -> Callable[..., 
     functools.update_wrapper(method, original)
     method.__faultprint__ = True  # type: ignore[attr-defined]
     return method
+
+
+def instrument_copies(client: Any, instrument: Callable[..., Any], options: dict[str, Any]) -> None:
+    """Have ``client.copy()`` and ``client.with_options()`` (one method in both
+    libraries) return clients instrumented with the same ``options``: per-request
+    settings such as ``client.with_options(timeout=...)`` are common, and the
+    libraries' own helpers make such copies."""
+    original = getattr(client, "copy", None)
+    if original is None or getattr(original, "__faultprint__", False):
+        return
+
+    def copy(*args: Any, **kwargs: Any) -> Any:
+        new = original(*args, **kwargs)
+        try:
+            instrument(new, **options)
+        except Exception:
+            _log.debug("faultprint: client copy not instrumented", exc_info=True)
+        return new
+
+    functools.update_wrapper(copy, original)
+    copy.__faultprint__ = True  # type: ignore[attr-defined]
+    client.copy = copy
+    client.with_options = copy
 
 
 #: Responses API stream events that carry the response in its final state

@@ -8,11 +8,11 @@ Wraps ``create`` and ``parse`` of ``client.chat.completions`` and
 reads the parsed response: for ``with_streaming_response`` when the
 application's ``parse()`` returns; a ``stream=True`` one's ``parse()``
 returns the library's stream, whose chunks are recorded as ``create``'s are).
+Clients made from it with ``with_options()`` / ``copy()`` are instrumented
+with the same options.
 A background response's call (``background=True``) stays open until
 ``responses.retrieve`` or ``responses.cancel`` returns it final (see
 ``_background``).
-Clients made later with ``with_options()`` / ``copy()`` need their own
-``instrument_openai`` call.
 """
 
 from __future__ import annotations
@@ -20,7 +20,12 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from faultprint.integrations._common import MethodWrapper, server_address, wrap_outcome
+from faultprint.integrations._common import (
+    MethodWrapper,
+    instrument_copies,
+    server_address,
+    wrap_outcome,
+)
 
 __all__ = ["instrument", "mock_http_client"]
 
@@ -71,6 +76,7 @@ def instrument(client: Any, **options: Any) -> Any:
             original = getattr(responses, name, None)
             if original is not None and not getattr(original, "__faultprint__", False):
                 setattr(responses, name, wrap_outcome(original, is_async))
+    instrument_copies(client, instrument, options)
     return client
 
 
