@@ -19,13 +19,9 @@ from faultprint._output import Output, StreamState, analyze, extract
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
-    lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3)
-    ),
-    max_leaves=12,
-)
+from tests.strategies import json_values
+
+JSON = json_values(text=8, size=3, leaves=12)
 #: realistic values, sometimes, so that the readers get past their first checks
 WORDS = st.sampled_from(
     [

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.collector.api._otlp import request
+from tests.strategies import json_values
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CONTENT_TYPES = st.sampled_from(
@@ -87,13 +88,7 @@ def test_compressed_garbage_and_truncation(body: bytes, encoding: str, cut: int)
     check(packed[: len(packed) - cut], "application/x-protobuf", encoding)
 
 
-JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
-    ),
-    max_leaves=20,
-)
+JSON_VALUES = json_values(nan=False)
 SPAN_FIELDS = st.sampled_from(
     [
         "traceId",
