@@ -6,87 +6,32 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import time
 
 import faultprint
 import pydantic
 import pytest
 from faultprint import attributes as A
-from faultprint.integrations._background import BACKGROUND
 from opentelemetry.trace import StatusCode
+
+from tests.sdk.providers import (
+    ANTHROPIC_KW,
+    CHAT,
+    FAILED_RESPONSE,
+    MESSAGE,
+    MESSAGES,
+    OPENAI_KW,
+    RESPONSE,
+    RESPONSE_EVENTS,
+    anthropic_client,
+    openai_client,
+    responder,
+    sse,
+)
 
 openai = pytest.importorskip("openai")
 anthropic = pytest.importorskip("anthropic")
 httpx2 = pytest.importorskip("httpx2")
 
-CHAT = {
-    "id": "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT",
-    "object": "chat.completion",
-    "created": 1741569952,
-    "model": "gpt-4o-mini-2024-07-18",
-    "choices": [
-        {
-            "index": 0,
-            "message": {
-                "role": "assistant",
-                "content": "Hello!",
-                "refusal": None,
-                "annotations": [],
-            },
-            "logprobs": None,
-            "finish_reason": "stop",
-        }
-    ],
-    "usage": {"prompt_tokens": 19, "completion_tokens": 10, "total_tokens": 29},
-    "service_tier": "default",
-    "system_fingerprint": "fp_44709d6fcb",
-}
-
-RESPONSE = {
-    "id": "resp_67ccd2bed1ec8190b14f964abc054267",
-    "object": "response",
-    "created_at": 1741476542,
-    "status": "incomplete",
-    "incomplete_details": {"reason": "max_output_tokens"},
-    "model": "gpt-4.1-2025-04-14",
-    "output": [
-        {
-            "type": "message",
-            "id": "msg_67ccd2bf17f0819081ff3bb2cf6508e6",
-            "status": "incomplete",
-            "role": "assistant",
-            "content": [{"type": "output_text", "text": "In a peaceful grove", "annotations": []}],
-        }
-    ],
-    "parallel_tool_calls": True,
-    "tool_choice": "auto",
-    "tools": [],
-    "usage": {
-        "input_tokens": 36,
-        "input_tokens_details": {"cached_tokens": 0},
-        "output_tokens": 16,
-        "output_tokens_details": {"reasoning_tokens": 0},
-        "total_tokens": 52,
-    },
-}
-
-MESSAGE = {
-    "id": "msg_013Zva2CMHLNnXjNJJKqJ2EF",
-    "type": "message",
-    "role": "assistant",
-    "model": "claude-haiku-4-5-20251001",
-    "content": [
-        {
-            "type": "tool_use",
-            "id": "toolu_01A09q90qw90lq917835lq9",
-            "name": "get_wether",
-            "input": {"location": "San Francisco, CA"},
-        }
-    ],
-    "stop_reason": "tool_use",
-    "stop_sequence": None,
-    "usage": {"input_tokens": 2095, "output_tokens": 503},
-}
 
 OPENAI_429 = {
     "error": {
@@ -111,62 +56,6 @@ ANTHROPIC_529 = {
     "error": {"type": "overloaded_error", "message": "Overloaded"},
     "request_id": "req_011CSHoEeqs5C35K2UUqR7Fy",
 }
-
-
-def sse(events: list[dict], *, named: bool = False, done: bool = False) -> bytes:
-    out = []
-    for ev in events:
-        head = f"event: {ev['type']}\n" if named else ""
-        out.append(f"{head}data: {json.dumps(ev)}\n\n")
-    if done:
-        out.append("data: [DONE]\n\n")
-    return "".join(out).encode()
-
-
-def responder(status: int, body: bytes | dict, seen: list | None = None):
-    raw = json.dumps(body).encode() if isinstance(body, dict) else body
-    stream = raw.startswith((b"data:", b"event:"))
-    ctype = "text/event-stream" if stream else "application/json"
-
-    def handler(request):
-        if seen is not None:
-            seen.append(json.loads(request.content))
-        return httpx2.Response(status, content=raw, headers={"content-type": ctype})
-
-    return handler
-
-
-def openai_client(handler, is_async=False):
-    transport = httpx2.MockTransport(handler)
-    if is_async:
-        return openai.AsyncOpenAI(
-            api_key="sk-test",
-            base_url="https://api.openai.com/v1",
-            max_retries=0,
-            http_client=httpx2.AsyncClient(transport=transport),
-        )
-    return openai.OpenAI(
-        api_key="sk-test",
-        base_url="https://api.openai.com/v1",
-        max_retries=0,
-        http_client=httpx2.Client(transport=transport),
-    )
-
-
-def anthropic_client(handler, is_async=False):
-    transport = httpx2.MockTransport(handler)
-    if is_async:
-        return anthropic.AsyncAnthropic(
-            api_key="sk-ant-test",
-            max_retries=0,
-            http_client=httpx2.AsyncClient(transport=transport),
-        )
-    return anthropic.Anthropic(
-        api_key="sk-ant-test", max_retries=0, http_client=httpx2.Client(transport=transport)
-    )
-
-
-MESSAGES = [{"role": "user", "content": "Say hello"}]
 
 
 def test_openai_chat_completion(spans):
@@ -1201,43 +1090,6 @@ def test_anthropic_refusal_streamed_or_not_is_the_same_failure(spans):
         assert one[key] == two[key]
 
 
-RESPONSE_EVENTS = [
-    {
-        "type": "response.created",
-        "sequence_number": 0,
-        "response": {
-            **RESPONSE,
-            "status": "in_progress",
-            "output": [],
-            "incomplete_details": None,
-            "usage": None,
-        },
-    },
-    {
-        "type": "response.output_item.added",
-        "sequence_number": 1,
-        "output_index": 0,
-        "item": {
-            "type": "message",
-            "id": "msg_1",
-            "status": "in_progress",
-            "role": "assistant",
-            "content": [],
-        },
-    },
-    {
-        "type": "response.output_text.delta",
-        "sequence_number": 2,
-        "item_id": "msg_1",
-        "output_index": 0,
-        "content_index": 0,
-        "delta": "In a peaceful grove",
-        "logprobs": [],
-    },
-    {"type": "response.incomplete", "sequence_number": 3, "response": RESPONSE},
-]
-
-
 def test_openai_responses_stream_reads_the_final_response(spans):
     client = faultprint.instrument_openai(
         openai_client(responder(200, sse(RESPONSE_EVENTS, named=True)))
@@ -1249,262 +1101,6 @@ def test_openai_responses_stream_reads_the_final_response(spans):
     assert a[A.GEN_AI_RESPONSE_FINISH_REASONS] == ("max_output_tokens",)
     assert a[A.GEN_AI_USAGE_INPUT_TOKENS] == 36
     assert a[A.GEN_AI_RESPONSE_MODEL] == "gpt-4.1-2025-04-14"
-
-
-#: an OpenAI response that failed on OpenAI's side: an HTTP 200 whose status says so
-FAILED_RESPONSE = {
-    **RESPONSE,
-    "status": "failed",
-    "incomplete_details": None,
-    "output": [],
-    "error": {
-        "code": "server_error",
-        "message": "The server had an error processing your request.",
-    },
-}
-
-
-def background(status: str, **fields) -> dict:
-    """A background response as OpenAI returns it in ``status``."""
-    return {**RESPONSE, "status": status, "incomplete_details": None, "output": [], **fields}
-
-
-COMPLETED_RESPONSE = background(
-    "completed",
-    output=RESPONSE["output"],
-    usage=RESPONSE["usage"],
-)
-
-
-def answers(*bodies: dict, seen: list | None = None):
-    """A transport handler answering successive requests with ``bodies``, in order."""
-    queue = [json.dumps(b).encode() for b in bodies]
-
-    def handler(request):
-        if seen is not None:
-            seen.append(f"{request.method} {request.url.path}")
-        return httpx2.Response(
-            200, content=queue.pop(0), headers={"content-type": "application/json"}
-        )
-
-    return handler
-
-
-@pytest.mark.parametrize(
-    ("final", "category", "reasons"),
-    [
-        (COMPLETED_RESPONSE, None, ("completed",)),
-        ({**RESPONSE, "background": True}, "truncation", ("max_output_tokens",)),
-        (FAILED_RESPONSE, "api_error", ("failed",)),
-    ],
-    ids=["completed", "incomplete", "failed"],
-)
-def test_openai_background_call_ends_with_its_outcome(spans, final, category, reasons):
-    seen: list = []
-    handler = answers(background("queued"), background("in_progress"), final, seen=seen)
-    client = faultprint.instrument_openai(openai_client(handler))
-    # create(background=True) answers at once, before the model has written anything
-    assert client.responses.create(model="gpt-4.1", input="Write", background=True).status == (
-        "queued"
-    )
-    assert spans.all() == []  # not an empty output: the call is still open
-    assert client.responses.retrieve(RESPONSE["id"]).status == "in_progress"
-    assert spans.all() == []
-    before_final = time.time_ns()
-    assert client.responses.retrieve(RESPONSE["id"]).status == final["status"]
-    assert seen == ["POST /v1/responses", *[f"GET /v1/responses/{RESPONSE['id']}"] * 2]
-    span = spans.one()
-    a = span.attributes
-    assert a.get(A.FP_FAILURE_CATEGORY) == category
-    assert a[A.GEN_AI_RESPONSE_FINISH_REASONS] == reasons
-    assert a[A.GEN_AI_RESPONSE_ID] == RESPONSE["id"]
-    assert a[A.FP_CALL_SITE] == "openai.chat"
-    assert span.end_time >= before_final  # the call lasted until its outcome was seen
-    assert (span.status.status_code is StatusCode.ERROR) == (category is not None)
-    assert len(BACKGROUND) == 0
-
-
-def test_openai_async_background_call_ends_with_its_outcome(spans):
-    handler = answers(background("in_progress"), {**RESPONSE, "background": True})
-    client = faultprint.instrument_openai(openai_client(handler, is_async=True))
-
-    async def main():
-        await client.responses.create(model="gpt-4.1", input="Write", background=True)
-        assert spans.all() == []
-        return await client.responses.retrieve(RESPONSE["id"])
-
-    assert asyncio.run(main()).status == "incomplete"
-    assert spans.one().attributes[A.FP_FAILURE_CATEGORY] == "truncation"
-
-
-@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
-def test_openai_background_call_ends_when_a_retrieved_stream_ends(spans, is_async):
-    events = [
-        {
-            "type": "response.in_progress",
-            "sequence_number": 1,
-            "response": background("in_progress"),
-        },
-        *RESPONSE_EVENTS[1:3],
-        {"type": "response.completed", "sequence_number": 4, "response": COMPLETED_RESPONSE},
-    ]
-    stream_body = sse(events, named=True)
-
-    def handler(request):
-        if request.method == "POST":
-            return httpx2.Response(200, json=background("queued"))
-        return httpx2.Response(
-            200, content=stream_body, headers={"content-type": "text/event-stream"}
-        )
-
-    client = faultprint.instrument_openai(openai_client(handler, is_async=is_async))
-
-    async def read_async():
-        await client.responses.create(model="gpt-4.1", input="Write", background=True)
-        stream = await client.responses.retrieve(RESPONSE["id"], stream=True)
-        assert type(stream) is openai.AsyncStream  # still the library's own stream
-        return [event.type async for event in stream]
-
-    def read():
-        client.responses.create(model="gpt-4.1", input="Write", background=True)
-        stream = client.responses.retrieve(RESPONSE["id"], stream=True)
-        assert type(stream) is openai.Stream
-        assert spans.all() == []
-        return [event.type for event in stream]
-
-    kinds = asyncio.run(read_async()) if is_async else read()
-    assert kinds[-1] == "response.completed"
-    a = spans.one().attributes
-    assert a[A.GEN_AI_RESPONSE_FINISH_REASONS] == ("completed",)
-    assert A.FP_FAILURE_CATEGORY not in a
-
-
-def test_openai_cancelled_background_call_is_not_judged(spans):
-    client = faultprint.instrument_openai(
-        openai_client(answers(background("queued"), background("cancelled")))
-    )
-    client.responses.create(model="gpt-4.1", input="Write", background=True)
-    assert client.responses.cancel(RESPONSE["id"]).status == "cancelled"
-    span = spans.one()
-    assert span.attributes[A.GEN_AI_RESPONSE_FINISH_REASONS] == ("cancelled",)
-    assert A.FP_FAILURE_CATEGORY not in span.attributes  # the application stopped it
-    assert span.status.status_code is not StatusCode.ERROR
-
-
-def test_openai_background_call_without_its_outcome_ends_at_shutdown(spans):
-    client = faultprint.instrument_openai(openai_client(answers(background("queued"))))
-    client.responses.create(model="gpt-4.1", input="Write", background=True)
-    assert spans.all() == []
-    faultprint.shutdown()
-    (span,) = spans.exporter.get_finished_spans()
-    assert span.attributes[A.GEN_AI_RESPONSE_ID] == RESPONSE["id"]
-    assert A.FP_FAILURE_CATEGORY not in span.attributes  # no outcome seen: no verdict
-    assert A.GEN_AI_RESPONSE_FINISH_REASONS not in span.attributes
-    assert len(BACKGROUND) == 0
-
-
-def test_held_background_calls_are_bounded(spans, monkeypatch):
-    monkeypatch.setattr(BACKGROUND, "limit", 2)
-    ids = [f"resp_{i}" for i in range(3)]
-    client = faultprint.instrument_openai(
-        openai_client(answers(*(background("queued", id=i) for i in ids)))
-    )
-    for _ in ids:
-        client.responses.create(model="gpt-4.1", input="Write", background=True)
-    # the oldest ends unresolved once a third is held
-    assert [s.attributes[A.GEN_AI_RESPONSE_ID] for s in spans.all()] == ["resp_0"]
-    assert len(BACKGROUND) == 2
-    BACKGROUND.end_all()
-    assert sorted(s.attributes[A.GEN_AI_RESPONSE_ID] for s in spans.all()) == ids
-
-
-BACKGROUND_APP = """
-import json, os, signal, sys, time
-import faultprint, httpx2, openai
-from faultprint._config import STATE
-url, mode, body = sys.argv[1], sys.argv[2], sys.argv[3].encode()
-faultprint.configure(endpoint=url, schedule_delay=60, use_global_provider=False)
-transport = httpx2.MockTransport(
-    lambda request: httpx2.Response(200, content=body, headers={"content-type": "application/json"})
-)
-client = faultprint.instrument_openai(
-    openai.OpenAI(api_key="sk-test", max_retries=0, http_client=httpx2.Client(transport=transport))
-)
-client.responses.create(model="gpt-4.1", input="Write", background=True)
-if mode == "fork":
-    pid = os.fork()
-    if pid == 0:
-        faultprint.shutdown()  # the child's exit: the parent's held call is not its to end
-        os._exit(0)
-    os.waitpid(pid, 0)
-    print(faultprint.stats()["exported"], flush=True)
-    sys.exit(0)
-if mode == "exit":
-    sys.exit(0)
-if mode.startswith("sigterm in the queue's lock"):
-    if mode == "sigterm in the queue's lock":
-        faultprint.observe(model="m")(lambda: "done")()  # the export thread runs
-    with STATE.queue._lock:  # as inside stats(), defer() or a drop count
-        os.kill(os.getpid(), signal.SIGTERM)
-        signal.pause()
-print("ready", flush=True)
-time.sleep(30)
-"""
-
-
-@pytest.mark.parametrize("mode", ["exit", "sigterm", "sigterm in the queue's lock", "fork"])
-def test_background_call_without_its_outcome_is_exported_when_the_process_ends(receiver, mode):
-    import signal
-    import subprocess
-    import sys
-
-    queued = json.dumps(background("queued"))
-    proc = subprocess.Popen(
-        [sys.executable, "-c", BACKGROUND_APP, receiver.url, mode, queued],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        if mode == "sigterm":
-            assert proc.stdout.readline().strip() == "ready"
-            proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-            pytest.fail("the process did not end")
-    assert proc.returncode == (-signal.SIGTERM if "sigterm" in mode else 0)
-    if mode == "fork":
-        assert out.strip() == "0"  # the child exported nothing of the parent's
-    # once: by the process that made the call
-    (span,) = [s for s in receiver.received if A.GEN_AI_RESPONSE_ID in s["attributes"]]
-    assert span["attributes"][A.GEN_AI_RESPONSE_ID] == RESPONSE["id"]
-    assert A.FP_FAILURE_CATEGORY not in span["attributes"]
-
-
-def test_sigterm_before_the_export_thread_runs_still_ends_the_process(receiver):
-    # The handler ends the held call, whose span would start the export thread
-    # under the lock the interrupted thread holds: bounded, never a hang.
-    import signal
-    import subprocess
-    import sys
-
-    mode = "sigterm in the queue's lock, before any export"
-    queued = json.dumps(background("queued"))
-    done = subprocess.run(
-        [sys.executable, "-c", BACKGROUND_APP, receiver.url, mode, queued],
-        capture_output=True,
-        timeout=30,
-        check=False,
-    )
-    assert done.returncode == -signal.SIGTERM
-
-
-def test_retrieving_a_response_this_process_did_not_create_records_nothing(spans):
-    client = faultprint.instrument_openai(openai_client(answers(COMPLETED_RESPONSE)))
-    assert client.responses.retrieve(RESPONSE["id"]).status == "completed"
-    assert spans.all() == []
 
 
 def test_openai_failed_response_is_the_provider_error(spans):
@@ -1596,8 +1192,6 @@ def test_async_with_raw_response_and_streaming_response(spans):
 
 # --- with_streaming_response, and raw responses of streams --------------------------
 
-OPENAI_KW = {"model": "gpt-4o-mini", "messages": MESSAGES}
-ANTHROPIC_KW = {"model": "claude-haiku-4-5", "max_tokens": 100, "messages": MESSAGES}
 OPENAI_STREAM_KW = {**OPENAI_KW, "stream": True, "stream_options": {"include_usage": True}}
 ANTHROPIC_STREAM_KW = {**ANTHROPIC_KW, "max_tokens": 15, "stream": True}
 OPENAI_CHUNKS = [
