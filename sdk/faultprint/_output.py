@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from faultprint._checks import CheckError, CheckFailure
 
 __all__ = [
+    "FINAL_RESPONSE_EVENTS",
     "PENDING_STATUSES",
+    "STOPPED_SHORT",
     "Output",
     "analyze",
     "analyze_result",
@@ -42,8 +44,13 @@ _CONTENT_FILTER = frozenset(
     {"content_filter", "safety", "blocklist", "prohibited_content", "spii", "recitation"}
 )
 _REFUSAL_STOP = frozenset({"refusal"})
+#: finish / stop reasons of an output cut short or refused: recorded as a
+#: truncation or refusal whatever the text says
+STOPPED_SHORT = _TRUNCATION | _REFUSAL_STOP
 #: Anthropic content blocks that are the model's reasoning, not its output
 _THINKING_BLOCKS = frozenset({"thinking", "redacted_thinking"})
+#: OpenAI Responses stream events that carry the response in its final state
+FINAL_RESPONSE_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 #: statuses of an OpenAI response that has not finished (background mode)
 PENDING_STATUSES = frozenset({"queued", "in_progress"})
 
@@ -245,8 +252,8 @@ def _from_response(obj: Any, out: Output) -> None:
             out.unfinished = True
         elif status == "failed":
             error = obj.get("error")
-            code = _get(error, "code") if error is not None else None
-            message = _get(error, "message") if error is not None else None
+            code = _get(error, "code")
+            message = _get(error, "message")
             out.error = (str(code or "response_failed"), str(message or "response failed"))
     out.finish_reasons = reasons or None
 
@@ -269,7 +276,7 @@ def _from_anthropic(obj: Any, out: Output) -> None:
     _anthropic_stop(reason, out)
 
 
-def _anthropic_stop(reason: Any, out: Output) -> None:
+def _anthropic_stop(reason: str, out: Output) -> None:
     """What an Anthropic stop reason says beyond being a finish reason."""
     if reason == "refusal":
         out.refusal = "refusal"
@@ -627,7 +634,7 @@ class StreamState:
             self.texts.append(_str(_get(ev, "delta")))
         elif ctype == "response.refusal.delta":
             out.refusal = (out.refusal or "") + _str(_get(ev, "delta"))
-        elif ctype in ("response.completed", "response.incomplete", "response.failed"):
+        elif ctype in FINAL_RESPONSE_EVENTS:
             response = _get(ev, "response")
             if response is not None:
                 final = extract(response)

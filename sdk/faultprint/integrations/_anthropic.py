@@ -12,7 +12,6 @@ instrumented with the same options.
 
 from __future__ import annotations
 
-import inspect
 import logging
 from typing import Any
 
@@ -23,6 +22,7 @@ from faultprint.integrations._common import (
     StreamProxy,
     _StreamBase,
     instrument_copies,
+    replace_methods,
     server_address,
 )
 
@@ -137,15 +137,7 @@ class _StreamManagerProxy:
 
 def _wrap(messages: Any, wrapper: MethodWrapper) -> None:
     """Wrap ``create``, ``parse`` and ``stream`` of one messages resource, once."""
-    is_async = type(messages).__name__.startswith("Async")
-    for name in ("create", "parse"):
-        original = getattr(messages, name, None)
-        if original is None or getattr(original, "__faultprint__", False):
-            continue
-        if inspect.iscoroutinefunction(original) or is_async:
-            setattr(messages, name, wrapper.wrap_async(original))
-        else:
-            setattr(messages, name, wrapper.wrap_sync(original))
+    replace_methods(messages, ("create", "parse"), wrapper.wrap)
     stream = getattr(messages, "stream", None)
     if stream is not None and not getattr(stream, "__faultprint__", False):
 

@@ -38,13 +38,22 @@ MAX_HELD = 10_000
 Ender = Callable[[Any, bool], None]
 
 
+def _response_id(obj: Any) -> str | None:
+    """The id of an OpenAI response object; None for anything else."""
+    if getattr(obj, "object", None) != "response":
+        return None
+    rid = getattr(obj, "id", None)
+    return rid if isinstance(rid, str) else None
+
+
+def _pending(obj: Any) -> bool:
+    status = getattr(obj, "status", None)
+    return isinstance(status, str) and status in PENDING_STATUSES
+
+
 def is_pending_response(result: Any) -> bool:
     """True for an OpenAI response still queued or in progress (``background=True``)."""
-    return (
-        getattr(result, "status", None) in PENDING_STATUSES
-        and getattr(result, "object", None) == "response"
-        and isinstance(getattr(result, "id", None), str)
-    )
+    return _pending(result) and _response_id(result) is not None
 
 
 class BackgroundCalls:
@@ -81,12 +90,10 @@ class BackgroundCalls:
     def resolve(self, response: Any) -> None:
         """End the held call of ``response`` when it is final (any status but pending)."""
         try:
-            if getattr(response, "object", None) != "response":
+            rid = _response_id(response)
+            if rid is None or _pending(response):
                 return
-            if getattr(response, "status", None) in PENDING_STATUSES:
-                return
-            rid = getattr(response, "id", None)
-            entry = self._held.pop(rid, None) if isinstance(rid, str) else None
+            entry = self._held.pop(rid, None)
         except Exception:
             _log.debug("faultprint: background response not resolved", exc_info=True)
             return

@@ -30,7 +30,14 @@ from faultprint._observe import (
     _stream_closed,
     _stream_done,
 )
-from faultprint._output import Output, StreamState, analyze, extract
+from faultprint._output import (
+    FINAL_RESPONSE_EVENTS,
+    STOPPED_SHORT,
+    Output,
+    StreamState,
+    analyze,
+    extract,
+)
 from faultprint.integrations._background import BACKGROUND, is_pending_response
 
 __all__ = [
@@ -39,6 +46,7 @@ __all__ = [
     "StreamProxy",
     "caller_site",
     "instrument_copies",
+    "replace_methods",
     "server_address",
     "wrap_outcome",
 ]
@@ -270,6 +278,10 @@ class MethodWrapper:
             _leave(call)  # current only inside create(), not while the application reads
         return True
 
+    def wrap(self, original: Callable[..., Any], is_async: bool) -> Callable[..., Any]:
+        """Replacement for a ``create`` (or ``parse``), async or not."""
+        return self.wrap_async(original) if is_async else self.wrap_sync(original)
+
     def wrap_sync(self, original: Callable[..., Any]) -> Callable[..., Any]:
         """Replacement for a sync ``create``."""
 
@@ -340,6 +352,28 @@ class MethodWrapper:
         return create
 
 
+def replace_methods(
+    resource: Any,
+    names: tuple[str, ...],
+    make: Callable[[Callable[..., Any], bool], Callable[..., Any]],
+) -> None:
+    """Set each method of ``resource`` named in ``names`` to ``make(original, is_async)``.
+
+    Once: a method faultprint already replaced is left alone. Async
+    resources' methods are plain functions returning a coroutine
+    (argument-checking wrappers hide the coroutine function), so the
+    resource's class name decides too.
+    """
+    for name in names:
+        original = getattr(resource, name, None)
+        if original is None or getattr(original, "__faultprint__", False):
+            continue
+        is_async = inspect.iscoroutinefunction(original) or type(resource).__name__.startswith(
+            "Async"
+        )
+        setattr(resource, name, make(original, is_async))
+
+
 def wrap_outcome(original: Callable[..., Any], is_async: bool) -> Callable[..., Any]:
     """Replacement for ``responses.retrieve`` / ``cancel``: a final response
     they return (or stream, ``retrieve(..., stream=True)``) ends the held call
@@ -390,18 +424,13 @@ def instrument_copies(client: Any, instrument: Callable[..., Any], options: dict
     client.with_options = copy
 
 
-#: Responses API stream events that carry the response in its final state
-_FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
-
-
 def _outcome(result: Any, kwargs: dict[str, Any]) -> None:
     """End the held call ``result`` (a response, or a stream of one) is the outcome of."""
     try:
         if not kwargs.get("stream"):
             BACKGROUND.resolve(result)
             return
-        cls = type(result)
-        if (cls.__module__ or "").startswith("openai") and hasattr(cls, "__stream__"):
+        if _is_library_stream(result):
             # The library's stream stays the application's; only the iterator
             # it reads events from is watched for the final one.
             iterator = result._iterator
@@ -415,7 +444,7 @@ def _outcome(result: Any, kwargs: dict[str, Any]) -> None:
 
 def _final_event(event: Any) -> None:
     kind = getattr(event, "type", None)
-    if isinstance(kind, str) and kind in _FINAL_EVENTS:
+    if isinstance(kind, str) and kind in FINAL_RESPONSE_EVENTS:
         BACKGROUND.resolve(getattr(event, "response", None))
 
 
@@ -475,6 +504,12 @@ _RAW_HEADER = "X-Stainless-Raw-Response"
 _RAW_TYPES = frozenset({"LegacyAPIResponse", "APIResponse", "AsyncAPIResponse"})
 
 
+def _is_library_stream(obj: Any) -> bool:
+    """True for a provider library's ``Stream`` / ``AsyncStream``."""
+    cls = type(obj)
+    return (cls.__module__ or "").startswith(("openai", "anthropic")) and hasattr(cls, "__stream__")
+
+
 def _observe_library_stream(stream: Any, call: Call | None, own: bool) -> _StreamBase | None:
     """Observe a provider library's ``Stream`` / ``AsyncStream`` in place.
 
@@ -484,10 +519,7 @@ def _observe_library_stream(stream: Any, call: Call | None, own: bool) -> _Strea
     ends the span as a closed ``create`` stream does. None (and nothing
     changed) for anything else.
     """
-    cls = type(stream)
-    if not (cls.__module__ or "").startswith(("openai", "anthropic")):
-        return None
-    if not hasattr(cls, "__stream__"):
+    if not _is_library_stream(stream):
         return None
     iterator = stream._iterator  # the library's generator (made on first use)
     if isinstance(iterator, _StreamBase):
@@ -612,11 +644,6 @@ class _PendingResponse:
 #: length / content_filter; the completion rides on the exception
 _FINISH_REASON_ERRORS = frozenset({"LengthFinishReasonError", "ContentFilterFinishReasonError"})
 
-#: Anthropic's parse() validates the text of the message it received; the
-#: text of a message stopped by one of these reasons fails that validation
-#: because it was cut short or refused, not because the model got it wrong
-_CUT_STOP_REASONS = frozenset({"max_tokens", "model_context_window_exceeded", "refusal"})
-
 #: anthropic's parse helpers, whose ``response`` argument is that message
 _ANTHROPIC_PARSERS = frozenset({"parse_response", "parse_beta_response"})
 
@@ -647,10 +674,11 @@ def _anthropic_cut_message(exc: BaseException) -> Any:
         if frame.f_code.co_name in _ANTHROPIC_PARSERS and str(
             frame.f_globals.get("__name__", "")
         ).startswith("anthropic."):
+            # The text of a message stopped short fails that validation because
+            # it was cut or refused, not because the model got it wrong.
             message = frame.f_locals.get("response")
-            if getattr(message, "stop_reason", None) in _CUT_STOP_REASONS:
-                return message
-            return None
+            reason = getattr(message, "stop_reason", None)
+            return message if isinstance(reason, str) and reason in STOPPED_SHORT else None
         tb = tb.tb_next
     return None
 

@@ -17,12 +17,12 @@ A background response's call (``background=True``) stays open until
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from faultprint.integrations._common import (
     MethodWrapper,
     instrument_copies,
+    replace_methods,
     server_address,
     wrap_outcome,
 )
@@ -31,16 +31,7 @@ __all__ = ["instrument", "mock_http_client"]
 
 
 def _wrap(resource: Any, wrapper: MethodWrapper) -> None:
-    for name in ("create", "parse"):
-        original = getattr(resource, name, None)
-        if original is None or getattr(original, "__faultprint__", False):
-            continue
-        # Async resources' methods are plain functions returning a coroutine
-        # (argument-checking wrappers hide the coroutine function).
-        if inspect.iscoroutinefunction(original) or type(resource).__name__.startswith("Async"):
-            setattr(resource, name, wrapper.wrap_async(original))
-        else:
-            setattr(resource, name, wrapper.wrap_sync(original))
+    replace_methods(resource, ("create", "parse"), wrapper.wrap)
 
 
 def instrument(client: Any, **options: Any) -> Any:
@@ -71,11 +62,7 @@ def instrument(client: Any, **options: Any) -> Any:
             ),
         )
         # A background response's call ends when one of these returns it final.
-        is_async = type(responses).__name__.startswith("Async")
-        for name in ("retrieve", "cancel"):
-            original = getattr(responses, name, None)
-            if original is not None and not getattr(original, "__faultprint__", False):
-                setattr(responses, name, wrap_outcome(original, is_async))
+        replace_methods(responses, ("retrieve", "cancel"), wrap_outcome)
     instrument_copies(client, instrument, options)
     return client
 
