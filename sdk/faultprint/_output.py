@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FINAL_RESPONSE_EVENTS",
     "PENDING_STATUSES",
+    "RESPONSE_STARTED_EVENTS",
     "STOPPED_SHORT",
     "Output",
     "analyze",
@@ -51,6 +52,8 @@ STOPPED_SHORT = _TRUNCATION | _REFUSAL_STOP
 _THINKING_BLOCKS = frozenset({"thinking", "redacted_thinking"})
 #: OpenAI Responses stream events that carry the response in its final state
 FINAL_RESPONSE_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+#: OpenAI Responses stream events that announce the response being written
+RESPONSE_STARTED_EVENTS = frozenset({"response.created", "response.queued", "response.in_progress"})
 #: statuses of an OpenAI response that has not finished (background mode)
 PENDING_STATUSES = frozenset({"queued", "in_progress"})
 
@@ -242,8 +245,12 @@ def _from_response(obj: Any, out: Output) -> None:
     status = _str(obj.get("status"))
     reasons: list[str] = []
     if status == "incomplete":
-        reason = _get(obj.get("incomplete_details") or {}, "reason")
-        reasons.append(_str(reason) or "incomplete")
+        reason = _str(_get(obj.get("incomplete_details") or {}, "reason")) or "incomplete"
+        reasons.append(reason)
+        if reason == "steered":
+            # Stopped at a safe point for the input the application steered
+            # it with; a successor response carries on: not the model's outcome.
+            out.unfinished = True
     elif status in PENDING_STATUSES:
         out.unfinished = True  # background=True: the outcome comes later
     elif status:
@@ -530,11 +537,13 @@ def analyze_result(call: Any, result: Any) -> None:
 class StreamState:
     """Accumulates a stream's chunks into one ``Output``."""
 
-    __slots__ = ("out", "saw_other", "texts", "tool_args", "tool_names")
+    __slots__ = ("items", "out", "saw_other", "texts", "tool_args", "tool_names")
 
     def __init__(self) -> None:
         self.out = Output()
         self.texts: list[str] = []
+        #: a Responses stream's finished output items, in order
+        self.items: list[Any] = []
         self.saw_other = False
         self.tool_names: dict[int, str | None] = {}
         self.tool_args: dict[int, list[str]] = {}
@@ -634,9 +643,21 @@ class StreamState:
             self.texts.append(_str(_get(ev, "delta")))
         elif ctype == "response.refusal.delta":
             out.refusal = (out.refusal or "") + _str(_get(ev, "delta"))
+        elif ctype in RESPONSE_STARTED_EVENTS:
+            # which response this is, should the stream end before its final event
+            self._meta(_get(ev, "response"))
+        elif ctype == "response.output_item.done":
+            item = _get(ev, "item")
+            if item is not None:
+                self.items.append(item)
         elif ctype in FINAL_RESPONSE_EVENTS:
             response = _get(ev, "response")
             if response is not None:
+                fields = _fields(response)
+                if self.items and fields.get("output") is None and isinstance(fields, dict):
+                    # Over a WebSocket the final event may leave the output
+                    # out: it arrived item by item.
+                    response = {**fields, "output": self.items}
                 final = extract(response)
                 final.text = "".join(self.texts) if self.texts else final.text
                 if out.refusal and not final.refusal:

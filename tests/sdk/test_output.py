@@ -37,6 +37,7 @@ WORDS = st.sampled_from(
         "failed",
         "queued",
         "cancelled",
+        "steered",
         "message",
         "text",
         "tool_use",
@@ -114,7 +115,10 @@ EVENT = st.one_of(
                     "message_delta",
                     "response.output_text.delta",
                     "response.refusal.delta",
+                    "response.created",
+                    "response.output_item.done",
                     "response.completed",
+                    "response.incomplete",
                     "response.failed",
                 ]
             )
@@ -125,6 +129,7 @@ EVENT = st.one_of(
             "delta": field(some(type=field(WORDS), text=JSON, stop_reason=field(WORDS))),
             "usage": field(USAGE),
             "response": field(RESPONSE),
+            "item": field(ITEM),
             "index": JSON,
         },
     ),

@@ -52,7 +52,7 @@ class _StreamManagerProxy:
         self._observed: Any = None
 
     def _begin(self) -> None:
-        self._call, self._parent = self._wrapper._start(self._kwargs)
+        self._call, self._parent = self._wrapper.start(self._kwargs)
         if self._call is not None:
             _leave(self._call)  # current only inside create(), not the with-block
 

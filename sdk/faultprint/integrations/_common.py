@@ -131,6 +131,17 @@ class MethodWrapper:
         #: its responses may be background ones (OpenAI's responses endpoint)
         self.background = endpoint == "responses"
 
+    @property
+    def site(self) -> str:
+        """The call site of this method's calls: ``call_site=``, else the endpoint.
+
+        The endpoint is ``{provider}.{operation}`` (e.g. ``openai.chat``):
+        other instrumentations of the same client can only name the
+        endpoint, and one failure must get one fingerprint whichever of them
+        recorded it. The caller is kept as ``code.function.name``.
+        """
+        return self.call_site or f"{self.provider}.{self.operation}"
+
     def spec(self, model: Any, site: str) -> CallSpec:
         """The CallSpec for (model, call site), built once."""
         key = (model, site)
@@ -153,8 +164,14 @@ class MethodWrapper:
                 self._specs[key] = spec
         return spec
 
-    def _start(self, kwargs: dict[str, Any]) -> tuple[Call | None, Call | None]:
-        """(own call, parent call): exactly one is set, or neither."""
+    def start(self, kwargs: dict[str, Any]) -> tuple[Call | None, Call | None]:
+        """Start a call of this method with ``kwargs``: (own call, parent call).
+
+        Exactly one is set, or neither: inside an ``@observe`` call the
+        method enriches that call (the parent) instead of opening a span;
+        inside another instrumented method (the provider library calling
+        itself) nothing is recorded.
+        """
         try:
             parent = _CURRENT.get()
             if parent is not None and not parent.ended:
@@ -162,14 +179,8 @@ class MethodWrapper:
                     return None, None  # the provider library calling itself
                 parent.tools = kwargs.get("tools")
                 return None, parent
-            # The call site is the instrumented endpoint ({provider}.{operation},
-            # e.g. openai.chat): other instrumentations of the same client can
-            # only name the endpoint, and one failure must get one fingerprint
-            # whichever of them recorded it. The caller is kept as
-            # code.function.name.
-            site = self.call_site or f"{self.provider}.{self.operation}"
             extra = None if self.call_site else {"code.function.name": caller_site()}
-            spec = self.spec(kwargs.get("model"), site)
+            spec = self.spec(kwargs.get("model"), self.site)
             call = _begin(spec, (_request_input(kwargs),), {}, extra)
             if call is not None:
                 call.tools = kwargs.get("tools")
@@ -286,7 +297,7 @@ class MethodWrapper:
         """Replacement for a sync ``create``."""
 
         def create(*args: Any, **kwargs: Any) -> Any:
-            call, parent = self._start(kwargs)
+            call, parent = self.start(kwargs)
             if call is None and parent is None:
                 return original(*args, **kwargs)
             try:
@@ -320,7 +331,7 @@ class MethodWrapper:
         """Replacement for an async ``create``."""
 
         async def create(*args: Any, **kwargs: Any) -> Any:
-            call, parent = self._start(kwargs)
+            call, parent = self.start(kwargs)
             if call is None and parent is None:
                 return await original(*args, **kwargs)
             try:

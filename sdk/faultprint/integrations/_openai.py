@@ -1,7 +1,7 @@
 """``faultprint.instrument_openai``: OpenAI chat completions and responses.
 
-Wraps ``create`` and ``parse`` of ``client.chat.completions`` and
-``client.responses`` on the given client instance (sync ``OpenAI`` or
+Wraps ``create`` and ``parse`` of ``client.chat.completions``,
+``client.responses`` and ``client.beta.responses`` on the given client instance (sync ``OpenAI`` or
 ``AsyncOpenAI``, and the Azure variants); the ``stream()`` helpers call
 ``create`` and are recorded through it, and ``with_raw_response`` /
 ``with_streaming_response`` calls go through the wrapped methods (their span
@@ -12,7 +12,8 @@ Clients made from it with ``with_options()`` / ``copy()`` are instrumented
 with the same options.
 A background response's call (``background=True``) stays open until
 ``responses.retrieve`` or ``responses.cancel`` returns it final (see
-``_background``).
+``_background``). Responses over a WebSocket (``responses.connect()``) are
+one call each (see ``_websocket``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from faultprint.integrations._common import (
     server_address,
     wrap_outcome,
 )
+from faultprint.integrations._websocket import wrap_connect
 
 __all__ = ["instrument", "mock_http_client"]
 
@@ -49,20 +51,23 @@ def instrument(client: Any, **options: Any) -> Any:
                 options=options,
             ),
         )
-    responses = getattr(client, "responses", None)
-    if responses is not None:
-        _wrap(
-            responses,
-            MethodWrapper(
-                provider="openai",
-                operation="chat",
-                endpoint="responses",
-                server_address=server,
-                options=options,
-            ),
-        )
+    responses_wrapper = MethodWrapper(
+        provider="openai",
+        operation="chat",
+        endpoint="responses",
+        server_address=server,
+        options=options,
+    )
+    # client.beta.responses is a second Responses resource (create, background
+    # retrieve / cancel, the WebSocket): one call site and one wrapper for both.
+    beta = getattr(client, "beta", None)
+    for responses in (getattr(client, "responses", None), getattr(beta, "responses", None)):
+        if responses is None:
+            continue
+        _wrap(responses, responses_wrapper)
         # A background response's call ends when one of these returns it final.
         replace_methods(responses, ("retrieve", "cancel"), wrap_outcome)
+        replace_methods(responses, ("connect",), wrap_connect(responses_wrapper))
     instrument_copies(client, instrument, options)
     return client
 

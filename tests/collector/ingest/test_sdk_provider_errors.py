@@ -103,3 +103,40 @@ def test_an_error_in_a_200_is_one_failure_mode_however_it_came(exporter) -> None
     }
     assert len({r.fingerprint for r in records}) == 1
     assert len({r.coarse_fingerprint for r in records}) == 1
+
+
+def test_an_error_the_websocket_reports_is_the_failure_mode_of_the_same_http_error(
+    exporter,
+) -> None:
+    """A rate limit met over ``responses.connect()`` (an ``error`` event with the
+    HTTP status it stands for) and over HTTP (a 429): one failure mode."""
+    pytest.importorskip("websockets")
+    from tests.sdk.socket_server import ResponsesServer, answer
+
+    body = {"error": {**ERROR, "type": "tokens", "param": None}}
+    transport = httpx2.MockTransport(lambda request: httpx2.Response(429, json=body))
+    server = ResponsesServer()
+    try:
+        server.script = answer([{"type": "error", "status": 429, **body}])
+        c = faultprint.instrument_openai(
+            openai.OpenAI(
+                api_key="sk-test",
+                max_retries=0,
+                http_client=httpx2.Client(transport=transport),
+                websocket_base_url=f"ws://127.0.0.1:{server.port}/v1",
+            )
+        )
+        with pytest.raises(openai.RateLimitError):
+            c.responses.create(model="gpt-4.1", input="Hi")
+        with c.responses.connect() as connection:
+            connection.response.create(model="gpt-4.1", input="Hi")
+            assert connection.recv().type == "error"
+    finally:
+        server.close()
+    assert faultprint.flush(5.0)
+    records = records_from_request(encode_spans(exporter.get_finished_spans()), "p").records
+    assert len(records) == 2
+    assert {(r.category, r.error_code, r.http_status) for r in records} == {
+        ("api_error", "rate_limit_exceeded", 429)
+    }
+    assert len({r.fingerprint for r in records}) == 1
