@@ -198,6 +198,9 @@ def _from_chat_completion(obj: Any, out: Output) -> None:
         reason = choice.get("finish_reason")
         if reason and isinstance(reason, str):
             reasons.append(reason)
+        text = choice.get("text")  # a (legacy) text completion's choice
+        if isinstance(text, str):
+            texts.append(text)
         message = choice.get("message")
         if message is None:
             continue
@@ -556,10 +559,13 @@ class StreamState:
         out = self.out
         ctype = _get(chunk, "type")
         choices = _get(chunk, "choices")
-        if choices is not None:  # OpenAI chat.completion.chunk
+        if choices is not None:  # OpenAI chat.completion.chunk (or text_completion)
             out.provider_shape = True
             self._meta(chunk)
             for choice in _seq(choices):
+                text = _get(choice, "text")  # a text completion's chunk
+                if isinstance(text, str):
+                    self.texts.append(text)
                 delta = _get(choice, "delta")
                 if delta is not None:
                     content = _get(delta, "content")

@@ -168,6 +168,62 @@ def test_openai_streaming_chat(spans):
     assert a[A.GEN_AI_RESPONSE_MODEL] == "gpt-4o-mini-2024-07-18"
 
 
+TEXT_COMPLETION = {
+    "id": "cmpl-uqkvlQyYK7bGYrRHQ0eXlWi7",
+    "object": "text_completion",
+    "created": 1589478378,
+    "model": "gpt-3.5-turbo-instruct",
+    "system_fingerprint": "fp_44709d6fcb",
+    "choices": [
+        {
+            "text": "\n\nThis is indeed a test",
+            "index": 0,
+            "logprobs": None,
+            "finish_reason": "length",
+        }
+    ],
+    "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12},
+}
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_openai_text_completions_are_recorded(spans, is_async):
+    """The legacy completions endpoint (and self-hosted servers speaking it)."""
+    choice = {**TEXT_COMPLETION["choices"][0], "finish_reason": "stop"}
+    ok = {**TEXT_COMPLETION, "choices": [choice]}
+    for body, category in ((ok, None), (TEXT_COMPLETION, "truncation")):
+        spans.clear()
+        client = faultprint.instrument_openai(openai_client(responder(200, body), is_async))
+        create = client.completions.create(
+            model="gpt-3.5-turbo-instruct", prompt="Say this is a test", max_tokens=7
+        )
+        result = asyncio.run(create) if is_async else create
+        assert result.choices[0].text == "\n\nThis is indeed a test"
+        span = spans.one()
+        a = span.attributes
+        assert span.name == "text_completion gpt-3.5-turbo-instruct"
+        assert a[A.GEN_AI_OPERATION_NAME] == "text_completion"
+        assert a[A.FP_CALL_SITE] == "openai.text_completion"
+        assert a[A.GEN_AI_USAGE_OUTPUT_TOKENS] == 7
+        assert a.get(A.FP_FAILURE_CATEGORY) == category  # not an empty output
+
+
+def test_openai_streamed_text_completion_is_read_from_its_chunks(spans):
+    chunks = [
+        {**TEXT_COMPLETION, "choices": [{"text": text, "index": 0, "finish_reason": reason}]}
+        for text, reason in (("This is", None), (" a test", None), ("", "stop"))
+    ]
+    client = faultprint.instrument_openai(
+        openai_client(responder(200, sse(chunks, done=True))), json=True
+    )
+    stream = client.completions.create(model="gpt-3.5-turbo-instruct", prompt="Hi", stream=True)
+    assert "".join(c.choices[0].text for c in stream) == "This is a test"
+    a = spans.one().attributes
+    assert a[A.FP_STREAM_CHUNKS] == 3
+    # judged on the streamed text: not JSON, as json=True asked
+    assert a[A.FP_FAILURE_CATEGORY] == "invalid_output"
+
+
 def test_openai_responses_api_and_expect(spans):
     client = faultprint.instrument_openai(openai_client(responder(200, RESPONSE)))
     result = client.responses.create(model="gpt-4.1", input="Write a story")

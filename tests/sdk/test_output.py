@@ -79,7 +79,17 @@ USAGE = some(
     output_tokens=field(st.integers()),
 )
 CHAT = st.fixed_dictionaries(
-    {"choices": field(st.lists(some(finish_reason=field(WORDS), message=field(CHAT_MESSAGE))))},
+    {
+        "choices": field(
+            st.lists(
+                some(
+                    finish_reason=field(WORDS),
+                    message=field(CHAT_MESSAGE),
+                    text=field(st.text(max_size=12)),
+                )
+            )
+        )
+    },
     optional={"usage": field(USAGE), "model": JSON, "id": JSON},
 )
 PART = some(type=field(WORDS), text=JSON, refusal=JSON)
@@ -104,7 +114,10 @@ MESSAGE = st.fixed_dictionaries(
     optional={"stop_reason": field(WORDS), "usage": field(USAGE), "model": JSON},
 )
 EVENT = st.one_of(
-    some(type=field(WORDS), choices=field(st.lists(some(delta=field(CHAT_MESSAGE)), max_size=2))),
+    some(
+        type=field(WORDS),
+        choices=field(st.lists(some(delta=field(CHAT_MESSAGE), text=JSON), max_size=2)),
+    ),
     st.fixed_dictionaries(
         {
             "type": st.sampled_from(

@@ -1,8 +1,9 @@
-"""``faultprint.instrument_openai``: OpenAI chat completions and responses.
+"""``faultprint.instrument_openai``: OpenAI chat completions, responses, text completions.
 
 Wraps ``create`` and ``parse`` of ``client.chat.completions``,
-``client.responses`` and ``client.beta.responses`` on the given client instance (sync ``OpenAI`` or
-``AsyncOpenAI``, and the Azure variants); the ``stream()`` helpers call
+``client.completions``, ``client.responses`` and ``client.beta.responses`` on
+the given client instance (sync ``OpenAI`` or ``AsyncOpenAI``, and the Azure
+variants); the ``stream()`` helpers call
 ``create`` and are recorded through it, and ``with_raw_response`` /
 ``with_streaming_response`` calls go through the wrapped methods (their span
 reads the parsed response: for ``with_streaming_response`` when the
@@ -47,6 +48,20 @@ def instrument(client: Any, **options: Any) -> Any:
                 provider="openai",
                 operation="chat",
                 endpoint="chat.completions",
+                server_address=server,
+                options=options,
+            ),
+        )
+    # The legacy text completions: what many self-hosted servers speaking
+    # OpenAI's dialect are called with.
+    completions = getattr(client, "completions", None)
+    if completions is not None:
+        _wrap(
+            completions,
+            MethodWrapper(
+                provider="openai",
+                operation="text_completion",
+                endpoint="completions",
                 server_address=server,
                 options=options,
             ),
