@@ -40,41 +40,27 @@ def _wrap(resource: Any, wrapper: MethodWrapper) -> None:
 def instrument(client: Any, **options: Any) -> Any:
     """Instrument an OpenAI client in place; returns it. Idempotent."""
     server = server_address(client)
+
+    def wrapper(operation: str, endpoint: str) -> MethodWrapper:
+        return MethodWrapper(
+            provider="openai",
+            operation=operation,
+            endpoint=endpoint,
+            server_address=server,
+            options=options,
+        )
+
     chat = getattr(getattr(client, "chat", None), "completions", None)
     if chat is not None:
-        _wrap(
-            chat,
-            MethodWrapper(
-                provider="openai",
-                operation="chat",
-                endpoint="chat.completions",
-                server_address=server,
-                options=options,
-            ),
-        )
+        _wrap(chat, wrapper("chat", "chat.completions"))
     # The legacy text completions: what many self-hosted servers speaking
     # OpenAI's dialect are called with.
     completions = getattr(client, "completions", None)
     if completions is not None:
-        _wrap(
-            completions,
-            MethodWrapper(
-                provider="openai",
-                operation="text_completion",
-                endpoint="completions",
-                server_address=server,
-                options=options,
-            ),
-        )
-    responses_wrapper = MethodWrapper(
-        provider="openai",
-        operation="chat",
-        endpoint="responses",
-        server_address=server,
-        options=options,
-    )
+        _wrap(completions, wrapper("text_completion", "completions"))
     # client.beta.responses is a second Responses resource (create, background
     # retrieve / cancel, the WebSocket): one call site and one wrapper for both.
+    responses_wrapper = wrapper("chat", "responses")
     beta = getattr(client, "beta", None)
     for responses in (getattr(client, "responses", None), getattr(beta, "responses", None)):
         if responses is None:
