@@ -3,12 +3,12 @@
 Wraps ``create`` and ``parse`` of ``client.chat.completions``,
 ``client.completions``, ``client.responses`` and ``client.beta.responses`` on
 the given client instance (sync ``OpenAI`` or ``AsyncOpenAI``, and the Azure
-variants); the ``stream()`` helpers call
-``create`` and are recorded through it, and ``with_raw_response`` /
-``with_streaming_response`` calls go through the wrapped methods (their span
-reads the parsed response: for ``with_streaming_response`` when the
-application's ``parse()`` returns; a ``stream=True`` one's ``parse()``
-returns the library's stream, whose chunks are recorded as ``create``'s are).
+variants); the ``stream()`` helpers call ``create`` and are recorded through
+it, and ``with_raw_response`` / ``with_streaming_response`` calls go through
+the wrapped methods (their span reads the parsed response: for
+``with_streaming_response`` when the application's ``parse()`` returns; a
+``stream=True`` one's ``parse()`` returns the library's stream, whose chunks
+are recorded as ``create``'s are).
 Clients made from it with ``with_options()`` / ``copy()`` are instrumented
 with the same options.
 A background response's call (``background=True``) stays open until
