@@ -295,6 +295,31 @@ def test_a_lost_socket_fails_the_responses_under_way(spans, server):
     assert span.status.status_code == StatusCode.ERROR
 
 
+def test_async_connections_record_lost_and_closed_responses_alike(spans, server):
+    scripts = [[*events("resp_1")[:3], DROP], events("resp_2")[:3]]
+    server.script = lambda message: scripts.pop(0) if message["type"] == "response.create" else []
+
+    async def run() -> None:
+        c = client(server, is_async=True)
+        async with c.responses.connect() as connection:
+            await connection.response.create(model="gpt-4.1", input="lost")
+            with pytest.raises(ConnectionClosedError):
+                async for _event in connection:
+                    pass
+        async with c.responses.connect() as connection:
+            await connection.response.create(model="gpt-4.1", input="closed")
+            async for event in connection:
+                if event.type == "response.output_text.delta":
+                    break
+
+    asyncio.run(run())
+    lost, closed = sorted(spans.all(), key=lambda s: s.start_time)
+    assert lost.attributes[A.FP_FAILURE_CATEGORY] == "exception"
+    assert lost.attributes[A.FP_STREAM_CHUNKS] == 3
+    assert closed.attributes[A.FP_STREAM_CLOSED_EARLY] is True
+    assert A.FP_FAILURE_CATEGORY not in closed.attributes
+
+
 def test_a_request_the_socket_cannot_send_fails_with_the_error_the_application_gets(spans, server):
     server.script = answer([DROP])
     with client(server).responses.connect() as connection:
