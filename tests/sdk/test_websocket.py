@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -318,6 +319,32 @@ def test_async_connections_record_lost_and_closed_responses_alike(spans, server)
     assert lost.attributes[A.FP_STREAM_CHUNKS] == 3
     assert closed.attributes[A.FP_STREAM_CLOSED_EARLY] is True
     assert A.FP_FAILURE_CATEGORY not in closed.attributes
+
+
+def test_after_a_reconnect_the_new_socket_is_watched_too(spans, server):
+    server.script = answer([*events("resp_1")[:3], DROP], events("resp_2"))
+    opened: list[Any] = []
+
+    def reconnecting(event: Any) -> None:
+        # The application asks again once the library has reconnected (a
+        # create sent while it reconnects is queued and sent after).
+        ask = threading.Timer(
+            0.05, lambda: opened[0].response.create(model="gpt-4.1", input="again")
+        )
+        ask.start()
+
+    manager = client(server).responses.connect(on_reconnecting=reconnecting, initial_delay=0.01)
+    with manager as connection:
+        opened.append(connection)
+        connection.response.create(model="gpt-4.1", input="first")
+        # the library reconnects: the application reads on, and sees no error
+        seen = read_until_final(connection)
+    assert seen[-1].response.id == "resp_2"
+    lost, answered = sorted(spans.all(), key=lambda s: s.start_time)
+    assert lost.attributes[A.FP_FAILURE_CATEGORY] == "exception"  # its response never came
+    assert lost.attributes[A.FP_STREAM_CHUNKS] == 3
+    assert answered.attributes[A.GEN_AI_RESPONSE_ID] == "resp_2"
+    assert A.FP_FAILURE_CATEGORY not in answered.attributes
 
 
 def test_a_request_the_socket_cannot_send_fails_with_the_error_the_application_gets(spans, server):
