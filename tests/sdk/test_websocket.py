@@ -86,6 +86,7 @@ def test_a_response_over_the_socket_is_one_call_judged_on_its_events(spans, serv
     assert attrs[A.GEN_AI_USAGE_OUTPUT_TOKENS] == 16
     assert tuple(attrs[A.GEN_AI_RESPONSE_FINISH_REASONS]) == ("completed",)
     assert attrs[A.FP_CALL_SITE] == "openai.chat"
+    assert attrs[A.SERVER_ADDRESS] == "127.0.0.1"  # the socket's host, not the HTTP one
     assert attrs["code.function.name"].endswith(
         "test_a_response_over_the_socket_is_one_call_judged_on_its_events"
     )

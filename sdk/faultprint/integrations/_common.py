@@ -120,6 +120,8 @@ class MethodWrapper:
         self.operation = operation
         self.endpoint = endpoint
         self.server_address = server_address
+        self.options = options
+        self.classify_response = classify_response
         self.version = options.get("version")
         self.call_site = options.get("call_site")
         self.expect = options.get("expect")
@@ -130,6 +132,19 @@ class MethodWrapper:
         self.extract = classify_response or extract
         #: its responses may be background ones (OpenAI's responses endpoint)
         self.background = endpoint == "responses"
+
+    def at(self, server_address: str | None) -> MethodWrapper:
+        """This wrapper, for calls sent to ``server_address`` instead."""
+        if server_address == self.server_address:
+            return self
+        return MethodWrapper(
+            provider=self.provider,
+            operation=self.operation,
+            endpoint=self.endpoint,
+            server_address=server_address,
+            options=self.options,
+            classify_response=self.classify_response,
+        )
 
     @property
     def site(self) -> str:

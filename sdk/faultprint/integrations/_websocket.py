@@ -466,11 +466,22 @@ def _watch(calls: SocketCalls | None, ws: Any, connection: Any, *, is_async: boo
         _log.debug("faultprint: WebSocket connection not watched", exc_info=True)
 
 
+def _socket_host(manager: Any) -> str | None:
+    """The host the manager's sockets go to (``websocket_base_url`` may not be
+    the client's HTTP host); None when unknown."""
+    try:
+        host = manager._prepare_url().host
+        return str(host) if host else None
+    except Exception:
+        return None
+
+
 def _instrument_manager(manager: Any, wrapper: Any) -> None:
     base = type(manager)
     if base in _MANAGER_CLASSES.values() or not hasattr(base, "_connect_ws"):
         return
-    manager._faultprint_calls = SocketCalls(wrapper)
+    host = _socket_host(manager)
+    manager._faultprint_calls = SocketCalls(wrapper.at(host) if host else wrapper)
     manager.__class__ = _manager_class(base)
 
 
