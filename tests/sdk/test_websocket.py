@@ -16,6 +16,7 @@ from faultprint._config import STATE
 from faultprint.integrations import _websocket
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
 from tests.sdk.providers import RESPONSE, openai_client, responder
@@ -386,6 +387,30 @@ def test_shutdown_ends_a_response_still_under_way(spans, server):
         connection.close()
     [span] = spans.exporter.get_finished_spans()
     assert span.attributes[A.FP_STREAM_CLOSED_EARLY] is True
+
+
+def test_a_response_ended_by_a_shutdown_records_nothing_more_when_it_finishes(spans, server):
+    """Reconfigured while a response and a request are under way: their later
+    events are not taken for new responses (successors) of the new pipeline."""
+    server.script = answer(events("resp_1"), events("resp_2"))
+    with client(server).responses.connect() as connection:
+        connection.response.create(model="gpt-4.1", input="first")
+        for event in connection:
+            if event.type == "response.output_text.delta":
+                break
+        connection.response.create(model="gpt-4.1", input="second")
+        faultprint.shutdown()  # ends both, unjudged
+        ended = {
+            s.attributes.get(A.GEN_AI_RESPONSE_ID) for s in spans.exporter.get_finished_spans()
+        }
+        assert ended == {"resp_1", None}  # the second was still waiting for its response
+        exporter = InMemorySpanExporter()
+        faultprint.configure(exporter=exporter, use_global_provider=False, handle_sigterm=False)
+        read_until_final(connection, count=2)
+        connection.response.create(model="gpt-4.1", input="third")  # a new call, recorded
+    assert faultprint.flush(5.0)
+    [third] = exporter.get_finished_spans()
+    assert third.attributes[A.FP_STREAM_CLOSED_EARLY] is True
 
 
 def test_a_request_inside_an_observed_function_is_that_functions_call(spans, server):

@@ -293,14 +293,25 @@ class SocketCalls:
         self._finished = collections.OrderedDict()
 
     def _take(self) -> list[tuple[Call, StreamState | None]]:
-        """Remove every call under way: (call, its stream so far)."""
+        """Remove every call under way: (call, its stream so far).
+
+        Their lanes remember them as ended and unrecorded: should the
+        connection go on (faultprint shut down or reconfigured, not the
+        connection), the rest of their events is no new response.
+        """
         running, self._running = self._running, {}
         waiting, self._waiting = self._waiting, {}
-        out: list[tuple[Call, StreamState | None]] = [
-            (r.call, r.state) for r in running.values() if r.call is not None
-        ]
-        for queue in waiting.values():
-            out.extend((r.call, None) for r in queue if r.call is not None)
+        out: list[tuple[Call, StreamState | None]] = []
+        for lane, queue in waiting.items():
+            for request in queue:
+                if request.call is not None:
+                    out.append((request.call, None))
+                self._ended(lane, _Response(None, request, recorded=False))
+        for lane, response in running.items():
+            if response.call is not None:
+                out.append((response.call, response.state))
+            response.recorded = False
+            self._ended(lane, response)
         return out
 
     # --- hooks --------------------------------------------------------------------
