@@ -496,7 +496,11 @@ SERVER_EVENT = st.fixed_dictionaries(
     },
 )
 MESSAGES = st.lists(
-    st.one_of(st.tuples(st.just("send"), CREATE), st.tuples(st.just("event"), SERVER_EVENT)),
+    st.one_of(
+        st.tuples(st.just("send"), CREATE),
+        st.tuples(st.just("event"), SERVER_EVENT),
+        st.tuples(st.just("shutdown"), st.none()),  # faultprint's, the connection goes on
+    ),
     max_size=12,
 )
 
@@ -542,6 +546,8 @@ def test_every_call_started_on_a_socket_ends_once_whatever_the_server_sends(
     for kind, message in messages:
         if kind == "send":
             calls.sent(json.dumps(message))
+        elif kind == "shutdown":
+            calls.end_all()
         else:
             calls.received(parse(None, json.dumps(message)))
     calls.closed()
