@@ -23,6 +23,7 @@ from faultprint.integrations._common import (
     _StreamBase,
     instrument_copies,
     replace_methods,
+    replacement,
     server_address,
 )
 
@@ -138,9 +139,9 @@ class _StreamManagerProxy:
 def _wrap(messages: Any, wrapper: MethodWrapper) -> None:
     """Wrap ``create``, ``parse`` and ``stream`` of one messages resource, once."""
     replace_methods(messages, ("create", "parse"), wrapper.wrap)
-    stream = getattr(messages, "stream", None)
-    if stream is not None and not getattr(stream, "__faultprint__", False):
 
+    def wrap_stream(stream: Any, is_async: bool) -> Any:
+        # stream() itself is synchronous in both clients: it returns the manager.
         def stream_wrapper(*args: Any, **kwargs: Any) -> Any:
             manager = stream(*args, **kwargs)
             try:
@@ -148,9 +149,9 @@ def _wrap(messages: Any, wrapper: MethodWrapper) -> None:
             except Exception:
                 return manager
 
-        stream_wrapper.__faultprint__ = True  # type: ignore[attr-defined]
-        stream_wrapper.__wrapped__ = stream  # type: ignore[attr-defined]
-        messages.stream = stream_wrapper
+        return replacement(stream_wrapper, stream)
+
+    replace_methods(messages, ("stream",), wrap_stream)
 
 
 def instrument(client: Any, **options: Any) -> Any:

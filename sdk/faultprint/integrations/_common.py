@@ -46,7 +46,9 @@ __all__ = [
     "StreamProxy",
     "caller_site",
     "instrument_copies",
+    "is_replacement",
     "replace_methods",
+    "replacement",
     "server_address",
     "wrap_outcome",
 ]
@@ -101,6 +103,24 @@ def server_address(client: Any) -> str | None:
 
 def _request_input(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: kwargs[k] for k in _INPUT_FIELDS if k in kwargs}
+
+
+#: set on each method faultprint puts in place of a provider library's, so
+#: that instrumenting a client again leaves it alone
+_MARK = "__faultprint__"
+
+
+def replacement(method: Callable[..., Any], original: Callable[..., Any]) -> Callable[..., Any]:
+    """``method``, marked as faultprint's replacement for ``original`` (whose
+    name and docstring it takes, and which it keeps as ``__wrapped__``)."""
+    functools.update_wrapper(method, original)
+    setattr(method, _MARK, True)
+    return method
+
+
+def is_replacement(method: Any) -> bool:
+    """True for a method faultprint already put in place."""
+    return bool(getattr(method, _MARK, False))
 
 
 class MethodWrapper:
@@ -338,9 +358,7 @@ class MethodWrapper:
             self._done(call, parent, result)
             return result
 
-        create.__faultprint__ = True  # type: ignore[attr-defined]
-        create.__wrapped__ = original  # type: ignore[attr-defined]
-        return create
+        return replacement(create, original)
 
     def wrap_async(self, original: Callable[..., Any]) -> Callable[..., Any]:
         """Replacement for an async ``create``."""
@@ -373,9 +391,7 @@ class MethodWrapper:
             self._done(call, parent, result)
             return result
 
-        create.__faultprint__ = True  # type: ignore[attr-defined]
-        create.__wrapped__ = original  # type: ignore[attr-defined]
-        return create
+        return replacement(create, original)
 
 
 def replace_methods(
@@ -392,7 +408,7 @@ def replace_methods(
     """
     for name in names:
         original = getattr(resource, name, None)
-        if original is None or getattr(original, "__faultprint__", False):
+        if original is None or is_replacement(original):
             continue
         is_async = inspect.iscoroutinefunction(original) or type(resource).__name__.startswith(
             "Async"
@@ -422,9 +438,7 @@ def wrap_outcome(original: Callable[..., Any], is_async: bool) -> Callable[..., 
             return result
 
         method = outcome
-    functools.update_wrapper(method, original)
-    method.__faultprint__ = True  # type: ignore[attr-defined]
-    return method
+    return replacement(method, original)
 
 
 def instrument_copies(client: Any, instrument: Callable[..., Any], options: dict[str, Any]) -> None:
@@ -433,7 +447,7 @@ def instrument_copies(client: Any, instrument: Callable[..., Any], options: dict
     settings such as ``client.with_options(timeout=...)`` are common, and the
     libraries' own helpers make such copies."""
     original = getattr(client, "copy", None)
-    if original is None or getattr(original, "__faultprint__", False):
+    if original is None or is_replacement(original):
         return
 
     def copy(*args: Any, **kwargs: Any) -> Any:
@@ -444,10 +458,7 @@ def instrument_copies(client: Any, instrument: Callable[..., Any], options: dict
             _log.debug("faultprint: client copy not instrumented", exc_info=True)
         return new
 
-    functools.update_wrapper(copy, original)
-    copy.__faultprint__ = True  # type: ignore[attr-defined]
-    client.copy = copy
-    client.with_options = copy
+    client.copy = client.with_options = replacement(copy, original)
 
 
 def _outcome(result: Any, kwargs: dict[str, Any]) -> None:

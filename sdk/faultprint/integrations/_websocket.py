@@ -53,6 +53,7 @@ from faultprint._output import (
     Output,
     StreamState,
 )
+from faultprint.integrations._common import replacement
 
 __all__ = ["MAX_WAITING", "SocketCalls", "wrap_connect"]
 
@@ -510,9 +511,7 @@ def wrap_connect(wrapper: Any) -> Callable[[Callable[..., Any], bool], Callable[
                 _log.debug("faultprint: WebSocket connection not instrumented", exc_info=True)
             return manager
 
-        functools.update_wrapper(connect, original)
-        connect.__faultprint__ = True  # type: ignore[attr-defined]
-        return connect
+        return replacement(connect, original)
 
     return make
 
