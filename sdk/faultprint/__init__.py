@@ -45,9 +45,14 @@ __version__ = "0.1.0"
 def instrument_openai(client: Any, **options: Any) -> Any:
     """Record every ``chat.completions.create`` / ``responses.create`` of ``client``.
 
-    Works on ``OpenAI`` and ``AsyncOpenAI`` clients (streaming included);
-    returns the same client. ``options``: ``version=``, ``call_site=``,
-    ``expect=``, ``json=`` as for :func:`observe`.
+    Works on ``OpenAI`` and ``AsyncOpenAI`` clients and the Azure ones
+    (streaming included); returns the same client. ``options``: ``version=``,
+    ``call_site=``, ``expect=``, ``json=``, ``sample_rate=``,
+    ``capture_content=`` as for :func:`observe`, and ``provider=``, the
+    ``gen_ai.provider.name`` of the calls when faultprint cannot tell it from
+    the client (it names Azure OpenAI, AWS Bedrock and Google Vertex AI by
+    the client's class or host). An unknown option raises ``TypeError``, an
+    unusable value :class:`ConfigurationError`.
     """
     from faultprint.integrations._openai import instrument
 
@@ -58,8 +63,9 @@ def instrument_anthropic(client: Any, **options: Any) -> Any:
     """Record the model calls of ``client.messages`` and ``client.beta.messages``.
 
     ``create`` (streaming included), ``parse`` and the ``stream()`` helper, on
-    ``Anthropic`` and ``AsyncAnthropic`` clients; returns the same client.
-    ``options`` as for :func:`instrument_openai`.
+    ``Anthropic`` and ``AsyncAnthropic`` clients and the Bedrock and Vertex
+    AI ones; returns the same client. ``options`` as for
+    :func:`instrument_openai`.
     """
     from faultprint.integrations._anthropic import instrument
 

@@ -28,6 +28,15 @@ from faultprint._export import (
     empty_stats,
     slot_for,
 )
+from faultprint._options import (
+    ConfigurationError,
+    check_count,
+    check_flag,
+    check_headers,
+    check_rate,
+    check_seconds,
+    check_text,
+)
 from faultprint._redact import default_redactor
 from faultprint._span import SpanStarter
 
@@ -38,10 +47,6 @@ _log = logging.getLogger("faultprint")
 SDK_VERSION = "0.1.0"
 DEFAULT_ENDPOINT = "http://127.0.0.1:4318"
 TRACES_PATH = "/v1/traces"
-
-
-class ConfigurationError(ValueError):
-    """An argument of :func:`configure` has a value faultprint cannot use."""
 
 
 class _State:
@@ -172,6 +177,67 @@ def _build_exporter_factory(
     return factory
 
 
+#: the values ``compression=`` takes
+_COMPRESSIONS = (None, "gzip", "none")
+
+
+def _check_arguments(**args: Any) -> None:
+    """Raise :class:`ConfigurationError` for an argument of ``configure()`` it cannot use."""
+    where = "faultprint.configure()"
+    check_text(
+        where,
+        endpoint=args["endpoint"],
+        service=args["service"],
+        environment=args["environment"],
+        release=args["release"],
+        api_key=args["api_key"],
+    )
+    check_headers(where, args["headers"])
+    check_rate(where, "sample_rate", args["sample_rate"])
+    check_flag(
+        where,
+        refusal_detector=args["refusal_detector"],
+        use_global_provider=args["use_global_provider"],
+        handle_sigterm=args["handle_sigterm"],
+        enabled=args["enabled"],
+    )
+    check_flag(
+        where,
+        optional=True,
+        capture_content=args["capture_content"],
+        sdk_spans=args["sdk_spans"],
+        background_finish=args["background_finish"],
+    )
+    check_count(where, "max_content_chars", args["max_content_chars"], 0)
+    check_count(where, "max_queue_size", args["max_queue_size"], 1)
+    check_count(where, "max_export_batch_size", args["max_export_batch_size"], 1)
+    check_seconds(where, "export_timeout", args["export_timeout"])
+    check_seconds(where, "schedule_delay", args["schedule_delay"])
+    redact = args["redact"]
+    if not (redact is None or isinstance(redact, bool) or callable(redact)):
+        raise ConfigurationError(
+            f"{where}: redact= takes True, False, None or a function of a string, got {redact!r}"
+        )
+    if args["compression"] not in _COMPRESSIONS:
+        raise ConfigurationError(
+            f"{where}: compression= takes 'gzip', 'none' or None, got {args['compression']!r}"
+        )
+    provider = args["tracer_provider"]
+    if provider is not None and not (
+        callable(getattr(provider, "get_tracer", None))
+        and callable(getattr(provider, "add_span_processor", None))
+    ):
+        raise ConfigurationError(
+            f"{where}: tracer_provider= takes an OpenTelemetry SDK TracerProvider "
+            f"(opentelemetry.sdk.trace.TracerProvider), got {type(provider).__name__}"
+        )
+    exporter = args["exporter"]
+    if exporter is not None and not callable(getattr(exporter, "export", None)):
+        raise ConfigurationError(
+            f"{where}: exporter= takes an OpenTelemetry SpanExporter, got {type(exporter).__name__}"
+        )
+
+
 def configure(
     endpoint: str | None = None,
     *,
@@ -232,17 +298,38 @@ def configure(
     for them). ``background_finish=False`` (or
     ``FAULTPRINT_BACKGROUND_FINISH=0``) ends them on the calling thread.
     """
+    _check_arguments(
+        endpoint=endpoint,
+        service=service,
+        environment=environment,
+        release=release,
+        headers=headers,
+        api_key=api_key,
+        sample_rate=sample_rate,
+        capture_content=capture_content,
+        max_content_chars=max_content_chars,
+        redact=redact,
+        refusal_detector=refusal_detector,
+        tracer_provider=tracer_provider,
+        use_global_provider=use_global_provider,
+        exporter=exporter,
+        export_timeout=export_timeout,
+        compression=compression,
+        max_queue_size=max_queue_size,
+        max_export_batch_size=max_export_batch_size,
+        schedule_delay=schedule_delay,
+        handle_sigterm=handle_sigterm,
+        enabled=enabled,
+        sdk_spans=sdk_spans,
+        background_finish=background_finish,
+    )
     with _config_lock:
         rate = sample_rate if sample_rate is not None else _env_float("FAULTPRINT_SAMPLE_RATE")
         if rate is None:
             rate = 1.0
         if not 0.0 < float(rate) <= 1.0:
-            if sample_rate is not None:
-                raise ConfigurationError(f"sample_rate must be in (0, 1], got {sample_rate!r}")
             _log.warning("faultprint: FAULTPRINT_SAMPLE_RATE out of (0, 1]; using 1.0")
             rate = 1.0
-        if max_content_chars < 0:
-            raise ConfigurationError("max_content_chars must be >= 0")
 
         _shutdown_pipeline(timeout=2.0)
 

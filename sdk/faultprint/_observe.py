@@ -30,6 +30,7 @@ from faultprint._capture import capture_enabled, captured
 from faultprint._config import STATE
 from faultprint._errors import InvalidOutputError, classify_exception, exception_type_name
 from faultprint._hash import canonical, input_hash
+from faultprint._options import check_flag, check_name, check_rate, check_text
 from faultprint._output import (
     Output,
     analyze,
@@ -113,8 +114,7 @@ class CallSpec:
             self.checks = build_checks(expect, json)
         self.raise_on_invalid = raise_on_invalid
         self.tools = tools
-        if sample_rate is not None and not 0.0 < float(sample_rate) <= 1.0:
-            raise ValueError(f"sample_rate must be in (0, 1], got {sample_rate!r}")
+        check_rate("faultprint", "sample_rate", sample_rate)
         self.sample_rate = sample_rate
         self.capture_content = capture_content
 
@@ -596,7 +596,23 @@ def observe(
     check is recorded as ``invalid_output``; the return value is unchanged
     unless ``raise_on_invalid=True``, which raises
     :class:`faultprint.InvalidOutputError`.
+
+    An argument it cannot use raises :class:`faultprint.ConfigurationError`
+    (``TypeError`` for an unusable ``expect=``) when it decorates.
     """
+    where = "@faultprint.observe"
+    check_text(
+        where,
+        model=model,
+        provider=provider,
+        version=version,
+        call_site=call_site,
+        server_address=server_address,
+    )
+    check_name(where, "operation", operation)
+    check_flag(where, json=json, raise_on_invalid=raise_on_invalid)
+    check_flag(where, optional=True, capture_content=capture_content)
+    check_rate(where, "sample_rate", sample_rate)
     options = dict(
         model=model,
         provider=provider,

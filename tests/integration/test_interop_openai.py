@@ -42,10 +42,10 @@ RAISES = {
 }
 
 
-def run_app(mode: str, endpoint: str) -> list[dict[str, Any]]:
+def run_app(mode: str, endpoint: str, target: str = "openai") -> list[dict[str, Any]]:
     """Run the instrumented application once in a fresh process."""
     done = subprocess.run(
-        [sys.executable, str(APP), mode, endpoint],
+        [sys.executable, str(APP), mode, endpoint, target],
         capture_output=True,
         text=True,
         timeout=120,
@@ -55,13 +55,19 @@ def run_app(mode: str, endpoint: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
 
+#: target -> the call site every instrumentation's spans get: the provider
+#: each names (for Azure OpenAI: from the client's class or host) and the operation
+CALL_SITES = {"openai": "openai.chat", "azure": "azure.ai.openai.chat"}
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("target", sorted(CALL_SITES))
 def test_each_failure_has_one_fingerprint_whichever_instrumentation_recorded_it(
-    start_collector: Callable[..., Any],
+    start_collector: Callable[..., Any], target: str
 ) -> None:
     collector = start_collector()
     for mode in MODES:
-        ran = run_app(mode, collector.url)
+        ran = run_app(mode, collector.url, target)
         assert {r["scenario"]: r["raised"] for r in ran} == {
             name: RAISES.get(name, "") for name in EXPECTED
         }
@@ -77,7 +83,7 @@ def test_each_failure_has_one_fingerprint_whichever_instrumentation_recorded_it(
     # a fingerprint that differed by instrumentation would split a count of 3.
     assert sorted(i["category"] for i in incidents) == sorted(failures)
     assert [i["failures"] for i in incidents] == [len(MODES)] * len(failures)
-    assert {i["call_site"] for i in incidents} == {"openai.chat"}
+    assert {i["call_site"] for i in incidents} == {CALL_SITES[target]}
     api_errors = {
         i["error_type"].rsplit(".", 1)[-1] for i in incidents if i["category"] == "api_error"
     }

@@ -21,7 +21,10 @@ from faultprint.integrations._common import (
     MethodWrapper,
     StreamProxy,
     _StreamBase,
+    check_client,
+    checked_options,
     instrument_copies,
+    provider_of,
     replace_methods,
     replacement,
     server_address,
@@ -156,7 +159,11 @@ def _wrap(messages: Any, wrapper: MethodWrapper) -> None:
 
 def instrument(client: Any, **options: Any) -> Any:
     """Instrument an Anthropic client in place; returns it. Idempotent."""
+    where = "faultprint.instrument_anthropic()"
+    checked_options(where, options)
+    check_client(where, client, "anthropic", ("messages", "beta"))
     server = server_address(client)
+    provider = options.get("provider") or provider_of(client, "anthropic")
     resources = (
         ("messages", getattr(client, "messages", None)),
         ("beta.messages", getattr(getattr(client, "beta", None), "messages", None)),
@@ -167,7 +174,7 @@ def instrument(client: Any, **options: Any) -> Any:
         # One call site for both resources: a failure mode met through the
         # beta resource is the same mode as through the stable one.
         wrapper = MethodWrapper(
-            provider="anthropic",
+            provider=provider,
             operation="chat",
             endpoint=endpoint,
             server_address=server,

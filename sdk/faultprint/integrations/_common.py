@@ -30,6 +30,7 @@ from faultprint._observe import (
     _stream_closed,
     _stream_done,
 )
+from faultprint._options import check_flag, check_rate, check_text
 from faultprint._output import (
     FINAL_RESPONSE_EVENTS,
     STOPPED_SHORT,
@@ -45,8 +46,11 @@ __all__ = [
     "MethodWrapper",
     "StreamProxy",
     "caller_site",
+    "check_client",
+    "checked_options",
     "instrument_copies",
     "is_replacement",
+    "provider_of",
     "replace_methods",
     "replacement",
     "server_address",
@@ -99,6 +103,104 @@ def server_address(client: Any) -> str | None:
         return str(host) if host else None
     except Exception:
         return None
+
+
+#: what instrument_openai / instrument_anthropic take besides the client
+INSTRUMENT_OPTIONS = (
+    "version",
+    "call_site",
+    "provider",
+    "expect",
+    "json",
+    "sample_rate",
+    "capture_content",
+)
+
+
+def checked_options(where: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` of the integration ``where``, checked now, at start-up.
+
+    Read later, on each call, a mistake would only be logged, at debug
+    level, and leave every call of the client unrecorded: an unknown option
+    raises ``TypeError`` (as an unknown keyword argument would), an unusable
+    value :class:`~faultprint.ConfigurationError`, an unusable ``expect=``
+    the ``TypeError`` ``@observe`` raises for it.
+    """
+    unknown = sorted(set(options) - set(INSTRUMENT_OPTIONS))
+    if unknown:
+        raise TypeError(
+            f"{where} got an unexpected option {', '.join(map(repr, unknown))}; "
+            f"it takes {', '.join(INSTRUMENT_OPTIONS)}"
+        )
+    check_text(
+        where,
+        version=options.get("version"),
+        call_site=options.get("call_site"),
+        provider=options.get("provider"),
+    )
+    check_flag(where, json=options.get("json", False))
+    check_flag(where, optional=True, capture_content=options.get("capture_content"))
+    check_rate(where, "sample_rate", options.get("sample_rate"))
+    if options.get("expect") is not None:
+        from faultprint._checks import build_checks
+
+        build_checks(options["expect"], False)
+    return options
+
+
+def check_client(where: str, client: Any, library: str, resources: tuple[str, ...]) -> None:
+    """Raise ``TypeError`` unless ``client`` looks like a client of ``library``.
+
+    A client of the other provider's library, or something that is not a
+    client at all, would otherwise be left unrecorded without a word.
+    """
+    root = (type(client).__module__ or "").split(".", 1)[0]
+    other = {"openai": "anthropic", "anthropic": "openai"}.get(library)
+    if root == other:
+        raise TypeError(f"{where} got a client of the {other} library: use instrument_{other}()")
+    if not any(getattr(client, name, None) is not None for name in resources):
+        raise TypeError(
+            f"{where} takes a client of the {library} library, got {type(client).__name__}"
+        )
+
+
+#: hosts of the clouds that serve a provider's API -> OpenTelemetry registry
+#: name; the same names other instrumentations give them, so that a failure
+#: recorded by either has one call site and one fingerprint
+_HOSTED = (
+    ("openai.azure.com", "azure.ai.openai"),
+    ("cognitiveservices.azure.com", "azure.ai.openai"),
+    ("amazonaws.com", "aws.bedrock"),
+    ("aiplatform.googleapis.com", "gcp.vertex_ai"),
+)
+#: client classes of the provider libraries for those clouds
+_HOSTED_CLIENTS = {
+    "BaseAzureClient": "azure.ai.openai",
+    "BaseBedrockClient": "aws.bedrock",
+    "BaseMantleClient": "aws.bedrock",
+    "BaseVertexClient": "gcp.vertex_ai",
+}
+
+
+def provider_of(client: Any, library: str) -> str:
+    """``gen_ai.provider.name`` of ``client``'s calls: the cloud serving
+    the API (Azure OpenAI, AWS Bedrock, Google Vertex AI) when the client's
+    class or host says so, else ``library``.
+
+    As the GenAI conventions ask, a host faultprint does not know (a proxy,
+    another company's endpoint speaking the same API) keeps the library's
+    name; ``provider=`` names it.
+    """
+    for cls in type(client).__mro__:
+        hosted = _HOSTED_CLIENTS.get(cls.__name__)
+        if hosted is not None:
+            return hosted
+    host = (server_address(client) or "").lower()
+    for suffix, name in _HOSTED:
+        # Vertex AI's regional hosts are "{region}-aiplatform.googleapis.com"
+        if host == suffix or host.endswith(("." + suffix, "-" + suffix)):
+            return name
+    return library
 
 
 def _request_input(kwargs: dict[str, Any]) -> dict[str, Any]:

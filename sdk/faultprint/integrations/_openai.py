@@ -23,7 +23,10 @@ from typing import Any
 
 from faultprint.integrations._common import (
     MethodWrapper,
+    check_client,
+    checked_options,
     instrument_copies,
+    provider_of,
     replace_methods,
     server_address,
     wrap_outcome,
@@ -39,11 +42,15 @@ def _wrap(resource: Any, wrapper: MethodWrapper) -> None:
 
 def instrument(client: Any, **options: Any) -> Any:
     """Instrument an OpenAI client in place; returns it. Idempotent."""
+    where = "faultprint.instrument_openai()"
+    checked_options(where, options)
+    check_client(where, client, "openai", ("chat", "completions", "responses"))
     server = server_address(client)
+    provider = options.get("provider") or provider_of(client, "openai")
 
     def wrapper(operation: str, endpoint: str) -> MethodWrapper:
         return MethodWrapper(
-            provider="openai",
+            provider=provider,
             operation=operation,
             endpoint=endpoint,
             server_address=server,

@@ -3,13 +3,15 @@
 Run as a script so that every instrumentation gets a fresh process: the
 OpenTelemetry tracer provider and the instrumentors patch global state.
 
-    python openai_app.py MODE ENDPOINT
+    python openai_app.py MODE ENDPOINT [TARGET]
 
 MODE is ``faultprint`` (faultprint's SDK and ``instrument_openai``),
 ``openllmetry`` (``opentelemetry-instrumentation-openai``) or
 ``openinference`` (``openinference-instrumentation-openai``). The client is
 the real OpenAI library on a mock HTTP transport that answers with the
-provider's real response and error bodies (SCENARIOS). Prints one JSON line
+provider's real response and error bodies (SCENARIOS); TARGET ``azure``
+makes it an ``AzureOpenAI`` client of an Azure OpenAI resource (default
+``openai``: the OpenAI API). Prints one JSON line
 per scenario: its name and the exception type it raised, if any.
 """
 
@@ -92,19 +94,28 @@ SCENARIOS: dict[str, tuple[int, dict[str, Any]]] = {
 }
 
 
-def client_for(status: int, body: dict[str, Any]) -> openai.OpenAI:
-    """A real OpenAI client whose every request gets STATUS and BODY."""
+def client_for(status: int, body: dict[str, Any], target: str = "openai") -> openai.OpenAI:
+    """A real OpenAI client of TARGET whose every request gets STATUS and BODY."""
     payload = json.dumps(body).encode()
 
     def answer(request: httpx2.Request) -> httpx2.Response:
         headers = {"content-type": "application/json", "x-request-id": "req_123"}
         return httpx2.Response(status, content=payload, headers=headers)
 
+    http_client = httpx2.Client(transport=httpx2.MockTransport(answer))
+    if target == "azure":
+        return openai.AzureOpenAI(
+            api_key="azure-test-key",
+            azure_endpoint="https://shop-eastus.openai.azure.com",
+            api_version="2024-10-21",
+            max_retries=0,
+            http_client=http_client,
+        )
     return openai.OpenAI(
         api_key="sk-test",
         base_url="https://api.openai.com/v1",
         max_retries=0,
-        http_client=httpx2.Client(transport=httpx2.MockTransport(answer)),
+        http_client=http_client,
     )
 
 
@@ -146,9 +157,10 @@ def setup(mode: str, endpoint: str) -> Any:
 def main() -> int:
     """Run every scenario once under the chosen instrumentation."""
     mode, endpoint = sys.argv[1], sys.argv[2]
+    target = sys.argv[3] if len(sys.argv) > 3 else "openai"
     done = setup(mode, endpoint)
     for name, (status, body) in SCENARIOS.items():
-        client = client_for(status, body)
+        client = client_for(status, body, target)
         if mode == "faultprint":
             import faultprint
 

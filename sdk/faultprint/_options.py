@@ -1,0 +1,94 @@
+"""Checks of the arguments an application gives faultprint's setup functions.
+
+``configure()``, ``@observe`` and ``instrument_openai`` / ``instrument_anthropic``
+run once, at start-up. A mistake in their arguments must fail there, naming
+the argument and what it takes, rather than later and silently: a string
+``"false"`` for ``capture_content`` would turn content capture *on* (any
+non-empty string is true), a version given as a number would not be read as
+the version under comparison, and an invalid option of a client integration
+would leave every call of that client unrecorded.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "ConfigurationError",
+    "check_count",
+    "check_flag",
+    "check_headers",
+    "check_name",
+    "check_rate",
+    "check_seconds",
+    "check_text",
+]
+
+
+class ConfigurationError(ValueError):
+    """An argument of a faultprint setup function has a value faultprint cannot use."""
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _fail(where: str, name: str, takes: str, value: Any) -> ConfigurationError:
+    return ConfigurationError(f"{where}: {name}= takes {takes}, got {_shown(value)}")
+
+
+def _is_number(value: Any) -> bool:
+    # bool is an int to Python, never a number to a person writing a setting
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_text(where: str, **values: Any) -> None:
+    """Each of ``values`` is a string or None."""
+    for name, value in values.items():
+        if value is not None and not isinstance(value, str):
+            raise _fail(where, name, "a string", value)
+
+
+def check_name(where: str, name: str, value: Any) -> None:
+    """``value`` is a non-empty string."""
+    if not isinstance(value, str) or not value:
+        raise _fail(where, name, "a non-empty string", value)
+
+
+def check_flag(where: str, optional: bool = False, **values: Any) -> None:
+    """Each of ``values`` is True or False (or None, when ``optional``)."""
+    for name, value in values.items():
+        if not isinstance(value, bool) and not (optional and value is None):
+            takes = "True, False or None" if optional else "True or False"
+            raise _fail(where, name, takes, value)
+
+
+def check_rate(where: str, name: str, value: Any) -> None:
+    """``value`` is None or a number in (0, 1]."""
+    if value is not None and not (_is_number(value) and 0.0 < value <= 1.0):
+        raise _fail(where, name, "a number in (0, 1]", value)
+
+
+def check_count(where: str, name: str, value: Any, minimum: int) -> None:
+    """``value`` is an integer of at least ``minimum``."""
+    if not (isinstance(value, int) and not isinstance(value, bool) and value >= minimum):
+        raise _fail(where, name, f"an integer >= {minimum}", value)
+
+
+def check_seconds(where: str, name: str, value: Any) -> None:
+    """``value`` is a finite number of seconds above zero."""
+    if not (_is_number(value) and math.isfinite(value) and value > 0):
+        raise _fail(where, name, "a number of seconds > 0", value)
+
+
+def check_headers(where: str, value: Any) -> None:
+    """``value`` is None or a mapping of header names to values, all strings."""
+    if value is None:
+        return
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise _fail(where, "headers", "a mapping of strings to strings", value)
