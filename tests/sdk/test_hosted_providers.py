@@ -24,21 +24,17 @@ httpx2 = pytest.importorskip("httpx2")
 
 
 def _azure(handler: Any, is_async: bool = False) -> Any:
-    transport = httpx2.MockTransport(handler)
-    if is_async:
-        return openai.AsyncAzureOpenAI(
-            api_key="azure-test-key",
-            azure_endpoint="https://shop-eastus.openai.azure.com",
-            api_version="2024-10-21",
-            max_retries=0,
-            http_client=httpx2.AsyncClient(transport=transport),
-        )
-    return openai.AzureOpenAI(
+    cls, http = (
+        (openai.AsyncAzureOpenAI, httpx2.AsyncClient)
+        if is_async
+        else (openai.AzureOpenAI, httpx2.Client)
+    )
+    return cls(
         api_key="azure-test-key",
         azure_endpoint="https://shop-eastus.openai.azure.com",
         api_version="2024-10-21",
         max_retries=0,
-        http_client=httpx2.Client(transport=transport),
+        http_client=http(transport=httpx2.MockTransport(handler)),
     )
 
 

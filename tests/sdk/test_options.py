@@ -168,31 +168,23 @@ def test_an_integration_refuses_an_option_and_leaves_the_client_alone(
 
 def test_the_options_an_integration_takes_all_work(spans):
     seen: list[dict] = []
-    client = faultprint.instrument_openai(
-        openai_client(responder(200, CHAT, seen)),
-        version="v9",
-        call_site="shop.answer",
-        provider="groq",
-        expect=lambda text: "Hello" in text,
-        json=False,
-        sample_rate=1.0,
-        capture_content=False,
-    )
-    assert set(INSTRUMENT_OPTIONS) == {
-        "version",
-        "call_site",
-        "provider",
-        "expect",
-        "json",
-        "sample_rate",
-        "capture_content",
+    options = {
+        "version": "v9",
+        "call_site": "shop.answer",
+        "provider": "groq",
+        "expect": lambda text: "Bonjour" in text,  # the answer says Hello: invalid
+        "json": False,
+        "sample_rate": 1.0,
+        "capture_content": False,
     }
+    assert set(options) == set(INSTRUMENT_OPTIONS)  # each one exercised here
+    client = faultprint.instrument_openai(openai_client(responder(200, CHAT, seen)), **options)
     client.chat.completions.create(**OPENAI_KW)
     attributes = spans.one().attributes
     assert attributes["faultprint.model_version"] == "v9"
     assert attributes["faultprint.call_site"] == "shop.answer"
     assert attributes["gen_ai.provider.name"] == "groq"
-    assert "faultprint.failure.category" not in attributes
+    assert attributes["faultprint.failure.category"] == "invalid_output"
     assert len(seen) == 1
 
 
