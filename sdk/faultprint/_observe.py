@@ -376,6 +376,31 @@ class _NoCall(Call):
         return False
 
 
+#: whether the first call made before configure() was looked at
+_unconfigured_seen = False
+
+
+def _unconfigured() -> None:
+    """Say once, at the first call, when calls go unrecorded for want of setup.
+
+    Before ``configure()`` faultprint's spans go to the global OpenTelemetry
+    provider, as the OpenTelemetry API's do; with none set they are dropped,
+    and a decorator that records nothing would otherwise look like a broken
+    collector.
+    """
+    global _unconfigured_seen
+    if _unconfigured_seen:
+        return
+    _unconfigured_seen = True
+    from opentelemetry.trace import NoOpTracerProvider, ProxyTracerProvider, get_tracer_provider
+
+    if isinstance(get_tracer_provider(), (ProxyTracerProvider, NoOpTracerProvider)):
+        _log.warning(
+            "faultprint: model calls are not recorded: faultprint.configure() has not "
+            "been called and no OpenTelemetry tracer provider is set"
+        )
+
+
 def _begin(
     spec: CallSpec,
     args: tuple[Any, ...],
@@ -384,6 +409,8 @@ def _begin(
 ) -> Call | None:
     """Start the span and make it current; None when faultprint cannot."""
     try:
+        if not STATE.configured:
+            _unconfigured()
         attrs = dict(spec.base_attrs)
         if STATE.extra_attrs:
             attrs.update(STATE.extra_attrs)

@@ -291,3 +291,48 @@ def test_sample_rate_per_decorator_overrides_configure(spans, monkeypatch):
     assert kept.attributes[A.FP_SAMPLE_WEIGHT] == 4.0
     assert A.FP_SAMPLE_WEIGHT not in other.attributes
     assert other_again.attributes[A.FP_CALL_SITE].endswith("summarise")
+
+
+_UNCONFIGURED_APP = """
+import faultprint
+{setup}
+
+@faultprint.observe(model="m")
+def answer() -> str:
+    return "Paris."
+
+assert answer() == "Paris." and answer() == "Paris."
+"""
+_NOT_RECORDED = "model calls are not recorded: faultprint.configure() has not been called"
+
+
+@pytest.mark.parametrize(
+    ("setup", "warned"),
+    [
+        ("", True),  # nothing set up: the calls go nowhere, and the log says so, once
+        (
+            "from opentelemetry import trace\n"
+            "from opentelemetry.sdk.trace import TracerProvider\n"
+            "trace.set_tracer_provider(TracerProvider())",
+            False,  # the application's own provider records them
+        ),
+        (
+            "faultprint.configure(endpoint='http://127.0.0.1:9', handle_sigterm=False)",
+            False,
+        ),
+    ],
+    ids=["nothing", "global-provider", "configured"],
+)
+def test_calls_before_any_setup_are_said_to_go_unrecorded(setup, warned):
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _UNCONFIGURED_APP.format(setup=setup)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count(_NOT_RECORDED) == (1 if warned else 0), done.stderr
