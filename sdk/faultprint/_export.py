@@ -36,11 +36,15 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from faultprint import attributes as A
+from faultprint._current import CURRENT_CALL
 
 _log = logging.getLogger("faultprint")
 
 #: name of the export thread
 EXPORT_THREAD = "faultprint-export"
+
+#: bound on remembered spans started inside faultprint calls (see ProcessorSlot)
+_MAX_INSIDE_CALLS = 65536
 
 #: bound on remembered sampled-out span ids; only reached when spans are
 #: created on a provider this queue is not attached to
@@ -412,15 +416,56 @@ class ProcessorSlot(SpanProcessor):
 
     def __init__(self) -> None:
         self.target: ExportQueue | None = None
+        #: ids of spans another instrumentation started right inside a
+        #: faultprint call (see on_start), forgotten when they end
+        self._inside_calls: set[int] = set()
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        """Nothing to do when a span starts."""
+        """Note a span another instrumentation starts right inside a faultprint call.
+
+        Such a span records an API call of the model call faultprint's span
+        records: the provider libraries have begun to trace their own calls
+        (the Anthropic library does, on the global provider), and other
+        instrumentations may wrap the same client. On a provider shared with
+        the application these spans reach this slot too; exported, they would
+        count one model call twice. faultprint's own integrations follow the
+        same rule: inside an ``@observe`` call they enrich it, they do not
+        record a second call.
+        """
+        call = CURRENT_CALL.get()
+        if call is None or self.target is None:
+            return
+        try:
+            parent = span.parent
+            if (
+                call.ended
+                or parent is None
+                or parent.span_id != call.span.get_span_context().span_id
+            ):
+                return
+            scope = span.instrumentation_scope
+            if scope is not None and scope.name == "faultprint":
+                return
+            inside = self._inside_calls
+            if len(inside) >= _MAX_INSIDE_CALLS:
+                inside.clear()  # spans that never ended; a duplicate may then pass
+            inside.add(span.get_span_context().span_id)
+        except Exception:
+            _log.debug("faultprint: slot on_start failed", exc_info=True)
 
     def on_end(self, span: ReadableSpan) -> None:
         """Pass model-call spans on to the current export queue."""
         target = self.target
         if target is not None:
             try:
+                inside = self._inside_calls
+                if inside:
+                    context = span.context
+                    if context is not None and context.span_id in inside:
+                        inside.discard(context.span_id)
+                        if is_model_call_span(span):
+                            target._count("duplicates_dropped")
+                        return
                 if is_model_call_span(span):
                     target.on_end(span)
             except Exception:
@@ -470,6 +515,7 @@ def empty_stats() -> dict[str, int]:
             "dropped_queue_full",
             "dropped_after_shutdown",
             "sampled_out",
+            "duplicates_dropped",
             "export_batches",
             "queued",
             "finishing",

@@ -28,6 +28,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_contex
 from faultprint import attributes as A
 from faultprint._capture import capture_enabled, captured
 from faultprint._config import STATE
+from faultprint._current import CURRENT_CALL
 from faultprint._errors import InvalidOutputError, classify_exception, exception_type_name
 from faultprint._hash import canonical, input_hash
 from faultprint._options import check_flag, check_name, check_rate, check_text
@@ -46,9 +47,7 @@ __all__ = ["Call", "call", "current_call", "observe", "record_failure"]
 
 _log = logging.getLogger("faultprint")
 _CLIENT = SpanKind.CLIENT
-_CURRENT: contextvars.ContextVar[Call | None] = contextvars.ContextVar(
-    "faultprint_call", default=None
-)
+_CURRENT: contextvars.ContextVar[Call | None] = CURRENT_CALL
 _random = random.random
 _perf = time.perf_counter
 _CATEGORIES = frozenset(A.CATEGORIES)

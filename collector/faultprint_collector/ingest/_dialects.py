@@ -432,6 +432,8 @@ def _finish_reasons(span: SpanView, attrs: dict[str, Any], response: Any) -> lis
         "llm.response.finish_reason",
         "llm.response.stop_reason",
         "gen_ai.response.stop_reason",
+        # the spans the Anthropic library makes of its own calls
+        "anthropic.message.stop_reason",
     ):
         if key in attrs:
             raw.append(attrs[key])

@@ -56,9 +56,14 @@ class _StreamManagerProxy:
         self._observed: Any = None
 
     def _begin(self) -> None:
+        # Current while the manager sends the request, as inside create(), so
+        # that a span the library starts for it is this call's child; not in
+        # the with-block (see _sent).
         self._call, self._parent = self._wrapper.start(self._kwargs)
+
+    def _sent(self) -> None:
         if self._call is not None:
-            _leave(self._call)  # current only inside create(), not the with-block
+            _leave(self._call)
 
     def _observe(self, stream: Any, proxy: type[_StreamBase]) -> None:
         self._stream = stream
@@ -106,7 +111,10 @@ class _StreamManagerProxy:
     def __enter__(self) -> Any:
         self._begin()
         try:
-            stream = self._manager.__enter__()
+            try:
+                stream = self._manager.__enter__()
+            finally:
+                self._sent()
         except BaseException as exc:
             self._end(exc)
             raise
@@ -122,7 +130,10 @@ class _StreamManagerProxy:
     async def __aenter__(self) -> Any:
         self._begin()
         try:
-            stream = await self._manager.__aenter__()
+            try:
+                stream = await self._manager.__aenter__()
+            finally:
+                self._sent()
         except BaseException as exc:
             self._end(exc)
             raise

@@ -127,6 +127,35 @@ def test_current_genai_conventions() -> None:
     assert view.inferred is not None and view.inferred.category == "truncation"
 
 
+#: what the Anthropic library's own span of a call holds (content not recorded)
+ANTHROPIC_LIBRARY_SPAN = {
+    "gen_ai.provider.name": "anthropic",
+    "gen_ai.operation.name": "chat",
+    "gen_ai.request.model": "claude-haiku-4-5",
+    "gen_ai.response.model": "claude-haiku-4-5-20251001",
+    "gen_ai.usage.input_tokens": 21,
+    "gen_ai.usage.output_tokens": 9,
+    "http.response.status_code": 200,
+}
+
+
+@pytest.mark.parametrize(
+    ("stop_reason", "category"),
+    [("max_tokens", "truncation"), ("refusal", "refusal"), ("end_turn", None)],
+)
+def test_the_anthropic_librarys_own_spans_say_how_a_turn_stopped(
+    stop_reason: str, category: str | None
+) -> None:
+    view = read_call(
+        span(
+            {**ANTHROPIC_LIBRARY_SPAN, "anthropic.message.stop_reason": stop_reason},
+            name="anthropic.messages.create",
+        )
+    )
+    assert view.call_site == "anthropic.chat"
+    assert (view.inferred.category if view.inferred else None) == category
+
+
 def test_older_genai_names_and_completion_event() -> None:
     record = classify(
         span(

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import httpx2
 import openai
-from opentelemetry.sdk.resources import Resource
+from pipeline import setup_pipeline
 
 
 def _completion(message: dict[str, Any], finish_reason: str) -> dict[str, Any]:
@@ -119,22 +120,9 @@ def client_for(status: int, body: dict[str, Any], target: str = "openai") -> ope
     )
 
 
-def setup(mode: str, endpoint: str) -> Any:
+def setup(mode: str, endpoint: str) -> Callable[[], bool]:
     """Install MODE's instrumentation; returns a function that flushes and shuts down."""
-    resource = Resource.create({"service.name": f"shop-{mode}", "deployment.environment": "test"})
-    if mode == "faultprint":
-        import faultprint
-
-        faultprint.configure(endpoint=endpoint, service=f"shop-{mode}", schedule_delay=0.1)
-        return lambda: faultprint.flush(10)
-    from opentelemetry import trace
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-    provider = TracerProvider(resource=resource)
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(f"{endpoint}/v1/traces")))
-    trace.set_tracer_provider(provider)
+    provider, done = setup_pipeline(mode, endpoint)
     if mode == "openllmetry":
         from opentelemetry.instrumentation.openai import OpenAIInstrumentor
 
@@ -143,14 +131,8 @@ def setup(mode: str, endpoint: str) -> Any:
         from openinference.instrumentation.openai import OpenAIInstrumentor as OIInstrumentor
 
         OIInstrumentor().instrument(tracer_provider=provider)
-    else:
+    elif mode != "faultprint":
         raise SystemExit(f"unknown mode {mode!r}")
-
-    def done() -> bool:
-        ok = provider.force_flush(10_000)
-        provider.shutdown()
-        return ok
-
     return done
 
 
