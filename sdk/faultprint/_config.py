@@ -503,7 +503,9 @@ def stats() -> dict[str, Any]:
 
     Keys: ``exported``, ``export_failed``, ``dropped`` (queue full or after
     shutdown), ``dropped_queue_full``, ``dropped_after_shutdown``,
-    ``sampled_out``, ``queued``,
+    ``sampled_out``, ``duplicates_dropped`` (spans of other
+    instrumentations that recorded a faultprint call's API call again, see
+    ``ProcessorSlot``), ``queued``,
     ``finishing`` (integration spans the export thread has yet to end),
     ``export_batches``, plus ``endpoint`` and ``sample_rate``.
     """
