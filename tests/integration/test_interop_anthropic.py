@@ -2,7 +2,9 @@
 
 Each instrumentation wraps a real Anthropic client (the provider library on a
 mock HTTP transport answering with Anthropic's real message and error bodies)
-in its own process and exports over OTLP/HTTP to one real collector. Every
+in its own process and exports over OTLP/HTTP to one real collector. Under
+OpenInference the library also traces its own calls, so each call arrives as
+two spans, and must be stored once. Every
 failure must get one fingerprint whichever instrumentation recorded it: the
 collector then holds each failure mode once, counted once per instrumentation
 that records it.
@@ -71,8 +73,16 @@ def test_each_failure_has_one_fingerprint_whichever_instrumentation_recorded_it(
             name: RAISES.get(name, "") for name in EXPECTED
         }
     stats = httpx.get(f"{collector.url}/api/stats", timeout=10).json()
+    # one row per call: OpenInference's second span of each call is not one
     assert stats["accepted_spans"] == len(MODES) * len(EXPECTED)
     collector.wait_stored()  # acknowledged means spooled; reads see what is stored
+    stored = httpx.post(
+        f"{collector.url}/api/sql",
+        json={"sql": "SELECT service, count() FROM calls FINAL GROUP BY service ORDER BY service"},
+        timeout=30,
+    ).json()["rows"]
+    # each call once: the library's span of it is not a second call
+    assert stored == [[f"shop-{mode}", len(EXPECTED)] for mode in sorted(MODES)]
 
     incidents = httpx.get(
         f"{collector.url}/api/incidents", params={"since": "7d", "limit": 100}, timeout=10

@@ -12,6 +12,7 @@ from faultprint_collector.ingest._classify import (
     classify,
     is_model_call,
 )
+from faultprint_collector.ingest._dialects import call_identity
 from faultprint_collector.ingest._otlp import (
     JSON,
     MAX_DECOMPRESSED_BYTES,
@@ -44,6 +45,7 @@ __all__ = [
     "iter_spans",
     "parse_request",
     "records_from_request",
+    "repeated_calls",
 ]
 
 
@@ -59,8 +61,44 @@ class DecodedBatch:
 
     records: list[CallRecord] = field(default_factory=list)
     rejected: int = 0
+    #: spans that are not model calls
     skipped: int = 0
+    #: model-call spans that record again a call another span records (see
+    #: ``repeated_calls``)
+    repeated: int = 0
     errors: list[str] = field(default_factory=list)
+
+
+def repeated_calls(spans: list[SpanView]) -> set[int]:
+    """Indexes of model-call spans that record a call another span of SPANS records.
+
+    An instrumentation wrapping a provider's client and the client library
+    tracing its own calls (the Anthropic library does, on the global
+    provider) make two spans of one call; stored both, the call would count
+    twice. When the instrumentation makes its span current (OpenInference
+    does), the library's is its child: a model-call span whose parent, in
+    the same request, is a model call of the same provider and operation is
+    that call again. Spans of faultprint's SDK are never taken for repeats:
+    its nested ``@observe`` calls are calls of their own, and it does not
+    export the spans of others nested in its calls.
+
+    Not seen: a child whose parent is in another request, and twins that are
+    both roots (OpenLLMetry's span and the library's): nothing but timing
+    links those, and two calls can share a response id when a test server
+    answers them.
+    """
+    if len(spans) < 2:
+        return set()
+    by_id = {(s.trace_id, s.span_id): s for s in spans}
+    repeated: set[int] = set()
+    for index, span in enumerate(spans):
+        parent = by_id.get((span.trace_id, span.parent_span_id)) if span.parent_span_id else None
+        if parent is None:
+            continue
+        provider, operation, ours = call_identity(span)
+        if not ours and call_identity(parent)[:2] == (provider, operation):
+            repeated.add(index)
+    return repeated
 
 
 def records_from_request(
@@ -72,9 +110,16 @@ def records_from_request(
     neither the stored message nor the fingerprint's template holds them.
     """
     batch = DecodedBatch()
+    calls: list[SpanView] = []
     for span in iter_spans(request):  # type: ignore[arg-type]
-        if not is_model_call(span):
+        if is_model_call(span):
+            calls.append(span)
+        else:
             batch.skipped += 1
+    repeated = repeated_calls(calls)
+    batch.repeated = len(repeated)
+    for index, span in enumerate(calls):
+        if index in repeated:
             continue
         if scrubber is not None:
             scrubber.span(span)

@@ -55,6 +55,7 @@ __all__ = [
     "FINISH_REASONS",
     "CallView",
     "Inferred",
+    "call_identity",
     "canonical_finish_reason",
     "canonical_operation",
     "canonical_provider",
@@ -362,6 +363,23 @@ def detect_dialect(attrs: dict[str, Any]) -> str:
     ) or any(k in attrs for k in ("llm.request.type", "llm.request.model", "llm.vendor")):
         return "openllmetry"
     return "otel_genai"
+
+
+def call_identity(span: SpanView) -> tuple[str, str, bool]:
+    """(canonical provider, operation, made by faultprint's SDK) of a model-call span."""
+    attrs = span.attributes
+    dialect = detect_dialect(attrs)
+    provider = canonical_provider(
+        _first(
+            attrs,
+            "gen_ai.provider.name",
+            "gen_ai.system",
+            "llm.provider",
+            "llm.system",
+            "llm.vendor",
+        )
+    )
+    return provider, _operation(span, attrs, dialect), dialect == "faultprint"
 
 
 def is_model_call(span: SpanView) -> bool:

@@ -7,12 +7,13 @@ OpenTelemetry tracer provider and the instrumentors patch global state.
 
 MODE is ``faultprint`` (faultprint's SDK and ``instrument_anthropic``),
 ``openllmetry`` (``opentelemetry-instrumentation-anthropic``),
-``openinference`` (``openinference-instrumentation-anthropic``) or
-``library`` (the spans the Anthropic library makes of its own calls, on the
-global provider; the other modes turn those off, so that each process
-records each call once). The client is the real Anthropic library on a mock
-HTTP transport that answers with the provider's real message and error
-bodies (SCENARIOS). Prints one JSON line per
+``openinference`` (``openinference-instrumentation-anthropic``). The client
+is the real Anthropic library on a mock HTTP transport that answers with the
+provider's real message and error bodies (SCENARIOS). Under OpenInference it
+also traces its own calls, as it does by default, on the global provider:
+each call then makes two spans, OpenInference's and the library's, its
+child. Under OpenLLMetry, whose span and the library's are two roots that
+nothing but timing links, the library's own tracing is turned off. Prints one JSON line per
 scenario: its name and the exception type it raised, if any.
 """
 
@@ -75,7 +76,7 @@ SCENARIOS: dict[str, tuple[int, dict[str, Any]]] = {
 
 def client_for(status: int, body: dict[str, Any], own_spans: bool) -> anthropic.Anthropic:
     """A real Anthropic client whose every request gets STATUS and BODY
-    (with its own spans of its calls when OWN_SPANS)."""
+    (tracing its own calls when OWN_SPANS)."""
     payload = json.dumps(body).encode()
 
     def answer(request: httpx2.Request) -> httpx2.Response:
@@ -101,7 +102,7 @@ def setup(mode: str, endpoint: str) -> Callable[[], bool]:
         from openinference.instrumentation.anthropic import AnthropicInstrumentor as OI
 
         OI().instrument(tracer_provider=provider)
-    elif mode not in ("faultprint", "library"):
+    elif mode != "faultprint":
         raise SystemExit(f"unknown mode {mode!r}")
     return done
 
@@ -111,7 +112,7 @@ def main() -> int:
     mode, endpoint = sys.argv[1], sys.argv[2]
     done = setup(mode, endpoint)
     for name, (status, body) in SCENARIOS.items():
-        client = client_for(status, body, own_spans=mode == "library")
+        client = client_for(status, body, own_spans=mode == "openinference")
         if mode == "faultprint":
             import faultprint
 
