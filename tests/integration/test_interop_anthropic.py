@@ -12,20 +12,18 @@ that records it.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.integration.interop_runs import accepted_spans, incidents, run_app
+
 pytest.importorskip("opentelemetry.instrumentation.anthropic")
 pytest.importorskip("openinference.instrumentation.anthropic")
 
-APP = Path(__file__).parent / "interop" / "anthropic_app.py"
+APP = "anthropic_app.py"
 MODES = ("faultprint", "openllmetry", "openinference")
 #: scenario -> failure category (None: a successful call)
 EXPECTED = {
@@ -49,32 +47,16 @@ RAISES = {
 }
 
 
-def run_app(mode: str, endpoint: str) -> list[dict[str, Any]]:
-    """Run the instrumented application once in a fresh process."""
-    done = subprocess.run(
-        [sys.executable, str(APP), mode, endpoint],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, f"{mode} app failed:\n{done.stdout}\n{done.stderr}"
-    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-
-
 @pytest.mark.slow
 def test_each_failure_has_one_fingerprint_whichever_instrumentation_recorded_it(
     start_collector: Callable[..., Any],
 ) -> None:
     collector = start_collector()
     for mode in MODES:
-        ran = run_app(mode, collector.url)
-        assert {r["scenario"]: r["raised"] for r in ran} == {
-            name: RAISES.get(name, "") for name in EXPECTED
-        }
-    stats = httpx.get(f"{collector.url}/api/stats", timeout=10).json()
+        ran = run_app(APP, mode, collector.url)
+        assert ran == {name: RAISES.get(name, "") for name in EXPECTED}
     # one row per call: OpenInference's second span of each call is not one
-    assert stats["accepted_spans"] == len(MODES) * len(EXPECTED)
+    assert accepted_spans(collector.url) == len(MODES) * len(EXPECTED)
     collector.wait_stored()  # acknowledged means spooled; reads see what is stored
     stored = httpx.post(
         f"{collector.url}/api/sql",
@@ -84,25 +66,21 @@ def test_each_failure_has_one_fingerprint_whichever_instrumentation_recorded_it(
     # each call once: the library's span of it is not a second call
     assert stored == [[f"shop-{mode}", len(EXPECTED)] for mode in sorted(MODES)]
 
-    incidents = httpx.get(
-        f"{collector.url}/api/incidents", params={"since": "7d", "limit": 100}, timeout=10
-    ).json()["incidents"]
+    found = incidents(collector.url)
     failures = [c for c in EXPECTED.values() if c]
     # One fingerprint per failure mode, each recorded once per instrumentation:
     # a fingerprint that differed by instrumentation would split a count of 3.
-    summary = sorted((i["category"], i["failures"], i["error_type"]) for i in incidents)
-    assert sorted(i["category"] for i in incidents) == sorted(failures), summary
-    counts = {i["category"]: i["failures"] for i in incidents if i["category"] != "api_error"}
+    summary = sorted((i["category"], i["failures"], i["error_type"]) for i in found)
+    assert sorted(i["category"] for i in found) == sorted(failures), summary
+    counts = {i["category"]: i["failures"] for i in found if i["category"] != "api_error"}
     assert counts == {
         category: len(RECORDED_BY.get(name, MODES))
         for name, category in EXPECTED.items()
         if category not in (None, "api_error")
     }
-    assert [i["failures"] for i in incidents if i["category"] == "api_error"] == [len(MODES)] * len(
+    assert [i["failures"] for i in found if i["category"] == "api_error"] == [len(MODES)] * len(
         RAISES
     ), summary
-    assert {i["call_site"] for i in incidents} == {"anthropic.chat"}
-    api_errors = {
-        i["error_type"].rsplit(".", 1)[-1] for i in incidents if i["category"] == "api_error"
-    }
+    assert {i["call_site"] for i in found} == {"anthropic.chat"}
+    api_errors = {i["error_type"].rsplit(".", 1)[-1] for i in found if i["category"] == "api_error"}
     assert api_errors == set(RAISES.values())

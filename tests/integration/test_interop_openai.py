@@ -9,20 +9,17 @@ collector then holds each failure mode once, counted three times.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+
+from tests.integration.interop_runs import accepted_spans, incidents, run_app
 
 pytest.importorskip("opentelemetry.instrumentation.openai")
 pytest.importorskip("openinference.instrumentation.openai")
 
-APP = Path(__file__).parent / "interop" / "openai_app.py"
+APP = "openai_app.py"
 MODES = ("faultprint", "openllmetry", "openinference")
 #: scenario -> failure category (None: a successful call)
 EXPECTED = {
@@ -42,19 +39,6 @@ RAISES = {
 }
 
 
-def run_app(mode: str, endpoint: str, target: str = "openai") -> list[dict[str, Any]]:
-    """Run the instrumented application once in a fresh process."""
-    done = subprocess.run(
-        [sys.executable, str(APP), mode, endpoint, target],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, f"{mode} app failed:\n{done.stdout}\n{done.stderr}"
-    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-
-
 #: target -> the call site every instrumentation's spans get: the provider
 #: each names (for Azure OpenAI: from the client's class or host) and the operation
 CALL_SITES = {"openai": "openai.chat", "azure": "azure.ai.openai.chat"}
@@ -67,24 +51,17 @@ def test_each_failure_has_one_fingerprint_whichever_instrumentation_recorded_it(
 ) -> None:
     collector = start_collector()
     for mode in MODES:
-        ran = run_app(mode, collector.url, target)
-        assert {r["scenario"]: r["raised"] for r in ran} == {
-            name: RAISES.get(name, "") for name in EXPECTED
-        }
-    stats = httpx.get(f"{collector.url}/api/stats", timeout=10).json()
-    assert stats["accepted_spans"] == len(MODES) * len(EXPECTED)
+        ran = run_app(APP, mode, collector.url, target)
+        assert ran == {name: RAISES.get(name, "") for name in EXPECTED}
+    assert accepted_spans(collector.url) == len(MODES) * len(EXPECTED)
     collector.wait_stored()  # acknowledged means spooled; reads see what is stored
 
-    incidents = httpx.get(
-        f"{collector.url}/api/incidents", params={"since": "7d", "limit": 100}, timeout=10
-    ).json()["incidents"]
+    found = incidents(collector.url)
     failures = [c for c in EXPECTED.values() if c]
     # One fingerprint per failure mode, each recorded once per instrumentation:
     # a fingerprint that differed by instrumentation would split a count of 3.
-    assert sorted(i["category"] for i in incidents) == sorted(failures)
-    assert [i["failures"] for i in incidents] == [len(MODES)] * len(failures)
-    assert {i["call_site"] for i in incidents} == {CALL_SITES[target]}
-    api_errors = {
-        i["error_type"].rsplit(".", 1)[-1] for i in incidents if i["category"] == "api_error"
-    }
+    assert sorted(i["category"] for i in found) == sorted(failures)
+    assert [i["failures"] for i in found] == [len(MODES)] * len(failures)
+    assert {i["call_site"] for i in found} == {CALL_SITES[target]}
+    api_errors = {i["error_type"].rsplit(".", 1)[-1] for i in found if i["category"] == "api_error"}
     assert api_errors == set(RAISES.values())

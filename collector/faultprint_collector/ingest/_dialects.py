@@ -365,11 +365,9 @@ def detect_dialect(attrs: dict[str, Any]) -> str:
     return "otel_genai"
 
 
-def call_identity(span: SpanView) -> tuple[str, str, bool]:
-    """(canonical provider, operation, made by faultprint's SDK) of a model-call span."""
-    attrs = span.attributes
-    dialect = detect_dialect(attrs)
-    provider = canonical_provider(
+def _provider(attrs: dict[str, Any]) -> str:
+    """The registry name of the provider a span names, in any dialect."""
+    return canonical_provider(
         _first(
             attrs,
             "gen_ai.provider.name",
@@ -379,6 +377,13 @@ def call_identity(span: SpanView) -> tuple[str, str, bool]:
             "llm.vendor",
         )
     )
+
+
+def call_identity(span: SpanView) -> tuple[str, str, bool]:
+    """(canonical provider, operation, made by faultprint's SDK) of a model-call span."""
+    attrs = span.attributes
+    dialect = detect_dialect(attrs)
+    provider = _provider(attrs)
     return provider, _operation(span, attrs, dialect), dialect == "faultprint"
 
 
@@ -707,16 +712,7 @@ def read_call(span: SpanView) -> CallView:
     attrs = span.attributes
     dialect = detect_dialect(attrs)
     response = _json(attrs.get("output.value")) if dialect == "openinference" else None
-    provider = canonical_provider(
-        _first(
-            attrs,
-            "gen_ai.provider.name",
-            "gen_ai.system",
-            "llm.provider",
-            "llm.system",
-            "llm.vendor",
-        )
-    )
+    provider = _provider(attrs)
     operation = _operation(span, attrs, dialect)
     view = CallView(
         dialect=dialect,
