@@ -57,6 +57,8 @@ def test_each_failure_has_one_fingerprint_whichever_instrumentation_recorded_it(
         assert ran == {name: RAISES.get(name, "") for name in EXPECTED}
     # one row per call: OpenInference's second span of each call is not one
     assert accepted_spans(collector.url) == len(MODES) * len(EXPECTED)
+    stats = httpx.get(f"{collector.url}/api/stats", timeout=10).json()
+    assert stats["repeated_spans"] == len(EXPECTED)
     collector.wait_stored()  # acknowledged means spooled; reads see what is stored
     stored = httpx.post(
         f"{collector.url}/api/sql",

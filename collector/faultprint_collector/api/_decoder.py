@@ -38,6 +38,9 @@ class DecodeResult:
     rows: int = 0
     rejected: int = 0
     errors: list[str] = field(default_factory=list)
+    #: model-call spans that recorded again a call another span recorded
+    #: (``ingest.repeated_calls``), stored once
+    repeated: int = 0
     #: non-zero: the request is refused with this HTTP status and reason
     status: int = 0
     reason: str = ""
@@ -62,7 +65,13 @@ def decode_request(
     for index in bad:
         if len(errors) < 5:
             errors.append(f"span {batch.records[index].span_id} has values its columns cannot hold")
-    return DecodeResult(payload, len(batch.records) - len(bad), batch.rejected + len(bad), errors)
+    return DecodeResult(
+        payload,
+        len(batch.records) - len(bad),
+        batch.rejected + len(bad),
+        errors,
+        repeated=batch.repeated,
+    )
 
 
 _worker: tuple[Scrubber, RowEncoder, int] | None = None

@@ -187,6 +187,7 @@ async def receive_traces(request: Request, project: str = Depends(caller_project
     state.recent.add(digest)
     stats["accepted_spans"] += spans
     stats["rejected_spans"] += result.rejected
+    stats["repeated_spans"] += result.repeated
     body_out, media_type = encode_response(result.rejected, "; ".join(result.errors), content_type)
     return Response(body_out, media_type=media_type)
 
