@@ -6,15 +6,15 @@ OpenTelemetry tracer provider and the instrumentors patch global state.
     python anthropic_app.py MODE ENDPOINT
 
 MODE is ``faultprint`` (faultprint's SDK and ``instrument_anthropic``),
-``openllmetry`` (``opentelemetry-instrumentation-anthropic``),
+``openllmetry`` (``opentelemetry-instrumentation-anthropic``) or
 ``openinference`` (``openinference-instrumentation-anthropic``). The client
 is the real Anthropic library on a mock HTTP transport that answers with the
-provider's real message and error bodies (SCENARIOS). Under OpenInference it
-also traces its own calls, as it does by default, on the global provider:
-each call then makes two spans, OpenInference's and the library's, its
-child. Under OpenLLMetry, whose span and the library's are two roots that
-nothing but timing links, the library's own tracing is turned off. Prints one JSON line per
-scenario: its name and the exception type it raised, if any.
+provider's real message and error bodies (SCENARIOS). Under OpenInference the
+library also traces its own calls, as it does by default, on the global
+provider: each call then makes two spans, OpenInference's and the library's,
+its child. Under OpenLLMetry, whose span and the library's are two roots that
+nothing but timing links, the library's own tracing is turned off. Prints one
+JSON line per scenario: its name and the exception type it raised, if any.
 """
 
 from __future__ import annotations
