@@ -36,6 +36,7 @@ from faultprint._options import (
     check_rate,
     check_seconds,
     check_text,
+    refused,
 )
 from faultprint._redact import default_redactor
 from faultprint._span import SpanStarter
@@ -215,27 +216,23 @@ def _check_arguments(**args: Any) -> None:
     check_seconds(where, "schedule_delay", args["schedule_delay"])
     redact = args["redact"]
     if not (redact is None or isinstance(redact, bool) or callable(redact)):
-        raise ConfigurationError(
-            f"{where}: redact= takes True, False, None or a function of a string, got {redact!r}"
-        )
+        raise refused(where, "redact", "True, False, None or a function of a string", redact)
     if args["compression"] not in _COMPRESSIONS:
-        raise ConfigurationError(
-            f"{where}: compression= takes 'gzip', 'none' or None, got {args['compression']!r}"
-        )
+        raise refused(where, "compression", "'gzip', 'none' or None", args["compression"])
     provider = args["tracer_provider"]
     if provider is not None and not (
         callable(getattr(provider, "get_tracer", None))
         and callable(getattr(provider, "add_span_processor", None))
     ):
-        raise ConfigurationError(
-            f"{where}: tracer_provider= takes an OpenTelemetry SDK TracerProvider "
-            f"(opentelemetry.sdk.trace.TracerProvider), got {type(provider).__name__}"
+        raise refused(
+            where,
+            "tracer_provider",
+            "an OpenTelemetry SDK TracerProvider (opentelemetry.sdk.trace.TracerProvider)",
+            provider,
         )
     exporter = args["exporter"]
     if exporter is not None and not callable(getattr(exporter, "export", None)):
-        raise ConfigurationError(
-            f"{where}: exporter= takes an OpenTelemetry SpanExporter, got {type(exporter).__name__}"
-        )
+        raise refused(where, "exporter", "an OpenTelemetry SpanExporter", exporter)
 
 
 def configure(

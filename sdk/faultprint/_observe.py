@@ -31,7 +31,7 @@ from faultprint._config import STATE
 from faultprint._current import CURRENT_CALL
 from faultprint._errors import InvalidOutputError, classify_exception, exception_type_name
 from faultprint._hash import canonical, input_hash
-from faultprint._options import check_flag, check_name, check_rate, check_text
+from faultprint._options import check_call_options
 from faultprint._output import (
     Output,
     analyze,
@@ -113,7 +113,8 @@ class CallSpec:
             self.checks = build_checks(expect, json)
         self.raise_on_invalid = raise_on_invalid
         self.tools = tools
-        check_rate("faultprint", "sample_rate", sample_rate)
+        # sample_rate and the other options were checked where they were
+        # given: @observe, the client integrations (call() takes no rate)
         self.sample_rate = sample_rate
         self.capture_content = capture_content
 
@@ -626,19 +627,19 @@ def observe(
     An argument it cannot use raises :class:`faultprint.ConfigurationError`
     (``TypeError`` for an unusable ``expect=``) when it decorates.
     """
-    where = "@faultprint.observe"
-    check_text(
-        where,
+    check_call_options(
+        "@faultprint.observe",
         model=model,
         provider=provider,
         version=version,
         call_site=call_site,
         server_address=server_address,
+        operation=operation,
+        json=json,
+        raise_on_invalid=raise_on_invalid,
+        capture_content=capture_content,
+        sample_rate=sample_rate,
     )
-    check_name(where, "operation", operation)
-    check_flag(where, json=json, raise_on_invalid=raise_on_invalid)
-    check_flag(where, optional=True, capture_content=capture_content)
-    check_rate(where, "sample_rate", sample_rate)
     options = dict(
         model=model,
         provider=provider,

@@ -17,6 +17,7 @@ from typing import Any
 
 __all__ = [
     "ConfigurationError",
+    "check_call_options",
     "check_count",
     "check_flag",
     "check_headers",
@@ -24,6 +25,7 @@ __all__ = [
     "check_rate",
     "check_seconds",
     "check_text",
+    "refused",
 ]
 
 
@@ -36,7 +38,8 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _fail(where: str, name: str, takes: str, value: Any) -> ConfigurationError:
+def refused(where: str, name: str, takes: str, value: Any) -> ConfigurationError:
+    """The error for argument ``name`` of ``where``, which takes ``takes``, given ``value``."""
     return ConfigurationError(f"{where}: {name}= takes {takes}, got {_shown(value)}")
 
 
@@ -49,13 +52,13 @@ def check_text(where: str, **values: Any) -> None:
     """Each of ``values`` is a string or None."""
     for name, value in values.items():
         if value is not None and not isinstance(value, str):
-            raise _fail(where, name, "a string", value)
+            raise refused(where, name, "a string", value)
 
 
 def check_name(where: str, name: str, value: Any) -> None:
     """``value`` is a non-empty string."""
     if not isinstance(value, str) or not value:
-        raise _fail(where, name, "a non-empty string", value)
+        raise refused(where, name, "a non-empty string", value)
 
 
 def check_flag(where: str, optional: bool = False, **values: Any) -> None:
@@ -63,25 +66,25 @@ def check_flag(where: str, optional: bool = False, **values: Any) -> None:
     for name, value in values.items():
         if not isinstance(value, bool) and not (optional and value is None):
             takes = "True, False or None" if optional else "True or False"
-            raise _fail(where, name, takes, value)
+            raise refused(where, name, takes, value)
 
 
 def check_rate(where: str, name: str, value: Any) -> None:
     """``value`` is None or a number in (0, 1]."""
     if value is not None and not (_is_number(value) and 0.0 < value <= 1.0):
-        raise _fail(where, name, "a number in (0, 1]", value)
+        raise refused(where, name, "a number in (0, 1]", value)
 
 
 def check_count(where: str, name: str, value: Any, minimum: int) -> None:
     """``value`` is an integer of at least ``minimum``."""
     if not (isinstance(value, int) and not isinstance(value, bool) and value >= minimum):
-        raise _fail(where, name, f"an integer >= {minimum}", value)
+        raise refused(where, name, f"an integer >= {minimum}", value)
 
 
 def check_seconds(where: str, name: str, value: Any) -> None:
     """``value`` is a finite number of seconds above zero."""
     if not (_is_number(value) and math.isfinite(value) and value > 0):
-        raise _fail(where, name, "a number of seconds > 0", value)
+        raise refused(where, name, "a number of seconds > 0", value)
 
 
 def check_headers(where: str, value: Any) -> None:
@@ -91,4 +94,34 @@ def check_headers(where: str, value: Any) -> None:
     if not isinstance(value, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
     ):
-        raise _fail(where, "headers", "a mapping of strings to strings", value)
+        raise refused(where, "headers", "a mapping of strings to strings", value)
+
+
+def check_call_options(
+    where: str,
+    *,
+    model: Any = None,
+    provider: Any = None,
+    version: Any = None,
+    call_site: Any = None,
+    server_address: Any = None,
+    operation: Any = "chat",
+    json: Any = False,
+    raise_on_invalid: Any = False,
+    capture_content: Any = None,
+    sample_rate: Any = None,
+) -> None:
+    """The options of a model call's recording, as ``@observe`` and the client
+    integrations take them (``expect=`` is checked by building its check)."""
+    check_text(
+        where,
+        model=model,
+        provider=provider,
+        version=version,
+        call_site=call_site,
+        server_address=server_address,
+    )
+    check_name(where, "operation", operation)
+    check_flag(where, json=json, raise_on_invalid=raise_on_invalid)
+    check_flag(where, optional=True, capture_content=capture_content)
+    check_rate(where, "sample_rate", sample_rate)

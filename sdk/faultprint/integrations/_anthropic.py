@@ -22,7 +22,7 @@ from faultprint.integrations._common import (
     StreamProxy,
     _StreamBase,
     check_client,
-    checked_options,
+    check_options,
     instrument_copies,
     provider_of,
     replace_methods,
@@ -171,7 +171,7 @@ def _wrap(messages: Any, wrapper: MethodWrapper) -> None:
 def instrument(client: Any, **options: Any) -> Any:
     """Instrument an Anthropic client in place; returns it. Idempotent."""
     where = "faultprint.instrument_anthropic()"
-    checked_options(where, options)
+    check_options(where, options)
     check_client(where, client, "anthropic", ("messages", "beta"))
     server = server_address(client)
     provider = options.get("provider") or provider_of(client, "anthropic")

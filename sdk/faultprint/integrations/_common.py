@@ -30,7 +30,7 @@ from faultprint._observe import (
     _stream_closed,
     _stream_done,
 )
-from faultprint._options import check_flag, check_rate, check_text
+from faultprint._options import check_call_options
 from faultprint._output import (
     FINAL_RESPONSE_EVENTS,
     STOPPED_SHORT,
@@ -47,7 +47,7 @@ __all__ = [
     "StreamProxy",
     "caller_site",
     "check_client",
-    "checked_options",
+    "check_options",
     "instrument_copies",
     "is_replacement",
     "provider_of",
@@ -117,14 +117,14 @@ INSTRUMENT_OPTIONS = (
 )
 
 
-def checked_options(where: str, options: dict[str, Any]) -> dict[str, Any]:
-    """``options`` of the integration ``where``, checked now, at start-up.
+def check_options(where: str, options: dict[str, Any]) -> None:
+    """Check the ``options`` of the integration ``where`` now, at start-up.
 
     Read later, on each call, a mistake would only be logged, at debug
     level, and leave every call of the client unrecorded: an unknown option
     raises ``TypeError`` (as an unknown keyword argument would), an unusable
-    value :class:`~faultprint.ConfigurationError`, an unusable ``expect=``
-    the ``TypeError`` ``@observe`` raises for it.
+    value :class:`~faultprint.ConfigurationError` as for ``@observe``, an
+    unusable ``expect=`` the ``TypeError`` ``@observe`` raises for it.
     """
     unknown = sorted(set(options) - set(INSTRUMENT_OPTIONS))
     if unknown:
@@ -132,20 +132,11 @@ def checked_options(where: str, options: dict[str, Any]) -> dict[str, Any]:
             f"{where} got an unexpected option {', '.join(map(repr, unknown))}; "
             f"it takes {', '.join(INSTRUMENT_OPTIONS)}"
         )
-    check_text(
-        where,
-        version=options.get("version"),
-        call_site=options.get("call_site"),
-        provider=options.get("provider"),
-    )
-    check_flag(where, json=options.get("json", False))
-    check_flag(where, optional=True, capture_content=options.get("capture_content"))
-    check_rate(where, "sample_rate", options.get("sample_rate"))
+    check_call_options(where, **{k: v for k, v in options.items() if k != "expect"})
     if options.get("expect") is not None:
         from faultprint._checks import build_checks
 
         build_checks(options["expect"], False)
-    return options
 
 
 def check_client(where: str, client: Any, library: str, resources: tuple[str, ...]) -> None:

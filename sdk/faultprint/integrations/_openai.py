@@ -24,7 +24,7 @@ from typing import Any
 from faultprint.integrations._common import (
     MethodWrapper,
     check_client,
-    checked_options,
+    check_options,
     instrument_copies,
     provider_of,
     replace_methods,
@@ -43,7 +43,7 @@ def _wrap(resource: Any, wrapper: MethodWrapper) -> None:
 def instrument(client: Any, **options: Any) -> Any:
     """Instrument an OpenAI client in place; returns it. Idempotent."""
     where = "faultprint.instrument_openai()"
-    checked_options(where, options)
+    check_options(where, options)
     check_client(where, client, "openai", ("chat", "completions", "responses"))
     server = server_address(client)
     provider = options.get("provider") or provider_of(client, "openai")
