@@ -107,33 +107,26 @@ def responder(status: int, body: bytes | dict, seen: list | None = None):
     return handler
 
 
-def openai_client(handler, is_async=False):
+def mock_http(handler, is_async=False):
+    """An HTTP client of the libraries' HTTP package, every request answered by HANDLER."""
     transport = httpx2.MockTransport(handler)
-    if is_async:
-        return openai.AsyncOpenAI(
-            api_key="sk-test",
-            base_url="https://api.openai.com/v1",
-            max_retries=0,
-            http_client=httpx2.AsyncClient(transport=transport),
-        )
-    return openai.OpenAI(
+    return (
+        httpx2.AsyncClient(transport=transport) if is_async else httpx2.Client(transport=transport)
+    )
+
+
+def openai_client(handler, is_async=False):
+    return (openai.AsyncOpenAI if is_async else openai.OpenAI)(
         api_key="sk-test",
         base_url="https://api.openai.com/v1",
         max_retries=0,
-        http_client=httpx2.Client(transport=transport),
+        http_client=mock_http(handler, is_async),
     )
 
 
 def anthropic_client(handler, is_async=False):
-    transport = httpx2.MockTransport(handler)
-    if is_async:
-        return anthropic.AsyncAnthropic(
-            api_key="sk-ant-test",
-            max_retries=0,
-            http_client=httpx2.AsyncClient(transport=transport),
-        )
-    return anthropic.Anthropic(
-        api_key="sk-ant-test", max_retries=0, http_client=httpx2.Client(transport=transport)
+    return (anthropic.AsyncAnthropic if is_async else anthropic.Anthropic)(
+        api_key="sk-ant-test", max_retries=0, http_client=mock_http(handler, is_async)
     )
 
 

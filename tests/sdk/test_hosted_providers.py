@@ -16,7 +16,7 @@ import faultprint
 import pytest
 from faultprint import attributes as A
 
-from tests.sdk.providers import ANTHROPIC_KW, CHAT, MESSAGE, OPENAI_KW, responder
+from tests.sdk.providers import ANTHROPIC_KW, CHAT, MESSAGE, OPENAI_KW, mock_http, responder
 
 openai = pytest.importorskip("openai")
 anthropic = pytest.importorskip("anthropic")
@@ -24,17 +24,12 @@ httpx2 = pytest.importorskip("httpx2")
 
 
 def _azure(handler: Any, is_async: bool = False) -> Any:
-    cls, http = (
-        (openai.AsyncAzureOpenAI, httpx2.AsyncClient)
-        if is_async
-        else (openai.AzureOpenAI, httpx2.Client)
-    )
-    return cls(
+    return (openai.AsyncAzureOpenAI if is_async else openai.AzureOpenAI)(
         api_key="azure-test-key",
         azure_endpoint="https://shop-eastus.openai.azure.com",
         api_version="2024-10-21",
         max_retries=0,
-        http_client=http(transport=httpx2.MockTransport(handler)),
+        http_client=mock_http(handler, is_async),
     )
 
 
@@ -43,7 +38,7 @@ def _openai_at(base_url: str, handler: Any) -> Any:
         api_key="sk-test",
         base_url=base_url,
         max_retries=0,
-        http_client=httpx2.Client(transport=httpx2.MockTransport(handler)),
+        http_client=mock_http(handler),
     )
 
 
@@ -117,7 +112,7 @@ def test_an_anthropic_vertex_client_names_vertex_ai(spans):
         project_id="shop-prod",
         access_token="ya29.test",
         max_retries=0,
-        http_client=httpx2.Client(transport=httpx2.MockTransport(responder(200, MESSAGE))),
+        http_client=mock_http(responder(200, MESSAGE)),
     )
     faultprint.instrument_anthropic(client)
     client.messages.create(**ANTHROPIC_KW)
@@ -135,7 +130,7 @@ def _bedrock(handler: Any) -> Any:
         aws_secret_key="test-secret",
         aws_region="us-east-1",
         max_retries=0,
-        http_client=httpx2.Client(transport=httpx2.MockTransport(handler)),
+        http_client=mock_http(handler),
     )
 
 
@@ -171,7 +166,7 @@ def test_an_anthropic_client_of_anthropic_names_anthropic(spans):
     client = anthropic.Anthropic(
         api_key="sk-ant-test",
         max_retries=0,
-        http_client=httpx2.Client(transport=httpx2.MockTransport(responder(200, MESSAGE))),
+        http_client=mock_http(responder(200, MESSAGE)),
     )
     faultprint.instrument_anthropic(client)
     client.messages.create(**ANTHROPIC_KW)

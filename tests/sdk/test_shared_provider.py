@@ -19,10 +19,9 @@ from faultprint import attributes as A
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from tests.sdk.providers import ANTHROPIC_KW, MESSAGE, responder
+from tests.sdk.providers import ANTHROPIC_KW, MESSAGE, mock_http, responder
 
 anthropic = pytest.importorskip("anthropic")
-httpx2 = pytest.importorskip("httpx2")
 
 LIBRARY_SCOPE = "com.anthropic.sdk.python"
 
@@ -47,15 +46,10 @@ class Shared:
 
     def client(self, handler: Any, is_async: bool = False) -> Any:
         """A real Anthropic client whose own spans go to the shared provider."""
-        cls, http = (
-            (anthropic.AsyncAnthropic, httpx2.AsyncClient)
-            if is_async
-            else (anthropic.Anthropic, httpx2.Client)
-        )
-        return cls(
+        return (anthropic.AsyncAnthropic if is_async else anthropic.Anthropic)(
             api_key="sk-ant-test",
             max_retries=0,
-            http_client=http(transport=httpx2.MockTransport(handler)),
+            http_client=mock_http(handler, is_async),
             open_telemetry={"tracer_provider": self.provider},
         )
 
