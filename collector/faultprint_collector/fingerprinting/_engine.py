@@ -37,7 +37,7 @@ from ._validation import (
 __all__ = ["STRATEGY", "FailureRecord", "Fingerprint", "explain", "fingerprint", "line_fingerprint"]
 
 #: name of the grouping strategy; a change of algorithm is a new strategy
-STRATEGY = "v3"
+STRATEGY = "v4"
 
 Components = dict[str, Any]
 
@@ -234,8 +234,11 @@ def _api_error(r: FailureRecord, msg: str, comps: Components) -> str:
     comps["provider_type"] = etype
     # A specific error code or type names the mode (overloaded_error,
     # rate_limit_exceeded); only a generic one (anthropic's
-    # invalid_request_error covers many distinct problems) lets the prose decide.
-    if not code and etype in _GENERIC_PROVIDER_TYPES:
+    # invalid_request_error covers many distinct problems) lets the prose
+    # decide, whether it came as the type or as the code: a provider without
+    # codes (anthropic), or an error without one (many of openai's 400s), is
+    # recorded with its type as the code.
+    if code in _GENERIC_PROVIDER_TYPES and etype in _GENERIC_PROVIDER_TYPES:
         prose = pe.message if pe is not None else msg
         comps["template"] = template_of(prose) if prose else ""
     return str(comps.get("template", ""))

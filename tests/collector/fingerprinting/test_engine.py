@@ -12,6 +12,7 @@ import pytest
 from faultprint_collector.fingerprinting import (
     STRATEGY,
     FailureRecord,
+    Fingerprint,
     category_from_fields,
     explain,
     fingerprint,
@@ -427,12 +428,12 @@ def test_pinned_fingerprints_of_this_strategy_version() -> None:
     # Stored fingerprints must keep their meaning: when a change to the engine
     # moves any of these, it is a new strategy version (bump STRATEGY and
     # re-pin), never a silent reshuffle.
-    assert STRATEGY == "v3"
+    assert STRATEGY == "v4"
     assert (
         fingerprint(
             FailureRecord(category="api_error", message=ANTHROPIC_529, call_site="shop.extract")
         ).hex
-        == "b6ee34366a643ead"
+        == "96661d6a1d84d2e6"
     )
     tb = "Traceback (most recent call last):\n  File \"/srv/shop/orders.py\", line 9, in total\nKeyError: 'price'"  # noqa: E501
     rec = FailureRecord(
@@ -442,12 +443,12 @@ def test_pinned_fingerprints_of_this_strategy_version() -> None:
         stacktrace=tb,
         call_site="shop.total",
     )
-    assert fingerprint(rec).hex == "5d7552ef007c051a"
+    assert fingerprint(rec).hex == "2d85f5e71a9eefac"
     assert (
         fingerprint(FailureRecord(category="refusal", call_site="shop.extract")).coarse_hex
-        == "4523545e07101ea0"
+        == "1684d8549626791c"
     )
-    assert line_fingerprint("Connection closed by 10.0.0.1 [preauth]").hex == "2c3770fe11bc87ce"
+    assert line_fingerprint("Connection closed by 10.0.0.1 [preauth]").hex == "35d5bacd335458b5"
     cut = FailureRecord(
         category="exception",
         error_type="JSONDecodeError",
@@ -455,7 +456,43 @@ def test_pinned_fingerprints_of_this_strategy_version() -> None:
         output='{"invoice_id": "INV-000812", "custo',
         call_site="shop.extract",
     )
-    assert fingerprint(cut).hex == "ab4fadfdb78dba78"
+    assert fingerprint(cut).hex == "bcbed9ed2b4a8c48"
+
+
+ANTHROPIC_400 = (
+    "Error code: 400 - {'type': 'error', 'error': {'type': 'invalid_request_error', "
+    "'message': '%s'}}"
+)
+
+
+@pytest.mark.parametrize(
+    "error_code",
+    [
+        "",  # read from the message alone (another instrumentation's exception event)
+        "invalid_request_error",  # recorded as the code (the SDK; anthropic has no codes)
+    ],
+)
+def test_a_generic_provider_type_lets_the_prose_decide_however_it_was_recorded(
+    error_code: str,
+) -> None:
+    def fp400(prose: str) -> Fingerprint:
+        return fingerprint(
+            FailureRecord(
+                category="api_error",
+                message=ANTHROPIC_400 % prose,
+                status_code=400,
+                error_code=error_code,
+                call_site="shop.extract",
+            )
+        )
+
+    too_long = fp400("prompt is too long: 224593 tokens > 200000 maximum")
+    too_long_again = fp400("prompt is too long: 215766 tokens > 200000 maximum")
+    max_tokens = fp400("max_tokens: 100000 > 8192, which is the maximum allowed number")
+    assert too_long.fine == too_long_again.fine
+    assert too_long.fine != max_tokens.fine  # two problems, one generic type
+    assert too_long.coarse == max_tokens.coarse  # one kind: http_400:invalid_request_error
+    assert too_long.components["kind"] == "http_400:invalid_request_error"
 
 
 def test_specific_provider_type_ignores_the_prose() -> None:

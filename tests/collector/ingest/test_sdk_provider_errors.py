@@ -140,3 +140,123 @@ def test_an_error_the_websocket_reports_is_the_failure_mode_of_the_same_http_err
         ("api_error", "rate_limit_exceeded", 429)
     }
     assert len({r.fingerprint for r in records}) == 1
+
+
+def anthropic_error(message: str) -> dict[str, Any]:
+    """Anthropic's error body: a type, no code."""
+    return {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
+
+
+def openai_error(message: str, param: str | None) -> dict[str, Any]:
+    """OpenAI's error body for a 400 that has no code (many have none)."""
+    return {
+        "error": {"message": message, "type": "invalid_request_error", "param": param, "code": None}
+    }
+
+
+#: (library, mode, HTTP 400 body): two failures of each mode, with different
+#: numbers; every mode has the provider's generic error type
+GENERIC_400S = [
+    (
+        "anthropic",
+        "prompt too long",
+        anthropic_error("prompt is too long: 224593 tokens > 200000 maximum"),
+    ),
+    (
+        "anthropic",
+        "prompt too long",
+        anthropic_error("prompt is too long: 215766 tokens > 200000 maximum"),
+    ),
+    (
+        "anthropic",
+        "max_tokens too large",
+        anthropic_error(
+            "max_tokens: 100000 > 64000, which is the maximum allowed number of output "
+            "tokens for claude-sonnet-4-5-20250929"
+        ),
+    ),
+    (
+        "anthropic",
+        "max_tokens too large",
+        anthropic_error(
+            "max_tokens: 70000 > 64000, which is the maximum allowed number of output "
+            "tokens for claude-sonnet-4-5-20250929"
+        ),
+    ),
+    (
+        "openai",
+        "json mode without json",
+        openai_error(
+            "'messages' must contain the word 'json' in some form, to use 'response_format' "
+            "of type 'json_object'.",
+            "messages",
+        ),
+    ),
+    (
+        "openai",
+        "json mode without json",
+        openai_error(
+            "'messages' must contain the word 'json' in some form, to use 'response_format' "
+            "of type 'json_object'.",
+            "messages",
+        ),
+    ),
+    (
+        "openai",
+        "tool message without tool call",
+        openai_error(
+            "Invalid parameter: messages with role 'tool' must be a response to a preceeding "
+            "message with 'tool_calls'.",
+            "messages.[2].role",
+        ),
+    ),
+    (
+        "openai",
+        "tool message without tool call",
+        openai_error(
+            "Invalid parameter: messages with role 'tool' must be a response to a preceeding "
+            "message with 'tool_calls'.",
+            "messages.[4].role",
+        ),
+    ),
+]
+
+
+def test_distinct_problems_under_a_generic_error_type_are_distinct_failure_modes(
+    exporter,
+) -> None:
+    """Anthropic's ``invalid_request_error`` (it has no codes) and OpenAI's 400s
+    without a code name a class of problems: recorded by the SDK, each problem
+    is its own failure mode, and recurrences of one problem are one."""
+    anthropic = pytest.importorskip("anthropic")
+    from tests.sdk.providers import (
+        ANTHROPIC_KW,
+        OPENAI_KW,
+        anthropic_client,
+        openai_client,
+        responder,
+    )
+
+    for library, _, body in GENERIC_400S:
+        if library == "anthropic":
+            with pytest.raises(anthropic.BadRequestError):
+                faultprint.instrument_anthropic(
+                    anthropic_client(responder(400, body))
+                ).messages.create(**ANTHROPIC_KW)
+        else:
+            with pytest.raises(openai.BadRequestError):
+                faultprint.instrument_openai(
+                    openai_client(responder(400, body))
+                ).chat.completions.create(**OPENAI_KW)
+    assert faultprint.flush(5.0)
+    spans = sorted(exporter.get_finished_spans(), key=lambda s: s.start_time or 0)
+    records = records_from_request(encode_spans(spans), "p").records
+    assert len(records) == len(GENERIC_400S)
+    assert {(r.category, r.error_code, r.http_status) for r in records} == {
+        ("api_error", "invalid_request_error", 400)
+    }
+    modes: dict[str, set[int]] = {}
+    for (library, mode, _), record in zip(GENERIC_400S, records, strict=True):
+        modes.setdefault(f"{library}/{mode}", set()).add(record.fingerprint)
+    assert all(len(fingerprints) == 1 for fingerprints in modes.values()), modes
+    assert len(set().union(*modes.values())) == len(modes)  # no two modes share one
