@@ -27,11 +27,16 @@ The rules, stated once (the README and the JSON notes repeat them):
   enough data"; mix-level figures
   (JSD, effective modes) need MIN_FAILURES failures in each version to
   count towards a verdict or a gate.
+- **One grouping strategy**: fingerprints are only comparable when one
+  strategy grouped both versions' failures (a collector upgrade that changes
+  the strategy gives every failure mode a new fingerprint). When the window
+  holds failures grouped by more than one, modes and the failure mix are not
+  judged; the failure rate still is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -43,6 +48,7 @@ from faultprint_collector.analysis._reference import (
 )
 from faultprint_collector.analysis._sql import (
     Selection,
+    failure_strategies,
     fingerprint_info,
     mode_counts,
     mode_exposure,
@@ -163,6 +169,7 @@ def compare_metrics(
     alpha: float = DEFAULT_ALPHA,
     base_exposure: Mapping[int, tuple[float, float]] | None = None,
     cand_exposure: Mapping[int, tuple[float, float]] | None = None,
+    strategies: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, Any]:
     """The comparison from per-version metrics and per-mode failure counts.
 
@@ -171,6 +178,9 @@ def compare_metrics(
     weighted failures, INFO fingerprint → catalogue entry, *_EXPOSURE
     fingerprint → (calls, sum of squared weights) at its call site, as
     ``mode_exposure`` gives them (the whole version's when not given).
+    STRATEGIES maps each version to the fingerprint strategies of its
+    failures (``failure_strategies``); with more than one between them,
+    modes and the mix are not judged.
     """
     info = info or {}
     b = dict(base) if base else _empty_metrics()
@@ -200,8 +210,23 @@ def compare_metrics(
                     f"but with its successes sampled they are worth {worth:.1f} unsampled calls "
                     f"(need at least {MIN_CALLS} for a verdict)"
                 )
-    mix_ok = enough and f1 >= MIN_FAILURES and f2 >= MIN_FAILURES
-    if enough and not mix_ok:
+    # "" is a failure stored without one (written by hand, not by a collector)
+    grouped_by = sorted({s for v in (strategies or {}).values() for s in v if s})
+    modes_ok = len(grouped_by) <= 1
+    if not modes_ok:
+        by_version = "; ".join(
+            f"{name} {version!r}: "
+            f"{', '.join(s for s in (strategies or {}).get(version, []) if s) or 'none'}"
+            for name, version in (("baseline", baseline), ("candidate", candidate))
+        )
+        notes.append(
+            f"failures in the window were grouped by more than one fingerprint strategy "
+            f"({by_version}): a failure mode has a different fingerprint under each, so "
+            "failure modes and the failure mix are not compared; compare over a window "
+            "grouped by one (since the collector's upgrade)"
+        )
+    mix_ok = enough and modes_ok and f1 >= MIN_FAILURES and f2 >= MIN_FAILURES
+    if enough and modes_ok and not mix_ok:
         notes.append(
             f"too few failures to judge the failure mix (baseline {f1:g}, candidate {f2:g}; "
             f"need at least {MIN_FAILURES} each): JSD and effective modes are not gated"
@@ -220,13 +245,14 @@ def compare_metrics(
     rate_p = two_proportion_test(p1, m1, p2, m2)
     rate_significant = enough and rate_p < alpha and p1 != p2
 
-    jsd = jensen_shannon(base_modes, cand_modes)
+    # two groupings' fingerprints never match: their divergence says nothing
+    jsd = jensen_shannon(base_modes, cand_modes) if modes_ok else None
 
     whole1 = (n1, float(b.get("calls_sq") or n1))
     whole2 = (n2, float(c.get("calls_sq") or n2))
     fps = sorted(set(base_modes) | set(cand_modes))
     tested: list[dict[str, Any]] = []
-    if enough:
+    if enough and modes_ok:
         for fp in fps:
             x1 = base_modes.get(fp, 0.0)
             x2 = cand_modes.get(fp, 0.0)
@@ -322,6 +348,7 @@ def compare_metrics(
         "vanished_modes": vanished_modes,
         "changed_modes": changed_modes,
         "enough_data": enough,
+        "modes_judged": modes_ok,
         "mix_judged": mix_ok,
         "alpha": alpha,
         "notes": notes,
@@ -349,7 +376,10 @@ def _verdict(r: dict[str, Any]) -> str:
         counts.append(f"{len(r['vanished_modes'])} vanished")
     if r["changed_modes"]:
         counts.append(f"{len(r['changed_modes'])} changed in frequency")
-    parts.append(", ".join(counts) if counts else "the same failure modes")
+    if not r["modes_judged"]:
+        parts.append("failure modes not compared (grouped by different fingerprint strategies)")
+    else:
+        parts.append(", ".join(counts) if counts else "the same failure modes")
     if r["mix_judged"] and r["jsd"] is not None and r["jsd"] > JSD_NOTEWORTHY:
         parts.append(f"failure mix shifted (JSD {r['jsd']:.2f})")
     return "; ".join(parts)
@@ -381,6 +411,7 @@ def compare_versions(
     metrics = version_metrics(store, sel, with_drift=False)
     modes = mode_counts(store, sel)
     exposure = mode_exposure(store, sel)
+    strategies = failure_strategies(store, sel)
     base_modes = modes.get(baseline, {})
     cand_modes = modes.get(candidate, {})
     flagged = set(base_modes) | set(cand_modes)
@@ -395,6 +426,7 @@ def compare_versions(
         alpha=alpha,
         base_exposure=exposure.get(baseline, {}),
         cand_exposure=exposure.get(candidate, {}),
+        strategies=strategies,
     )
     listed = [
         int(m["fingerprint"], 16)

@@ -33,7 +33,8 @@ class _Spec:
     help: str
     #: default comparison when only the name is given (None: one is required)
     default: tuple[str, float] | None
-    #: needs enough calls (True) / enough failures for the mix ("mix") / nothing
+    #: needs enough calls (True) / and failure modes grouped alike ("modes") /
+    #: and enough failures for the mix ("mix") / nothing
     needs: bool | str
     value: Callable[[dict[str, Any]], float | None]
 
@@ -55,25 +56,25 @@ RULES: dict[str, _Spec] = {
     "new-modes": _Spec(
         "number of new failure modes (default: >0)",
         (">", 0),
-        True,
+        "modes",
         lambda r: float(len(r["new_modes"])),
     ),
     "vanished-modes": _Spec(
         "number of vanished failure modes (default: >0)",
         (">", 0),
-        True,
+        "modes",
         lambda r: float(len(r["vanished_modes"])),
     ),
     "changed-modes": _Spec(
         "number of modes whose rate changed significantly (default: >0)",
         (">", 0),
-        True,
+        "modes",
         lambda r: float(len(r["changed_modes"])),
     ),
     "mode-increase": _Spec(
         "number of modes that became significantly more frequent (default: >0)",
         (">", 0),
-        True,
+        "modes",
         _mode_increases,
     ),
     "rate-increase": _Spec(
@@ -104,7 +105,7 @@ RULES: dict[str, _Spec] = {
     "novelty": _Spec(
         "the candidate's novelty rate, e.g. novelty>0.1",
         None,
-        True,
+        "modes",
         lambda r: r["candidate"]["novelty_rate"],
     ),
     "not-enough-data": _Spec(
@@ -183,8 +184,18 @@ def evaluate_rules(rules: list[Rule], result: dict[str, Any]) -> list[RuleOutcom
     outcomes = []
     for rule in rules:
         spec = RULES[rule.name]
-        if spec.needs is True and not result["enough_data"]:
+        if spec.needs and not result["enough_data"]:
             outcomes.append(RuleOutcome(rule, False, None, "not evaluated: not enough data"))
+            continue
+        if spec.needs in ("modes", "mix") and not result.get("modes_judged", True):
+            outcomes.append(
+                RuleOutcome(
+                    rule,
+                    False,
+                    None,
+                    "not evaluated: failures grouped by different fingerprint strategies",
+                )
+            )
             continue
         if spec.needs == "mix" and not result["mix_judged"]:
             outcomes.append(

@@ -25,6 +25,7 @@ from faultprint_collector.store import Store
 
 __all__ = [
     "Selection",
+    "failure_strategies",
     "fingerprint_info",
     "mode_counts",
     "mode_exposure",
@@ -357,6 +358,34 @@ def mode_exposure(store: Store, sel: Selection) -> dict[str, dict[int, tuple[flo
     for version, fp, n, sq in rows:
         out[version][int(fp)] = (float(n), float(sq))
     return dict(out)
+
+
+def failure_strategies(store: Store, sel: Selection) -> dict[str, list[str]]:
+    """Per model version, the fingerprint strategies its failures in the
+    selection were grouped by (one, unless the collector's grouping changed
+    within the window).
+
+    Reads the ``calls`` table (the rollups do not keep the strategy), by its
+    key: project, version, call site, time.
+    """
+    parts = ["project = {project:String}", "is_failure = 1"]
+    if sel.versions is not None:
+        parts.append("model_version IN {versions:Array(String)}")
+    if sel.call_site is not None:
+        parts.append("call_site = {call_site:String}")
+    # the hours the rollups read (Selection.where)
+    parts.append("toStartOfHour(time) >= toStartOfHour({since:DateTime('UTC')})")
+    parts.append("toStartOfHour(time) < {until:DateTime('UTC')}")
+    rows = store.query(
+        f"""
+        SELECT model_version, arraySort(groupUniqArray(strategy))
+        FROM {store.table("calls")}
+        WHERE {" AND ".join(parts)}
+        GROUP BY model_version
+        """,
+        sel.params(),
+    ).result_rows
+    return {str(version): [str(s) for s in strategies] for version, strategies in rows}
 
 
 def fingerprint_info(

@@ -71,8 +71,11 @@ def steady_across_midnight(midnight: datetime) -> list[Call]:
     return [*calls, Call("v", "s", midnight + timedelta(seconds=30), True, 1)]
 
 
-def store_calls(store: Store, calls: Sequence[Call], project: str = "default") -> None:
-    """Insert CALLS into STORE through the write path's ``insert_rows``."""
+def store_calls(
+    store: Store, calls: Sequence[Call], project: str = "default", strategy: str = ""
+) -> None:
+    """Insert CALLS into STORE through the write path's ``insert_rows``; their
+    failures grouped by fingerprint STRATEGY ("": none named)."""
     rows = []
     for i, c in enumerate(calls):
         record = CallRecord(
@@ -89,6 +92,7 @@ def store_calls(store: Store, calls: Sequence[Call], project: str = "default") -
             message=f"failure mode {c.fingerprint:x} for call {i}" if c.is_failure else "",
             template=f"failure mode {c.fingerprint:x} for call <num>" if c.is_failure else "",
             fingerprint=c.fingerprint if c.is_failure else 0,
+            strategy=strategy if c.is_failure else "",
             sample_weight=c.sample_weight,
             input_hash=c.input_hash,
             components=json.dumps({"call_site": c.call_site}) if c.is_failure else "",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from faultprint_collector.analysis import (
@@ -22,7 +23,7 @@ from faultprint_collector.analysis import (
 from faultprint_collector.analysis._reference import effective_calls
 from faultprint_collector.store import Store
 
-from .conftest import store_calls, synth_calls
+from .conftest import T0, store_calls, synth_calls
 
 MODES = {0xA1: 0.02, 0xA2: 0.015, 0xA3: 0.01, 0xA4: 0.005, 0xA5: 0.002, 0xA6: 0.001}
 
@@ -78,6 +79,46 @@ def test_scripted_swap_reports_exactly_the_dropped_and_added_modes(store: Store)
     assert r["baseline"]["failures"] == sum(v for (ver, _), v in counts.items() if ver == "old")
     assert "new failure mode" in r["verdict"]
     assert r["jsd"] > 0.2
+
+
+def test_modes_grouped_by_different_strategies_are_not_compared(store: Store) -> None:
+    """A collector upgrade that changes the fingerprint strategy gives every
+    failure mode a new fingerprint: a window holding both groupings compares
+    failure rates, not modes, and says why; a window after the upgrade
+    compares modes again."""
+    upgrade = T0 + timedelta(hours=6)
+    six = timedelta(hours=6)
+    before = {0xB1: 0.03, 0xB2: 0.02}
+    after = {0xD1: 0.03, 0xD2: 0.02}  # the same two modes, as the new strategy hashes them
+    # the baseline ran before the upgrade only, the candidate before and after it
+    store_calls(store, synth_calls("old", 5000, before, seed=1, span=six), strategy="v3")
+    store_calls(store, synth_calls("new", 2500, before, seed=2, span=six), strategy="v3")
+    store_calls(
+        store, synth_calls("new", 2500, after, seed=3, start=upgrade, span=six), strategy="v4"
+    )
+
+    r = compare_versions(store, "default", "old", "new")
+    assert r["enough_data"] and not r["modes_judged"] and not r["mix_judged"]
+    assert r["new_modes"] == r["vanished_modes"] == r["changed_modes"] == []
+    assert r["failure_rate_change"]["p_value"] > 0  # the rate is still compared
+    assert "failure modes not compared" in r["verdict"]
+    (note,) = [n for n in r["notes"] if "strategy" in n]
+    assert "baseline 'old': v3; candidate 'new': v3, v4" in note
+    rules = parse_rules("new-modes,novelty>0.5,rate-increase")
+    outcomes = {o.rule.name: o for o in evaluate_rules(rules, r)}
+    for name in ("new-modes", "novelty"):
+        assert not outcomes[name].tripped
+        assert "different fingerprint strategies" in outcomes[name].reason
+    assert "strategies" not in outcomes["rate-increase"].reason
+
+    # After the upgrade only the new grouping is in the window: compared again.
+    store_calls(
+        store, synth_calls("old", 2500, after, seed=4, start=upgrade, span=six), strategy="v4"
+    )
+    r = compare_versions(store, "default", "old", "new", since=upgrade)
+    assert r["modes_judged"] and r["enough_data"]
+    assert not any("strategy" in n for n in r["notes"])
+    assert r["new_modes"] == [] and r["vanished_modes"] == []
 
 
 def test_a_mode_too_rare_for_the_baseline_volume_is_not_called_new(store: Store) -> None:
