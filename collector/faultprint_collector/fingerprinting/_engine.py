@@ -225,20 +225,23 @@ def _api_error(r: FailureRecord, msg: str, comps: Components) -> str:
     code = r.error_code or (pe.code if pe else "")
     etype = pe.error_type if pe else ""
     named = code or etype
-    if status:
+    # A specific error code or type names the mode (overloaded_error,
+    # rate_limit_exceeded), whatever the HTTP status said or whether there was
+    # one: the same error sent inside a stream (an HTTP 200) is the same mode.
+    # Only a generic one (anthropic's invalid_request_error covers many
+    # distinct problems) needs the status and lets the prose decide, whether
+    # it came as the type or as the code: a provider without codes
+    # (anthropic), or an error without one (many of openai's 400s), is
+    # recorded with its type as the code.
+    generic = code in _GENERIC_PROVIDER_TYPES and etype in _GENERIC_PROVIDER_TYPES
+    if status and generic:
         comps["kind"] = f"http_{status}:{named}" if named else f"http_{status}"
     else:
         comps["kind"] = named
-    comps["status"] = str(status) if status else ""
+    comps["status"] = str(status) if status and generic else ""
     comps["error_code"] = code
     comps["provider_type"] = etype
-    # A specific error code or type names the mode (overloaded_error,
-    # rate_limit_exceeded); only a generic one (anthropic's
-    # invalid_request_error covers many distinct problems) lets the prose
-    # decide, whether it came as the type or as the code: a provider without
-    # codes (anthropic), or an error without one (many of openai's 400s), is
-    # recorded with its type as the code.
-    if code in _GENERIC_PROVIDER_TYPES and etype in _GENERIC_PROVIDER_TYPES:
+    if generic:
         prose = pe.message if pe is not None else msg
         comps["template"] = template_of(prose) if prose else ""
     return str(comps.get("template", ""))

@@ -48,7 +48,7 @@ def test_api_error_from_structure_not_prose() -> None:
     )
     fa = fingerprint(FailureRecord(category="api_error", message=a, call_site="s"))
     assert fa.components["error_code"] == "rate_limit_exceeded"
-    assert fa.components["status"] == "429"
+    assert fa.components["kind"] == "rate_limit_exceeded"
     assert fa.hex == fp(category="api_error", message=b, call_site="s")
     other = a.replace("rate_limit_exceeded", "insufficient_quota")
     assert fa.hex != fp(category="api_error", message=other, call_site="s")
@@ -57,9 +57,37 @@ def test_api_error_from_structure_not_prose() -> None:
 def test_anthropic_error_type_and_status() -> None:
     f = fingerprint(FailureRecord(category="", message=ANTHROPIC_529, call_site="x"))
     assert f.category == "api_error"
-    assert f.components["kind"] == "http_529:overloaded_error"
+    assert f.components["kind"] == "overloaded_error"
     # the same body, classified by another path as a plain exception: same mode
     assert f.hex == fp(category="exception", message=ANTHROPIC_529, call_site="x")
+
+
+def test_a_specific_provider_code_is_one_mode_with_or_without_an_http_status() -> None:
+    """An error the provider sends inside a stream (an HTTP 200, so no status)
+    is the mode its code names when it comes as an HTTP error: an overloaded
+    API is one failure mode whether it was met before or during streaming."""
+    for code, status in (("overloaded_error", 529), ("rate_limit_exceeded", 429)):
+        http = fingerprint(
+            FailureRecord(category="api_error", status_code=status, error_code=code, call_site="x")
+        )
+        streamed = fingerprint(FailureRecord(category="api_error", error_code=code, call_site="x"))
+        assert http.fine == streamed.fine and http.coarse == streamed.coarse
+        assert http.components["kind"] == code
+    # a generic type keeps its status: a 400 and a 413 are different problems
+    generic = [
+        fingerprint(
+            FailureRecord(
+                category="api_error",
+                status_code=status,
+                error_code="invalid_request_error",
+                message="request rejected",
+                call_site="x",
+            )
+        )
+        for status in (400, 413)
+    ]
+    assert generic[0].fine != generic[1].fine
+    assert generic[0].components["kind"] == "http_400:invalid_request_error"
 
 
 def test_api_error_prose_without_code_uses_template() -> None:
@@ -433,7 +461,7 @@ def test_pinned_fingerprints_of_this_strategy_version() -> None:
         fingerprint(
             FailureRecord(category="api_error", message=ANTHROPIC_529, call_site="shop.extract")
         ).hex
-        == "96661d6a1d84d2e6"
+        == "de1d5af27ee960d5"
     )
     tb = "Traceback (most recent call last):\n  File \"/srv/shop/orders.py\", line 9, in total\nKeyError: 'price'"  # noqa: E501
     rec = FailureRecord(

@@ -260,3 +260,63 @@ def test_distinct_problems_under_a_generic_error_type_are_distinct_failure_modes
         modes.setdefault(f"{library}/{mode}", set()).add(record.fingerprint)
     assert all(len(fingerprints) == 1 for fingerprints in modes.values()), modes
     assert len(set().union(*modes.values())) == len(modes)  # no two modes share one
+
+
+def test_an_error_met_while_streaming_is_the_mode_of_the_same_http_error(exporter) -> None:
+    """Anthropic's overloaded error and OpenAI's rate limit, each once as an HTTP
+    error and once inside a stream that had begun (an HTTP 200): one failure
+    mode per provider error, as the SDK records them."""
+    anthropic = pytest.importorskip("anthropic")
+    from tests.sdk.providers import (
+        ANTHROPIC_KW,
+        OPENAI_KW,
+        anthropic_client,
+        openai_client,
+        responder,
+    )
+    from tests.sdk.providers import sse as sse_events
+
+    overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    started = {
+        "type": "message_start",
+        "message": {
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-haiku-4-5",
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": 5, "output_tokens": 1},
+        },
+    }
+    rate_limit = {"error": {**ERROR, "type": "tokens", "param": None}}
+    for handler in (
+        responder(529, overloaded),
+        responder(200, sse_events([started, overloaded], named=True)),
+    ):
+        with pytest.raises(anthropic.APIStatusError):
+            list(
+                faultprint.instrument_anthropic(anthropic_client(handler)).messages.create(
+                    **ANTHROPIC_KW, stream=True
+                )
+            )
+    for handler in (responder(429, rate_limit), responder(200, sse_events([CHUNK, rate_limit]))):
+        with pytest.raises(openai.APIError):
+            list(
+                faultprint.instrument_openai(openai_client(handler)).chat.completions.create(
+                    **OPENAI_KW, stream=True
+                )
+            )
+    assert faultprint.flush(5.0)
+    spans = sorted(exporter.get_finished_spans(), key=lambda s: s.start_time or 0)
+    records = records_from_request(encode_spans(spans), "p").records
+    assert [(r.error_code, r.http_status) for r in records] == [
+        ("overloaded_error", 529),
+        ("overloaded_error", 0),
+        ("rate_limit_exceeded", 429),
+        ("rate_limit_exceeded", 0),
+    ]
+    assert records[0].fingerprint == records[1].fingerprint
+    assert records[2].fingerprint == records[3].fingerprint
+    assert records[0].fingerprint != records[2].fingerprint
