@@ -224,7 +224,13 @@ def _api_error(r: FailureRecord, msg: str, comps: Components) -> str:
     status = r.status_code or (pe.status if pe else 0)
     code = r.error_code or (pe.code if pe else "")
     etype = pe.error_type if pe else ""
-    named = code or etype
+    if not code or code == etype:
+        # One fact, stored in one place: a provider without codes (anthropic),
+        # or an error without one, is named by its type, which recorders put
+        # in either place (the SDK and other instrumentations as the code,
+        # the body alone as the type).
+        code, etype = code or etype, ""
+    named = code
     # A specific error code or type names the mode (overloaded_error,
     # rate_limit_exceeded), whatever the HTTP status said or whether there was
     # one: the same error sent inside a stream (an HTTP 200) is the same mode.

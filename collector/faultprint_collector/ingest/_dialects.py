@@ -764,6 +764,11 @@ def read_call(span: SpanView) -> CallView:
     return view
 
 
+#: a provider's error type or code as error.type holds it: lower snake case
+#: (not an exception class, not an HTTP status)
+_PROVIDER_ERROR_TYPE = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)+$")
+
+
 def _read_foreign_outcome(
     span: SpanView, attrs: dict[str, Any], response: Any, view: CallView
 ) -> None:
@@ -778,6 +783,12 @@ def _read_foreign_outcome(
         view.error_code = view.error_code or code
         if not view.error_code and _connection_error(view.error_type):
             view.error_code = "connection_error"
+        if not view.error_code and view.http_status >= 400:
+            # The Anthropic library's own spans name an HTTP error by the
+            # provider's error type (overloaded_error), with no message.
+            named = as_text(attrs.get("error.type"))
+            if _PROVIDER_ERROR_TYPE.match(named):
+                view.error_code = named
         return
     out = _read_output(span, attrs, response)
     view.output_captured = out.captured

@@ -461,7 +461,7 @@ def test_pinned_fingerprints_of_this_strategy_version() -> None:
         fingerprint(
             FailureRecord(category="api_error", message=ANTHROPIC_529, call_site="shop.extract")
         ).hex
-        == "de1d5af27ee960d5"
+        == "cc97bc5c5dc1778e"
     )
     tb = "Traceback (most recent call last):\n  File \"/srv/shop/orders.py\", line 9, in total\nKeyError: 'price'"  # noqa: E501
     rec = FailureRecord(

@@ -320,3 +320,55 @@ def test_an_error_met_while_streaming_is_the_mode_of_the_same_http_error(exporte
     assert records[0].fingerprint == records[1].fingerprint
     assert records[2].fingerprint == records[3].fingerprint
     assert records[0].fingerprint != records[2].fingerprint
+
+
+def test_the_anthropic_librarys_own_error_spans_are_the_sdks_failure_modes(exporter) -> None:
+    """The Anthropic library traces its own calls: an HTTP error's span names the
+    provider's error type in error.type, with no message. A specific type is
+    the failure mode the SDK records for the same error; a generic one (no
+    prose to tell its problems apart) is its status and type."""
+    anthropic = pytest.importorskip("anthropic")
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    from tests.sdk.providers import ANTHROPIC_KW, mock_http, responder
+
+    library_spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(library_spans))
+    errors = [
+        (529, {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+        (429, {"type": "error", "error": {"type": "rate_limit_error", "message": "Slow down"}}),
+        (400, anthropic_error("prompt is too long: 224593 tokens > 200000 maximum")),
+    ]
+    for status, body in errors:
+        for traced_by_library in (True, False):
+            client = anthropic.Anthropic(
+                api_key="sk-ant-test",
+                max_retries=0,
+                http_client=mock_http(responder(status, body)),
+                open_telemetry={"tracer_provider": tracer_provider} if traced_by_library else False,
+            )
+            if not traced_by_library:
+                faultprint.instrument_anthropic(client)
+            with pytest.raises(anthropic.APIStatusError):
+                client.messages.create(**ANTHROPIC_KW)
+    assert faultprint.flush(5.0)
+
+    def records(spans: Any) -> list[Any]:
+        ordered = sorted(spans, key=lambda s: s.start_time or 0)
+        return records_from_request(encode_spans(ordered), "p").records
+
+    by_library = records(library_spans.get_finished_spans())
+    by_sdk = records(exporter.get_finished_spans())
+    assert [(r.category, r.error_code, r.http_status) for r in by_library] == [
+        ("api_error", "overloaded_error", 529),
+        ("api_error", "rate_limit_error", 429),
+        ("api_error", "invalid_request_error", 400),
+    ]
+    assert [r.call_site for r in by_library] == [r.call_site for r in by_sdk]
+    assert by_library[0].fingerprint == by_sdk[0].fingerprint
+    assert by_library[1].fingerprint == by_sdk[1].fingerprint
+    # without the prose, a generic type cannot be told apart from its kin
+    assert by_library[2].coarse_fingerprint == by_sdk[2].coarse_fingerprint
+    assert len({r.fingerprint for r in by_library}) == 3
