@@ -144,11 +144,27 @@ def list_versions(
                 "repeated_inputs": m["repeated_inputs"],
                 "repeatability_sample": _round(m["repeatability_sample"]),
                 "drift": _round(m["drift"]),
+                "grouping_strategies": m["strategies"],
                 "first_seen": _iso(m["first_hour"]),
                 "last_seen": _iso(m["last_hour"] + timedelta(hours=1)),
             }
         )
     return out
+
+
+def grouping_note(versions: list[dict[str, Any]]) -> str | None:
+    """What to say when the listed versions' failures were grouped by more than
+    one fingerprint strategy (a collector upgrade changed it in the window);
+    None when one grouped them all."""
+    used = sorted({s for v in versions for s in v.get("grouping_strategies", ()) if s})
+    if len(used) <= 1:
+        return None
+    return (
+        f"Failures in this window were grouped by fingerprint strategies {', '.join(used)}: "
+        "a failure mode recorded before the collector's upgrade has another fingerprint "
+        "than after it, so modes, effective modes and novelty count it once per strategy. "
+        "Choose a window after the upgrade to compare modes."
+    )
 
 
 def _catalogue(store: Store, project: str, fps: list[int]) -> dict[int, dict[str, Any]]:

@@ -83,3 +83,20 @@ def test_comparing_a_version_with_itself_is_refused(store: Store) -> None:
     store_calls(store, synth_calls("v1", 150, {1: 0.1}, seed=4))
     with pytest.raises(queries.QueryError, match="two different versions"):
         queries.compare(store, "default", "v1", "v1")
+
+
+def test_versions_say_when_their_failures_were_grouped_by_two_strategies(store: Store) -> None:
+    upgrade = T0 + timedelta(hours=6)
+    store_calls(store, synth_calls("m1", 400, {0xB1: 0.05}, seed=1), strategy="v3")
+    store_calls(store, synth_calls("m1", 400, {0xD1: 0.05}, seed=2, start=upgrade), strategy="v4")
+    store_calls(store, synth_calls("m2", 400, {0xD1: 0.05}, seed=3, start=upgrade), strategy="v4")
+    rows = queries.list_versions(store, "default")
+    assert {r["model_version"]: r["grouping_strategies"] for r in rows} == {
+        "m1": ["v3", "v4"],
+        "m2": ["v4"],
+    }
+    note = queries.grouping_note(rows)
+    assert note is not None and "strategies v3, v4" in note
+    after = queries.list_versions(store, "default", since=upgrade)
+    assert [r["grouping_strategies"] for r in after] == [["v4"], ["v4"]]
+    assert queries.grouping_note(after) is None

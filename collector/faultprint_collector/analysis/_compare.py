@@ -48,7 +48,6 @@ from faultprint_collector.analysis._reference import (
 )
 from faultprint_collector.analysis._sql import (
     Selection,
-    failure_strategies,
     fingerprint_info,
     mode_counts,
     mode_exposure,
@@ -411,7 +410,7 @@ def compare_versions(
     metrics = version_metrics(store, sel, with_drift=False)
     modes = mode_counts(store, sel)
     exposure = mode_exposure(store, sel)
-    strategies = failure_strategies(store, sel)
+    strategies = {v: m["strategies"] for v, m in metrics.items()}
     base_modes = modes.get(baseline, {})
     cand_modes = modes.get(candidate, {})
     flagged = set(base_modes) | set(cand_modes)

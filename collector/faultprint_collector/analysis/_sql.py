@@ -273,7 +273,8 @@ def version_metrics(
     """Every consistency metric for each model version in the selection.
 
     Values are raw (weighted sums as floats); ``failure_rate_ci`` is the
-    Wilson 95% interval at the effective number of calls. Repeatability
+    Wilson 95% interval at the effective number of calls; ``strategies`` the
+    fingerprint strategies that grouped its failures. Repeatability
     covers every stored call of the version at the call site(s), whatever
     the window (see ``input_outcomes``).
     """
@@ -283,6 +284,7 @@ def version_metrics(
     modes = _mode_stats(store, sel)
     repeat = _repeatability(store, sel)
     drift = _drift(store, sel) if with_drift else {}
+    strategies = failure_strategies(store, sel)
     out: dict[str, dict[str, Any]] = {}
     for t in totals:
         v = t["model_version"]
@@ -306,6 +308,7 @@ def version_metrics(
             "repeated_inputs": rep[1] if rep else 0,
             "repeatability_sample": rep[2] if rep else 1.0,
             "drift": drift.get(v),
+            "strategies": strategies.get(v, []),
             "first_hour": t["first_hour"],
             "last_hour": t["last_hour"],
         }

@@ -119,6 +119,7 @@ def versions(
 ) -> None:
     """Model versions with their failure-consistency metrics."""
     from faultprint_collector.cli import console, fail, read
+    from faultprint_collector.queries import grouping_note
 
     if fmt not in ("table", "json"):
         fail("--format must be table or json")
@@ -155,6 +156,9 @@ def versions(
             "–" if r["drift"] is None else f"{r['drift']:.3f}",
         )
     console.print(table)
+    note = grouping_note(rows)
+    if note:
+        console.print(f"[yellow]{note}[/]")
 
 
 def show(

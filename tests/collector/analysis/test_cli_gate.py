@@ -148,3 +148,42 @@ def test_direct_store_reads_when_no_collector_owns_it(tmp_path) -> None:
     far = faultprint("versions", "--store", store, "--until", "99999w")
     assert far.returncode == 2 and "before 1970" in far.stderr
     assert "Traceback" not in far.stderr
+
+
+def test_a_store_grouped_by_two_strategies_says_so_in_the_cli_and_the_ui(
+    tmp_path, start_collector: Callable[..., CollectorProcess]
+) -> None:
+    """Failures stored by a collector of an older fingerprint strategy, then new
+    ones: ``faultprint versions`` and the UI's overview say that modes are
+    counted once per strategy, and a comparison does not judge modes."""
+    from datetime import timedelta
+
+    import httpx
+    from faultprint_collector.store import apply_migrations, open_store
+
+    from tests.collector.analysis.conftest import T0, store_calls, synth_calls
+
+    path = str(tmp_path / "store")
+    store = open_store(path)
+    try:
+        apply_migrations(store)
+        upgrade = T0 + timedelta(hours=6)
+        for version, seed in (("m1", 1), ("m2", 2)):
+            before = synth_calls(version, 300, {0xB1: 0.05}, seed=seed)
+            after = synth_calls(version, 300, {0xD1: 0.05}, seed=seed + 10, start=upgrade)
+            store_calls(store, before, strategy="v3")
+            store_calls(store, after, strategy="v4")
+    finally:
+        store.close()
+
+    listed = faultprint("versions", "--store", path)
+    assert listed.returncode == 0, listed.stderr
+    assert "strategies v3, v4" in " ".join(listed.stdout.split())
+    compared = faultprint("compare", "m1", "m2", "--store", path, "--fail-on", "new-modes")
+    assert compared.returncode == 0, compared.stdout + compared.stderr
+    assert "failure modes not compared" in compared.stdout
+
+    collector = start_collector(store=path)
+    page = httpx.get(f"{collector.url}/", params={"window": "30d"}, timeout=30)
+    assert page.status_code == 200
+    assert 'id="grouping-note"' in page.text and "strategies v3, v4" in page.text
