@@ -23,7 +23,7 @@ import xxhash
 
 from ._category import category_from_fields, normalise_category
 from ._frames import in_app_frames
-from ._provider import ProviderError, from_body, parse_provider_error
+from ._provider import ProviderError, code_from_prose, from_body, parse_provider_error
 from ._template import template_of
 from ._validation import (
     OutputShape,
@@ -224,6 +224,14 @@ def _api_error(r: FailureRecord, msg: str, comps: Components) -> str:
     status = r.status_code or (pe.status if pe else 0)
     code = r.error_code or (pe.code if pe else "")
     etype = pe.error_type if pe else ""
+    prose = pe.message if pe is not None else msg
+    if prose and not (code and etype):
+        # A body the library dropped, leaving its message: a well-known one
+        # names the body's code and type, which the SDK (reading the
+        # exception) records.
+        known_code, known_type = code_from_prose(prose)
+        if known_code and code in ("", known_code):
+            code, etype = known_code, etype or known_type
     if not code or code == etype:
         # One fact, stored in one place: a provider without codes (anthropic),
         # or an error without one, is named by its type, which recorders put
@@ -248,7 +256,6 @@ def _api_error(r: FailureRecord, msg: str, comps: Components) -> str:
     comps["error_code"] = code
     comps["provider_type"] = etype
     if generic:
-        prose = pe.message if pe is not None else msg
         comps["template"] = template_of(prose) if prose else ""
     return str(comps.get("template", ""))
 

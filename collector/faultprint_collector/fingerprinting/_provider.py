@@ -18,7 +18,7 @@ import re
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-__all__ = ["ProviderError", "parse_provider_error"]
+__all__ = ["ProviderError", "code_from_prose", "parse_provider_error"]
 
 _MAX_BODY = 8192
 
@@ -130,3 +130,57 @@ def parse_provider_error(message: str) -> ProviderError | None:
     if body is not None:
         return from_body(body, status)
     return ProviderError(status=status, message=rest)
+
+
+# Provider error codes named by the prose of well-known error messages. The
+# current OpenAI library renders an HTTP error as ``Error code: 429 - <the
+# body's message>``, dropping the body's ``code``; a recorder that
+# only sees the exception text would otherwise group by prose while the SDK
+# (which reads ``exc.code``) groups by code. Each pattern is anchored at the
+# start of the body's message, so a quoted phrase inside another error does
+# not match.
+#: (pattern, code, type): the body's code and type; a ``(?P<type>...)`` group
+#: in the pattern gives the type where the prose says it
+_CODE_BY_PROSE: tuple[tuple[re.Pattern[str], str, str], ...] = (
+    # OpenAI 429, per-minute or per-day limits on tokens or on requests (the
+    # body's type says which); the prose carries org ids and numbers
+    (
+        re.compile(r"Rate limit reached for .*? on (?P<type>tokens|requests)\b"),
+        "rate_limit_exceeded",
+        "",
+    ),
+    (re.compile(r"Rate limit reached for "), "rate_limit_exceeded", ""),
+    # OpenAI 429, billing quota: same status as rate limits, a different mode
+    (re.compile(r"You exceeded your current quota"), "insufficient_quota", "insufficient_quota"),
+    # OpenAI 400, prompt too long
+    (
+        re.compile(r"This model's maximum context length is "),
+        "context_length_exceeded",
+        "invalid_request_error",
+    ),
+    # OpenAI 401
+    (re.compile(r"Incorrect API key provided"), "invalid_api_key", "invalid_request_error"),
+    # OpenAI 404, unknown or inaccessible model
+    (
+        re.compile(r"The model `[^`]*` does not exist"),
+        "model_not_found",
+        "invalid_request_error",
+    ),
+    # OpenAI 500; the body has code null and type server_error
+    (
+        re.compile(r"The server had an error (?:while )?processing your request"),
+        "server_error",
+        "server_error",
+    ),
+)
+
+
+def code_from_prose(prose: str) -> tuple[str, str]:
+    """(code, type) of the provider error body a well-known error message
+    comes from, or ("", "")."""
+    head = prose.strip()[:200]
+    for pattern, code, error_type in _CODE_BY_PROSE:
+        match = pattern.match(head)
+        if match:
+            return code, match.groupdict().get("type") or error_type
+    return "", ""

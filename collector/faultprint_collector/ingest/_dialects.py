@@ -48,7 +48,7 @@ from typing import Any
 from faultprint.refusal import looks_like_refusal
 
 from faultprint_collector.fingerprinting._category import FINISH_REASONS, normalise_finish_reason
-from faultprint_collector.fingerprinting._provider import parse_provider_error
+from faultprint_collector.fingerprinting._provider import code_from_prose, parse_provider_error
 from faultprint_collector.ingest._spans import STATUS_ERROR, SpanView
 
 __all__ = [
@@ -139,28 +139,6 @@ _TRACELOOP_WRAPPER_KINDS = frozenset({"workflow", "task", "agent", "tool"})
 
 # Content that an instrumentation withheld is not empty output.
 _REDACTED = frozenset({"__REDACTED__", "<redacted>", "[redacted]", "[REDACTED]"})
-
-# Provider error codes named by the prose of well-known error messages. The
-# current OpenAI library renders an HTTP error as ``Error code: 429 - <the
-# body's message>``, dropping the body's ``code``; an instrumentation that
-# only sees the exception text would otherwise group by prose while the SDK
-# (which reads ``exc.code``) groups by code. Each pattern is anchored at the
-# start of the body's message, so a quoted phrase inside another error does
-# not match.
-_CODE_BY_PROSE: tuple[tuple[re.Pattern[str], str], ...] = (
-    # OpenAI 429, per-minute limits; the prose carries org ids and numbers
-    (re.compile(r"Rate limit reached for "), "rate_limit_exceeded"),
-    # OpenAI 429, billing quota: same status as rate limits, a different mode
-    (re.compile(r"You exceeded your current quota"), "insufficient_quota"),
-    # OpenAI 400, prompt too long
-    (re.compile(r"This model's maximum context length is "), "context_length_exceeded"),
-    # OpenAI 401
-    (re.compile(r"Incorrect API key provided"), "invalid_api_key"),
-    # OpenAI 404, unknown or inaccessible model
-    (re.compile(r"The model `[^`]*` does not exist"), "model_not_found"),
-    # OpenAI 500; the body has code null and type server_error
-    (re.compile(r"The server had an error (?:while )?processing your request"), "server_error"),
-)
 
 _TIMEOUT_TYPE = re.compile(r"time(?:d)?[ _]?out|deadline", re.I)
 _STATUS_IN_TEXT = re.compile(r"\b(?:Error code|status(?:[ _]code)?|HTTP)[:= ]\s*([45]\d\d)\b")
@@ -688,11 +666,7 @@ def provider_error_code(message: str) -> tuple[int, str]:
     else:
         prose = message
     if not code and prose:
-        head = prose.strip()[:200]
-        for pattern, named in _CODE_BY_PROSE:
-            if pattern.match(head):
-                code = named
-                break
+        code = code_from_prose(prose)[0]
     return status, code
 
 

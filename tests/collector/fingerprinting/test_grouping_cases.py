@@ -75,3 +75,22 @@ def test_without_category_the_grouping_is_the_same() -> None:
         for c in CASES
     ]
     assert with_category == bare
+
+
+def test_provider_errors_recorded_with_their_code_group_the_same() -> None:
+    """The SDK and other instrumentations record a provider error's HTTP status and
+    code (its type when it has none) besides the message; the corpus holds the
+    message alone. Either way a failure gets the same fingerprint."""
+    from faultprint_collector.ingest._dialects import provider_error_code
+
+    checked = 0
+    for case in CASES:
+        status, code = provider_error_code(case.get("message", ""))
+        if not code:
+            continue
+        recorded = {**case, "status_code": case.get("status_code") or status, "error_code": code}
+        assert fingerprint(record_from_json(recorded)).hex == (
+            fingerprint(record_from_json(case)).hex
+        ), case["mode"]
+        checked += 1
+    assert checked >= 20
