@@ -132,15 +132,14 @@ def parse_provider_error(message: str) -> ProviderError | None:
     return ProviderError(status=status, message=rest)
 
 
-# Provider error codes named by the prose of well-known error messages. The
+# Provider error bodies named by the prose of well-known error messages. The
 # current OpenAI library renders an HTTP error as ``Error code: 429 - <the
-# body's message>``, dropping the body's ``code``; a recorder that
-# only sees the exception text would otherwise group by prose while the SDK
-# (which reads ``exc.code``) groups by code. Each pattern is anchored at the
-# start of the body's message, so a quoted phrase inside another error does
-# not match.
-#: (pattern, code, type): the body's code and type; a ``(?P<type>...)`` group
-#: in the pattern gives the type where the prose says it
+# body's message>``, dropping the body's ``code`` and ``type``; a recorder
+# that only sees the exception text would otherwise group by prose while the
+# SDK (which reads them from the exception) groups by code. Each entry is
+# (pattern, code, type); a ``type`` group in the pattern gives the type where
+# the prose says it. Each pattern is anchored at the start of the body's
+# message, so a quoted phrase inside another error does not match.
 _CODE_BY_PROSE: tuple[tuple[re.Pattern[str], str, str], ...] = (
     # OpenAI 429, per-minute or per-day limits on tokens or on requests (the
     # body's type says which); the prose carries org ids and numbers
