@@ -1,9 +1,11 @@
 """Grouping quality of the fingerprinting engine against Drain3, in the same run.
 
-Two labelled corpora (``fingerprint_corpus.py``):
+Labelled corpora (``fingerprint_corpus.py``):
 1. failed model calls produced by real libraries, grouped by
    ``faultprint fingerprint`` (the offline command's record parser + engine);
-2. generic log lines (HDFS / OpenSSH / Apache / application styles), grouped
+2. the same failures as the SDK records a provider error (with its HTTP status
+   and provider error code, not only the message);
+3. generic log lines (HDFS / OpenSSH / Apache / application styles), grouped
    by ``faultprint fingerprint --lines``.
 
 Metric: Grouping Accuracy (GA), the share of records whose predicted group
@@ -35,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from drain3 import TemplateMiner
 from faultprint_collector.commands.fingerprint import run as run_command
+from faultprint_collector.ingest._dialects import provider_error_code
 from fingerprint_corpus import generate, generate_log_lines
 
 logging.getLogger("drain3").setLevel(logging.WARNING)
@@ -125,6 +128,16 @@ def ours_lines(lines: Sequence[str]) -> list[str]:
     return out.getvalue().splitlines()
 
 
+def as_recorded(rec: dict[str, Any]) -> dict[str, Any]:
+    """REC as the SDK and other instrumentations record a provider error: with
+    its HTTP status and provider error code (the body's type when it has no
+    code) besides the message."""
+    status, code = provider_error_code(rec.get("message", ""))
+    if not code:
+        return rec
+    return {**rec, "status_code": rec.get("status_code") or status, "error_code": code}
+
+
 def evaluate(
     name: str, items: list[Any], truth: list[str], ours, drain_text, shuffles: int, verbose: bool
 ) -> dict[str, Any]:
@@ -173,12 +186,22 @@ def main() -> None:
 
     records = generate(args.seed, args.scale, drop_category=0.0)
     bare = generate(args.seed, args.scale, drop_category=1.0)
+    coded = [as_recorded(r) for r in records]
     lines = generate_log_lines(args.seed + 4, args.scale)
     results = [
         evaluate(
             "failures",
             records,
             [r["mode"] for r in records],
+            ours_records,
+            drain_line,
+            args.shuffles,
+            args.verbose,
+        ),
+        evaluate(
+            "failures, with codes",
+            coded,
+            [r["mode"] for r in coded],
             ours_records,
             drain_line,
             args.shuffles,
