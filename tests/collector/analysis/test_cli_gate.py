@@ -187,3 +187,12 @@ def test_a_store_grouped_by_two_strategies_says_so_in_the_cli_and_the_ui(
     page = httpx.get(f"{collector.url}/", params={"window": "30d"}, timeout=30)
     assert page.status_code == 200
     assert 'id="grouping-note"' in page.text and "strategies v3, v4" in page.text
+    compare_page = httpx.get(
+        f"{collector.url}/compare",
+        params={"baseline": "m1", "candidate": "m2", "window": "30d"},
+        timeout=30,
+    )
+    assert compare_page.status_code == 200
+    assert 'class="verdict warn"' in compare_page.text
+    assert "failure modes not compared" in compare_page.text
+    assert "No new modes." not in compare_page.text
