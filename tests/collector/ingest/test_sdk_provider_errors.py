@@ -23,6 +23,17 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 openai = pytest.importorskip("openai")
 httpx2 = pytest.importorskip("httpx2")
+anthropic = pytest.importorskip("anthropic")
+
+from tests.sdk.providers import (  # noqa: E402  (after the libraries it needs)
+    ANTHROPIC_KW,
+    OPENAI_KW,
+    anthropic_client,
+    mock_http,
+    openai_client,
+    responder,
+)
+from tests.sdk.providers import sse as sse_events  # noqa: E402
 
 ERROR = {"code": "rate_limit_exceeded", "message": "Rate limit reached for gpt-4.1 on tokens."}
 RESPONSE: dict[str, Any] = {
@@ -66,6 +77,12 @@ def client(body: bytes) -> Any:
         api_key="sk-test", max_retries=0, http_client=httpx2.Client(transport=transport)
     )
     return faultprint.instrument_openai(raw)
+
+
+def stored(spans: Any) -> list[Any]:
+    """The calls the collector stores for SPANS, in the order they started."""
+    ordered = sorted(spans, key=lambda s: s.start_time or 0)
+    return records_from_request(encode_spans(ordered), "p").records
 
 
 @pytest.fixture
@@ -154,71 +171,30 @@ def openai_error(message: str, param: str | None) -> dict[str, Any]:
     }
 
 
+MAX_TOKENS = (
+    "max_tokens: {} > 64000, which is the maximum allowed number of output tokens "
+    "for claude-sonnet-4-5-20250929"
+)
+JSON_MODE = (
+    "'messages' must contain the word 'json' in some form, to use 'response_format' "
+    "of type 'json_object'."
+)
+TOOL_ROLE = (
+    "Invalid parameter: messages with role 'tool' must be a response to a preceeding "
+    "message with 'tool_calls'."
+)
+TOO_LONG = "prompt is too long: {} tokens > 200000 maximum"
 #: (library, mode, HTTP 400 body): two failures of each mode, with different
 #: numbers; every mode has the provider's generic error type
 GENERIC_400S = [
-    (
-        "anthropic",
-        "prompt too long",
-        anthropic_error("prompt is too long: 224593 tokens > 200000 maximum"),
-    ),
-    (
-        "anthropic",
-        "prompt too long",
-        anthropic_error("prompt is too long: 215766 tokens > 200000 maximum"),
-    ),
-    (
-        "anthropic",
-        "max_tokens too large",
-        anthropic_error(
-            "max_tokens: 100000 > 64000, which is the maximum allowed number of output "
-            "tokens for claude-sonnet-4-5-20250929"
-        ),
-    ),
-    (
-        "anthropic",
-        "max_tokens too large",
-        anthropic_error(
-            "max_tokens: 70000 > 64000, which is the maximum allowed number of output "
-            "tokens for claude-sonnet-4-5-20250929"
-        ),
-    ),
-    (
-        "openai",
-        "json mode without json",
-        openai_error(
-            "'messages' must contain the word 'json' in some form, to use 'response_format' "
-            "of type 'json_object'.",
-            "messages",
-        ),
-    ),
-    (
-        "openai",
-        "json mode without json",
-        openai_error(
-            "'messages' must contain the word 'json' in some form, to use 'response_format' "
-            "of type 'json_object'.",
-            "messages",
-        ),
-    ),
-    (
-        "openai",
-        "tool message without tool call",
-        openai_error(
-            "Invalid parameter: messages with role 'tool' must be a response to a preceeding "
-            "message with 'tool_calls'.",
-            "messages.[2].role",
-        ),
-    ),
-    (
-        "openai",
-        "tool message without tool call",
-        openai_error(
-            "Invalid parameter: messages with role 'tool' must be a response to a preceeding "
-            "message with 'tool_calls'.",
-            "messages.[4].role",
-        ),
-    ),
+    ("anthropic", "prompt too long", anthropic_error(TOO_LONG.format(224593))),
+    ("anthropic", "prompt too long", anthropic_error(TOO_LONG.format(215766))),
+    ("anthropic", "max_tokens too large", anthropic_error(MAX_TOKENS.format(100000))),
+    ("anthropic", "max_tokens too large", anthropic_error(MAX_TOKENS.format(70000))),
+    ("openai", "json mode without json", openai_error(JSON_MODE, "messages")),
+    ("openai", "json mode without json", openai_error(JSON_MODE, "messages")),
+    ("openai", "tool message without tool call", openai_error(TOOL_ROLE, "messages.[2].role")),
+    ("openai", "tool message without tool call", openai_error(TOOL_ROLE, "messages.[4].role")),
 ]
 
 
@@ -228,15 +204,6 @@ def test_distinct_problems_under_a_generic_error_type_are_distinct_failure_modes
     """Anthropic's ``invalid_request_error`` (it has no codes) and OpenAI's 400s
     without a code name a class of problems: recorded by the SDK, each problem
     is its own failure mode, and recurrences of one problem are one."""
-    anthropic = pytest.importorskip("anthropic")
-    from tests.sdk.providers import (
-        ANTHROPIC_KW,
-        OPENAI_KW,
-        anthropic_client,
-        openai_client,
-        responder,
-    )
-
     for library, _, body in GENERIC_400S:
         if library == "anthropic":
             with pytest.raises(anthropic.BadRequestError):
@@ -249,8 +216,7 @@ def test_distinct_problems_under_a_generic_error_type_are_distinct_failure_modes
                     openai_client(responder(400, body))
                 ).chat.completions.create(**OPENAI_KW)
     assert faultprint.flush(5.0)
-    spans = sorted(exporter.get_finished_spans(), key=lambda s: s.start_time or 0)
-    records = records_from_request(encode_spans(spans), "p").records
+    records = stored(exporter.get_finished_spans())
     assert len(records) == len(GENERIC_400S)
     assert {(r.category, r.error_code, r.http_status) for r in records} == {
         ("api_error", "invalid_request_error", 400)
@@ -266,16 +232,6 @@ def test_an_error_met_while_streaming_is_the_mode_of_the_same_http_error(exporte
     """Anthropic's overloaded error and OpenAI's rate limit, each once as an HTTP
     error and once inside a stream that had begun (an HTTP 200): one failure
     mode per provider error, as the SDK records them."""
-    anthropic = pytest.importorskip("anthropic")
-    from tests.sdk.providers import (
-        ANTHROPIC_KW,
-        OPENAI_KW,
-        anthropic_client,
-        openai_client,
-        responder,
-    )
-    from tests.sdk.providers import sse as sse_events
-
     overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
     started = {
         "type": "message_start",
@@ -309,8 +265,7 @@ def test_an_error_met_while_streaming_is_the_mode_of_the_same_http_error(exporte
                 )
             )
     assert faultprint.flush(5.0)
-    spans = sorted(exporter.get_finished_spans(), key=lambda s: s.start_time or 0)
-    records = records_from_request(encode_spans(spans), "p").records
+    records = stored(exporter.get_finished_spans())
     assert [(r.error_code, r.http_status) for r in records] == [
         ("overloaded_error", 529),
         ("overloaded_error", 0),
@@ -327,11 +282,8 @@ def test_the_anthropic_librarys_own_error_spans_are_the_sdks_failure_modes(expor
     provider's error type in error.type, with no message. A specific type is
     the failure mode the SDK records for the same error; a generic one (no
     prose to tell its problems apart) is its status and type."""
-    anthropic = pytest.importorskip("anthropic")
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-
-    from tests.sdk.providers import ANTHROPIC_KW, mock_http, responder
 
     library_spans = InMemorySpanExporter()
     tracer_provider = TracerProvider()
@@ -339,7 +291,7 @@ def test_the_anthropic_librarys_own_error_spans_are_the_sdks_failure_modes(expor
     errors = [
         (529, {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
         (429, {"type": "error", "error": {"type": "rate_limit_error", "message": "Slow down"}}),
-        (400, anthropic_error("prompt is too long: 224593 tokens > 200000 maximum")),
+        (400, anthropic_error(TOO_LONG.format(224593))),
     ]
     for status, body in errors:
         for traced_by_library in (True, False):
@@ -355,12 +307,8 @@ def test_the_anthropic_librarys_own_error_spans_are_the_sdks_failure_modes(expor
                 client.messages.create(**ANTHROPIC_KW)
     assert faultprint.flush(5.0)
 
-    def records(spans: Any) -> list[Any]:
-        ordered = sorted(spans, key=lambda s: s.start_time or 0)
-        return records_from_request(encode_spans(ordered), "p").records
-
-    by_library = records(library_spans.get_finished_spans())
-    by_sdk = records(exporter.get_finished_spans())
+    by_library = stored(library_spans.get_finished_spans())
+    by_sdk = stored(exporter.get_finished_spans())
     assert [(r.category, r.error_code, r.http_status) for r in by_library] == [
         ("api_error", "overloaded_error", 529),
         ("api_error", "rate_limit_error", 429),
