@@ -313,7 +313,7 @@ def _exception(r: FailureRecord, msg: str, comps: Components, etype: str) -> str
         return json_kind  # re-categorised by the caller
     if json_kind:
         comps["kind"] = json_kind
-        comps["frames"] = in_app_frames(r.stacktrace) if r.stacktrace else []
+        comps["frames"] = _frames_of(r)
         return ""
     parsed = parse_validation_message(msg) if msg and _maybe_validation(msg) else None
     template = ""
@@ -324,8 +324,33 @@ def _exception(r: FailureRecord, msg: str, comps: Components, etype: str) -> str
     else:
         template = template_of(msg) if msg else ""
         comps["template"] = template
-    comps["frames"] = in_app_frames(r.stacktrace) if r.stacktrace else []
+    comps["frames"] = _frames_of(r)
     return template
+
+
+# Top-level packages that are never the application's, whatever the call site says.
+_NOT_APP = frozenset({"faultprint", "openai", "anthropic"})
+
+
+def _app_package(r: FailureRecord) -> str:
+    """The application's top-level package, from a call site that is a module
+    path (``shopapp.extract.extract_order``, as ``@observe`` names it); "" for
+    a provider endpoint (``openai.chat``, what client integrations and other
+    instrumentations name) or a name the application chose."""
+    site = r.call_site
+    top, dot, _ = site.partition(".")
+    if not dot or not top.isidentifier() or top in _NOT_APP:
+        return ""
+    provider = r.provider
+    if provider and (site == provider or site.startswith(provider + ".")):
+        return ""
+    return top
+
+
+def _frames_of(r: FailureRecord) -> list[str]:
+    if not r.stacktrace:
+        return []
+    return in_app_frames(r.stacktrace, app_package=_app_package(r))
 
 
 def _maybe_validation(msg: str) -> bool:

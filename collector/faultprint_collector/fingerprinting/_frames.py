@@ -5,7 +5,10 @@ absolute path: a redeploy that moves code or changes the install prefix must
 not move fingerprints. Library frames (site-packages, dist-packages, the
 standard library, frozen and generated code, and faultprint's own SDK) are dropped, because the same
 failure mode reaches the same library code through different application
-paths and the application path is what an engineer fixes.
+paths and the application path is what an engineer fixes. The application's
+own package is in-app wherever it is installed (an image built with
+``pip install .`` puts it in site-packages): its frames read the same as
+from a source checkout.
 """
 
 from __future__ import annotations
@@ -44,6 +47,11 @@ _LIBRARY = re.compile(
     r"|[/\\]faultprint[/\\](?:integrations[/\\].*|[^/\\]+\.py)$"
 )
 
+#: the top-level package (or single module) of an installed file
+_INSTALLED = re.compile(
+    r"[/\\](?:site-packages|dist-packages)[/\\](?P<top>[A-Za-z_]\w*)(?:[/\\]|\.py$)"
+)
+
 _SOURCE_ROOTS = frozenset({"src", "lib", "app", "apps", "source", "python", "code"})
 
 
@@ -72,11 +80,12 @@ def module_of(path: str) -> str:
     return ".".join(tail)
 
 
-def in_app_frames(stacktrace: str, limit: int = MAX_FRAMES) -> list[str]:
+def in_app_frames(stacktrace: str, limit: int = MAX_FRAMES, app_package: str = "") -> list[str]:
     """Innermost in-app frames of the raised exception, as ``module.function``.
 
     Innermost last (the traceback's order). Consecutive repeats collapse, so
-    the depth of a recursion does not split a mode.
+    the depth of a recursion does not split a mode. Files of APP_PACKAGE (a
+    top-level package name) are in-app even when installed.
     """
     if "File " not in stacktrace:
         return []
@@ -89,9 +98,17 @@ def in_app_frames(stacktrace: str, limit: int = MAX_FRAMES) -> list[str]:
     frames: list[str] = []
     for m in _FRAME.finditer(text):
         path = m.group("path")
-        if is_library_path(path):
+        if is_library_path(path) and not _installed_app(path, app_package):
             continue
         frame = f"{module_of(path)}.{m.group('func')}"
         if not frames or frames[-1] != frame:
             frames.append(frame)
     return frames[-limit:]
+
+
+def _installed_app(path: str, app_package: str) -> bool:
+    """PATH is a file of the application's package APP_PACKAGE, installed."""
+    if not app_package:
+        return False
+    m = _INSTALLED.search(path)
+    return m is not None and m.group("top") == app_package

@@ -526,3 +526,58 @@ def test_a_generic_provider_type_lets_the_prose_decide_however_it_was_recorded(
 def test_specific_provider_type_ignores_the_prose() -> None:
     other = ANTHROPIC_529.replace("'Overloaded'", "'Servers are busy, retry in 30s'")
     assert fp(message=ANTHROPIC_529, category="") == fp(message=other, category="")
+
+
+def _traceback(*frames: tuple[str, int, str], error: str = "KeyError: 'price'") -> str:
+    lines = ["Traceback (most recent call last):"]
+    for path, line, func in frames:
+        lines += [f'  File "{path}", line {line}, in {func}', "    ..."]
+    return "\n".join([*lines, error])
+
+
+def test_an_application_installed_as_a_package_keeps_its_in_app_frames() -> None:
+    """An image built with ``pip install .`` puts the application in
+    site-packages: its frames stay in-app (the package the decorated call
+    site names) and read as from a source checkout, so installing the
+    application moves no fingerprint and two code paths stay two modes."""
+    site = "/usr/local/lib/python3.12/site-packages"
+    lib = (f"{site}/httpx/_client.py", 900, "send")
+
+    def record(root: str, func: str) -> FailureRecord:
+        stack = _traceback(
+            (f"{root}/shopapp/api.py", 12, "handle"),
+            (f"{root}/shopapp/orders.py", 40, func),
+            lib,
+        )
+        return FailureRecord(
+            category="exception",
+            error_type="KeyError",
+            message="'price'",
+            stacktrace=stack,
+            call_site="shopapp.orders.checkout",
+        )
+
+    installed = fingerprint(record(site, "total"))
+    assert installed.components["frames"] == ["shopapp.api.handle", "shopapp.orders.total"]
+    assert installed.fine == fingerprint(record("/srv/shop", "total")).fine
+    assert installed.fine != fingerprint(record(site, "refund")).fine
+
+
+def test_a_provider_endpoint_call_site_names_no_application_package() -> None:
+    """``openai.chat`` (a client integration's call site) is no package of the
+    application: the provider library's installed frames stay library frames."""
+    site = "/usr/local/lib/python3.12/site-packages"
+    stack = _traceback(
+        ("/srv/shop/shopapp/orders.py", 40, "total"),
+        (f"{site}/openai/_base_client.py", 1000, "request"),
+        error="TypeError: bad argument",
+    )
+    record = FailureRecord(
+        category="exception",
+        error_type="TypeError",
+        message="bad argument",
+        stacktrace=stack,
+        call_site="openai.chat",
+        provider="openai",
+    )
+    assert fingerprint(record).components["frames"] == ["shopapp.orders.total"]
