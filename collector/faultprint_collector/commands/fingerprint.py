@@ -32,6 +32,7 @@ _STR_FIELDS = (
     "provider",
     "model",
     "error_code",
+    "caller",
 )
 
 HELP = """Fingerprint failure records read from stdin, one per line.
@@ -39,7 +40,8 @@ HELP = """Fingerprint failure records read from stdin, one per line.
 Input: JSON Lines, one failure record (a JSON object) per line. Every field is
 optional: category, error_type, message, stacktrace (Python traceback text),
 finish_reason, output, function (the call site), provider, model, status_code;
-also accepted: error_code, detail (the structured failure detail, an object).
+also accepted: error_code, detail (the structured failure detail, an object),
+caller (the function that called a provider endpoint named as the call site).
 Without a category it is inferred (finish_reason length -> truncation, status
 >= 400 -> api_error, a Timeout error type -> timeout, JSON / validation errors
 -> invalid_output, ...). The model never affects the fingerprint.
@@ -106,6 +108,7 @@ def record_from_json(obj: Any) -> FailureRecord:
         status_code=code,
         error_code=values["error_code"] or "",
         detail=detail,
+        caller=values["caller"] or "",
     )
 
 

@@ -64,6 +64,9 @@ class FailureRecord:
     error_code: str = ""
     #: structured detail from the SDK (``faultprint.failure.detail``), parsed JSON
     detail: Any = None
+    #: the application function that made the call (``code.function.name``),
+    #: when the call site names the provider's endpoint
+    caller: str = ""
 
 
 @dataclass(slots=True)
@@ -334,15 +337,16 @@ _NOT_APP = frozenset({"faultprint", "openai", "anthropic"})
 
 def _app_package(r: FailureRecord) -> str:
     """The application's top-level package, from a call site that is a module
-    path (``shopapp.extract.extract_order``, as ``@observe`` names it); "" for
+    path (``shopapp.extract.extract_order``, as ``@observe`` names it), or for
     a provider endpoint (``openai.chat``, what client integrations and other
-    instrumentations name) or a name the application chose."""
+    instrumentations name) from the caller the SDK records; "" for a name the
+    application chose."""
     site = r.call_site
-    top, dot, _ = site.partition(".")
-    if not dot or not top.isidentifier() or top in _NOT_APP:
-        return ""
     provider = r.provider
     if provider and (site == provider or site.startswith(provider + ".")):
+        site = r.caller
+    top, dot, _ = site.partition(".")
+    if not dot or not top.isidentifier() or top in _NOT_APP:
         return ""
     return top
 

@@ -124,6 +124,7 @@ def classify(span: SpanView, project: str) -> CallRecord:
                 status_code=http_status,
                 error_code=error_code,
                 detail=detail,
+                caller=as_text(attrs.get("code.function.name")),
             )
         )
         record.status = "error"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import traceback
+from dataclasses import replace
 
 import faultprint
 import jsonschema
@@ -581,3 +582,8 @@ def test_a_provider_endpoint_call_site_names_no_application_package() -> None:
         provider="openai",
     )
     assert fingerprint(record).components["frames"] == ["shopapp.orders.total"]
+    # installed, the application's frames are its own by the caller the SDK records
+    installed = stack.replace("/srv/shop", site)
+    assert fingerprint(replace(record, stacktrace=installed)).components["frames"] == []
+    by_caller = replace(record, stacktrace=installed, caller="shopapp.orders.total")
+    assert fingerprint(by_caller).components["frames"] == ["shopapp.orders.total"]
