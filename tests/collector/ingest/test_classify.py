@@ -69,3 +69,36 @@ def test_the_placeholder_does_not_change_a_fingerprint() -> None:
     record = classify(span(failing, status=STATUS_ERROR, status_message=message), "p")
     assert record.model_version == UNKNOWN_VERSION
     assert "unknown" in record.template
+
+
+def test_the_caller_of_an_integration_call_names_the_installed_application() -> None:
+    """A client integration's span names the endpoint as its call site and the
+    application function that called it as ``code.function.name``: with the
+    application installed into site-packages, its frames still count."""
+    from faultprint_collector.ingest._spans import SpanEvent
+
+    site = "/usr/local/lib/python3.12/site-packages"
+    stack = (
+        "Traceback (most recent call last):\n"
+        f'  File "{site}/shopapp/orders.py", line 40, in total\n'
+        f'  File "{site}/openai/_base_client.py", line 1000, in request\n'
+        "TypeError: bad argument"
+    )
+    event = SpanEvent(
+        "exception",
+        {
+            "exception.type": "TypeError",
+            "exception.message": "bad argument",
+            "exception.stacktrace": stack,
+        },
+    )
+    attrs = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "faultprint.call_site": "openai.chat",
+        "faultprint.failure.category": "exception",
+        "error.type": "TypeError",
+        "code.function.name": "shopapp.orders.total",
+    }
+    record = classify(span(attrs, events=[event], status=STATUS_ERROR), "p")
+    assert '"frames": ["shopapp.orders.total"]' in record.components
