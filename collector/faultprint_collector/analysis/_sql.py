@@ -369,20 +369,28 @@ def failure_strategies(store: Store, sel: Selection) -> dict[str, list[str]]:
     within the window).
 
     Reads the ``calls`` table (the rollups do not keep the strategy), by its
-    key: project, version, call site, time.
+    key: project, version, call site, time; failures first (PREWHERE: the
+    other columns are read for them only).
     """
-    parts = ["project = {project:String}", "is_failure = 1"]
+    parts = ["project = {project:String}"]
     if sel.versions is not None:
         parts.append("model_version IN {versions:Array(String)}")
     if sel.call_site is not None:
         parts.append("call_site = {call_site:String}")
-    # the hours the rollups read (Selection.where)
-    parts.append("toStartOfHour(time) >= toStartOfHour({since:DateTime('UTC')})")
-    parts.append("toStartOfHour(time) < {until:DateTime('UTC')}")
+    # the hours the rollups read (Selection.where: hour >= the start of
+    # since's hour, hour < until), as bounds on the time itself, which the
+    # table's key can use; none for an open window (reading no time column)
+    if sel.since is not None:
+        parts.append("time >= toStartOfHour({since:DateTime('UTC')})")
+    if sel.until is not None:
+        parts.append(
+            "time < toStartOfHour({until:DateTime('UTC')} - INTERVAL 1 SECOND) + INTERVAL 1 HOUR"
+        )
     rows = store.query(
         f"""
         SELECT model_version, arraySort(groupUniqArray(strategy))
         FROM {store.table("calls")}
+        PREWHERE is_failure = 1
         WHERE {" AND ".join(parts)}
         GROUP BY model_version
         """,
