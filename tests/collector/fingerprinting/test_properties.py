@@ -11,10 +11,11 @@ from faultprint_collector.fingerprinting import (
     _engine,
     _template,
     fingerprint,
+    in_app_frames,
     line_fingerprint,
     template_of,
 )
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 WORDS = [
@@ -136,8 +137,16 @@ def test_order_and_cache_state_never_change_a_fingerprint(
         stacktrace=st.text(max_size=200),
         finish_reason=st.text(max_size=15),
         output=st.one_of(st.none(), st.text(max_size=200)),
-        call_site=st.text(max_size=30),
+        call_site=st.one_of(
+            st.text(max_size=30), st.sampled_from(["shopapp.orders.total", "openai.chat"])
+        ),
         status_code=st.integers(0, 999),
+        error_code=st.one_of(
+            st.text(max_size=20),
+            st.sampled_from(["invalid_request_error", "overloaded_error", "rate_limit_exceeded"]),
+        ),
+        provider=st.sampled_from(["", "openai", "anthropic"]),
+        caller=st.text(max_size=30),
     )
 )
 def test_any_record_fingerprints_deterministically(record: FailureRecord) -> None:
@@ -166,3 +175,29 @@ def test_model_never_in_fingerprint(m1: str, m2: str) -> None:
 def test_uuid_in_any_position_is_masked() -> None:
     u = str(uuid.UUID(int=12345))
     assert u not in template_of(f"x {u}") and u not in template_of(f"{u}: boom")
+
+
+_NAME = st.from_regex(r"[a-z_][a-z0-9_]{0,10}", fullmatch=True)
+
+
+@settings(max_examples=200)
+@given(package=_NAME, module=_NAME, function=_NAME)
+def test_an_installed_application_reads_as_its_source_checkout(
+    package: str, module: str, function: str
+) -> None:
+    assume(package != "faultprint")  # the SDK's own files are never the application's
+    frames = [("{root}/" + package + "/" + module + ".py", function)]
+    frames.append(("{site}/requests/api.py", "get"))
+
+    def traceback(root: str) -> str:
+        site = "/usr/local/lib/python3.12/site-packages"
+        lines = ["Traceback (most recent call last):"]
+        for path, func in frames:
+            lines.append(f'  File "{path.format(root=root, site=site)}", line 7, in {func}')
+        return "\n".join([*lines, "ValueError: x"])
+
+    installed = in_app_frames(
+        traceback("/usr/local/lib/python3.12/site-packages"), app_package=package
+    )
+    assert installed == in_app_frames(traceback("/srv/checkout"))
+    assert installed  # the application's frame is kept, the library's is not
