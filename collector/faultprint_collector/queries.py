@@ -156,7 +156,7 @@ def grouping_note(versions: list[dict[str, Any]]) -> str | None:
     """What to say when the listed versions' failures were grouped by more than
     one fingerprint strategy (a collector upgrade changed it in the window);
     None when one grouped them all."""
-    used = sorted({s for v in versions for s in v.get("grouping_strategies", ()) if s})
+    used = sorted({s for v in versions for s in v.get("grouping_strategies", ())})
     if len(used) <= 1:
         return None
     return (

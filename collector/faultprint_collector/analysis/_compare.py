@@ -209,13 +209,11 @@ def compare_metrics(
                     f"but with its successes sampled they are worth {worth:.1f} unsampled calls "
                     f"(need at least {MIN_CALLS} for a verdict)"
                 )
-    # "" is a failure stored without one (written by hand, not by a collector)
-    grouped_by = sorted({s for v in (strategies or {}).values() for s in v if s})
-    modes_ok = len(grouped_by) <= 1
+    strategies = strategies or {}
+    modes_ok = len({s for v in strategies.values() for s in v}) <= 1
     if not modes_ok:
         by_version = "; ".join(
-            f"{name} {version!r}: "
-            f"{', '.join(s for s in (strategies or {}).get(version, []) if s) or 'none'}"
+            f"{name} {version!r}: {', '.join(strategies.get(version, [])) or 'none'}"
             for name, version in (("baseline", baseline), ("candidate", candidate))
         )
         notes.append(

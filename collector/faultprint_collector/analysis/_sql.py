@@ -366,7 +366,8 @@ def mode_exposure(store: Store, sel: Selection) -> dict[str, dict[int, tuple[flo
 def failure_strategies(store: Store, sel: Selection) -> dict[str, list[str]]:
     """Per model version, the fingerprint strategies its failures in the
     selection were grouped by (one, unless the collector's grouping changed
-    within the window).
+    within the window; none for failures stored without one, written by
+    hand rather than by a collector).
 
     Reads the ``calls`` table (the rollups do not keep the strategy), by its
     key: project, version, call site, time; failures first (PREWHERE: the
@@ -388,7 +389,7 @@ def failure_strategies(store: Store, sel: Selection) -> dict[str, list[str]]:
         )
     rows = store.query(
         f"""
-        SELECT model_version, arraySort(groupUniqArray(strategy))
+        SELECT model_version, arraySort(groupUniqArrayIf(strategy, strategy != ''))
         FROM {store.table("calls")}
         PREWHERE is_failure = 1
         WHERE {" AND ".join(parts)}

@@ -241,7 +241,6 @@ def _api_error(r: FailureRecord, msg: str, comps: Components) -> str:
         # in either place (the SDK and other instrumentations as the code,
         # the body alone as the type).
         code, etype = code or etype, ""
-    named = code
     # A specific error code or type names the mode (overloaded_error,
     # rate_limit_exceeded), whatever the HTTP status said or whether there was
     # one: the same error sent inside a stream (an HTTP 200) is the same mode.
@@ -252,9 +251,9 @@ def _api_error(r: FailureRecord, msg: str, comps: Components) -> str:
     # recorded with its type as the code.
     generic = code in _GENERIC_PROVIDER_TYPES and etype in _GENERIC_PROVIDER_TYPES
     if status and generic:
-        comps["kind"] = f"http_{status}:{named}" if named else f"http_{status}"
+        comps["kind"] = f"http_{status}:{code}" if code else f"http_{status}"
     else:
-        comps["kind"] = named
+        comps["kind"] = code
     comps["status"] = str(status) if status and generic else ""
     comps["error_code"] = code
     comps["provider_type"] = etype
