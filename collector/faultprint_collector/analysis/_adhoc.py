@@ -7,8 +7,12 @@ Defence in layers, because the text is the caller's:
    skipped, so a ``;`` inside a string is fine);
 2. ClickHouse parses it (``EXPLAIN AST``) and every table it reads must be
    one of faultprint's call, rollup or catalogue tables or views (or a WITH
-   name), and every table function a harmless generator (``numbers`` …) —
-   no system tables, other databases, files, URLs or ``merge()``;
+   name), every table function a harmless generator (``numbers`` …) —
+   no system tables, other databases, files, URLs or ``merge()`` — and no
+   function reads outside those tables: not a file (``file()``, which the
+   embedded engine would read anywhere the collector can, its spool of every
+   project's spans included), a dictionary, a Join table, a model file, or
+   the server's settings and host;
 3. it runs with ``readonly = 1`` (no writes, no setting changes) and with
    ``additional_table_filters`` restricting every project-bearing table to
    the caller's project, which the views inherit;
@@ -21,6 +25,7 @@ Defence in layers, because the text is the caller's:
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -47,6 +52,37 @@ ADHOC_TABLES = frozenset(
     }
 )
 _TABLE_FUNCTIONS = frozenset({"numbers", "numbers_mt", "zeros", "zeros_mt", "values"})
+#: functions (lower-cased) that read outside the tables above: files,
+#: dictionaries, Join tables, model files, the server's settings and host
+_FUNCTIONS_REFUSED = frozenset(
+    {
+        "file",
+        "joinget",
+        "joingetornull",
+        "catboostevaluate",
+        "naivebayesclassifier",
+        "evalmlmethod",
+        "getsetting",
+        "getsettingordefault",
+        "getserversetting",
+        "getmergetreesetting",
+        "getmacro",
+        "globalvariable",
+        "getclienthttpheader",
+        "showcertificate",
+        "serveruuid",
+        "hostname",
+        "fqdn",
+        "tcpport",
+        "getserverport",
+        "filesystemavailable",
+        "filesystemcapacity",
+        "filesystemfree",
+        "filesystemunreserved",
+        "getscalar",
+        "__getscalar",
+    }
+)
 MAX_ROWS = 10_000
 MAX_SQL_CHARS = 20_000
 MAX_SECONDS = 30
@@ -148,6 +184,10 @@ def _check_tables(store: Store, sql: str) -> None:
         raise AdhocRefused(f"invalid SQL: {_reason(exc)}") from exc
     ctes = {name.lower() for name in _CTE.findall(sql)}
     databases = {store.database or "default"}
+    for line in lines:
+        kind, _, rest = line.strip().partition(" ")
+        if kind == "Function":
+            _check_function(rest.split(" ", 1)[0])
     for i, line in enumerate(lines[:-1]):
         if line.strip() != "TableExpression" and not line.strip().startswith("TableExpression "):
             continue
@@ -168,6 +208,15 @@ def _check_tables(store: Store, sql: str) -> None:
             raise AdhocRefused(f"unsupported table expression {child[:60]!r}")
 
 
+def _check_function(name: str) -> None:
+    """Refuse a function that reads outside faultprint's tables (see _FUNCTIONS_REFUSED)."""
+    folded = name.lower()
+    if folded in _FUNCTIONS_REFUSED or folded.startswith("dict"):
+        raise AdhocRefused(
+            f"function {name}() is not allowed: it reads outside faultprint's tables"
+        )
+
+
 def _reason(exc: Exception) -> str:
     text = str(exc)
     match = re.search(r"DB::Exception: (.*?)(?: \(version [\d.]+\))?(?: \([A-Z_]+\))?$", text, re.S)
@@ -180,6 +229,10 @@ def _quote(value: str) -> str:
 
 
 def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        # JSON has no NaN or infinity (an average over no rows, 1/0): the
+        # engine's own spelling of them, as clickhouse-client prints them
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, datetime | date):

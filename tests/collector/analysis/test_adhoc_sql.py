@@ -3,6 +3,8 @@ reason, never another error; and nothing outside the project leaks."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from faultprint_collector.analysis._adhoc import (
     AdhocLimitExceeded,
@@ -133,3 +135,37 @@ def test_a_query_over_its_memory_limit_is_stopped(store: Store) -> None:
 def test_settings_of_the_caller_are_refused(store: Store) -> None:
     with pytest.raises(AdhocRefused, match="SETTINGS"):
         run_readonly_sql(store, "p", "SELECT 1 SETTINGS max_execution_time = 0")
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT file({path})",
+        "SELECT count() FROM calls WHERE message = file({path})",
+        "SELECT x FROM (SELECT file({path}) AS x)",
+        "WITH s AS (SELECT file({path}) AS x) SELECT x FROM s",
+        "SELECT countSubstrings(file({path}), 'secret') FROM numbers(1)",
+        "SELECT count() FROM numbers(2) WHERE toString(number) IN (SELECT file({path}))",
+        "SELECT dictGet('default.d', 'x', 1)",
+        "SELECT dictGetOrDefault('d', 'x', 1, 'y')",
+        "SELECT joinGet('default.j', 'x', 1)",
+        "SELECT getSetting('user_files_path')",
+        "SELECT hostName()",
+    ],
+)
+def test_functions_reading_outside_the_tables_are_refused(
+    store: Store, tmp_path: Path, sql: str
+) -> None:
+    # The embedded engine's file() reads wherever the collector can: its
+    # spool, which holds every project's spans, or its API keys.
+    secret = tmp_path / "other-project.seg"
+    secret.write_text("secret of another project")
+    with pytest.raises(AdhocRefused, match=r"is not allowed: it reads outside"):
+        run_readonly_sql(store, "p", sql.format(path=f"'{secret}'"))
+
+
+def test_nan_and_infinity_come_back_as_json_text(store: Store) -> None:
+    result = run_readonly_sql(
+        store, "p", "SELECT avg(latency_ms), 1 / 0, -1 / 0, 0.5 FROM calls WHERE 0"
+    )
+    assert result["rows"] == [["nan", "inf", "-inf", 0.5]]

@@ -131,6 +131,7 @@ def test_sql_reads_views_and_refuses_writes(api: CollectorProcess) -> None:
         "SELECT * FROM system.tables",
         "SELECT * FROM merge('default', 'calls')",
         "SELECT * FROM file('/etc/passwd', 'LineAsString')",
+        "SELECT file('/etc/passwd')",
         "SELECT 1 INTO OUTFILE '/tmp/faultprint-out'",
         "SELECT * FROM nowhere",
         "SELECT (",
@@ -139,6 +140,13 @@ def test_sql_reads_views_and_refuses_writes(api: CollectorProcess) -> None:
         assert response.status_code == 400, statement
         assert response.json()["detail"]
     assert sql(api, "SELECT count() FROM calls FINAL").json()["rows"] == [[800]]
+
+
+def test_sql_answers_nan_and_infinity(api: CollectorProcess) -> None:
+    # an average over no rows is NaN, which JSON cannot carry as a number
+    response = sql(api, "SELECT avg(latency_ms), 1 / 0 FROM calls WHERE model_version = 'none'")
+    assert response.status_code == 200, response.text
+    assert response.json()["rows"] == [["nan", "inf"]]
 
 
 def test_projects_are_isolated(api: CollectorProcess) -> None:
