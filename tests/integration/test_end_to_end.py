@@ -107,6 +107,38 @@ def test_calls_of_two_versions_are_counted_exactly(collector) -> None:
     assert "ValueError" in table or "exception" in table
 
 
+def test_environment_and_release_are_stored_on_the_applications_provider(collector) -> None:
+    """With the application's own TracerProvider, whose resource names another
+    service and no environment or release, the calls still carry what
+    faultprint was configured with: the README's before/after-deploy query
+    filters on them."""
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+
+    provider = TracerProvider(resource=Resource.create({"service.name": "myapp"}))
+    faultprint.configure(
+        endpoint=collector.url,
+        tracer_provider=provider,
+        service="shop",
+        environment="prod",
+        release="9.9",
+    )
+
+    @faultprint.observe(model="m", provider="acme", version="v1")
+    def answer() -> str:
+        return "ok"
+
+    answer()
+    assert faultprint.flush(timeout=30)
+    _wait_for(collector.url, 1)
+    rows = httpx.post(
+        f"{collector.url}/api/sql",
+        json={"sql": "SELECT service, environment, release FROM calls"},
+        timeout=30,
+    ).json()["rows"]
+    assert rows == [["shop", "prod", "9.9"]]
+
+
 def test_incidents_reads_the_store_directly_once_the_collector_is_gone(start_collector) -> None:
     collector = start_collector()
     _send_known_traffic(collector.url)

@@ -85,11 +85,17 @@ def classify(span: SpanView, project: str) -> CallRecord:
         trace_id=span.trace_id,
         span_id=span.span_id,
         parent_span_id=span.parent_span_id,
-        service=as_text(res.get("service.name")),
+        # the resource's, unless the span names its own: an SDK recording on
+        # the application's provider puts the service, environment and
+        # release it was configured with on each span when that provider's
+        # resource does not carry them
+        service=as_text(attrs.get("service.name") or res.get("service.name")),
         environment=as_text(
-            res.get("deployment.environment.name") or res.get("deployment.environment")
+            attrs.get("deployment.environment.name")
+            or res.get("deployment.environment.name")
+            or res.get("deployment.environment")
         ),
-        release=as_text(res.get("service.version")),
+        release=as_text(attrs.get("service.version") or res.get("service.version")),
         operation=view.operation,
         span_name=span.name[:256],
         provider=view.provider,
