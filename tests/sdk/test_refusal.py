@@ -37,10 +37,34 @@ def test_short_replies_that_open_by_declining_are_refusals(text: str) -> None:
         "I can't help but notice the bug is on line 3: you forgot to close the file.",
         "Unfortunately, I cannot answer faster than this, but the capital of France is Paris.",
         "I can't answer for certain, but it is probably the cache.",
+        # an inability that depends on what the user can give, on time or on a fact
+        "Unfortunately, I cannot answer that without the order number. Could you share it?",
+        "I can't answer that yet: the store opens at 9am.",
+        "I cannot generate the report because the data for May is missing.",
+        "I'm unable to help with that until the invoice is paid.",
+        # a question back for what the reply needs
+        "I can't answer that. Could you tell me which order you mean?",
+        "Sorry, I can't do that. Please provide the order id first.",
+        # a promise about the user's own data
+        "I won't share your data with third parties.",
     ],
 )
 def test_answers_are_not_refusals(text: str) -> None:
     assert not looks_like_refusal(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I can't help with that because it goes against my guidelines.",
+        "I cannot assist with that, since it would be unsafe.",
+        "I'm sorry, but I can't help with that. Is there anything else I can help you with?",
+        "I cannot help with that, as it could be used to cause harm.",
+        "I can't share that.",
+    ],
+)
+def test_refusals_giving_a_reason_or_offering_other_help_are_refusals(text: str) -> None:
+    assert looks_like_refusal(text)
 
 
 def test_long_texts_are_answers_even_when_they_open_with_a_refusal() -> None:
