@@ -449,6 +449,39 @@ def _tool_error(r: FailureRecord, msg: str, comps: Components) -> str:
     return ""
 
 
+#: what a mode whose message is not its identity is shown as
+_DESCRIPTIONS = {
+    "json_truncated": "JSON output cut off before its end",
+    "json_wrapped": "JSON output wrapped in other text",
+    "json_prose": "prose where JSON was expected",
+    "json_extra_data": "JSON output followed by other text",
+    "refusal": "the model refused",
+    "empty_output": "empty output",
+    "truncation": "output cut off at the length limit",
+    "content_filter": "output blocked by the content filter",
+    "unknown_tool": "call of a tool that does not exist",
+    "invalid_arguments": "tool called with invalid arguments",
+}
+
+
+def _described(comps: Components) -> str:
+    """A readable line for a mode that has no message template (not hashed:
+    what the engine shows where a template would be).
+
+    A provider error named by its code, a JSON output of a known shape, a
+    refusal: their messages vary or say nothing, and are not their identity.
+    """
+    category, kind = str(comps.get("category", "")), str(comps.get("kind", ""))
+    if category == "api_error" and kind:
+        return f"provider error {kind}"
+    text = _DESCRIPTIONS.get(kind) or _DESCRIPTIONS.get(category) or ""
+    if category == "tool_error" and comps.get("tool"):
+        text = f"{text or 'tool error'}: {comps['tool']}"
+    if text:
+        return text
+    return f"{category}: {kind}" if kind and category else kind or category
+
+
 def fingerprint(record: FailureRecord) -> Fingerprint:
     """Compute the fingerprint of one failed call (pure, deterministic)."""
     r = record
@@ -503,7 +536,7 @@ def fingerprint(record: FailureRecord) -> Fingerprint:
     return Fingerprint(
         fine=fine,
         coarse=coarse,
-        template=template,
+        template=template or _described(comps),
         components=comps,
         category=category,
         error_type=etype,

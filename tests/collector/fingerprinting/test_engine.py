@@ -587,3 +587,38 @@ def test_a_provider_endpoint_call_site_names_no_application_package() -> None:
     assert fingerprint(replace(record, stacktrace=installed)).components["frames"] == []
     by_caller = replace(record, stacktrace=installed, caller="shopapp.orders.total")
     assert fingerprint(by_caller).components["frames"] == ["shopapp.orders.total"]
+
+
+@pytest.mark.parametrize(
+    ("record", "shown"),
+    [
+        (
+            FailureRecord(
+                category="exception",
+                error_type="json.decoder.JSONDecodeError",
+                message="Unterminated string starting at: line 1 column 30 (char 29)",
+                output='{"invoice": 12, "customer": "Ac',
+                call_site="shop.extract",
+            ),
+            "JSON output cut off before its end",
+        ),
+        (
+            FailureRecord(category="api_error", status_code=429, error_code="rate_limit_exceeded"),
+            "provider error rate_limit_exceeded",
+        ),
+        (FailureRecord(category="refusal", call_site="s"), "the model refused"),
+        (FailureRecord(category="truncation", call_site="s"), "output cut off at the length limit"),
+        (
+            FailureRecord(
+                category="tool_error", detail={"reason": "unknown_tool", "tool": "refund"}
+            ),
+            "call of a tool that does not exist",
+        ),
+    ],
+)
+def test_a_mode_without_a_message_template_is_described(record: FailureRecord, shown: str) -> None:
+    """What the incident lists show for a mode whose message is not its
+    identity: never an empty template. The description is not hashed."""
+    fp = fingerprint(record)
+    assert fp.template == shown
+    assert "template" not in fp.components
