@@ -139,6 +139,33 @@ def test_environment_and_release_are_stored_on_the_applications_provider(collect
     assert rows == [["shop", "prod", "9.9"]]
 
 
+def test_a_streams_chunks_and_early_close_are_stored(collector) -> None:
+    """What the SDK records of a stream reaches ``calls.attributes``."""
+    faultprint.configure(endpoint=collector.url)
+
+    @faultprint.observe(model="m", provider="acme", version="v1")
+    def tokens():
+        yield from ("a", "b", "c", "d")
+
+    assert list(tokens()) == ["a", "b", "c", "d"]
+    stream = tokens()
+    next(stream)
+    stream.close()
+    assert faultprint.flush(timeout=30)
+    _wait_for(collector.url, 2)
+    rows = httpx.post(
+        f"{collector.url}/api/sql",
+        json={
+            "sql": "SELECT attributes['faultprint.stream.chunks'], "
+            "attributes['faultprint.stream.closed_early'], "
+            "toFloat64OrNull(attributes['faultprint.stream.time_to_first_chunk_ms']) >= 0 "
+            "FROM calls ORDER BY time"
+        },
+        timeout=30,
+    ).json()["rows"]
+    assert rows == [["4", "", True], ["1", "true", True]]
+
+
 def test_incidents_reads_the_store_directly_once_the_collector_is_gone(start_collector) -> None:
     collector = start_collector()
     _send_known_traffic(collector.url)

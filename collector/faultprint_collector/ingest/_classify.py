@@ -111,6 +111,7 @@ def classify(span: SpanView, project: str) -> CallRecord:
         sample_weight=_weight(attrs.get("faultprint.sample_weight")),
         input_text=as_text(attrs.get("faultprint.input"))[:MAX_CONTENT_CHARS],
         output_text=as_text(attrs.get("faultprint.output") or view.output_text)[:MAX_CONTENT_CHARS],
+        attributes=_kept_attributes(attrs),
     )
     if category:
         detail = _detail(detail_value)
@@ -147,6 +148,34 @@ def classify(span: SpanView, project: str) -> CallRecord:
         record.components = json.dumps(fp.components, default=str, ensure_ascii=False)
         record.sample_weight = 1.0  # failures are never sampled
     return record
+
+
+#: span attributes kept in ``calls.attributes``: what a call carries that no
+#: column holds and an incident review reads (a stream's chunks, its time to
+#: first chunk and whether the consumer closed it early; the caller of an
+#: integration call; the provider's response id and host)
+KEPT_ATTRIBUTES = (
+    "faultprint.stream.chunks",
+    "faultprint.stream.time_to_first_chunk_ms",
+    "faultprint.stream.closed_early",
+    "code.function.name",
+    "gen_ai.response.id",
+    "server.address",
+)
+#: bound on each kept value
+MAX_ATTRIBUTE_CHARS = 256
+
+
+def _kept_attributes(attrs: dict[str, Any]) -> dict[str, str]:
+    kept = {}
+    for key in KEPT_ATTRIBUTES:
+        value = attrs.get(key)
+        if value is None or value == "":
+            continue
+        text = ("true" if value else "false") if isinstance(value, bool) else as_text(value)
+        if text:
+            kept[key] = text[:MAX_ATTRIBUTE_CHARS]
+    return kept
 
 
 def _hash_value(value: Any) -> int:
