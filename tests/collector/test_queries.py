@@ -100,3 +100,25 @@ def test_versions_say_when_their_failures_were_grouped_by_two_strategies(store: 
     after = queries.list_versions(store, "default", since=upgrade)
     assert [r["grouping_strategies"] for r in after] == [["v4"], ["v4"]]
     assert queries.grouping_note(after) is None
+
+
+def test_versions_are_first_and_last_seen_at_their_calls_not_their_hours(store: Store) -> None:
+    """The rollups know hours; a version last called at 10:40 was not seen at
+    11:00 (a time still in the future while that hour runs)."""
+    calls = [
+        Call("a", "s", T0 + timedelta(minutes=20), False),
+        Call("a", "s", T0 + timedelta(hours=3, minutes=40), True, 7),
+        Call("a", "other", T0 + timedelta(hours=3, minutes=50), False),
+        Call("b", "s", T0 + timedelta(hours=1, minutes=5, seconds=30), False),
+    ]
+    store_calls(store, calls)
+    seen = {
+        v["model_version"]: (v["first_seen"], v["last_seen"])
+        for v in queries.list_versions(store, "default")
+    }
+    iso = (T0 + timedelta(minutes=20)).isoformat()
+    assert seen["a"] == (iso, (T0 + timedelta(hours=3, minutes=50)).isoformat())
+    b = (T0 + timedelta(hours=1, minutes=5, seconds=30)).isoformat()
+    assert seen["b"] == (b, b)
+    by_site = queries.list_versions(store, "default", call_site="s")
+    assert by_site[0]["last_seen"] == (T0 + timedelta(hours=3, minutes=40)).isoformat()
