@@ -37,7 +37,7 @@ from ._validation import (
 __all__ = ["STRATEGY", "FailureRecord", "Fingerprint", "explain", "fingerprint", "line_fingerprint"]
 
 #: name of the grouping strategy; a change of algorithm is a new strategy
-STRATEGY = "v4"
+STRATEGY = "v5"
 
 Components = dict[str, Any]
 

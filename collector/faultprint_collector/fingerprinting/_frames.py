@@ -53,6 +53,9 @@ _INSTALLED = re.compile(
 )
 
 _SOURCE_ROOTS = frozenset({"src", "lib", "app", "apps", "source", "python", "code"})
+_DIGITS = re.compile(r"\d+")
+#: a directory named by a commit id
+_COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
 
 
 def is_library_path(path: str) -> bool:
@@ -66,6 +69,9 @@ def module_of(path: str) -> str:
     The last two path components (package and file, ``__init__`` dropped):
     ``/srv/app/src/shop/orders.py`` and ``/home/ci/shop/orders.py`` are both
     ``shop.orders``. Absolute prefixes differ per machine; the tail does not.
+    The numbers of the directory are masked: a script at the root of a
+    release directory (``/srv/rel-1.0/worker.py``, ``/srv/rel-1.1/worker.py``)
+    is one module, ``rel-#.worker``, on every release.
     """
     parts = [p for p in re.split(r"[/\\]+", path) if p]
     if not parts:
@@ -77,6 +83,10 @@ def module_of(path: str) -> str:
     tail = names[-2:]
     if len(tail) == 2 and tail[0] in _SOURCE_ROOTS:
         tail = tail[1:]
+    if len(tail) == 2 and any(ch.isdigit() for ch in tail[0]):
+        # a release directory (rel-1.0, app-2.4.1, 20240601120000, a commit
+        # id) changes with every deploy: its numbers are not the module's
+        tail[0] = "#" if _COMMIT.match(tail[0]) else _DIGITS.sub("#", tail[0])
     return ".".join(tail)
 
 
