@@ -10,10 +10,12 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
+import math
 import os
 import signal
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
@@ -25,6 +27,7 @@ from faultprint._export import (
     EXPORTER_LOGS,
     DiscardingExporter,
     ExportQueue,
+    ProcessorSlot,
     empty_stats,
     slot_for,
 )
@@ -36,7 +39,10 @@ from faultprint._options import (
     check_rate,
     check_seconds,
     check_text,
+    is_token,
     refused,
+    refused_variable,
+    url_problem,
 )
 from faultprint._redact import default_redactor
 from faultprint._span import SpanStarter
@@ -106,29 +112,67 @@ STATE = _State()
 _config_lock = threading.RLock()
 _hooks_installed = False
 _previous_sigterm: Any = None
+#: the pipeline shutdown() stopped: its queue, and the provider slot still
+#: feeding it (see _shutdown_pipeline)
+_stopped: tuple[ExportQueue, ProcessorSlot | None] | None = None
+
+
+#: how configure()'s refusals name their origin
+_WHERE = "faultprint.configure()"
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+_FLAG_FORMS = "1, true, yes or on, or 0, false, no or off"
+_BASE_URL_FORM = f"a collector URL http(s)://host[:port][/path], such as {DEFAULT_ENDPOINT}"
+_FULL_URL_FORM = (
+    f"a traces URL http(s)://host[:port]/path, used as is, such as {DEFAULT_ENDPOINT}{TRACES_PATH}"
+)
+_KEY_FORM = "a key without spaces or control characters"
+
+#: where the endpoint comes from when configure() is given none, first found
+#: first; True: a full traces URL, used as is
+_ENDPOINT_VARIABLES = (
+    ("FAULTPRINT_ENDPOINT", False),
+    ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", True),
+    ("OTEL_EXPORTER_OTLP_ENDPOINT", False),
+)
 
 
 def _env(name: str) -> str | None:
+    # Surrounding whitespace is ignored (a value pasted with its line break),
+    # and a blank variable counts as unset, as in shells and compose files.
     value = os.environ.get(name)
     return value.strip() if value and value.strip() else None
 
 
-def _env_bool(name: str, default: bool) -> bool:
+def _env_flag(name: str, default: bool) -> bool:
     value = _env(name)
     if value is None:
         return default
-    return value.lower() in ("1", "true", "yes", "on")
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    # "ture" must not quietly mean off, nor "enabled" on.
+    raise refused_variable(_WHERE, name, _FLAG_FORMS, value)
 
 
-def _env_float(name: str) -> float | None:
+def _env_rate(name: str) -> float | None:
     value = _env(name)
     if value is None:
         return None
     try:
-        return float(value)
+        rate = float(value)
     except ValueError:
-        _log.warning("faultprint: ignoring %s=%r (not a number)", name, value)
-        return None
+        rate = math.nan
+    if not 0.0 < rate <= 1.0:  # NaN included
+        raise refused_variable(_WHERE, name, "a number in (0, 1]", value)
+    return rate
+
+
+def _join_traces_path(base: str) -> str:
+    base = base.rstrip("/")
+    return base if base.endswith(TRACES_PATH) else base + TRACES_PATH
 
 
 def resolve_traces_url(endpoint: str | None) -> str:
@@ -137,21 +181,105 @@ def resolve_traces_url(endpoint: str | None) -> str:
     Precedence: ``endpoint`` argument, ``FAULTPRINT_ENDPOINT``,
     ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` (a full URL, used as is),
     ``OTEL_EXPORTER_OTLP_ENDPOINT``, then ``http://127.0.0.1:4318``.
+    Surrounding whitespace is ignored; a URL the HTTP client could not send
+    to (no ``http(s)://``, no host, a bad port, a space inside, a query a
+    base URL cannot have) raises :class:`ConfigurationError` naming the
+    argument or variable it came from.
     """
-    base = endpoint or _env("FAULTPRINT_ENDPOINT")
-    if base is None:
-        full = _env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        if full is not None:
-            return full
-        base = _env("OTEL_EXPORTER_OTLP_ENDPOINT") or DEFAULT_ENDPOINT
-    if not base.startswith(("http://", "https://")):
-        raise ConfigurationError(
-            f"faultprint endpoint must start with http:// or https://, got {base!r}"
-        )
-    base = base.rstrip("/")
-    if base.endswith(TRACES_PATH):
-        return base
-    return base + TRACES_PATH
+    if endpoint is not None:
+        base = endpoint.strip()
+        problem = url_problem(base, full=False)
+        if problem is not None:
+            if not base:
+                problem = "empty; leave it None to use the environment"
+            raise refused(_WHERE, "endpoint", _BASE_URL_FORM, endpoint, problem)
+        return _join_traces_path(base)
+    for variable, full in _ENDPOINT_VARIABLES:
+        value = _env(variable)
+        if value is None:
+            continue
+        problem = url_problem(value, full=full)
+        if problem is not None:
+            form = _FULL_URL_FORM if full else _BASE_URL_FORM
+            raise refused_variable(_WHERE, variable, form, value, problem)
+        return value if full else _join_traces_path(value)
+    return _join_traces_path(DEFAULT_ENDPOINT)
+
+
+def _resolve_api_key(api_key: str | None) -> str | None:
+    if api_key is not None:
+        key = api_key.strip()
+        if not key:
+            raise refused(
+                _WHERE, "api_key", _KEY_FORM, api_key, "empty; leave it None to use the environment"
+            )
+        if not is_token(key):
+            # A line break would end the Authorization header: every export
+            # would fail in the HTTP client.
+            raise refused(_WHERE, "api_key", _KEY_FORM, api_key)
+        return key
+    from_env = _env("FAULTPRINT_API_KEY")
+    if from_env is not None and not is_token(from_env):
+        raise refused_variable(_WHERE, "FAULTPRINT_API_KEY", _KEY_FORM, from_env)
+    return from_env
+
+
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    """configure()'s arguments completed from the environment and checked:
+    everything that can refuse a configuration, before anything changes."""
+
+    url: str | None  # None: export disabled
+    headers: dict[str, str]
+    sample_rate: float
+    capture_content: bool
+    sdk_spans: bool
+    background_finish: bool
+    environment: str | None
+    release: str | None
+
+
+def _resolve(
+    *,
+    enabled: bool,
+    endpoint: str | None,
+    headers: Mapping[str, str] | None,
+    api_key: str | None,
+    sample_rate: float | None,
+    capture_content: bool | None,
+    sdk_spans: bool | None,
+    background_finish: bool | None,
+    environment: str | None,
+    release: str | None,
+) -> _Settings:
+    """configure()'s settings from its arguments and the environment; raises
+    :class:`ConfigurationError` for an endpoint, a key or a variable it cannot use."""
+    rate = sample_rate if sample_rate is not None else _env_rate("FAULTPRINT_SAMPLE_RATE")
+    # An argument is checked even while export is disabled; the environment
+    # only where it is used.
+    url = resolve_traces_url(endpoint) if enabled or endpoint is not None else None
+    key = _resolve_api_key(api_key) if enabled or api_key is not None else None
+    all_headers: dict[str, str] = dict(headers or {})
+    if key and not any(k.lower() == "authorization" for k in all_headers):
+        all_headers["Authorization"] = f"Bearer {key}"
+    return _Settings(
+        url=url if enabled else None,
+        headers=all_headers,
+        sample_rate=1.0 if rate is None else float(rate),
+        capture_content=(
+            _env_flag("FAULTPRINT_CAPTURE_CONTENT", False)
+            if capture_content is None
+            else capture_content
+        ),
+        sdk_spans=_env_flag("FAULTPRINT_SDK_SPANS", False) if sdk_spans is None else sdk_spans,
+        background_finish=(
+            _env_flag("FAULTPRINT_BACKGROUND_FINISH", True)
+            if background_finish is None
+            else background_finish
+        ),
+        environment=environment or _env("FAULTPRINT_ENVIRONMENT"),
+        release=release or _env("FAULTPRINT_RELEASE"),
+    )
 
 
 def _build_exporter_factory(
@@ -268,7 +396,17 @@ def configure(
     ``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_SERVICE_NAME``,
     ``FAULTPRINT_ENVIRONMENT``, ``FAULTPRINT_RELEASE``, ``FAULTPRINT_API_KEY``
     (sent as ``Authorization: Bearer <key>``), ``FAULTPRINT_SAMPLE_RATE``,
-    ``FAULTPRINT_CAPTURE_CONTENT``.
+    ``FAULTPRINT_CAPTURE_CONTENT``, ``FAULTPRINT_SDK_SPANS``,
+    ``FAULTPRINT_BACKGROUND_FINISH``. A blank variable counts as unset;
+    surrounding whitespace of a variable, an ``endpoint`` or an ``api_key`` is
+    ignored.
+
+    A value it cannot use, given as an argument or read from one of these
+    variables, raises :class:`ConfigurationError` naming the argument or
+    variable and what it takes (an endpoint without ``http(s)://`` or a host,
+    a flag variable other than ``1/true/yes/on`` or ``0/false/no/off``, a
+    rate outside (0, 1]), and nothing changes: the running setup goes on
+    exporting as it was. Every check comes before the first change.
 
     Provider: ``tracer_provider`` if given; else, when ``use_global_provider``
     and the application already set an SDK ``TracerProvider`` globally, that
@@ -320,100 +458,110 @@ def configure(
         sdk_spans=sdk_spans,
         background_finish=background_finish,
     )
+    settings = _resolve(
+        enabled=enabled,
+        endpoint=endpoint,
+        headers=headers,
+        api_key=api_key,
+        sample_rate=sample_rate,
+        capture_content=capture_content,
+        sdk_spans=sdk_spans,
+        background_finish=background_finish,
+        environment=environment,
+        release=release,
+    )
     with _config_lock:
-        rate = sample_rate if sample_rate is not None else _env_float("FAULTPRINT_SAMPLE_RATE")
-        if rate is None:
-            rate = 1.0
-        if not 0.0 < float(rate) <= 1.0:
-            _log.warning("faultprint: FAULTPRINT_SAMPLE_RATE out of (0, 1]; using 1.0")
-            rate = 1.0
+        # Everything that can fail comes before the running setup is touched:
+        # a refused configure() leaves it exporting as it was.
+        queue: ExportQueue | None = None
+        provider: Any = None
+        slot: ProcessorSlot | None = None
+        tracer: Any
+        owned = False
+        extra: dict[str, Any] = {}
+        if settings.url is None:
+            from opentelemetry.trace import NoOpTracer
+
+            tracer = NoOpTracer()
+        else:
+            if exporter is not None:
+                fixed = exporter
+                factory: Callable[[], SpanExporter] = lambda: fixed  # noqa: E731
+            else:
+                factory = _build_exporter_factory(
+                    settings.url, settings.headers, export_timeout, compression
+                )
+            queue = ExportQueue(
+                factory,
+                max_queue_size=max_queue_size,
+                max_export_batch_size=max_export_batch_size,
+                schedule_delay=schedule_delay,
+            )
+            provider = tracer_provider
+            if provider is None and use_global_provider:
+                from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
+
+                current = trace.get_tracer_provider()
+                if isinstance(current, SDKTracerProvider):
+                    provider = current
+            if provider is None:
+                provider = _new_provider(service, settings.environment, settings.release)
+                owned = True
+            else:
+                extra = _missing_resource_attributes(provider, service, settings)
+            slot = slot_for(provider)
+            tracer = provider.get_tracer("faultprint", SDK_VERSION)
 
         _shutdown_pipeline(timeout=2.0)
+        _forget_stopped_pipeline()
 
-        if capture_content is None:
-            capture_content = _env_bool("FAULTPRINT_CAPTURE_CONTENT", False)
-        STATE.sample_rate = float(rate)
-        STATE.capture_content = bool(capture_content)
-        STATE.max_content_chars = int(max_content_chars)
+        STATE.sample_rate = settings.sample_rate
+        STATE.capture_content = settings.capture_content
+        STATE.max_content_chars = max_content_chars
         if redact is True:
             STATE.redact = default_redactor
         elif redact is False or redact is None:
             STATE.redact = None
         else:
             STATE.redact = redact
-        STATE.refusal_detector = bool(refusal_detector)
-        if sdk_spans is None:
-            sdk_spans = _env_bool("FAULTPRINT_SDK_SPANS", False)
-        STATE.sdk_spans = bool(sdk_spans)
-        if background_finish is None:
-            background_finish = _env_bool("FAULTPRINT_BACKGROUND_FINISH", True)
-        STATE.background_finish = bool(background_finish)
-
-        if not enabled:
-            from opentelemetry.trace import NoOpTracer
-
-            STATE.use_tracer(NoOpTracer())
-            STATE.provider = None
-            STATE.queue = None
-            STATE.configured = True
-            return
-
-        url = resolve_traces_url(endpoint)
-        all_headers: dict[str, str] = dict(headers or {})
-        key = api_key or _env("FAULTPRINT_API_KEY")
-        if key and not any(k.lower() == "authorization" for k in all_headers):
-            all_headers["Authorization"] = f"Bearer {key}"
-        if exporter is not None:
-            fixed = exporter
-            factory: Callable[[], SpanExporter] = lambda: fixed  # noqa: E731
-        else:
-            factory = _build_exporter_factory(url, all_headers, export_timeout, compression)
-        queue = ExportQueue(
-            factory,
-            max_queue_size=max_queue_size,
-            max_export_batch_size=max_export_batch_size,
-            schedule_delay=schedule_delay,
-        )
-
-        provider = tracer_provider
-        owned = False
-        if provider is None and use_global_provider:
-            from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
-
-            current = trace.get_tracer_provider()
-            if isinstance(current, SDKTracerProvider):
-                provider = current
-        extra: dict[str, Any] = {}
-        if provider is None:
-            provider = _new_provider(service, environment, release)
-            owned = True
-        else:
-            resource_attrs = getattr(getattr(provider, "resource", None), "attributes", {}) or {}
-            wanted = {
-                "service.name": service,
-                "deployment.environment.name": environment or _env("FAULTPRINT_ENVIRONMENT"),
-                "service.version": release or _env("FAULTPRINT_RELEASE"),
-            }
-            for key, value in wanted.items():
-                if value and resource_attrs.get(key) != value:
-                    extra[key] = value
-            if service and resource_attrs.get("service.name") not in (None, service):
-                _log.info(
-                    "faultprint: using the application's TracerProvider; its resource names "
-                    "the service %r, spans also carry service.name=%r",
-                    resource_attrs.get("service.name"),
-                    service,
-                )
+        STATE.refusal_detector = refusal_detector
+        STATE.sdk_spans = settings.sdk_spans
+        STATE.background_finish = settings.background_finish
         STATE.extra_attrs = extra
-        slot_for(provider).target = queue
-
+        if slot is not None:
+            slot.target = queue
         STATE.provider = provider
         STATE.owned_provider = owned
         STATE.queue = queue
-        STATE.endpoint = url
-        STATE.use_tracer(provider.get_tracer("faultprint", SDK_VERSION))
+        STATE.endpoint = settings.url
+        STATE.use_tracer(tracer)
         STATE.configured = True
-        _install_hooks(handle_sigterm)
+        if queue is not None:
+            _install_hooks(handle_sigterm)
+
+
+def _missing_resource_attributes(
+    provider: Any, service: str | None, settings: _Settings
+) -> dict[str, Any]:
+    """What faultprint adds to each span on the application's provider: the
+    service, environment and release its resource lacks or names otherwise."""
+    resource_attrs = getattr(getattr(provider, "resource", None), "attributes", {}) or {}
+    wanted = {
+        "service.name": service,
+        "deployment.environment.name": settings.environment,
+        "service.version": settings.release,
+    }
+    extra = {
+        key: value for key, value in wanted.items() if value and resource_attrs.get(key) != value
+    }
+    if service and resource_attrs.get("service.name") not in (None, service):
+        _log.info(
+            "faultprint: using the application's TracerProvider; its resource names "
+            "the service %r, spans also carry service.name=%r",
+            resource_attrs.get("service.name"),
+            service,
+        )
+    return extra
 
 
 def _new_provider(service: str | None, environment: str | None, release: str | None) -> Any:
@@ -424,10 +572,8 @@ def _new_provider(service: str | None, environment: str | None, release: str | N
     service = service or _env("OTEL_SERVICE_NAME")
     if service:
         attrs["service.name"] = service
-    environment = environment or _env("FAULTPRINT_ENVIRONMENT")
     if environment:
         attrs["deployment.environment.name"] = environment
-    release = release or _env("FAULTPRINT_RELEASE")
     if release:
         attrs["service.version"] = release
     attrs[A.FP_CONTRACT] = A.CONTRACT_VERSION
@@ -455,7 +601,17 @@ def _close_open_spans() -> None:
             _log.debug("faultprint: open spans not ended", exc_info=True)
 
 
-def _shutdown_pipeline(timeout: float) -> None:
+def _shutdown_pipeline(timeout: float, *, keep_counting: bool = False) -> None:
+    """Flush and stop the running pipeline.
+
+    ``keep_counting`` (``shutdown()``): the provider's faultprint slot stays
+    on the stopped queue, which counts the spans still ending there (a call
+    under way in another thread, an application's provider that goes on
+    tracing) as ``dropped_after_shutdown``; ``stats()`` reports that queue
+    until the next ``configure()``. Otherwise (reconfiguration) the slot is
+    detached and the next pipeline takes over.
+    """
+    global _stopped
     queue = STATE.queue
     if queue is None:
         return
@@ -463,9 +619,25 @@ def _shutdown_pipeline(timeout: float) -> None:
     STATE.queue = None
     # The slot still feeds the queue while it shuts down: the spans it
     # finishes on its thread during the final flush must reach it.
-    queue.shutdown(timeout)
-    provider = STATE.provider
-    slot = getattr(provider, "_faultprint_slot", None)
+    try:
+        queue.shutdown(timeout)
+    finally:
+        slot = getattr(STATE.provider, "_faultprint_slot", None)
+        if not isinstance(slot, ProcessorSlot) or slot.target is not queue:
+            slot = None
+        if keep_counting:
+            _stopped = (queue, slot)
+        elif slot is not None:
+            slot.target = None
+
+
+def _forget_stopped_pipeline() -> None:
+    """Detach the queue ``shutdown()`` left counting (see _shutdown_pipeline)."""
+    global _stopped
+    if _stopped is None:
+        return
+    queue, slot = _stopped
+    _stopped = None
     if slot is not None and slot.target is queue:
         slot.target = None
 
@@ -481,10 +653,15 @@ def flush(timeout: float = 10.0) -> bool:
 
 
 def shutdown(timeout: float = 5.0) -> None:
-    """Flush (bounded by ``timeout``) and stop exporting; spans afterwards go nowhere."""
+    """Flush (bounded by ``timeout``) and stop exporting; spans afterwards go nowhere.
+
+    What they were is still counted: ``stats()`` goes on reporting this
+    pipeline, spans that end after the shutdown included, until the next
+    ``configure()``.
+    """
     with _config_lock:
         try:
-            _shutdown_pipeline(timeout)
+            _shutdown_pipeline(timeout, keep_counting=True)
         except Exception:
             _log.debug("faultprint: shutdown failed", exc_info=True)
         from opentelemetry.trace import NoOpTracer
@@ -505,8 +682,16 @@ def stats() -> dict[str, Any]:
     ``ProcessorSlot``), ``queued``,
     ``finishing`` (integration spans the export thread has yet to end),
     ``export_batches``, plus ``endpoint`` and ``sample_rate``.
+
+    After ``shutdown()`` the counters are still those of the pipeline it
+    stopped (spans that ended after it counted in ``dropped_after_shutdown``),
+    until the next ``configure()`` starts counting afresh; a ``configure()``
+    that is refused changes nothing. Before any ``configure()``, and with
+    ``enabled=False``, every counter is 0.
     """
     queue = STATE.queue
+    if queue is None and _stopped is not None:
+        queue = _stopped[0]
     out: dict[str, Any] = queue.stats() if queue is not None else empty_stats()
     out["endpoint"] = STATE.endpoint
     out["sample_rate"] = STATE.sample_rate

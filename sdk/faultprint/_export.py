@@ -188,6 +188,11 @@ class ExportQueue(SpanProcessor):
 
         Safe in a signal handler: takes no lock once the export thread runs.
         """
+        if self._closed:
+            # Nothing is queued once shut down, and the export thread is gone:
+            # a flush reaching a stopped queue (faultprint.shutdown() leaves
+            # it on the provider to count late spans) must not wait for it.
+            return True
         if self._thread is None:
             if not self._queue and not self._pending:
                 return True

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 __all__ = [
     "ConfigurationError",
@@ -25,7 +26,10 @@ __all__ = [
     "check_rate",
     "check_seconds",
     "check_text",
+    "is_token",
     "refused",
+    "refused_variable",
+    "url_problem",
 ]
 
 
@@ -38,9 +42,70 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def refused(where: str, name: str, takes: str, value: Any) -> ConfigurationError:
+def _because(why: str | None) -> str:
+    return f" ({why})" if why else ""
+
+
+def refused(
+    where: str, name: str, takes: str, value: Any, why: str | None = None
+) -> ConfigurationError:
     """The error for argument ``name`` of ``where``, which takes ``takes``, given ``value``."""
-    return ConfigurationError(f"{where}: {name}= takes {takes}, got {_shown(value)}")
+    return ConfigurationError(f"{where}: {name}= takes {takes}, got {_shown(value)}{_because(why)}")
+
+
+def refused_variable(
+    where: str, variable: str, takes: str, value: Any, why: str | None = None
+) -> ConfigurationError:
+    """The error for environment variable ``variable`` that ``where`` read."""
+    got = f"{_shown(value)}{_because(why)}"
+    return ConfigurationError(f"{where}: environment variable {variable} takes {takes}, got {got}")
+
+
+def _has_control(text: str) -> bool:
+    return any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
+
+
+def _has_space_or_control(text: str) -> bool:
+    return _has_control(text) or any(ch.isspace() for ch in text)
+
+
+def is_token(text: str) -> bool:
+    """``text`` is non-empty and has no space or control character (an API key)."""
+    return bool(text) and not _has_space_or_control(text)
+
+
+def url_problem(url: str, *, full: bool) -> str | None:
+    """What makes ``url`` unusable as a collector URL (None: nothing).
+
+    ``full``: a URL used as is (its query is sent); otherwise a base URL the
+    traces path is appended to, which therefore takes no query or fragment.
+    Each problem here is one the HTTP client would only meet at the first
+    export, and every export after it would fail the same way.
+    """
+    if not url:
+        return "empty"
+    if _has_space_or_control(url):
+        return "it contains a space or a control character"
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # parsed on access: raises for a non-number or out of range
+    except ValueError as exc:
+        return str(exc)
+    if parts.scheme not in ("http", "https"):
+        return "it does not start with http:// or https://"
+    host = parts.hostname
+    if not host:
+        return "it has no host"
+    if not host.isascii():
+        try:
+            host.encode("idna")
+        except UnicodeError:
+            return "its host is not a valid domain name"
+    if port == 0:
+        return "port 0, which no server listens on"
+    if not full and (parts.query or parts.fragment or url.endswith(("?", "#"))):
+        return "a query or fragment, which the traces path cannot follow"
+    return None
 
 
 def _is_number(value: Any) -> bool:
@@ -88,13 +153,26 @@ def check_seconds(where: str, name: str, value: Any) -> None:
 
 
 def check_headers(where: str, value: Any) -> None:
-    """``value`` is None or a mapping of header names to values, all strings."""
+    """``value`` is None or a mapping of header names to values, all strings
+    that HTTP allows: a name without spaces, control characters or colons, a
+    value without control characters (a line break would end the header) or
+    surrounding whitespace. The HTTP client refuses the worst of these at
+    every request, and a server answers the rest with 400: every export would
+    fail."""
     if value is None:
         return
+    takes = "a mapping of strings to strings"
     if not isinstance(value, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
     ):
-        raise refused(where, "headers", "a mapping of strings to strings", value)
+        raise refused(where, "headers", takes, value)
+    for name, text in value.items():
+        if not name or _has_space_or_control(name) or ":" in name:
+            raise refused(where, "headers", takes, value, f"header name {name!r} cannot be sent")
+        if text != text.strip() or _has_control(text.replace("\t", " ")):
+            raise refused(
+                where, "headers", takes, value, f"the value of header {name!r} cannot be sent"
+            )
 
 
 def check_call_options(

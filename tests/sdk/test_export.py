@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -214,8 +217,11 @@ def test_many_handed_over_spans_wake_the_export_thread_without_a_flush():
 
 
 def test_stats_have_the_same_keys_before_configure_and_after():
-    faultprint.shutdown()
-    before = faultprint.stats()
+    # Before any configure(): a fresh interpreter, since stats() here would
+    # still report the pipeline an earlier test shut down.
+    code = "import json, faultprint; print(json.dumps(faultprint.stats()))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    before = json.loads(out.stdout)
     pipeline()
     after = faultprint.stats()
     assert set(before) == set(after)

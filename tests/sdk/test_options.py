@@ -25,12 +25,17 @@ anthropic = pytest.importorskip("anthropic")
 #: (argument, a value configure() cannot use)
 BAD_CONFIGURE: list[tuple[str, Any]] = [
     ("endpoint", 4318),
+    ("endpoint", ""),
+    ("endpoint", "localhost:4318"),
+    ("endpoint", "http://"),
     ("service", 3),
     ("environment", ["prod"]),
     ("release", 1.2),
     ("api_key", b"key"),
+    ("api_key", "key\r\nX-Other: 1"),
     ("headers", {"x-team": 1}),
     ("headers", ["x-team"]),
+    ("headers", {"x-team": "shop\nX-Other: 1"}),
     ("sample_rate", 0),
     ("sample_rate", 1.5),
     ("sample_rate", "0.5"),
@@ -126,6 +131,39 @@ def test_observe_refuses_a_value_when_it_decorates(name, value):
         @faultprint.observe(**{name: value})
         def f() -> str:
             return "x"
+
+
+#: call() takes the options of @observe but sample_rate and capture_content
+BAD_CALL = [(n, v) for n, v in BAD_OBSERVE if n not in ("sample_rate", "capture_content")]
+
+
+@pytest.mark.parametrize(("name", "value"), BAD_CALL, ids=[f"{n}={v!r}" for n, v in BAD_CALL])
+def test_call_refuses_a_value_as_observe_does(spans, name, value):
+    with pytest.raises(faultprint.ConfigurationError, match=f"call\\(\\): {name}= takes"):
+        faultprint.call(**{name: value})
+    assert spans.all() == []
+
+
+def test_call_does_not_read_a_string_false_as_true(spans):
+    # Before, json="false" turned the JSON check on: plain text was then
+    # recorded as invalid_output.
+    with pytest.raises(faultprint.ConfigurationError, match="json= takes True or False"):
+        faultprint.call(model="m", json="false")
+    with faultprint.call(model="m", json=False) as call:
+        call.set_output("Paris.")
+    assert "faultprint.failure.category" not in spans.one().attributes
+
+
+def test_call_refuses_an_unusable_expect_as_observe_does(spans):
+    with pytest.raises(TypeError, match="expect= takes"):
+        faultprint.call(model="m", expect=42)
+    with pytest.raises(TypeError, match="expect= takes"):
+
+        @faultprint.observe(expect=42)
+        def f() -> str:
+            return "x"
+
+    assert spans.all() == []
 
 
 def _openai() -> Any:
