@@ -7,8 +7,11 @@ whose ``detail(capture)`` is the agreed JSON shape::
      "errors": [{"kind": "missing", "path": "items.*.price", "message": "Field required"}]}
 
 ``kind`` is the validator's own error kind (pydantic error ``type``,
-jsonschema keyword, ``json_decode``); list indices in paths become ``*`` so
-that the same mistake at a different position is the same failure mode.
+jsonschema keyword, ``json_decode``), or ``no_output`` for a call that
+returned None; list indices in paths become ``*`` so that the same mistake
+at a different position is the same failure mode. Type expressions
+(``list[Item]``, ``dict[str, int]``, ``Literal[...]``) are validated by
+pydantic, as models are, and reported as ``pydantic``.
 Validators' messages may quote the value that failed ("'jane@corp.com' is
 not of type 'integer'"): they are recorded only when content capture is on
 (redacted and bounded); with it off an error keeps its kind and path, and a
@@ -20,12 +23,22 @@ is declared.
 from __future__ import annotations
 
 import json
+import typing
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 from faultprint._capture import captured
 
-__all__ = ["CheckError", "CheckFailure", "build_checks", "generalise_path"]
+__all__ = [
+    "Check",
+    "CheckError",
+    "CheckFailure",
+    "build_checks",
+    "generalise_path",
+    "no_output",
+    "pydantic_errors",
+    "run_checks",
+]
 
 _MAX_ERRORS = 20
 #: a validator's message is cut to this many characters (content capture on)
@@ -87,7 +100,16 @@ def error_dicts(errors: list[CheckError], capture: bool) -> list[dict[str, str]]
     return out
 
 
-Check = Callable[[Any], "CheckFailure | None"]
+class Check(NamedTuple):
+    """One declared output check: the validator it names and the function running it."""
+
+    validator: str
+    #: the output -> None when it passes, else the failure
+    run: Callable[[Any], CheckFailure | None]
+
+
+#: a check's function, before build_checks names its validator
+_CheckFn = Callable[[Any], "CheckFailure | None"]
 
 
 def generalise_path(parts: Iterable[Any]) -> str:
@@ -119,7 +141,24 @@ def _json_check(value: Any) -> CheckFailure | None:
     return None
 
 
-def _pydantic_check(model: Any) -> Check:
+def pydantic_errors(exc: Any) -> list[CheckError]:
+    """A pydantic ``ValidationError``'s errors: kind, generalised path, message.
+
+    Read with ``include_input=False``: the input is never copied out. The
+    messages themselves may still quote it (a custom validator's "Value
+    error, ...", a union tag): none is taken as plain.
+    """
+    return [
+        CheckError(
+            str(err.get("type", "invalid")),
+            generalise_path(err.get("loc", ())),
+            str(err.get("msg", "")),
+        )
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+def _pydantic_check(model: Any) -> _CheckFn:
     from pydantic import ValidationError
 
     def check(value: Any) -> CheckFailure | None:
@@ -132,23 +171,99 @@ def _pydantic_check(model: Any) -> Check:
             else:
                 model.model_validate(value)
         except ValidationError as exc:
-            # pydantic's messages can quote the input (custom validators'
-            # "Value error, ...", union tags): none is taken as plain.
-            errors = [
-                CheckError(
-                    str(err.get("type", "invalid")),
-                    generalise_path(err.get("loc", ())),
-                    str(err.get("msg", "")),
-                )
-                for err in exc.errors(include_url=False)
-            ]
-            return CheckFailure("pydantic", errors)
+            return CheckFailure("pydantic", pydantic_errors(exc))
         return None
 
     return check
 
 
-def _schema_check(schema: dict[str, Any]) -> Check:
+def _is_type_form(expect: Any) -> bool:
+    """A type expression that is not a class: ``list[Item]``, ``typing.List[Item]``,
+    ``int | None``, ``Optional[...]``, ``Literal[...]``, ``Annotated[...]``, a
+    ``NewType``, a ``type X = ...`` alias.
+
+    Several are callable (``list[Item]("text")`` builds a list, a ``NewType``
+    returns its argument): taken for callables, they would pass every output.
+    """
+    if typing.get_origin(expect) is not None:
+        return True
+    alias = getattr(typing, "TypeAliasType", None)  # Python 3.12+
+    return isinstance(expect, typing.NewType) or (alias is not None and isinstance(expect, alias))
+
+
+def _type_adapter(expect: Any) -> Any:
+    """pydantic's ``TypeAdapter`` for ``expect`` when it is a type pydantic validates.
+
+    None when ``expect`` is no type expression, or a class pydantic knows no
+    schema for (its constructor is then the check: a callable, as before
+    type expressions were read). A type expression pydantic cannot use
+    raises ``TypeError`` with pydantic's reason, and, without pydantic, any
+    type expression but such a class raises ``ImportError``.
+    """
+    is_class = isinstance(expect, type)
+    if not is_class and not _is_type_form(expect):
+        return None
+    callable_class = is_class and expect.__module__ != "builtins" and not _declares_data(expect)
+    try:
+        from pydantic import PydanticSchemaGenerationError, TypeAdapter
+    except ImportError as exc:
+        if callable_class:
+            return None
+        raise ImportError(
+            f"expect={expect!r} (a type) needs the 'pydantic' package: pip install pydantic"
+        ) from exc
+    try:
+        return TypeAdapter(expect)
+    except PydanticSchemaGenerationError as exc:
+        if callable_class:
+            return None
+        reason = str(exc).split(". ", 1)[0]
+        raise TypeError(f"expect={expect!r}: pydantic cannot validate it ({reason})") from exc
+    except Exception as exc:  # a TypedDict of the wrong module, an unresolved name, ...
+        reason = str(exc).split("\n", 1)[0]
+        raise TypeError(f"expect={expect!r}: pydantic cannot validate it ({reason})") from exc
+
+
+def _declares_data(cls: type) -> bool:
+    """A class that only declares the shape of data: its constructor checks nothing."""
+    import dataclasses
+
+    return (
+        typing.is_typeddict(cls)
+        or dataclasses.is_dataclass(cls)
+        or (issubclass(cls, tuple) and hasattr(cls, "_fields"))  # a NamedTuple
+    )
+
+
+def _adapter_check(adapter: Any) -> _CheckFn:
+    from pydantic import ValidationError
+
+    def check(value: Any) -> CheckFailure | None:
+        text = _as_text(value)
+        try:
+            if text is None:
+                adapter.validate_python(value)
+            else:
+                adapter.validate_json(text)
+        except ValidationError as exc:
+            if text is not None:
+                # A text that is the value's own text form passes too: an
+                # enum's value ("positive"), a Literal's word, a UUID, a date,
+                # any text for ``str``, none of which a model writes as JSON.
+                # Containers and models have no text form: their text must
+                # be JSON, and its errors are the ones recorded.
+                try:
+                    adapter.validate_strings(text)
+                except ValidationError:
+                    return CheckFailure("pydantic", pydantic_errors(exc))
+                return None
+            return CheckFailure("pydantic", pydantic_errors(exc))
+        return None
+
+    return check
+
+
+def _schema_check(schema: dict[str, Any]) -> _CheckFn:
     try:
         from jsonschema.validators import validator_for
     except ImportError as exc:  # raised at decoration time, never per call
@@ -199,11 +314,15 @@ def _schema_check(schema: dict[str, Any]) -> Check:
     return check
 
 
-def _callable_check(fn: Callable[[Any], Any]) -> Check:
+def _callable_check(fn: Callable[[Any], Any]) -> _CheckFn:
     name = getattr(fn, "__qualname__", type(fn).__name__)
 
-    # The application's own words (an error string, an exception message) may
-    # quote the output; the plain message says only which check said no.
+    # The contract: raising, or returning False, says the output is invalid;
+    # any other return value says it is valid. A validator that returns the
+    # value it validated or cleaned (``json.loads``, ``str.strip``, a
+    # parser) is then a check as it stands, whatever that value is.
+    # An exception's message may quote the output; the plain message says
+    # only which check said no.
     def check(value: Any) -> CheckFailure | None:
         try:
             verdict = fn(value)
@@ -212,16 +331,18 @@ def _callable_check(fn: Callable[[Any], Any]) -> Check:
             return CheckFailure(
                 "callable", [CheckError(kind, "", _exc_text(exc), f"{name} raised {kind}")]
             )
-        if verdict is False:
+        if verdict is False or _numpy_false(verdict):
             returned = f"{name} returned False"
             return CheckFailure("callable", [CheckError("rejected", "", returned, returned)])
-        if isinstance(verdict, str) and verdict:
-            return CheckFailure(
-                "callable", [CheckError("rejected", "", verdict, f"{name} rejected the output")]
-            )
         return None
 
     return check
+
+
+def _numpy_false(verdict: Any) -> bool:
+    # A predicate written with numpy (``np.all(...)``) returns numpy's bool,
+    # which is not ``False``; recognised by name so that numpy is not imported.
+    return type(verdict).__name__ == "bool_" and not verdict
 
 
 def _exc_text(exc: BaseException) -> str:
@@ -232,22 +353,30 @@ def _exc_text(exc: BaseException) -> str:
 
 
 def build_checks(expect: Any, json_required: bool) -> list[Check]:
-    """Checks for ``expect`` / ``json``; raises ``TypeError`` on an unusable ``expect``."""
+    """Checks for ``expect`` / ``json``; raises ``TypeError`` on an unusable ``expect``.
+
+    ``expect`` is a pydantic model class, a JSON schema (dict), a type
+    expression pydantic validates (``list[Item]``, ``dict[str, int]``,
+    ``int``, ``Literal["yes", "no"]``, a TypedDict, a dataclass, an enum...),
+    or a callable (invalid when it raises or returns False).
+    """
     checks: list[Check] = []
     if json_required:
-        checks.append(_json_check)
+        checks.append(Check("json", _json_check))
     if expect is None:
         return checks
     if isinstance(expect, type) and hasattr(expect, "model_validate_json"):
-        checks.append(_pydantic_check(expect))
+        checks.append(Check("pydantic", _pydantic_check(expect)))
     elif isinstance(expect, dict):
-        checks.append(_schema_check(expect))
+        checks.append(Check("jsonschema", _schema_check(expect)))
+    elif (adapter := _type_adapter(expect)) is not None:
+        checks.append(Check("pydantic", _adapter_check(adapter)))
     elif callable(expect):
-        checks.append(_callable_check(expect))
+        checks.append(Check("callable", _callable_check(expect)))
     else:
         raise TypeError(
-            "expect= takes a pydantic model class, a JSON schema dict or a callable, "
-            f"got {type(expect).__name__}"
+            "expect= takes a pydantic model class, a JSON schema dict, a type "
+            f"(list[Item], dict[str, int], ...) or a callable, got {type(expect).__name__}"
         )
     return checks
 
@@ -255,7 +384,21 @@ def build_checks(expect: Any, json_required: bool) -> list[Check]:
 def run_checks(checks: list[Check], value: Any) -> CheckFailure | None:
     """First failing check's result, or None."""
     for check in checks:
-        failure = check(value)
+        failure = check.run(value)
         if failure is not None:
             return failure
     return None
+
+
+#: the one error of a call that returned nothing to check
+_NO_OUTPUT = CheckError("no_output", "", "no output", "no output")
+
+
+def no_output(checks: list[Check]) -> CheckFailure:
+    """The failure of a call that returned None where a check expected an output.
+
+    A chat completion's ``message.content`` is None for a refusal or a reply
+    that only calls tools: an application returning it has no output to
+    show for the call. Named after the first check declared.
+    """
+    return CheckFailure(checks[0].validator, [_NO_OUTPUT])

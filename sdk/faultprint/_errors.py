@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+import traceback
 from typing import Any
 
-__all__ = ["InvalidOutputError", "classify_exception", "exception_type_name"]
+__all__ = [
+    "InvalidOutputError",
+    "classify_exception",
+    "content_free_exception",
+    "exception_type_name",
+    "interrupts_call",
+]
 
 
 class InvalidOutputError(ValueError):
@@ -99,3 +107,160 @@ def _error_event_code(exc: BaseException) -> str | None:
         if isinstance(value, str) and value:
             return value
     return None
+
+
+def interrupts_call(exc: BaseException) -> bool:
+    """Whether ``exc`` ended the call without saying anything about the model.
+
+    Exceptions that are not ``Exception`` subclasses are how Python stops
+    work rather than report an error: asyncio's ``CancelledError`` (a task
+    cancelled, a caller's timeout around the call), ``KeyboardInterrupt``,
+    ``SystemExit``, ``GeneratorExit``, trio's ``Cancelled``. The caller
+    abandoned the call; OpenTelemetry, for the same reason, records none of
+    them as an error.
+    """
+    return not isinstance(exc, Exception)
+
+
+# --- exceptions that quote the model's output ------------------------------------
+
+#: pydantic error kinds whose message can quote the input: a custom
+#: validator's own words, the tag a discriminated union found, an attribute
+#: or a character of the value. Without content capture the fixed part of
+#: the kind's wording stands in for the message.
+_QUOTING_PYDANTIC_KINDS = {
+    "value_error": "Value error",
+    "assertion_error": "Assertion failed",
+    "union_tag_invalid": "Input tag does not match any of the expected tags",
+    "no_such_attribute": "Object has no such attribute",
+    "get_attribute_error": "Error extracting attribute",
+    "iteration_error": "Error iterating over object",
+    "mapping_type": "Input should be a valid mapping",
+    "bytes_invalid_encoding": "Data should be valid in its encoding",
+    "datetime_object_invalid": "Invalid datetime object",
+    "timezone_offset": "Timezone offset is not the one required",
+    "uuid_parsing": "Input should be a valid UUID",
+}
+#: pydantic's own error kinds (read once): any other kind is a
+#: ``PydanticCustomError`` whose message the application wrote
+_pydantic_kinds: frozenset[str] | None = None
+
+#: chained exceptions followed when a traceback is written without content
+_MAX_CHAIN = 16
+
+
+def _validation_error_class() -> Any:
+    # pydantic (v2) raises pydantic_core's ValidationError. Looked up, not
+    # imported: when pydantic_core was never imported, none can exist.
+    core = sys.modules.get("pydantic_core")
+    return getattr(core, "ValidationError", None) if core is not None else None
+
+
+def _builtin_pydantic_kinds() -> frozenset[str]:
+    global _pydantic_kinds
+    if _pydantic_kinds is None:
+        try:
+            import typing
+
+            from pydantic_core.core_schema import ErrorType
+
+            _pydantic_kinds = frozenset(typing.get_args(ErrorType))
+        except Exception:
+            _pydantic_kinds = frozenset()
+    return _pydantic_kinds
+
+
+def _validation_message(exc: Any) -> str:
+    """A pydantic ``ValidationError``'s text as pydantic writes it, without the input.
+
+    Same layout (``N validation errors for Title``, each error's location,
+    then its message and ``[type=kind]``), so that what reads pydantic's
+    messages (the collector's fingerprinting) reads this one alike; no
+    ``input_value``, no documentation URL, and messages that can quote the
+    input replaced by their kind's fixed wording.
+    """
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    count = exc.error_count()
+    lines = [f"{count} validation error{'' if count == 1 else 's'} for {exc.title}"]
+    builtin = _builtin_pydantic_kinds()
+    for err in errors:
+        kind = str(err.get("type", "invalid"))
+        loc = ".".join(str(part) for part in err.get("loc", ()))
+        if kind in _QUOTING_PYDANTIC_KINDS:
+            msg = _QUOTING_PYDANTIC_KINDS[kind]
+        elif builtin and kind not in builtin:
+            msg = kind  # a custom error: its message is the application's
+        else:
+            msg = str(err.get("msg", ""))
+        if loc:
+            lines.append(loc)
+        lines.append(f"  {msg} [type={kind}]")
+    return "\n".join(lines)
+
+
+def _message_of(exc: BaseException, quoting: Any) -> str:
+    if isinstance(exc, quoting):
+        return _validation_message(exc)
+    try:
+        return str(exc)
+    except Exception:
+        return f"<unprintable {type(exc).__name__}>"
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from or while handling."""
+    found: list[BaseException] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and len(found) < _MAX_CHAIN and id(current) not in seen:
+        found.append(current)
+        seen.add(id(current))
+        if current.__cause__ is not None:
+            current = current.__cause__
+        elif not current.__suppress_context__:
+            current = current.__context__
+        else:
+            current = None
+    return found
+
+
+def content_free_exception(exc: BaseException) -> tuple[str, str] | None:
+    """(message, stack trace) to record for ``exc`` with content capture off.
+
+    None when ``str(exc)`` and the usual trace may be recorded as they are:
+    no exception of the chain is a validator's that quotes the value it
+    rejected. A pydantic ``ValidationError`` does (``input_value='Jane Doe,
+    12 Main St'``): its message is rewritten without the input (its errors'
+    kinds, locations and messages), in the trace too, which otherwise
+    repeats it; the trace's frames are those ``traceback`` writes. Should
+    writing them fail, the exception's type alone is recorded, never its
+    text.
+    """
+    quoting = _validation_error_class()
+    if quoting is None:
+        return None
+    chain = _chain(exc)
+    if not any(isinstance(e, quoting) for e in chain):
+        return None
+    try:
+        return _message_of(exc, quoting), _trace(chain, quoting)
+    except Exception:
+        return exception_type_name(exc), ""
+
+
+def _trace(chain: list[BaseException], quoting: Any) -> str:
+    """The stack trace of ``chain`` (raised last first), as ``traceback`` writes it."""
+    parts: list[str] = []
+    for i, e in enumerate(reversed(chain)):
+        if i:
+            parts.append(
+                "\nThe above exception was the direct cause of the following exception:\n\n"
+                if e.__cause__ is not None
+                else "\nDuring handling of the above exception, another exception occurred:\n\n"
+            )
+        if e.__traceback__ is not None:
+            parts.append("Traceback (most recent call last):\n")
+            parts.extend(traceback.format_tb(e.__traceback__))
+        name, text = exception_type_name(e), _message_of(e, quoting)
+        parts.append(f"{name}: {text}\n" if text else f"{name}\n")
+    return "".join(parts)

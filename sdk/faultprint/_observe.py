@@ -29,7 +29,13 @@ from faultprint import attributes as A
 from faultprint._capture import capture_enabled, captured
 from faultprint._config import STATE
 from faultprint._current import CURRENT_CALL
-from faultprint._errors import InvalidOutputError, classify_exception, exception_type_name
+from faultprint._errors import (
+    InvalidOutputError,
+    classify_exception,
+    content_free_exception,
+    exception_type_name,
+    interrupts_call,
+)
 from faultprint._hash import canonical, input_hash
 from faultprint._options import check_call_options
 from faultprint._output import (
@@ -251,11 +257,26 @@ class Call:
 
     def finish_exception(self, exc: BaseException) -> None:
         """End the span for a call that raised ``exc`` (re-raised by the caller)."""
+        if interrupts_call(exc):
+            self._finish_interrupted(exc)
+            return
         try:
             span = self.span
             etype = exception_type_name(exc)
             span.set_attribute(A.ERROR_TYPE, etype)
-            span.record_exception(exc, escaped=True)
+            rewritten = None if capture_enabled(self.spec) else content_free_exception(exc)
+            if rewritten is None:
+                span.record_exception(exc, escaped=True)
+            else:
+                # The exception's own text quotes the output: recorded without it.
+                span.record_exception(
+                    exc,
+                    attributes={
+                        "exception.message": rewritten[0],
+                        "exception.stacktrace": rewritten[1],
+                    },
+                    escaped=True,
+                )
             if self.failure is None:
                 if self.chunks or self.first_chunk_ms is not None:
                     # A stream that failed part-way: what arrived before it did.
@@ -267,7 +288,7 @@ class Call:
                     span.set_attribute(A.FP_HTTP_STATUS, status)
                 span.set_attribute(A.FP_FAILURE_CATEGORY, category)
                 span.set_attribute(A.FP_SAMPLE_WEIGHT, 1.0)
-                msg = str(exc)
+                msg = str(exc) if rewritten is None else rewritten[0]
                 span.set_status(Status(StatusCode.ERROR, f"{etype}: {msg}"[:512]))
                 self._end_span()
             else:
@@ -276,10 +297,32 @@ class Call:
             _log.debug("faultprint: finishing a failed call failed", exc_info=True)
             self._end_span()
 
-    def finish_ok(self, result: Any) -> None:
-        """End the span for a call that returned ``result``."""
+    def _finish_interrupted(self, exc: BaseException) -> None:
+        """End the span of a call the caller abandoned: cancelled or interrupted.
+
+        No verdict, as for a stream closed early: the model did not fail, so
+        the span carries no error (its status stays unset, as OpenTelemetry
+        leaves it for such exceptions), only ``faultprint.cancelled`` naming
+        what ended it, and what a stream delivered before. A failure already
+        known (recorded, or seen in a declared output) still stands.
+        """
         try:
-            if not self.output_set and result is not None:
+            self.span.set_attribute(A.FP_CANCELLED, exception_type_name(exc))
+            record_partial_stream(self)
+        except Exception:
+            _log.debug("faultprint: recording a cancelled call failed", exc_info=True)
+        self._finish()
+
+    def finish_ok(self, result: Any, *, returned: bool = True) -> None:
+        """End the span for a call that returned ``result``.
+
+        ``returned=False``: a ``with faultprint.call()`` block, which returns
+        nothing; its output is what ``set_output`` declared.
+        """
+        try:
+            if not self.output_set and (
+                result is not None or (returned and self.spec.checks is not None)
+            ):
                 analyze_result(self, result)
         except Exception:
             _log.debug("faultprint: output analysis failed", exc_info=True)
@@ -350,7 +393,7 @@ class Call:
         if exc is not None:
             self.finish_exception(exc)
         else:
-            self.finish_ok(None)
+            self.finish_ok(None, returned=False)
         return False
 
     async def __aenter__(self) -> Call:
@@ -535,23 +578,38 @@ def call(
     ``call_site`` defaults to the calling function (``module.function``);
     ``input`` (any JSON-able value) feeds the input hash. Declare the output
     with ``c.set_output(...)``.
+
+    The options are those of :func:`observe`, checked the same way: one it
+    cannot use raises :class:`faultprint.ConfigurationError` (``TypeError``
+    for an unusable ``expect=``), rather than record every call wrongly.
     """
+    check_call_options(
+        "faultprint.call()",
+        model=model,
+        provider=provider,
+        version=version,
+        call_site=call_site,
+        server_address=server_address,
+        operation=operation,
+        json=json,
+        raise_on_invalid=raise_on_invalid,
+    )
+    if call_site is None:
+        frame = sys._getframe(1)
+        call_site = f"{frame.f_globals.get('__name__', '?')}.{frame.f_code.co_qualname}"
+    spec = CallSpec(
+        call_site=call_site,
+        model=model,
+        provider=provider,
+        version=version,
+        operation=operation,
+        server_address=server_address,
+        expect=expect,
+        json=json,
+        raise_on_invalid=raise_on_invalid,
+        tools=tools,
+    )
     try:
-        if call_site is None:
-            frame = sys._getframe(1)
-            call_site = f"{frame.f_globals.get('__name__', '?')}.{frame.f_code.co_qualname}"
-        spec = CallSpec(
-            call_site=call_site,
-            model=model,
-            provider=provider,
-            version=version,
-            operation=operation,
-            server_address=server_address,
-            expect=expect,
-            json=json,
-            raise_on_invalid=raise_on_invalid,
-            tools=tools,
-        )
         started = _begin(spec, () if input is None else (input,), {})
         if started is not None:
             return started
@@ -611,17 +669,22 @@ def observe(
 
     Works on functions, async functions, generators and async generators
     (streams end their span when exhausted, closed or abandoned), methods,
-    ``staticmethod`` and ``classmethod``. A stream's span starts when its
-    first chunk is requested (time to first chunk is measured from there) and
-    its parent is the span current when the generator function was called.
-    The span is a CLIENT span named ``"{operation} {model}"``; ``version`` is
-    the version under comparison.
+    ``staticmethod`` and ``classmethod``; which of these it is, is decided by
+    the function given, not by one it wraps (``functools.wraps``). A stream's
+    span starts when its first chunk is requested (time to first chunk is
+    measured from there) and its parent is the span current when the
+    generator function was called. The span is a CLIENT span named
+    ``"{operation} {model}"``; ``version`` is the version under comparison.
+    A call cancelled or interrupted (an exception that is not an
+    ``Exception``) ends without a verdict, marked ``faultprint.cancelled``.
 
-    Output checks: ``expect`` = a pydantic model class, a JSON schema (dict)
-    or a callable (returning ``False`` or an error string, or raising, marks
-    the output invalid); ``json=True`` requires parseable JSON. A failed
-    check is recorded as ``invalid_output``; the return value is unchanged
-    unless ``raise_on_invalid=True``, which raises
+    Output checks: ``expect`` = a pydantic model class, a JSON schema (dict),
+    a type pydantic validates (``list[Item]``, ``dict[str, int]``, ...) or a
+    callable (raising, or returning ``False``, marks the output invalid; any
+    other return value passes it); ``json=True`` requires parseable JSON. A
+    declared check fails a None return (``no_output``). A failed check is
+    recorded as ``invalid_output``; the return value is unchanged unless
+    ``raise_on_invalid=True``, which raises
     :class:`faultprint.InvalidOutputError`.
 
     An argument it cannot use raises :class:`faultprint.ConfigurationError`
@@ -663,23 +726,45 @@ def _decorate(fn: Any, call_site: str | None, options: dict[str, Any]) -> Any:
         return type(fn)(_decorate(fn.__func__, call_site, options))
     if not callable(fn):
         raise TypeError(f"@faultprint.observe needs a function, got {type(fn).__name__}")
-    target = inspect.unwrap(fn)
+    # The call site names the function the application wrote, behind any
+    # functools.wraps decorators; the kind of wrapper is that of ``fn``
+    # itself, the function the wrapper calls. A decorator may change the kind
+    # (a sync facade running a coroutine, a wrapper collecting a generator
+    # into a list, contextlib.contextmanager): judged by the function it
+    # wraps, the wrapper would hand the caller something ``fn`` never returns.
+    target = _function_of(inspect.unwrap(fn))
     site = (
         call_site
         or f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"
     )
     spec = CallSpec(call_site=site, **options)
-    if inspect.isasyncgenfunction(target):
-        wrapper = _wrap_async_gen(fn, spec, target)
-    elif inspect.isgeneratorfunction(target):
-        wrapper = _wrap_gen(fn, spec, target)
-    elif inspect.iscoroutinefunction(target):
+    if inspect.isasyncgenfunction(fn):
+        wrapper = _wrap_async_gen(fn, spec, _function_of(fn))
+    elif inspect.isgeneratorfunction(fn):
+        wrapper = _wrap_gen(fn, spec, _function_of(fn))
+    elif inspect.iscoroutinefunction(fn):
         wrapper = _wrap_async(fn, spec)
     else:
         wrapper = _wrap_sync(fn, spec)
     functools.update_wrapper(wrapper, fn)
     wrapper.__faultprint_spec__ = spec  # type: ignore[attr-defined]
     return wrapper
+
+
+def _function_of(fn: Any) -> Any:
+    """The function whose code runs when ``fn`` is called.
+
+    ``fn`` itself, or the function behind a bound method or a
+    ``functools.partial``: :mod:`inspect` looks through those two to tell a
+    function's kind, and a decorated stream function carries that code.
+    """
+    while True:
+        if isinstance(fn, functools.partial):
+            fn = fn.func
+        elif inspect.ismethod(fn):
+            fn = fn.__func__
+        else:
+            return fn
 
 
 def _wrap_sync(fn: Callable[..., Any], spec: CallSpec) -> Callable[..., Any]:
@@ -788,6 +873,10 @@ class _StreamFunction:
         self._spec = spec
         self._observed = observed
         self.__code__ = target.__code__
+        # the function's names, which functools.update_wrapper then replaces
+        # with those of ``fn`` when it has its own (a partial has none)
+        self.__name__ = target.__name__
+        self.__qualname__ = target.__qualname__
         self.__defaults__ = getattr(target, "__defaults__", None)
         self.__kwdefaults__ = getattr(target, "__kwdefaults__", None)
         self.__globals__ = getattr(target, "__globals__", {})

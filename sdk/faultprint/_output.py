@@ -9,7 +9,10 @@ so neither provider library is imported here.
 
 from __future__ import annotations
 
+import inspect
 import json
+import logging
+from types import AsyncGeneratorType, GeneratorType
 from typing import TYPE_CHECKING, Any
 
 from faultprint import attributes as A
@@ -34,6 +37,8 @@ __all__ = [
     "record",
     "record_partial_stream",
 ]
+
+_log = logging.getLogger("faultprint")
 
 # Finish / stop reasons of every dialect, lower-cased. Anthropic's
 # model_context_window_exceeded stops the output where the context window
@@ -518,22 +523,68 @@ def _check_failed(call: Any, failure: CheckFailure, capture: bool) -> None:
 
 
 def analyze_result(call: Any, result: Any) -> None:
-    """Inspect what a decorated function returned."""
+    """Inspect what a decorated function returned.
+
+    None is judged only by declared checks, which it fails (``no_output``):
+    a function may return nothing because the model said nothing (a chat
+    message's content is None for a refusal or a tool call) or because it
+    keeps the output itself, and only a declared check says an output was
+    due. A coroutine, generator or other awaitable is the work still to be
+    done, not its output: it is not judged.
+    """
     if isinstance(result, str):
         analyze(call, Output(result), result)
+        return
+    checks = call.spec.checks
+    if result is None:
+        if checks:
+            from faultprint._checks import no_output
+
+            _check_failed(call, no_output(checks), capture_enabled(call.spec))
         return
     out = extract(result)
     if out.provider_shape or isinstance(result, (bytes, bytearray)):
         analyze(call, out, result)
         return
+    if _deferred(result):
+        _warn_deferred(call.spec.call_site, result)
+        return
     # Structured data of the application's own: only declared checks apply.
-    checks = call.spec.checks
     if checks:
         from faultprint._checks import run_checks
 
         failure = run_checks(checks, result)
         if failure is not None:
             _check_failed(call, failure, capture_enabled(call.spec))
+
+
+def _deferred(result: Any) -> bool:
+    """A result that is work yet to run: a coroutine, generator or awaitable."""
+    return isinstance(result, (GeneratorType, AsyncGeneratorType)) or inspect.isawaitable(result)
+
+
+#: call sites already told that they returned deferred work (bounded)
+_WARNED_DEFERRED: set[str] = set()
+
+
+def _warn_deferred(call_site: str, result: Any) -> None:
+    """Say once per call site that its calls are seen only until they return.
+
+    The decorated function is synchronous but returns a coroutine or
+    generator (a decorator between ``@observe`` and an ``async def`` or
+    generator function made it so): the application gets that object as it
+    is, and the span covers only the synchronous part.
+    """
+    if call_site in _WARNED_DEFERRED or len(_WARNED_DEFERRED) >= 1024:
+        return
+    _WARNED_DEFERRED.add(call_site)
+    _log.warning(
+        "faultprint: %s returned a %s, so its calls are recorded as they return, "
+        "before that work runs; put @faultprint.observe directly on the async or "
+        "generator function (below the decorator that wraps it) to observe the work",
+        call_site,
+        type(result).__name__,
+    )
 
 
 # --- streams -------------------------------------------------------------------

@@ -13,6 +13,7 @@ __all__ = [
     "CONTRACT_VERSION",
     "ERROR_TYPE",
     "FP_CALL_SITE",
+    "FP_CANCELLED",
     "FP_CONTRACT",
     "FP_ERROR_CODE",
     "FP_FAILURE_CATEGORY",
@@ -81,6 +82,9 @@ FP_STREAM_CHUNKS = "faultprint.stream.chunks"
 FP_STREAM_TTFC_MS = "faultprint.stream.time_to_first_chunk_ms"
 #: true when the consumer closed or abandoned a stream before its end
 FP_STREAM_CLOSED_EARLY = "faultprint.stream.closed_early"
+#: what ended a call the caller abandoned, no verdict on the model: the
+#: exception's type (asyncio.exceptions.CancelledError, KeyboardInterrupt)
+FP_CANCELLED = "faultprint.cancelled"
 
 CATEGORIES = (
     "exception",

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
+import functools
 import gc
 import inspect
 import pickle
 
 import faultprint
+import pydantic
 import pytest
 from faultprint import attributes as A
 from opentelemetry import trace
@@ -199,6 +202,132 @@ def test_decorated_generator_functions_copy_and_pickle_by_name():
     assert pickle.loads(pickle.dumps(stream_words)) is stream_words
 
 
+# --- the kind of the function actually called -----------------------------------
+def sync_facade(afn):
+    """A synchronous face for an async function, as applications write them."""
+
+    @functools.wraps(afn)
+    def run(*args):
+        return asyncio.run(afn(*args))
+
+    return run
+
+
+def collected(gen_fn):
+    """A wrapper that hands the caller a list of what a generator yields."""
+
+    @functools.wraps(gen_fn)
+    def collect(*args):
+        return list(gen_fn(*args))
+
+    return collect
+
+
+def logged(fn):
+    """A pass-through synchronous wrapper, put over an async function by mistake."""
+
+    @functools.wraps(fn)
+    def log(*args):
+        return fn(*args)
+
+    return log
+
+
+def test_a_sync_facade_over_an_async_function_is_called_as_it_is_written(spans):
+    @faultprint.observe(model="m")
+    @sync_facade
+    async def summarise(text: str) -> str:
+        await asyncio.sleep(0)
+        return "summary of " + text
+
+    assert summarise("doc") == "summary of doc"
+    assert not inspect.iscoroutinefunction(summarise)
+    span = spans.one()
+    # named after the function the application wrote, behind the wrapper
+    assert span.attributes[A.FP_CALL_SITE].endswith("summarise")
+    assert span.status.status_code == StatusCode.UNSET
+
+
+def test_a_wrapper_collecting_a_generator_returns_its_list(spans):
+    @faultprint.observe(model="m", json=True)
+    @collected
+    def words(n: int):
+        yield from ('"a"', '"b"', '"c"')[:n]
+
+    assert words(2) == ['"a"', '"b"']
+    assert not inspect.isgeneratorfunction(words)
+    span = spans.one()
+    assert A.FP_FAILURE_CATEGORY not in span.attributes
+    assert A.FP_STREAM_CHUNKS not in span.attributes
+
+
+def test_a_context_manager_function_stays_a_context_manager(spans):
+    @faultprint.observe(model="m")
+    @contextlib.contextmanager
+    def session():
+        yield "connected"
+
+    with session() as value:
+        assert value == "connected"
+    assert A.FP_FAILURE_CATEGORY not in spans.one().attributes
+
+
+def test_a_sync_function_returning_a_coroutine_returns_it_untouched(spans, caplog, monkeypatch):
+    monkeypatch.setattr(faultprint._output, "_WARNED_DEFERRED", set())  # warned once per process
+
+    class Answer(pydantic.BaseModel):
+        text: str
+
+    @faultprint.observe(model="m", expect=Answer, raise_on_invalid=True)
+    @logged
+    async def ask(question: str) -> str:
+        return '{"text": "yes"}'
+
+    async def main():
+        pending = ask("q")
+        assert inspect.iscoroutine(pending)
+        assert pending.cr_code is inspect.unwrap(ask).__code__  # the very coroutine
+        return await pending, await ask("q")
+
+    with caplog.at_level("WARNING", logger="faultprint"):
+        assert asyncio.run(main()) == ('{"text": "yes"}', '{"text": "yes"}')
+    # The coroutine is not an output: no check ran on it, nothing was raised,
+    # and the application is told once why its calls end before they run.
+    for span in spans.all():
+        assert A.FP_FAILURE_CATEGORY not in span.attributes
+    warnings = [r.getMessage() for r in caplog.records if "returned a coroutine" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_a_sync_function_returning_a_generator_returns_it_untouched(spans):
+    source = iter(["x", "y"])
+
+    # a check that would consume what it is given, were the generator checked
+    @faultprint.observe(model="m", expect=lambda out: sorted(out) == ["x", "y"])
+    def lines():
+        return (line for line in source)
+
+    gen = lines()
+    assert inspect.isgenerator(gen)
+    assert list(gen) == ["x", "y"]  # the application's own generator, unobserved
+    assert A.FP_FAILURE_CATEGORY not in spans.one().attributes
+
+
+def test_a_partial_of_a_generator_function_is_a_stream(spans):
+    def count(start: int, n: int):
+        yield from range(start, start + n)
+
+    from_ten = faultprint.observe(model="m")(functools.partial(count, 10))
+    assert inspect.isgeneratorfunction(from_ten)
+    assert list(from_ten(3)) == [10, 11, 12]
+    span = spans.one()
+    assert span.attributes[A.FP_STREAM_CHUNKS] == 3
+    # the function's name, not the partial's repr with its memory address
+    assert span.attributes[A.FP_CALL_SITE] == (
+        f"{__name__}.test_a_partial_of_a_generator_function_is_a_stream.<locals>.count"
+    )
+
+
 @faultprint.observe(model="inner")
 def inner() -> str:
     return "inner"
@@ -227,7 +356,17 @@ def spans_tracer():
     return STATE.provider.get_tracer("app")
 
 
-def test_cancelled_error_ends_span_with_status(spans):
+def assert_cancelled_without_verdict(span, by: str) -> None:
+    """The caller abandoned the call: said so, and no failure of the model."""
+    assert span.end_time is not None
+    assert span.attributes[A.FP_CANCELLED] == by
+    assert span.status.status_code == StatusCode.UNSET
+    assert A.ERROR_TYPE not in span.attributes
+    assert A.FP_FAILURE_CATEGORY not in span.attributes
+    assert [e.name for e in span.events] == []  # no exception event to read as an error
+
+
+def test_a_cancelled_call_ends_its_span_cancelled_not_failed(spans):
     @faultprint.observe(model="m")
     async def slow() -> str:
         await asyncio.sleep(10)
@@ -241,21 +380,57 @@ def test_cancelled_error_ends_span_with_status(spans):
             await task
 
     asyncio.run(main())
+    assert_cancelled_without_verdict(spans.one(), "asyncio.exceptions.CancelledError")
+
+
+def test_a_caller_timeout_around_the_call_is_a_cancellation(spans):
+    @faultprint.observe(model="m")
+    async def slow() -> str:
+        await asyncio.sleep(10)
+        return "never"
+
+    async def main():
+        with pytest.raises(TimeoutError):  # the caller's, raised outside the call
+            await asyncio.wait_for(slow(), 0.01)
+
+    asyncio.run(main())
+    assert_cancelled_without_verdict(spans.one(), "asyncio.exceptions.CancelledError")
+
+
+def test_a_failure_known_before_the_cancellation_stands(spans):
+    @faultprint.observe(model="m")
+    async def slow() -> str:
+        faultprint.current_call().set_output("I'm sorry, but I can't help with that.")
+        await asyncio.sleep(10)
+        return "never"
+
+    async def main():
+        task = asyncio.create_task(slow())
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
     span = spans.one()
-    assert span.status.status_code == StatusCode.ERROR
-    assert span.attributes[A.ERROR_TYPE] == "asyncio.exceptions.CancelledError"
+    assert span.attributes[A.FP_FAILURE_CATEGORY] == "refusal"
+    assert span.attributes[A.FP_CANCELLED] == "asyncio.exceptions.CancelledError"
 
 
-def test_keyboard_interrupt_ends_span_with_status(spans):
+def test_keyboard_interrupt_ends_span_cancelled_not_failed(spans):
     @faultprint.observe(model="m")
     def interrupted() -> None:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         interrupted()
-    span = spans.one()
-    assert span.status.status_code == StatusCode.ERROR
-    assert span.attributes[A.ERROR_TYPE] == "KeyboardInterrupt"
+    assert_cancelled_without_verdict(spans.one(), "KeyboardInterrupt")
+
+
+def test_a_with_block_interrupted_is_cancelled_not_failed(spans):
+    with pytest.raises(KeyboardInterrupt), faultprint.call(model="m"):
+        raise KeyboardInterrupt
+    assert_cancelled_without_verdict(spans.one(), "KeyboardInterrupt")
 
 
 def test_context_manager_with_set_output_and_usage(spans):
@@ -370,8 +545,7 @@ def test_keyboard_interrupt_inside_a_generator_ends_its_span(spans):
     with pytest.raises(KeyboardInterrupt):
         next(gen)
     span = spans.one()
-    assert span.status.status_code == StatusCode.ERROR
-    assert span.attributes[A.ERROR_TYPE] == "KeyboardInterrupt"
+    assert_cancelled_without_verdict(span, "KeyboardInterrupt")
     assert span.attributes[A.FP_STREAM_CHUNKS] == 1
 
 
@@ -401,7 +575,6 @@ def test_cancelled_async_generator_ends_its_span_with_what_it_streamed(spans):
 
     asyncio.run(main())
     span = spans.one()
-    assert span.status.status_code == StatusCode.ERROR
-    assert span.attributes[A.ERROR_TYPE] == "asyncio.exceptions.CancelledError"
+    assert_cancelled_without_verdict(span, "asyncio.exceptions.CancelledError")
     assert span.attributes[A.FP_STREAM_CHUNKS] == 3
     assert A.FP_STREAM_TTFC_MS in span.attributes

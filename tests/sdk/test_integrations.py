@@ -607,6 +607,32 @@ def test_openai_parse_refusing_a_cut_completion_records_it_as_create_does(
     }
 
 
+class Invoice(pydantic.BaseModel):
+    customer: str
+    total: float
+
+
+@pytest.mark.parametrize("capture", [False, True], ids=["capture off", "capture on"])
+def test_openai_parse_of_invalid_output_quotes_it_only_with_capture_on(spans, capture):
+    body = json.loads(json.dumps(CHAT))
+    body["choices"][0]["message"]["content"] = '{"customer": "Jane Doe, 12 Main St"}'
+    client = faultprint.instrument_openai(
+        openai_client(responder(200, body)), capture_content=capture
+    )
+    with pytest.raises(pydantic.ValidationError) as raised:
+        client.chat.completions.parse(**OPENAI_KW, response_format=Invoice)
+    assert "Jane Doe" in str(raised.value)  # the application's exception is its own
+    span = spans.one()
+    (event,) = span.events
+    texts = [v for v in span.attributes.values() if isinstance(v, str)]
+    texts += [span.status.description or "", *event.attributes.values()]
+    assert any("Jane Doe" in t for t in texts) is capture
+    if not capture:
+        assert event.attributes["exception.message"] == (
+            "1 validation error for Invoice\ntotal\n  Field required [type=missing]"
+        )
+
+
 def test_openai_async_parse_is_recorded(spans):
     client = faultprint.instrument_openai(openai_client(responder(200, CHAT), is_async=True))
 

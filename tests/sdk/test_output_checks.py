@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import datetime
+import enum
 import json
+import sys
+import typing
+import uuid
 
 import faultprint
+import pydantic
 import pytest
 from faultprint import attributes as A
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pydantic import BaseModel, field_validator
+from typing_extensions import TypedDict
 
 
 class Item(BaseModel):
@@ -96,23 +103,20 @@ def test_json_flag_records_decode_error(spans):
 
 
 def test_callable_check(spans):
-    @faultprint.observe(
-        model="m", expect=lambda out: "no digits" if not any(c.isdigit() for c in out) else True
-    )
+    @faultprint.observe(model="m", expect=lambda out: any(c.isdigit() for c in out))
     def f(text: str) -> str:
         return text
 
     f("abc")
     f("a1")
     failed, ok = spans.all()
-    # the callable's own words may quote the output: recorded with capture on only
     assert detail(failed) == {
         "validator": "callable",
         "errors": [
             {
                 "kind": "rejected",
                 "path": "",
-                "message": "test_callable_check.<locals>.<lambda> rejected the output",
+                "message": "test_callable_check.<locals>.<lambda> returned False",
             }
         ],
     }
@@ -153,6 +157,222 @@ def test_raise_on_invalid(spans):
 def test_bad_expect_is_rejected_at_decoration_time():
     with pytest.raises(TypeError):
         faultprint.observe(model="m", expect=42)(lambda: None)
+
+
+# --- a function that returns nothing -----------------------------------------------
+@pytest.mark.parametrize(
+    ("options", "validator"),
+    [
+        ({"json": True}, "json"),
+        ({"expect": Order}, "pydantic"),
+        ({"expect": ORDER_SCHEMA}, "jsonschema"),
+        ({"expect": list[Item]}, "pydantic"),
+        ({"expect": lambda out: True}, "callable"),
+        ({"json": True, "expect": Order}, "json"),
+    ],
+    ids=["json", "model", "schema", "type", "callable", "json+model"],
+)
+def test_none_fails_a_declared_check_as_no_output(spans, options, validator):
+    # message.content is None for a refusal or a reply that only calls tools
+    @faultprint.observe(model="m", **options)
+    def ask(question: str) -> str | None:
+        return None
+
+    assert ask("q") is None
+    span = spans.one()
+    assert span.attributes[A.FP_FAILURE_CATEGORY] == "invalid_output"
+    assert detail(span) == {
+        "validator": validator,
+        "errors": [{"kind": "no_output", "path": "", "message": "no output"}],
+    }
+    assert span.attributes[A.FP_FAILURE_MESSAGE] == f"{validator} check failed: no output"
+
+
+def test_none_without_a_check_is_not_judged(spans):
+    @faultprint.observe(model="m")
+    def store(question: str) -> None:
+        return None  # keeps the output itself
+
+    async_calls = []
+
+    @faultprint.observe(model="m")
+    async def astore(question: str) -> None:
+        async_calls.append(question)
+
+    import asyncio
+
+    store("q")
+    asyncio.run(astore("q"))
+    for span in spans.all():
+        assert A.FP_FAILURE_CATEGORY not in span.attributes
+
+
+def test_none_with_raise_on_invalid_raises(spans):
+    @faultprint.observe(model="m", json=True, raise_on_invalid=True)
+    def ask() -> str | None:
+        return None
+
+    with pytest.raises(faultprint.InvalidOutputError) as info:
+        ask()
+    assert info.value.detail["errors"][0]["kind"] == "no_output"
+
+
+def test_async_none_fails_a_declared_check(spans):
+    import asyncio
+
+    @faultprint.observe(model="m", expect=Order)
+    async def ask() -> str | None:
+        return None
+
+    assert asyncio.run(ask()) is None
+    assert detail(spans.one())["errors"][0]["kind"] == "no_output"
+
+
+def test_a_with_block_with_no_output_declared_is_not_judged(spans):
+    with faultprint.call(model="m", json=True):
+        pass  # no set_output: nothing was returned to check
+    assert A.FP_FAILURE_CATEGORY not in spans.one().attributes
+
+
+# --- type expressions ----------------------------------------------------------------
+class Address(TypedDict):
+    street: str
+    town: str
+
+
+class Sentiment(enum.Enum):
+    POSITIVE = "positive"
+    NEGATIVE = "negative"
+
+
+@pytest.mark.parametrize(
+    ("expect", "output"),
+    [
+        (list[Item], '[{"name": "a", "price": 1}]'),
+        (list[Item], [Item(name="a", price=1.0)]),  # structured data: validated as Python
+        (typing.List[Item], '[{"name": "a", "price": 1}]'),  # noqa: UP006
+        (dict, '{"a": 1}'),
+        (dict[str, int], '{"a": 1}'),
+        (dict[str, int], {"a": 1}),
+        (int, "42"),
+        (int | None, "null"),
+        (typing.Optional[Item], '{"name": "a", "price": 1}'),  # noqa: UP045
+        (Address, '{"street": "Main St", "town": "Springfield"}'),
+        (typing.Literal["yes", "no"], "yes"),  # a word is its own text form
+        (Sentiment, "positive"),
+        (Sentiment, '"negative"'),
+        (str, "any text at all"),
+        (uuid.UUID, "123e4567-e89b-12d3-a456-426614174000"),
+        (datetime.date, "2025-06-01"),
+    ],
+    ids=repr,
+)
+def test_type_expressions_pass_what_they_describe(spans, expect, output):
+    @faultprint.observe(model="m", expect=expect)
+    def f():
+        return output
+
+    assert f() is output
+    assert A.FP_FAILURE_CATEGORY not in spans.one().attributes
+
+
+@pytest.mark.parametrize(
+    ("expect", "output", "errors"),
+    [
+        (list[Item], "not json", [("json_invalid", "")]),
+        (list[Item], '[{"name": "a", "price": 1}, {"name": "b"}]', [("missing", "*.price")]),
+        (typing.List[Item], "{}", [("list_type", "")]),  # noqa: UP006
+        (dict, "[1, 2]", [("dict_type", "")]),
+        (dict[str, int], '{"a": "many"}', [("int_parsing", "a")]),
+        (int, "forty-two", [("json_invalid", "")]),
+        (typing.Literal["yes", "no"], "maybe", [("json_invalid", "")]),
+        (Address, '{"street": "Main St"}', [("missing", "town")]),
+        (Sentiment, "neutral", [("json_invalid", "")]),
+        (list[Item], {"not": "a list"}, [("list_type", "")]),
+    ],
+    ids=repr,
+)
+def test_type_expressions_fail_what_they_do_not_describe(spans, expect, output, errors):
+    @faultprint.observe(model="m", expect=expect)
+    def f():
+        return output
+
+    assert f() is output
+    span = spans.one()
+    assert span.attributes[A.FP_FAILURE_CATEGORY] == "invalid_output"
+    d = detail(span)
+    assert d["validator"] == "pydantic"
+    assert [(e["kind"], e["path"]) for e in d["errors"]] == errors
+
+
+class Opaque:
+    pass
+
+
+UNUSABLE_EXPECTS = [
+    list[Opaque],  # callable: list[Opaque]("text") would pass every output
+    dict[str, Opaque],
+    "list[Item]",  # a name, not a type
+]
+if sys.version_info < (3, 12):
+    UNUSABLE_EXPECTS.append(typing.TypedDict("Old", {"a": int}))  # pydantic wants another
+
+
+@pytest.mark.parametrize("expect", UNUSABLE_EXPECTS, ids=repr)
+def test_an_expect_it_cannot_use_is_rejected_at_decoration_time(expect):
+    with pytest.raises(TypeError, match="expect="):
+        faultprint.observe(model="m", expect=expect)(lambda: None)
+
+
+def test_a_class_pydantic_does_not_know_is_a_callable_check(spans):
+    class NonEmpty:
+        def __init__(self, text: str) -> None:
+            if not text.strip():
+                raise ValueError("empty")
+
+    @faultprint.observe(model="m", expect=NonEmpty)
+    def f(text: str) -> str:
+        return text
+
+    f("fine")
+    f("   x")
+    f("\t")
+    ok, ok2, failed = spans.all()
+    assert A.FP_FAILURE_CATEGORY not in ok.attributes
+    assert A.FP_FAILURE_CATEGORY not in ok2.attributes
+    assert failed.attributes[A.FP_FAILURE_CATEGORY] == "empty_output"  # judged before checks
+
+
+# --- the callable contract -----------------------------------------------------------
+@pytest.mark.parametrize(
+    "check",
+    [
+        lambda out: out.strip(),  # returns the cleaned text
+        lambda out: "",  # an empty string is still not False
+        lambda out: None,
+        lambda out: 0,
+        lambda out: json.loads(out),  # returns what it parsed
+        lambda out: True,
+    ],
+    ids=["cleaned text", "empty text", "None", "zero", "parsed value", "True"],
+)
+def test_a_callable_check_passes_unless_it_raises_or_returns_false(spans, check):
+    @faultprint.observe(model="m", expect=check)
+    def f() -> str:
+        return ' {"a": 1} '
+
+    assert f() == ' {"a": 1} '
+    assert A.FP_FAILURE_CATEGORY not in spans.one().attributes
+
+
+def test_a_callable_check_returning_false_or_raising_fails(spans):
+    def numpy_like_false(out: str):
+        return type("bool_", (), {"__bool__": lambda self: False})()
+
+    for check in (lambda out: False, numpy_like_false, lambda out: json.loads("{")):
+        faultprint.observe(model="m", expect=check)(lambda: "text")()
+    kinds = [detail(span)["errors"][0]["kind"] for span in spans.all()]
+    assert kinds == ["rejected", "rejected", "JSONDecodeError"]
 
 
 @pytest.mark.parametrize(
@@ -410,7 +630,10 @@ def pydantic_error() -> None:
 
 
 def callable_verdict() -> None:
-    faultprint.observe(model="m", expect=lambda out: f"{out} is not allowed")(lambda: SECRET)()
+    def allowed(out: str) -> None:
+        raise ValueError(f"{out} is not allowed")
+
+    faultprint.observe(model="m", expect=allowed)(lambda: SECRET)()
 
 
 def tool_arguments() -> None:
@@ -429,7 +652,7 @@ CONTENT_FAILURES = {
     pydantic_error: ("invalid_output", "pydantic check failed: email: value_error"),
     callable_verdict: (
         "invalid_output",
-        "callable check failed: callable_verdict.<locals>.<lambda> rejected the output",
+        "callable check failed: callable_verdict.<locals>.allowed raised ValueError",
     ),
     tool_arguments: ("tool_error", "tool 'send' arguments invalid: to: type"),
 }
@@ -496,3 +719,110 @@ def test_per_call_capture_decides_for_failure_messages(spans):
 
     f()
     assert spans.one().attributes[A.FP_FAILURE_MESSAGE] == "model refused (text detector)"
+
+
+# --- a validator's exception raised by the application ------------------------------
+class Invoice(BaseModel):
+    customer: str
+    total: float
+
+
+class Signed(BaseModel):
+    signer: str
+
+    @field_validator("signer")
+    @classmethod
+    def known(cls, value: str) -> str:
+        raise ValueError(f"{value} did not sign")
+
+
+VALIDATION_ERROR = "pydantic_core._pydantic_core.ValidationError"
+
+
+@faultprint.observe(model="m")
+def extract_invoice(text: str) -> Invoice:
+    return Invoice.model_validate_json(text)
+
+
+def raise_validation_error() -> None:
+    with pytest.raises(pydantic.ValidationError):
+        extract_invoice('{"customer": "Jane Doe, 12 Main St"}')
+
+
+def exception_event(span) -> dict:
+    (event,) = span.events
+    assert event.name == "exception"
+    return dict(event.attributes)
+
+
+def test_a_validation_error_raised_is_recorded_without_the_output(spans):
+    raise_validation_error()
+    span = spans.one()
+    assert [t for t in recorded_text(span) if "Jane" in t or "Main St" in t] == []
+    event = exception_event(span)
+    message = "1 validation error for Invoice\ntotal\n  Field required [type=missing]"
+    assert event["exception.message"] == message
+    assert event["exception.type"] == VALIDATION_ERROR
+    assert span.status.description == f"{VALIDATION_ERROR}: {message}"
+    assert span.attributes[A.FP_FAILURE_CATEGORY] == "exception"
+    assert span.attributes[A.ERROR_TYPE] == VALIDATION_ERROR
+
+
+def test_a_validation_error_keeps_its_trace_frames_without_the_output(spans):
+    configure(spans, capture_content=True)
+    raise_validation_error()
+    with_content = exception_event(spans.one())["exception.stacktrace"]
+    configure(spans, capture_content=False)
+    raise_validation_error()
+    without = exception_event(spans.one())["exception.stacktrace"]
+    assert "Jane Doe" in with_content and "Jane Doe" not in without
+    # the same frames (what fingerprints read), only the message differs
+    head = f"\n{VALIDATION_ERROR}: "
+    assert without.split(head)[0] == with_content.split(head)[0]
+    assert "in extract_invoice" in without
+    message = "1 validation error for Invoice\ntotal\n  Field required [type=missing]"
+    assert without.endswith(f"{VALIDATION_ERROR}: {message}\n")
+
+
+def test_with_capture_on_a_validation_error_is_recorded_as_raised(spans):
+    configure(spans, capture_content=True)
+    raise_validation_error()
+    event = exception_event(spans.one())
+    assert "input_value={'customer': 'Jane Doe, 12 Main St'}" in event["exception.message"]
+
+
+def test_a_validators_own_words_are_left_out_of_a_validation_error(spans):
+    @faultprint.observe(model="m")
+    def sign(text: str) -> Signed:
+        return Signed.model_validate_json(text)
+
+    with pytest.raises(pydantic.ValidationError):
+        sign(f'{{"signer": "{SECRET}"}}')
+    span = spans.one()
+    assert exception_event(span)["exception.message"] == (
+        "1 validation error for Signed\nsigner\n  Value error [type=value_error]"
+    )
+    assert [t for t in recorded_text(span) if "jane" in t or "example.com" in t] == []
+
+
+def test_a_validation_error_behind_another_exception_is_left_out_too(spans):
+    class NoInvoice(LookupError):
+        pass
+
+    @faultprint.observe(model="m")
+    def find(text: str) -> Invoice:
+        try:
+            return Invoice.model_validate_json(text)
+        except pydantic.ValidationError as exc:
+            raise NoInvoice("no invoice in the reply") from exc
+
+    with pytest.raises(NoInvoice):
+        find('{"customer": "Jane Doe, 12 Main St"}')
+    span = spans.one()
+    assert [t for t in recorded_text(span) if "Jane" in t] == []
+    event = exception_event(span)
+    assert event["exception.message"] == "no invoice in the reply"
+    trace = event["exception.stacktrace"]
+    assert "\nThe above exception was the direct cause of the following exception:\n" in trace
+    assert "Field required [type=missing]" in trace
+    assert trace.endswith("NoInvoice: no invoice in the reply\n")

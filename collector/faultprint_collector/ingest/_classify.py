@@ -152,12 +152,14 @@ def classify(span: SpanView, project: str) -> CallRecord:
 
 #: span attributes kept in ``calls.attributes``: what a call carries that no
 #: column holds and an incident review reads (a stream's chunks, its time to
-#: first chunk and whether the consumer closed it early; the caller of an
-#: integration call; the provider's response id and host)
+#: first chunk and whether the consumer closed it early; what cancelled a call
+#: the caller abandoned, which, like an early close, is no failure; the
+#: caller of an integration call; the provider's response id and host)
 KEPT_ATTRIBUTES = (
     "faultprint.stream.chunks",
     "faultprint.stream.time_to_first_chunk_ms",
     "faultprint.stream.closed_early",
+    "faultprint.cancelled",
     "code.function.name",
     "gen_ai.response.id",
     "server.address",

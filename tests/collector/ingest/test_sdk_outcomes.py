@@ -1,0 +1,167 @@
+"""What the real SDK records for calls whose outcome is not a plain success or
+raise, as the collector stores it: a call the caller cancelled, a validation
+error the application raised, an output check that met no output.
+
+The spans go through OTLP encoding and the collector's real classification
+and fingerprinting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import faultprint
+import pydantic
+import pytest
+from faultprint_collector.ingest import records_from_request
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+
+@pytest.fixture
+def exporter() -> Iterator[InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    faultprint.configure(
+        exporter=exporter, use_global_provider=False, handle_sigterm=False, schedule_delay=0.05
+    )
+    yield exporter
+    faultprint.shutdown(timeout=2.0)
+
+
+def stored(exporter: InMemorySpanExporter) -> list[Any]:
+    """The calls the collector stores for what was exported, in the order they started."""
+    assert faultprint.flush(5.0)
+    spans = sorted(exporter.get_finished_spans(), key=lambda s: s.start_time or 0)
+    exporter.clear()
+    return records_from_request(encode_spans(spans), "p").records
+
+
+# --- cancelled -----------------------------------------------------------------------
+@faultprint.observe(model="m")
+async def slow_answer() -> str:
+    await asyncio.sleep(10)
+    return "never"
+
+
+@faultprint.observe(model="m")
+def interrupted_answer() -> str:
+    raise KeyboardInterrupt
+
+
+@faultprint.observe(model="m")
+def streamed_answer():
+    yield "Hel"
+    yield "lo"
+
+
+def test_a_cancelled_call_is_stored_without_a_verdict_as_a_stream_closed_early(exporter):
+    async def cancel() -> None:
+        task = asyncio.create_task(slow_answer())
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancel())
+    with pytest.raises(KeyboardInterrupt):
+        interrupted_answer()
+    stream = streamed_answer()
+    next(stream)
+    stream.close()
+    cancelled, interrupted, closed = stored(exporter)
+    assert closed.attributes["faultprint.stream.closed_early"] == "true"
+    for record in (cancelled, interrupted, closed):
+        # no failure of the model: not counted against it, no failure mode
+        assert (record.status, record.is_failure, record.category) == ("ok", 0, "")
+        assert (record.error_type, record.message, record.fingerprint) == ("", "", 0)
+    assert cancelled.attributes["faultprint.cancelled"] == "asyncio.exceptions.CancelledError"
+    assert interrupted.attributes["faultprint.cancelled"] == "KeyboardInterrupt"
+
+
+# --- a validation error raised by the application ---------------------------------
+class Invoice(pydantic.BaseModel):
+    customer: str
+    total: float
+
+
+@faultprint.observe(model="m")
+def extract_invoice(text: str) -> Invoice:
+    return Invoice.model_validate_json(text)
+
+
+def raise_from(*outputs: str) -> None:
+    for output in outputs:
+        with pytest.raises(pydantic.ValidationError):
+            extract_invoice(output)
+
+
+def test_validation_errors_raised_are_grouped_by_kind_and_path_never_by_value(exporter):
+    raise_from(
+        '{"customer": "Jane Doe, 12 Main St"}',
+        '{"customer": "John Roe, 7 High St"}',
+        '{"customer": "Jane Doe", "total": "lots"}',
+    )
+    jane, john, unparsed = stored(exporter)
+    assert jane.category == john.category == "exception"
+    assert jane.fingerprint == john.fingerprint != 0
+    assert unparsed.fingerprint != jane.fingerprint  # another kind: another mode
+    for record in (jane, john, unparsed):
+        assert "Doe" not in record.message and "Roe" not in record.message
+        assert "lots" not in record.message
+    assert jane.message == "1 validation error for Invoice\ntotal\n  Field required [type=missing]"
+    assert "missing@total" in json.loads(jane.components)["errors"]
+
+
+def test_a_validation_error_is_the_same_mode_with_capture_on_or_off(exporter):
+    raise_from('{"customer": "Jane Doe, 12 Main St"}')
+    (without,) = stored(exporter)
+    capturing = InMemorySpanExporter()  # configure() shuts the previous exporter down
+    faultprint.configure(
+        exporter=capturing,
+        use_global_provider=False,
+        handle_sigterm=False,
+        schedule_delay=0.05,
+        capture_content=True,
+    )
+    raise_from('{"customer": "Jane Doe, 12 Main St"}')
+    (with_content,) = stored(capturing)
+    assert "input_value" in with_content.message
+    assert with_content.fingerprint == without.fingerprint
+
+
+# --- an output check that met no output --------------------------------------------
+def test_no_output_where_a_check_expected_one_is_one_failure_mode(exporter):
+    @faultprint.observe(model="m", json=True)
+    def ask(question: str) -> str | None:
+        # message.content of a refusal or a reply that only calls tools
+        return None if question != "broken" else '{"answer": '
+
+    ask("a")
+    ask("b")
+    ask("broken")
+    first, second, cut = stored(exporter)
+    assert first.category == second.category == cut.category == "invalid_output"
+    assert first.fingerprint == second.fingerprint != cut.fingerprint
+    assert "no_output" in json.loads(first.components)["errors"]
+
+
+def test_a_type_expression_check_groups_by_kind_and_path(exporter):
+    class Item(pydantic.BaseModel):
+        name: str
+        price: float
+
+    @faultprint.observe(model="m", expect=list[Item])
+    def items(text: str) -> str:
+        return text
+
+    items('[{"name": "a", "price": 1}, {"name": "b"}]')
+    items('[{"name": "c"}]')
+    items('[{"name": "d", "price": 2}]')
+    first, second, valid = stored(exporter)
+    assert valid.is_failure == 0
+    assert first.category == second.category == "invalid_output"
+    assert first.fingerprint == second.fingerprint
+    assert "missing@*.price" in json.loads(first.components)["errors"]
