@@ -140,6 +140,8 @@ class Call:
         "ended",
         "failure",
         "first_chunk_ms",
+        "nested",
+        "output_from_integration",
         "output_set",
         "span",
         "spec",
@@ -153,6 +155,10 @@ class Call:
         self.spec = spec
         self.failure: tuple[str, dict[str, Any] | None, str | None, bool] | None = None
         self.output_set = False
+        #: the output was a provider response of a call made inside this one
+        self.output_from_integration = False
+        #: provider calls made inside this one that raised: (their call, the exception)
+        self.nested: list[tuple[Call, BaseException]] | None = None
         self.ended = False
         self.chunks = 0
         self.first_chunk_ms: float | None = None
@@ -194,6 +200,7 @@ class Call:
         try:
             if self.ended:
                 return
+            self.output_from_integration = False
             if isinstance(output, Output):
                 out = output
             else:
@@ -257,6 +264,8 @@ class Call:
 
     def finish_exception(self, exc: BaseException) -> None:
         """End the span for a call that raised ``exc`` (re-raised by the caller)."""
+        if self.nested:
+            self._settle_nested(exc)
         if interrupts_call(exc):
             self._finish_interrupted(exc)
             return
@@ -376,7 +385,47 @@ class Call:
             attrs[A.FP_STREAM_TTFC_MS] = round(self.first_chunk_ms, 3)
         return attrs
 
+    def set_integration_output(self, output: Output) -> None:
+        """Record a provider response of a call made inside this one.
+
+        The last response is this call's output (a draft cut short, then a
+        full answer: the call returned the answer), unless the application
+        declared the output itself (``set_output``). A failure seen in an
+        earlier response goes with it; one the application recorded stays.
+        """
+        if self.ended or (self.output_set and not self.output_from_integration):
+            return
+        failure = self.failure
+        if failure is not None and not failure[3]:
+            self.failure = None
+        self.set_output(output)
+        self.output_from_integration = True
+
+    def hold_nested(self, call: Call, exc: BaseException) -> None:
+        """Keep ``call``, a provider call made inside this one that raised
+        ``exc``, until this call ends.
+
+        It is then recorded as a failed call of its own (the application
+        handled the error: a rate limit before a fallback is still a failed
+        model call), unless this call ends raising ``exc`` itself, or an
+        exception caused by it: this call records that failure, once.
+        """
+        if self.nested is None:
+            self.nested = []
+        self.nested.append((call, exc))
+
+    def _settle_nested(self, raised: BaseException | None) -> None:
+        nested, self.nested = self.nested, None
+        if not nested:
+            return
+        chain = _exception_chain(raised)
+        for call, exc in nested:
+            if not any(exc is e for e in chain):
+                call.finish_exception(exc)
+
     def _end_span(self) -> None:
+        if self.nested:
+            self._settle_nested(None)
         if not self.ended:
             self.ended = True
             try:
@@ -449,8 +498,13 @@ def _begin(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     extra: dict[str, Any] | None = None,
+    start_time: int | None = None,
 ) -> Call | None:
-    """Start the span and make it current; None when faultprint cannot."""
+    """Start the span and make it current; None when faultprint cannot.
+
+    With ``start_time`` (epoch ns) the span starts then, under the current
+    span, and is not made current: a call recorded once it is over.
+    """
     try:
         if not STATE.configured:
             _unconfigured()
@@ -463,6 +517,11 @@ def _begin(
         if capture_enabled(spec):
             attrs[A.FP_INPUT_TEXT] = captured(canonical(args, kwargs))
         starter = STATE.starter
+        if start_time is not None:
+            span = STATE.tracer.start_span(
+                spec.name, kind=_CLIENT, attributes=attrs, start_time=start_time
+            )
+            return Call(span, spec)
         if starter is not None:
             span = starter.start(spec.name, attrs)
         else:
@@ -475,6 +534,15 @@ def _begin(
     except Exception:
         _log.debug("faultprint: could not start a call", exc_info=True)
         return None
+
+
+def _exception_chain(exc: BaseException | None) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from or during (bounded)."""
+    chain: list[BaseException] = []
+    while exc is not None and len(chain) < 32 and not any(exc is e for e in chain):
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return chain
 
 
 def _leave(call: Call) -> None:

@@ -285,6 +285,86 @@ def test_openai_inside_observe_enriches_the_decorated_call(spans):
     assert span.attributes[A.FP_FAILURE_CATEGORY] == "invalid_output"  # "Hello!" is not JSON
 
 
+def _cut(content: str) -> dict:
+    """CHAT with CONTENT, cut at the length limit."""
+    choice = {**CHAT["choices"][0], "finish_reason": "length"}
+    choice["message"] = {**choice["message"], "content": content}
+    return {**CHAT, "choices": [choice]}
+
+
+def test_a_handled_provider_error_inside_observe_is_a_failed_call_of_its_own(spans):
+    """A rate limit before a fallback is a failed model call: recorded as a
+    child of the decorated call, which is judged on what it returned."""
+    primary = faultprint.instrument_openai(openai_client(responder(429, OPENAI_429)))
+    fallback = faultprint.instrument_openai(openai_client(responder(200, CHAT)))
+
+    @faultprint.observe(model="gpt-4o-mini", provider="openai", version="v1")
+    def answer() -> str:
+        try:
+            return primary.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+        except openai.RateLimitError:
+            return fallback.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+
+    answer()
+    by_name = {s.attributes[A.FP_CALL_SITE]: s for s in spans.all()}
+    assert len(by_name) == 2
+    outer = next(s for site, s in by_name.items() if site.endswith("answer"))
+    inner = by_name["openai.chat"]
+    assert A.FP_FAILURE_CATEGORY not in outer.attributes  # the answer came back
+    assert inner.attributes[A.FP_FAILURE_CATEGORY] == "api_error"
+    assert inner.attributes[A.FP_ERROR_CODE] == "rate_limit_exceeded"
+    assert inner.parent.span_id == outer.context.span_id
+    assert outer.start_time <= inner.start_time <= inner.end_time <= outer.end_time
+
+
+def test_a_provider_error_that_ends_the_observed_call_is_counted_once(spans):
+    primary = faultprint.instrument_openai(openai_client(responder(429, OPENAI_429)))
+
+    @faultprint.observe(model="gpt-4o-mini", provider="openai", version="v1")
+    def answer() -> str:
+        try:
+            return primary.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+        except openai.RateLimitError as exc:
+            raise RuntimeError("no answer") from exc
+
+    with pytest.raises(RuntimeError):
+        answer()
+    span = spans.one()
+    assert span.attributes[A.FP_FAILURE_CATEGORY] == "exception"
+
+
+def test_the_last_response_inside_observe_is_the_calls_output(spans):
+    """A draft cut short, then a full answer: the call returned the answer."""
+    draft = faultprint.instrument_openai(openai_client(responder(200, _cut("Once upon"))))
+    final = faultprint.instrument_openai(openai_client(responder(200, CHAT)))
+
+    @faultprint.observe(model="gpt-4o-mini", provider="openai", version="v1")
+    def two_steps() -> str:
+        draft.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+        return final.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+
+    @faultprint.observe(model="gpt-4o-mini", provider="openai", version="v1")
+    def cut_last() -> str:
+        final.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+        return draft.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+
+    @faultprint.observe(model="gpt-4o-mini", provider="openai", version="v1")
+    def declared() -> str:
+        answer = final.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+        faultprint.current_call().set_output("Hello!", finish_reason="stop")
+        draft.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+        return answer
+
+    two_steps()
+    cut_last()
+    declared()
+    by_site = {s.attributes[A.FP_CALL_SITE].rsplit(".", 1)[-1]: s for s in spans.all()}
+    assert A.FP_FAILURE_CATEGORY not in by_site["two_steps"].attributes
+    assert by_site["cut_last"].attributes[A.FP_FAILURE_CATEGORY] == "truncation"
+    # the application declared its output: later responses do not replace it
+    assert A.FP_FAILURE_CATEGORY not in by_site["declared"].attributes
+
+
 def test_instrumenting_twice_is_harmless(spans):
     client = openai_client(responder(200, CHAT))
     faultprint.instrument_openai(client)

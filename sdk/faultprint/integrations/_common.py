@@ -21,6 +21,7 @@ from time import time_ns
 from typing import Any
 
 from faultprint._config import STATE
+from faultprint._errors import interrupts_call
 from faultprint._observe import (
     _CURRENT,
     Call,
@@ -331,8 +332,8 @@ class MethodWrapper:
                     BACKGROUND.hold(result, functools.partial(self._end, call))
                     return
                 self._end(call, result)
-            elif parent is not None and not parent.output_set and result is not _UNREAD:
-                parent.set_output(self.extract(result))
+            elif parent is not None and result is not _UNREAD:
+                parent.set_integration_output(self.extract(result))
         except Exception:
             _log.debug("faultprint: integration output not recorded", exc_info=True)
 
@@ -360,11 +361,39 @@ class MethodWrapper:
         finally:
             call._finish()
 
-    def _raised(self, call: Call | None, parent: Call | None, exc: BaseException) -> None:
-        """Record a provider method that raised ``exc`` (the caller re-raises it)."""
+    def _raised(
+        self,
+        call: Call | None,
+        parent: Call | None,
+        exc: BaseException,
+        kwargs: dict[str, Any] | None = None,
+        began: int = 0,
+    ) -> None:
+        """Record a provider method that raised ``exc`` (the caller re-raises it).
+
+        Inside a ``@observe`` call (PARENT), a provider error is a failed
+        model call of its own, held by the parent until it ends (see
+        ``Call.hold_nested``); KWARGS and BEGAN (epoch ns) describe it.
+        """
         if call is not None:
             _leave(call)
+        elif parent is not None and kwargs is not None and began:
+            try:
+                if _finish_reason_completion(exc) is None and not interrupts_call(exc):
+                    nested = self._nested_call(kwargs, began)
+                    if nested is not None:
+                        nested.end_time = time_ns()
+                        parent.hold_nested(nested, exc)
+                        return
+            except Exception:
+                _log.debug("faultprint: nested provider error not recorded", exc_info=True)
         self._complete_raised(call, parent, exc)
+
+    def _nested_call(self, kwargs: dict[str, Any], began: int) -> Call | None:
+        """A call of this method, started at BEGAN under the current call, not made current."""
+        extra = None if self.call_site else {"code.function.name": caller_site()}
+        spec = self.spec(kwargs.get("model"), self.site)
+        return _begin(spec, (_request_input(kwargs),), {}, extra, start_time=began)
 
     def _complete_raised(self, call: Call | None, parent: Call | None, exc: BaseException) -> None:
         """Record ``exc`` as the end of a call no longer current."""
@@ -428,10 +457,11 @@ class MethodWrapper:
             call, parent = self.start(kwargs)
             if call is None and parent is None:
                 return original(*args, **kwargs)
+            began = time_ns() if parent is not None else 0
             try:
                 result = original(*args, **kwargs)
             except BaseException as exc:
-                self._raised(call, parent, exc)
+                self._raised(call, parent, exc, kwargs, began)
                 raise
             if kwargs.get("stream") and _is_stream(result):
                 if call is not None:
@@ -460,10 +490,11 @@ class MethodWrapper:
             call, parent = self.start(kwargs)
             if call is None and parent is None:
                 return await original(*args, **kwargs)
+            began = time_ns() if parent is not None else 0
             try:
                 result = await original(*args, **kwargs)
             except BaseException as exc:
-                self._raised(call, parent, exc)
+                self._raised(call, parent, exc, kwargs, began)
                 raise
             if kwargs.get("stream") and _is_stream(result):
                 if call is not None:
