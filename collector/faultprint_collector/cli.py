@@ -9,8 +9,9 @@ from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from faultprint_collector.commands._options import project_option
+from faultprint_collector.commands._tables import Column, Kind, print_table, time_cell
 from faultprint_collector.reader import Reader, ReadError
 from faultprint_collector.settings import DEFAULT_PROJECT
 
@@ -53,10 +54,23 @@ def _refuse_empty_store(store: str | None) -> None:
         fail("--store must not be empty: give a store directory or a ClickHouse URL")
 
 
-def read(url: str | None, store: str | None, query: Callable[[Reader], T]) -> T:
-    """Answer QUERY from --url or --store; a failure is a message and exit 2."""
+def read(
+    url: str | None, store: str | None, query: Callable[[Reader], T], project: str | None = None
+) -> T:
+    """Answer QUERY from --url or --store; a failure is a message and exit 2.
+
+    With PROJECT, a direct store read first checks that the project has
+    calls (see ``Reader.check_project``): one that has none while others do
+    is an error, not an empty answer.
+    """
     reader = reader_for(url, store)
     try:
+        if project is not None:
+            note = reader.check_project(project)
+            if reader.url and project != DEFAULT_PROJECT:
+                note = f"--project {project} is not used through a collector: the API key decides"
+            if note:
+                err.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
         return query(reader)
     except ReadError as exc:
         fail(str(exc))
@@ -172,39 +186,42 @@ def incidents(
     url: str = typer.Option(None, help=URL_HELP),
     store: str = typer.Option(None, help=STORE_HELP),
     fmt: str = typer.Option("table", "--format", help="table or json."),
-    project: str = typer.Option(DEFAULT_PROJECT, help="Project (direct store reads only)."),
+    project: str = project_option(),
 ) -> None:
     """The top failure fingerprints: counts, first/last seen, versions, an example."""
     if fmt not in ("table", "json"):
         fail("--format must be table or json")
-    rows = read(url, store, lambda r: r.incidents(since, limit, project))
+    rows = read(url, store, lambda r: r.incidents(since, limit, project), project)
     if fmt == "json":
         _print_json({"incidents": rows})
         return
-    table = Table(title=f"Top failure fingerprints (since {since})")
-    for column in (
-        "fingerprint",
-        "failures",
-        "category",
-        "call site",
-        "versions",
-        "first seen",
-        "last seen",
-        "example",
-    ):
-        table.add_column(column, overflow="fold")
-    for r in rows:
-        table.add_row(
-            r["fingerprint"],
-            str(r["failures"]),
-            r["category"],
-            r["call_site"],
-            ", ".join(r["model_versions"]),
-            r["first_seen"][:19],
-            r["last_seen"][:19],
-            (r["example"] or r["template"])[:80],
-        )
-    console.print(table)
+    print_table(
+        console,
+        [
+            Column("fingerprint"),
+            Column("failures", justify="right"),
+            Column("category"),
+            Column("call site"),
+            Column("versions", Kind.IDS),
+            Column("first seen", Kind.IDS),
+            Column("last seen", Kind.IDS),
+            Column("example", Kind.TEXT),
+        ],
+        (
+            [
+                r["fingerprint"],
+                str(r["failures"]),
+                r["category"],
+                r["call_site"],
+                ", ".join(r["model_versions"]),
+                time_cell(r["first_seen"]),
+                time_cell(r["last_seen"]),
+                r["example"] or r["template"],
+            ]
+            for r in rows
+        ),
+        title=f"Top failure fingerprints (since {since})",
+    )
 
 
 def _register_commands() -> None:

@@ -21,6 +21,9 @@ from faultprint_collector.store import (
     open_store,
 )
 
+#: how many projects a "no calls stored for project" message lists
+_PROJECTS_SHOWN = 20
+
 
 class ReadError(RuntimeError):
     """Reading failed (connection, HTTP error, store problem): message says why."""
@@ -190,6 +193,40 @@ class Reader:
             },
         )["incidents"]
 
+    def check_project(self, project: str) -> str | None:
+        """For a direct store read, whether PROJECT has calls: None when it has.
+
+        Raises ReadError, listing the projects that have calls, when PROJECT
+        has none but others do: a mistyped ``--project`` would otherwise read
+        as "no incidents". Returns a note when the store holds no calls at all
+        (nothing to mistype against: an empty answer is the truth). Through a
+        collector the caller's API key decides the project: nothing to check.
+        """
+        if self.url:
+            return None
+        store = self.store
+        # the rollup the read commands answer from, ordered by project first
+        table = store.table("calls_hourly")
+        if store.query(
+            f"SELECT 1 FROM {table} WHERE project = {{project:String}} LIMIT 1",
+            {"project": project},
+        ).result_rows:
+            return None
+        known = [
+            r[0]
+            for r in store.query(
+                f"SELECT DISTINCT project FROM {table} ORDER BY project LIMIT {{n:UInt32}}",
+                {"n": _PROJECTS_SHOWN + 1},
+            ).result_rows
+        ]
+        if not known:
+            return f"the store holds no calls yet (of project {project!r} or any other)"
+        more = ", …" if len(known) > _PROJECTS_SHOWN else ""
+        raise ReadError(
+            f"no calls stored for project {project!r}; projects with data: "
+            f"{', '.join(known[:_PROJECTS_SHOWN])}{more}"
+        )
+
     def close(self) -> None:
         """Release the store if it was opened."""
         if self._store is not None:
@@ -197,19 +234,43 @@ class Reader:
 
 
 def check_url(url: str) -> str:
-    """URL without a trailing slash, or ReadError when it cannot name a collector."""
+    """URL without a trailing slash, or ReadError when it is not ``http(s)://HOST[:PORT]``.
+
+    The read API's paths are appended to it, so a path, a query or a
+    fragment would only reach a 404 (or another server's page); a port
+    outside 1-65535 would only fail to connect.
+    """
     import httpx
 
     if not url.strip():
         raise ReadError(
             "--url must not be empty: give the collector's URL, e.g. http://127.0.0.1:4318"
         )
+    expected = "expected http://HOST[:PORT] or https://HOST[:PORT], e.g. http://127.0.0.1:4318"
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, ValueError, TypeError) as exc:
-        raise ReadError(f"invalid --url {url!r}: {exc}") from exc
+        raise ReadError(f"invalid --url {url!r}: {exc}; {expected}") from exc
     if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ReadError(f"invalid --url {url!r}: expected http://HOST:PORT or https://HOST:PORT")
+        raise ReadError(f"invalid --url {url!r}: {expected}")
+    if parsed.userinfo:  # not echoed: it may hold a password
+        raise ReadError(
+            f"invalid --url: a user or password is not part of it ({expected}); "
+            "give the API key in FAULTPRINT_API_KEY"
+        )
+    if parsed.port is not None and not 1 <= parsed.port <= 65535:
+        raise ReadError(f"invalid --url {url!r}: port {parsed.port} is not in 1-65535; {expected}")
+    extra = [
+        what
+        for what, present in (
+            (f"a path ({parsed.path})", parsed.path not in ("", "/")),
+            ("a query", bool(parsed.query) or "?" in url),
+            ("a fragment", bool(parsed.fragment) or "#" in url),
+        )
+        if present
+    ]
+    if extra:
+        raise ReadError(f"invalid --url {url!r}: {' and '.join(extra)}; {expected}")
     return url.rstrip("/")
 
 

@@ -37,6 +37,23 @@ def _env_number(name: str, parse: Callable[[str], T], what: str) -> T:
         raise SettingsError(f"{name} must be {what}, got {text[:40]!r}") from None
 
 
+#: what a yes/no variable accepts (compared lower-cased, without surrounding spaces)
+_TRUE = ("1", "true", "on", "yes")
+_FALSE = ("0", "false", "off", "no")
+
+
+def _env_bool(name: str) -> bool:
+    text = os.environ[name].strip()
+    if text.lower() in _TRUE:
+        return True
+    if text.lower() in _FALSE:
+        return False
+    # a silent default would leave scrubbing on (or off) against the intent
+    raise SettingsError(
+        f"{name} must be on or off ({'/'.join(_TRUE)} or {'/'.join(_FALSE)}), got {text[:40]!r}"
+    )
+
+
 def _env_int(name: str) -> int:
     return _env_number(name, int, "an integer")
 
@@ -135,8 +152,8 @@ class Settings:
             settings.max_inflight_requests = _env_int("FAULTPRINT_MAX_INFLIGHT_REQUESTS")
         if env.get("FAULTPRINT_RATE_LIMIT_SPANS_PER_S"):
             settings.rate_limit_spans_per_s = _env_float("FAULTPRINT_RATE_LIMIT_SPANS_PER_S")
-        if env.get("FAULTPRINT_SCRUB", "").lower() in ("0", "false", "off", "no"):
-            settings.scrub = False
+        if env.get("FAULTPRINT_SCRUB", "").strip():
+            settings.scrub = _env_bool("FAULTPRINT_SCRUB")
         if env.get("FAULTPRINT_SCRUB_PATTERNS"):
             settings.scrub_patterns = [
                 p for p in env["FAULTPRINT_SCRUB_PATTERNS"].split(";;") if p.strip()

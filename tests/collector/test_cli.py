@@ -1,22 +1,31 @@
-"""What the read commands accept as --url and --store: a bad value is a message
-and exit 2, never a traceback, and never a store created on the spot."""
+"""What the read commands accept as --url, --store and --project: a bad value is
+a message and exit 2, never a traceback, and never a store created on the spot;
+and ``faultprint incidents``'s table keeps identifiers whole at common widths."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.collector.conftest import CALL_SITE, FAILURES, OTHER_PROJECT, VERSION_A, VERSION_B
 
-def faultprint(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+
+def faultprint(
+    *args: str, cwd: Path | None = None, columns: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": str(columns)} if columns else None
     return subprocess.run(
         [sys.executable, "-m", "faultprint_collector.cli", *args],
         capture_output=True,
         text=True,
         timeout=120,
         cwd=cwd,
+        env=env,
     )
 
 
@@ -90,11 +99,21 @@ def test_reads_open_an_existing_store(real_store: Path) -> None:
         (["--url", "http://"], ["invalid --url"]),
         (["--url", "ftp://127.0.0.1:4318"], ["invalid --url"]),
         (["--url", "127.0.0.1:4318"], ["invalid --url"]),
+        (["--url", "http://127.0.0.1:4318/api"], ["a path (/api)", "http://HOST[:PORT]"]),
+        (["--url", "http://127.0.0.1:4318/api/"], ["a path", "http://HOST[:PORT]"]),
+        (["--url", "http://127.0.0.1:4318?project=x"], ["a query", "http://HOST[:PORT]"]),
+        (["--url", "http://127.0.0.1:4318#top"], ["a fragment"]),
+        (["--url", "http://127.0.0.1:99999"], ["port 99999 is not in 1-65535"]),
+        (["--url", "http://127.0.0.1:0"], ["port 0 is not in 1-65535"]),
+        (["--url", "http://me:hunter2@127.0.0.1:4318"], ["FAULTPRINT_API_KEY"]),
         (["--url", "http://127.0.0.1:1", "--store", "x"], ["not both"]),
     ],
 )
 def test_bad_locations_are_usage_errors(tmp_path: Path, args: list[str], words: list[str]) -> None:
-    _refused(faultprint("incidents", *args, cwd=tmp_path), *words)
+    done = faultprint("incidents", *args, cwd=tmp_path)
+    _refused(done, *words)
+    assert "hunter2" not in done.stderr  # a password in a URL is not echoed
+    assert "cannot reach" not in done.stderr  # refused before any request
     assert list(tmp_path.iterdir()) == []  # no ./ftp:/x/y, no ./.faultprint/data
 
 
@@ -108,3 +127,65 @@ def test_an_unreachable_clickhouse_server_prints_only_the_error() -> None:
     done = faultprint("incidents", "--store", "http://127.0.0.1:1/db")
     _refused(done, "cannot connect to ClickHouse")
     assert "Unexpected Http Driver Exception" not in done.stdout + done.stderr
+
+
+READS = [["incidents"], ["versions"], ["sql", "SELECT 1"], ["show", "0a"], ["compare", "a", "b"]]
+
+
+@pytest.mark.parametrize("command", READS)
+@pytest.mark.parametrize("project", ["bad name'", "", "-x", "a" * 65, "shop\n", "ünïcode"])
+def test_a_malformed_project_is_a_usage_error(
+    failure_store: Path, command: list[str], project: str
+) -> None:
+    # wide: typer boxes a usage error, wrapping it at the console's width
+    done = faultprint(*command, "--store", str(failure_store), "--project", project, columns=300)
+    _refused(done, "--project", "is not a project name: letters, digits")
+
+
+@pytest.mark.parametrize("command", READS)
+def test_a_project_without_calls_is_an_error_naming_the_projects_with_data(
+    failure_store: Path, command: list[str]
+) -> None:
+    done = faultprint(*command, "--store", str(failure_store), "--project", "shpo")
+    _refused(done, "no calls stored for project 'shpo'", f"default, {OTHER_PROJECT}")
+    assert done.stdout == ""  # no empty table that reads as "no incidents"
+
+
+def test_a_project_with_calls_is_read(failure_store: Path) -> None:
+    done = faultprint("versions", "--store", str(failure_store), "--project", OTHER_PROJECT)
+    assert done.returncode == 0, done.stderr
+    assert VERSION_A in done.stdout and done.stderr == ""
+    as_json = faultprint("incidents", "--store", str(failure_store), "--format", "json")
+    assert len(json.loads(as_json.stdout)["incidents"]) == len(FAILURES)
+
+
+def test_a_project_through_a_collector_is_said_to_be_unused() -> None:
+    # the note comes before the request; nothing listens on port 1
+    done = faultprint("incidents", "--url", "http://127.0.0.1:1", "--project", "shop")
+    _refused(done, "--project shop is not used through a collector", "cannot reach")
+    quiet = faultprint("incidents", "--url", "http://127.0.0.1:1")
+    assert "note" not in quiet.stderr
+
+
+def test_a_store_without_any_calls_answers_empty_and_says_why(real_store: Path) -> None:
+    done = faultprint("incidents", "--store", str(real_store), "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"incidents": []}
+    assert "the store holds no calls yet" in done.stderr
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_incidents_keep_identifiers_whole_at_common_widths(
+    failure_store: Path, columns: int
+) -> None:
+    done = faultprint("incidents", "--store", str(failure_store), columns=columns)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    for fp, (version, category, failures, message) in FAILURES.items():
+        # the row's first line holds each identifier whole, ready to copy
+        (row,) = [line for line in lines if f"{fp:016x}" in line]
+        for value in (CALL_SITE, version, category, f" {failures} "):
+            assert value in row
+        # free text gives way: one line, shortened
+        assert message not in done.stdout
+    assert all(VERSION_B[:-1] + "…" not in line for line in lines)

@@ -32,6 +32,9 @@ BAD_VALUES = [
     ("FAULTPRINT_SQL_TIMEOUT_S", "nan", "more than 0"),
     ("FAULTPRINT_SQL_TIMEOUT_S", "soon", "must be a number"),
     ("FAULTPRINT_SQL_MAX_MEMORY_BYTES", "100", "between 1048576 and"),
+    ("FAULTPRINT_SCRUB", "maybe", "must be on or off"),
+    ("FAULTPRINT_SCRUB", "of", "must be on or off"),
+    ("FAULTPRINT_SCRUB", "disabled", "must be on or off"),
 ]
 
 
@@ -73,3 +76,17 @@ def test_the_defaults_are_valid(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
     Settings().validate()
     assert Settings.from_env().retention_days == 90
+
+
+@pytest.mark.parametrize(
+    ("value", "scrub"),
+    [
+        *[("off", False), (" OFF ", False), ("0", False), ("no", False), ("false", False)],
+        *[("on", True), ("1", True), ("Yes", True), ("true", True), ("", True), ("  ", True)],
+    ],
+)
+def test_scrubbing_is_turned_on_or_off_by_its_variable(
+    monkeypatch: pytest.MonkeyPatch, value: str, scrub: bool
+) -> None:
+    monkeypatch.setenv("FAULTPRINT_SCRUB", value)
+    assert Settings.from_env().scrub is scrub

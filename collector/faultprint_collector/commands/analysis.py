@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
+from typer.core import TyperCommand
 
 from faultprint_collector.analysis import (
     RuleError,
@@ -23,10 +24,13 @@ from faultprint_collector.analysis import (
     render_markdown,
     render_table,
 )
-from faultprint_collector.settings import DEFAULT_PROJECT
+from faultprint_collector.commands._options import project_option
+from faultprint_collector.commands._tables import Column, Kind, print_table, time_cell
+from faultprint_collector.ingest._records import MAX_CALL_SITE_CHARS, MAX_VERSION_CHARS
 
 TIME_HELP = "a duration ago (30m, 24h, 7d) or an ISO time"
-PROJECT_HELP = "Project (direct store reads only; through a collector the API key decides)."
+#: the longest identifier a query can return whole (a version, a call site)
+_ID_MAX_CHARS = max(MAX_VERSION_CHARS, MAX_CALL_SITE_CHARS)
 FAIL_ON_HELP = (
     "Comma-separated rules that make the command exit 1: new-modes, vanished-modes, "
     "changed-modes, mode-increase, rate-increase[>X], jsd>X, effective-modes-increase[>X], "
@@ -42,6 +46,12 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.1f}%"
 
 
+def _rate(rate: float, ci: list[float]) -> str:
+    """``8.00% [6.73–9.88]``: a narrow column wraps between the rate and its interval."""
+    lo, hi = ci
+    return f"{rate * 100:.2f}% [{lo * 100:.2f}–{hi * 100:.2f}]"
+
+
 def compare(
     baseline: str = typer.Argument(..., help="Baseline model version."),
     candidate: str = typer.Argument(..., help="Candidate model version."),
@@ -53,7 +63,7 @@ def compare(
     fmt: str = typer.Option("table", "--format", help="table, json or markdown."),
     fail_on: str = typer.Option(None, "--fail-on", help=FAIL_ON_HELP),
     alpha: float = typer.Option(None, help="Significance level (default 0.01)."),
-    project: str = typer.Option(DEFAULT_PROJECT, help=PROJECT_HELP),
+    project: str = project_option(),
 ) -> None:
     """Compare CANDIDATE with BASELINE: fewer failures? the same kinds? new kinds?
 
@@ -83,6 +93,7 @@ def compare(
             until=until,
             alpha=alpha,
         ),
+        project,
     )
     outcomes = evaluate_rules(rules, result) if rules else []
     if fmt == "json":
@@ -115,7 +126,7 @@ def versions(
     url: str = typer.Option(None, help="Read through the collector at this URL."),
     store: str = typer.Option(None, help="Read this store directly (directory or URL)."),
     fmt: str = typer.Option("table", "--format", help="table or json."),
-    project: str = typer.Option(DEFAULT_PROJECT, help=PROJECT_HELP),
+    project: str = project_option(),
 ) -> None:
     """Model versions with their failure-consistency metrics."""
     from faultprint_collector.cli import console, fail, read
@@ -123,39 +134,43 @@ def versions(
 
     if fmt not in ("table", "json"):
         fail("--format must be table or json")
-    rows = read(url, store, lambda r: r.versions(since, project, until=until, call_site=call_site))
+    rows = read(
+        url, store, lambda r: r.versions(since, project, until=until, call_site=call_site), project
+    )
     if fmt == "json":
         _json({"versions": rows})
         return
-    table = Table(title="Model versions")
-    for column in (
-        "model version",
-        "calls",
-        "failures",
-        "failure rate (95% CI)",
-        "modes",
-        "effective",
-        "top-3",
-        "novelty",
-        "repeatable",
-        "drift",
-    ):
-        table.add_column(column)
-    for r in rows:
-        lo, hi = r["failure_rate_ci"]
-        table.add_row(
-            r["model_version"],
-            f"{r['calls']:,}",
-            f"{r['failures']:,}",
-            f"{r['failure_rate'] * 100:.2f}% [{lo * 100:.2f}–{hi * 100:.2f}]",
-            str(r["distinct_modes"]),
-            f"{r['effective_modes']:.2f}",
-            _pct(r["top3_share"]),
-            _pct(r["novelty_rate"]),
-            _pct(r["repeatability"]),
-            "–" if r["drift"] is None else f"{r['drift']:.3f}",
-        )
-    console.print(table)
+    print_table(
+        console,
+        [
+            Column("model version"),
+            Column("calls", justify="right"),
+            Column("failures", justify="right"),
+            Column("failure rate (95% CI)", Kind.IDS, justify="right"),
+            Column("modes", justify="right"),
+            Column("effective", justify="right"),
+            Column("top-3", justify="right"),
+            Column("novelty", justify="right"),
+            Column("repeatable", justify="right"),
+            Column("drift", justify="right"),
+        ],
+        (
+            [
+                r["model_version"],
+                f"{r['calls']:,}",
+                f"{r['failures']:,}",
+                _rate(r["failure_rate"], r["failure_rate_ci"]),
+                str(r["distinct_modes"]),
+                f"{r['effective_modes']:.2f}",
+                _pct(r["top3_share"]),
+                _pct(r["novelty_rate"]),
+                _pct(r["repeatability"]),
+                "–" if r["drift"] is None else f"{r['drift']:.3f}",
+            ]
+            for r in rows
+        ),
+        title="Model versions",
+    )
     note = grouping_note(rows)
     if note:
         console.print(f"[yellow]{note}[/]")
@@ -169,7 +184,7 @@ def show(
     until: str = typer.Option(None, help=f"Timeline end: {TIME_HELP}."),
     exemplars: int = typer.Option(5, min=1, max=100, help="How many example calls."),
     fmt: str = typer.Option("table", "--format", help="table or json."),
-    project: str = typer.Option(DEFAULT_PROJECT, help=PROJECT_HELP),
+    project: str = project_option(),
 ) -> None:
     """One fingerprint: why calls share it, when it happened per version, examples."""
     from faultprint_collector.cli import console, fail, read
@@ -180,59 +195,160 @@ def show(
         url,
         store,
         lambda r: r.fingerprint(fp, project, since=since, until=until, exemplars=exemplars),
+        project,
     )
     if fmt == "json":
         _json(d)
         return
-    out = console.print
-    out(f"[bold]fingerprint {d['fingerprint']}[/]  (coarse {d['coarse_fingerprint']})")
-    out(f"{d['category']} · {d['error_type'] or d['error_code']} · {d['call_site']}", markup=False)
-    out(f"template: {d['template']}", markup=False, highlight=False)
+
+    def out(text: str, markup: bool = False) -> None:
+        # soft wrap: a terminal may wrap a long line, but no call site,
+        # frame or fingerprint in it is broken onto two lines of output
+        console.print(text, markup=markup, highlight=False, soft_wrap=True)
+
+    out(f"[bold]fingerprint {d['fingerprint']}[/]  (coarse {d['coarse_fingerprint']})", True)
+    out(f"{d['category']} · {d['error_type'] or d['error_code']} · {d['call_site']}")
+    out(f"template: {d['template']}")
     out(f"failures: {d['failures']:,}   first seen {d['first_seen']}   last seen {d['last_seen']}")
     out("")
-    out(f"[bold]grouping components[/] (strategy {d['strategy'] or '?'}):")
+    out(f"[bold]grouping components[/] (strategy {d['strategy'] or '?'}):", True)
     for key, value in (d["components"] or {}).items():
         text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
-        out(f"  {key}: {text}", markup=False, highlight=False)
-    versions_table = Table(title="per model version")
-    for column in ("model version", "failures", "first seen", "last seen"):
-        versions_table.add_column(column)
-    for v in d["versions"]:
-        versions_table.add_row(
-            v["model_version"], f"{v['failures']:,}", v["first_seen"][:19], v["last_seen"][:19]
-        )
-    out(versions_table)
+        out(f"  {key}: {text}")
+    print_table(
+        console,
+        [
+            Column("model version"),
+            Column("failures", justify="right"),
+            Column("first seen", Kind.IDS),
+            Column("last seen", Kind.IDS),
+        ],
+        (
+            [
+                v["model_version"],
+                f"{v['failures']:,}",
+                time_cell(v["first_seen"]),
+                time_cell(v["last_seen"]),
+            ]
+            for v in d["versions"]
+        ),
+        title="per model version",
+    )
     if d["timeline"]:
         per_version: dict[str, list[str]] = {}
         for t in d["timeline"][-48 * max(1, len(d["versions"])) :]:
             per_version.setdefault(t["model_version"], []).append(
                 f"{t['hour'][5:13]}h:{t['failures']}"
             )
-        out("[bold]timeline[/] (hour: failures, latest 48 hours with failures):")
+        out("[bold]timeline[/] (hour: failures, latest 48 hours with failures):", True)
         for version, points in per_version.items():
-            out(f"  {version}: " + "  ".join(points[-48:]), markup=False, highlight=False)
-    examples = Table(title="exemplar calls")
-    for column in ("time", "trace id", "model version", "message"):
-        examples.add_column(column, overflow="fold")
-    for e in d["exemplars"]:
-        examples.add_row(e["time"][:23], e["trace_id"], e["model_version"], e["message"][:200])
-    out(examples)
+            out(f"  {version}: " + "  ".join(points[-48:]))
+    print_table(
+        console,
+        [
+            Column("time", Kind.IDS),
+            Column("trace id"),
+            Column("model version"),
+            Column("message", Kind.TEXT),
+        ],
+        (
+            [time_cell(e["time"], 23), e["trace_id"], e["model_version"], e["message"]]
+            for e in d["exemplars"]
+        ),
+        title="exemplar calls",
+    )
+
+
+def _statement_source(arg: str) -> bool:
+    """Whether ARG is an SQL statement opening with a ``-- comment``, not an option.
+
+    The parser takes any argument that starts with ``-`` for an option, so
+    ``faultprint sql "$(cat q.sql)"`` of a saved query failed with "No such
+    option: -- what spiked…". An option's name holds no space or line break;
+    an argument that has one before any ``=`` cannot be an option.
+    """
+    name = arg.partition("=")[0]
+    return arg.startswith("--") and any(c.isspace() for c in name)
+
+
+class StatementCommand(TyperCommand):
+    """``sql``'s command: a statement that opens with a comment is its argument."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """Hand a commented statement to the parser as the argument it is."""
+        takes_value = {
+            opt
+            for p in self.params
+            if p.param_type_name == "option" and not getattr(p, "is_flag", False)
+            for opt in p.opts
+        }
+        args = [
+            # leading white space is still the same SQL, and no option
+            f"\n{arg}"
+            if _statement_source(arg) and (i == 0 or args[i - 1] not in takes_value)
+            else arg
+            for i, arg in enumerate(args)
+        ]
+        return super().parse_args(ctx, args)
+
+
+def _read_statement(statement: str | None, file: str | None) -> str:
+    """The statement: the argument, standard input (``-``), or --file's text."""
+    from faultprint_collector.cli import fail
+
+    if statement is not None and file is not None:
+        fail("give the statement or --file, not both")
+    if file is None and statement != "-":
+        if statement is None:
+            fail("give the statement, '-' to read it from standard input, or --file FILE")
+        return statement
+    if file is None or file == "-":
+        return sys.stdin.read()
+    try:
+        return Path(file).expanduser().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        fail(f"cannot read --file {file}: {reason}")
+
+
+def _sql_kind(values: list[str]) -> Kind:
+    """What a column of query results holds, known only from its values.
+
+    One word each, no longer than a stored version or call site can be (a
+    fingerprint, a trace id, a version, a number): identifiers, kept whole.
+    Anything else is text, wrapped.
+    """
+    if all(len(v.split()) <= 1 and len(v) <= _ID_MAX_CHARS for v in values):
+        return Kind.ID
+    return Kind.WRAPPED
 
 
 def sql(
-    statement: str = typer.Argument(..., help="One SELECT over faultprint's tables and views."),
+    statement: str = typer.Argument(
+        None,
+        help="One SELECT over faultprint's tables and views; '-' reads it from standard input.",
+        show_default=False,
+    ),
+    file: str = typer.Option(
+        None, "--file", "-f", help="Read the statement from this file ('-': standard input)."
+    ),
     url: str = typer.Option(None, help="Run through the collector at this URL."),
     store: str = typer.Option(None, help="Run against this store directly."),
     max_rows: int = typer.Option(1000, min=1, max=10_000, help="Row limit."),
     fmt: str = typer.Option("table", "--format", help="table, json or tsv."),
-    project: str = typer.Option(DEFAULT_PROJECT, help=PROJECT_HELP),
+    project: str = project_option(),
 ) -> None:
-    """Run read-only SQL against the store (refused for writes), scoped to the project."""
+    """Run read-only SQL against the store (refused for writes), scoped to the project.
+
+    Give the statement as the argument, or run a saved query with
+    --file FILE (or '-' to read standard input).
+    """
     from faultprint_collector.cli import console, err, fail, read
 
     if fmt not in ("table", "json", "tsv"):
         fail("--format must be table, json or tsv")
-    result = read(url, store, lambda r: r.sql(statement, project, max_rows))
+    text = _read_statement(statement, file)
+    result = read(url, store, lambda r: r.sql(text, project, max_rows), project)
     if fmt == "json":
         _json(result)
     elif fmt == "tsv":
@@ -240,12 +356,14 @@ def sql(
         lines += ["\t".join("" if v is None else str(v) for v in row) for row in result["rows"]]
         sys.stdout.write("\n".join(lines) + "\n")
     else:
-        table = Table()
-        for column in result["columns"]:
-            table.add_column(column, overflow="fold")
-        for row in result["rows"]:
-            table.add_row(*("" if v is None else str(v) for v in row))
-        console.print(table)
+        rows = [["" if v is None else str(v) for v in row] for row in result["rows"]]
+        columns = [
+            Column(name, _sql_kind([r[i] for r in rows]))
+            for i, name in enumerate(result["columns"])
+        ]
+        print_table(console, columns, rows)
+        if not rows:
+            err.print("(no rows)")
     if result["truncated"]:
         err.print(f"(only the first {max_rows} rows; raise --max-rows)")
 
@@ -255,4 +373,4 @@ def register(app: typer.Typer) -> None:
     app.command(name="compare")(compare)
     app.command(name="versions")(versions)
     app.command(name="show")(show)
-    app.command(name="sql")(sql)
+    app.command(name="sql", cls=StatementCommand)(sql)

@@ -14,8 +14,8 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from rich.text import Text
+
+from faultprint_collector.commands._tables import Column, Kind, print_table
 
 console = Console()
 
@@ -229,35 +229,47 @@ def demo(
 def _print_summary(
     summary: list[dict[str, Any]], calls: int, elapsed: float, store_dir: Path
 ) -> None:
-    versions = Table(title=f"{calls:,} model calls in {elapsed:.1f} s, read back from ClickHouse")
-    for column in ("model version", "calls", "failures", "failure rate", "distinct fingerprints"):
-        versions.add_column(column, justify="left" if column == "model version" else "right")
-    tops = []
+    print_table(
+        console,
+        [
+            Column("model version"),
+            Column("calls", justify="right"),
+            Column("failures", justify="right"),
+            Column("failure rate", justify="right"),
+            Column("distinct fingerprints", justify="right"),
+        ],
+        (
+            [
+                v["model_version"],
+                f"{round(v['calls']):,}",
+                f"{round(v['failures']):,}",
+                f"{v['failures'] / v['calls']:.1%}" if v["calls"] else "–",
+                str(v["fingerprints"]),
+            ]
+            for v in summary
+        ),
+        title=f"{calls:,} model calls in {elapsed:.1f} s, read back from ClickHouse",
+    )
     for v in summary:
-        rate = v["failures"] / v["calls"] if v["calls"] else 0.0
-        versions.add_row(
-            v["model_version"],
-            f"{round(v['calls']):,}",
-            f"{round(v['failures']):,}",
-            f"{rate:.1%}",
-            str(v["fingerprints"]),
+        print_table(
+            console,
+            [
+                Column("fingerprint"),
+                Column("failures", justify="right"),
+                Column("category · call site", Kind.IDS),
+                Column("example", Kind.TEXT),
+            ],
+            (
+                [
+                    t["fingerprint"].rjust(16, "0"),
+                    str(t["n"]),
+                    f"{t['category']} · {t['call_site'].rsplit('.', 1)[-1]}",
+                    _example(t),
+                ]
+                for t in v["top"]
+            ),
+            title=f"Top failure fingerprints of {v['model_version']}",
         )
-        top = Table(title=f"Top failure fingerprints of {v['model_version']}", expand=True)
-        top.add_column("fingerprint", no_wrap=True)
-        top.add_column("failures", justify="right", no_wrap=True)
-        top.add_column("category · call site", ratio=1)
-        top.add_column("example", ratio=2, overflow="fold")
-        for t in v["top"]:
-            top.add_row(
-                t["fingerprint"].rjust(16, "0"),
-                str(t["n"]),
-                f"{t['category']} · {t['call_site'].rsplit('.', 1)[-1]}",
-                Text(_example(t)),
-            )
-        tops.append(top)
-    console.print(versions)
-    for top in tops:
-        console.print(top)
     rel = os.path.relpath(store_dir)
     console.print(
         f"\nThe data lives in [bold]{rel}[/] (embedded ClickHouse). Look closer with:\n"

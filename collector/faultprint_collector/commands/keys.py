@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import typer
 
@@ -28,13 +29,26 @@ def register(app: typer.Typer) -> None:
         from faultprint_collector.cli import err, fail
 
         path = file or os.environ.get("FAULTPRINT_API_KEYS_FILE") or DEFAULT_KEYS_FILE
+        parent = Path(path).expanduser().parent
+        created = ""
+        if not parent.is_dir():
+            if path != DEFAULT_KEYS_FILE:
+                # a mistyped directory would otherwise be made on the spot, and
+                # the collector pointed at the intended one would find no key
+                where = "--file" if file else "FAULTPRINT_API_KEYS_FILE"
+                problem = "is not a directory" if parent.exists() else "does not exist"
+                fail(
+                    f"{where} {path}: {parent} {problem}; create the directory first, "
+                    "or give a file in an existing directory"
+                )
+            created = f" (created the directory {parent})"
         try:
             key = append_key(path, project)
         except (KeyConfigError, OSError) as exc:
             fail(str(exc))
         typer.echo(key)
         err.print(
-            f"key for project {project!r} added to {path} (only its hash is stored; "
+            f"key for project {project!r} added to {path}{created} (only its hash is stored; "
             "keep the key: it cannot be shown again)",
             highlight=False,
         )

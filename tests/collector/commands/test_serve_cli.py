@@ -80,6 +80,7 @@ def test_an_unknown_scheme_or_empty_store_creates_nothing(tmp_path: Path) -> Non
         ("FAULTPRINT_MAX_BODY_BYTES", "abc"),
         ("FAULTPRINT_DECODE_WORKERS", "abc"),
         ("FAULTPRINT_SPOOL_FSYNC", "sometimes"),
+        ("FAULTPRINT_SCRUB", "maybe"),
     ],
 )
 def test_a_bad_environment_value_stops_serve_before_it_claims_to_be_up(
