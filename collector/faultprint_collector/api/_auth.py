@@ -71,7 +71,7 @@ class KeyRing:
 
     def add(self, project: str, digest: str, where: str) -> None:
         """Register DIGEST for PROJECT (WHERE names the source for errors)."""
-        if not PROJECT_NAME.match(project):
+        if not PROJECT_NAME.fullmatch(project):
             raise KeyConfigError(f"{where}: invalid project name {project!r}")
         if not _DIGEST.match(digest):
             raise KeyConfigError(f"{where}: expected a 64-hex-digit SHA-256 digest")
@@ -113,7 +113,7 @@ class KeyRing:
 
 def append_key(file: str, project: str) -> str:
     """Create a key for PROJECT, append its digest to FILE; return the key."""
-    if not PROJECT_NAME.match(project):
+    if not PROJECT_NAME.fullmatch(project):
         raise KeyConfigError(
             f"invalid project name {project!r}: letters, digits, '.', '_', '-' (max 64)"
         )

@@ -58,3 +58,13 @@ def test_the_default_location_has_its_directory_made_and_says_so(tmp_path: Path)
     assert "created the directory .faultprint" in done.stderr
     again = keys_add("shop", cwd=tmp_path)
     assert again.returncode == 0 and "created" not in again.stderr
+
+
+def test_a_project_name_ending_in_a_newline_is_refused(tmp_path: Path) -> None:
+    """A regular expression's ``$`` matches before a final newline: such a
+    name would write a key file line the collector refuses at start-up."""
+    target = tmp_path / "keys"
+    done = keys_add("shop\n", "--file", str(target), cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "invalid project name" in done.stderr
+    assert not target.exists()
