@@ -2,9 +2,12 @@
 
 The rules, stated once (the README and the JSON notes repeat them):
 
-- **Failure-rate change**: pooled two-proportion z-test at the effective
-  number of calls (so sampled successes widen it); significant when
-  p < alpha.
+- **Failure-rate change**: Fisher's exact test on each version's failures
+  and calls, as the counts of an unsampled version whose rate is as precise
+  (``rate_equivalent_calls``: sampled successes count for what they say
+  about the rate); significant when p < alpha. Exact, it holds its level for
+  a small canary against a large baseline, where the pooled z-test cried
+  wolf.
 - **Per-mode change**: for each fingerprint with x1 baseline and x2 candidate
   failures over n1 and n2 (weighted) calls at its call site (a fingerprint
   belongs to one: traffic moving between call sites is not a mode
@@ -12,7 +15,8 @@ The rules, stated once (the README and the JSON notes repeat them):
   vanished), the exact conditional binomial
   test — under equal rates, x2 ~ Binomial(x1 + x2, n2 / (n1 + n2)). With
   sampled successes n is an estimate, and each version's x and n are first
-  shrunk to an unsampled version's as uncertain (``_mode_exposure``). All
+  shrunk to an unsampled version's as uncertain (``_mode_exposure``), a
+  version that never showed the mode included. All
   per-mode p-values form one family, adjusted with Benjamini–Hochberg;
   significant when the adjusted p < alpha.
 - **New mode**: x1 = 0, x2 > 0 and significant. With x1 = 0 the p-value is
@@ -21,10 +25,16 @@ The rules, stated once (the README and the JSON notes repeat them):
   when the baseline had enough calls to have shown it. **Vanished**
   likewise with the versions swapped. Other significant modes are
   **changed**.
+- **Effective-modes change**: a permutation test of the difference in
+  effective modes (``effective_modes_test``: the pooled failures split again
+  at the versions' sizes); significant when p < alpha. A raw threshold on
+  the difference tripped on identical versions (the estimate is noisy, and
+  biased low for the smaller sample).
 - **Minimum sample sizes**: below MIN_CALLS effective calls in either
   version (the weighted calls, or fewer when successes are sampled: what
-  they are worth for the failure rate) there is no verdict, only "not
-  enough data"; mix-level figures
+  they are worth for the failure rate, and never more than the calls
+  stored: ``effective_calls``) there is no verdict, only "not enough
+  data"; mix-level figures
   (JSD, effective modes) need MIN_FAILURES failures in each version to
   count towards a verdict or a gate.
 - **One grouping strategy**: fingerprints are only comparable when one
@@ -36,6 +46,7 @@ The rules, stated once (the README and the JSON notes repeat them):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -43,8 +54,9 @@ from typing import Any
 from faultprint_collector.analysis._reference import (
     benjamini_hochberg,
     conditional_binomial_test,
+    effective_modes_test,
+    fisher_exact_test,
     jensen_shannon,
-    two_proportion_test,
 )
 from faultprint_collector.analysis._sql import (
     Selection,
@@ -98,7 +110,9 @@ def _empty_metrics() -> dict[str, Any]:
         "failure_rate": 0.0,
         "failure_rate_ci": (0.0, 1.0),
         "effective_calls": 0.0,
+        "rate_equivalent_calls": 0.0,
         "calls_sq": 0.0,
+        "spans": 0.0,
         "distinct_modes": 0,
         "effective_modes": 0.0,
         "top3_share": 0.0,
@@ -138,18 +152,45 @@ def _count_variance(n: float, calls_sq: float) -> float:
     return max(0.0, calls_sq - n) / (n * n)
 
 
-def _mode_exposure(x: float, n: float, variance: float) -> tuple[int, float]:
+def _mode_exposure(x: float, expected: float, n: float, calls_sq: float) -> tuple[int, float]:
     """X failures over N (weighted) calls, as the counts of an unsampled version
     that would be as uncertain about the mode's rate.
 
     The exact test takes N as known; with sampled successes it is estimated,
-    and Var(log rate) = 1/x + VARIANCE (the count's relative variance). Both
-    counts shrink by 1 + x·VARIANCE, which keeps the rate; without sampling
-    they are unchanged. (Taking N as exact, an A/A comparison at 1% sampling
-    flagged a mode in 7% of runs at alpha 0.01.)
+    and Var(log rate) = 1/x + the count's relative variance. Both counts
+    shrink by 1 + x·variance, which keeps the rate; without sampling they
+    are unchanged. (Taking N as exact, an A/A comparison at 1% sampling
+    flagged a mode in 7% of runs at alpha 0.01.) The x in the shrink is the
+    larger of X and EXPECTED, the failures equal rates would give this
+    version: a version that never showed a mode (X = 0) is as uncertain
+    about its calls as one that did, and unshrunk, a candidate of six
+    stored spans weighing 3,003 calls had "vanished" modes.
     """
-    shrink = 1.0 + x * variance
+    shrink = 1.0 + max(x, expected) * _count_variance(n, calls_sq)
     return round(x / shrink), n / shrink
+
+
+def _rate_counts(metrics: Mapping[str, Any]) -> tuple[int, int]:
+    """A version's failures and calls, as the whole counts of an unsampled
+    version whose failure rate is as precise (for the exact test)."""
+    calls, failures = float(metrics["calls"]), float(metrics["failures"])
+    if calls <= 0:
+        return 0, 0
+    equivalent = metrics.get("rate_equivalent_calls", metrics.get("effective_calls"))
+    worth = calls if equivalent is None else min(calls, float(equivalent))
+    return round(failures * worth / calls), round(worth)
+
+
+def _is_sampled(metrics: Mapping[str, Any]) -> bool:
+    """Whether any stored call stands for more than one (a weight above 1)."""
+    calls = float(metrics.get("calls") or 0.0)
+    return float(metrics.get("calls_sq") or calls) > calls * (1 + 1e-9)
+
+
+def _resamples(alpha: float) -> int:
+    """Permutations for the effective-modes test: enough that its p-value
+    resolves well below ALPHA (0.002 at the default), and a bounded cost."""
+    return max(999, min(9999, math.ceil(20 / alpha) - 1))
 
 
 def _pct(rate: float) -> str:
@@ -187,26 +228,31 @@ def compare_metrics(
     n1, n2 = float(b["calls"]), float(c["calls"])
     f1, f2 = float(b["failures"]), float(c["failures"])
     # what the data is worth: sampled successes count for less than their
-    # weight (two successes of weight 100 are 200 calls, worth about two)
-    m1 = min(n1, float(b.get("effective_calls") or n1))
-    m2 = min(n2, float(c.get("effective_calls") or n2))
+    # weight (two successes of weight 100 are 200 calls, worth two at most)
+    m1 = _worth(b, n1)
+    m2 = _worth(c, n2)
     notes: list[str] = []
 
     enough = m1 >= MIN_CALLS and m2 >= MIN_CALLS
     if not enough:
-        for name, version, n, worth in (
-            ("baseline", baseline, n1, m1),
-            ("candidate", candidate, n2, m2),
+        for name, version, metrics, worth in (
+            ("baseline", baseline, b, m1),
+            ("candidate", candidate, c, m2),
         ):
-            if n < MIN_CALLS:
+            n = float(metrics["calls"])
+            if worth >= MIN_CALLS:
+                continue
+            if _is_sampled(metrics):
+                stored = metrics.get("spans")
+                spans = f" ({_count(stored)} stored)" if stored is not None else ""
                 notes.append(
-                    f"not enough data: {name} {version!r} has {n:g} calls in the window "
-                    f"(need at least {MIN_CALLS} for a verdict)"
+                    f"not enough data: {name} {version!r} has {_count(n)} calls in the window"
+                    f"{spans}, but with its calls sampled they are worth {worth:.1f} unsampled "
+                    f"calls (need at least {MIN_CALLS} for a verdict)"
                 )
-            elif worth < MIN_CALLS:
+            else:
                 notes.append(
-                    f"not enough data: {name} {version!r} has {n:g} calls in the window, "
-                    f"but with its successes sampled they are worth {worth:.1f} unsampled calls "
+                    f"not enough data: {name} {version!r} has {_count(n)} calls in the window "
                     f"(need at least {MIN_CALLS} for a verdict)"
                 )
     strategies = strategies or {}
@@ -239,7 +285,7 @@ def compare_metrics(
 
     p1 = f1 / n1 if n1 else 0.0
     p2 = f2 / n2 if n2 else 0.0
-    rate_p = two_proportion_test(p1, m1, p2, m2)
+    rate_p = fisher_exact_test(*_rate_counts(b), *_rate_counts(c))
     rate_significant = enough and rate_p < alpha and p1 != p2
 
     # two groupings' fingerprints never match: their divergence says nothing
@@ -256,9 +302,11 @@ def compare_metrics(
             # absent from a given exposure: no calls at the mode's call site
             e1 = base_exposure.get(fp, (0.0, 0.0)) if base_exposure is not None else whole1
             e2 = cand_exposure.get(fp, (0.0, 0.0)) if cand_exposure is not None else whole2
+            # failures of the mode each version would show at equal rates
+            share = e2[0] / (e1[0] + e2[0]) if e1[0] + e2[0] > 0 else 0.0
+            expected1, expected2 = (x1 + x2) * (1 - share), (x1 + x2) * share
             p = conditional_binomial_test(
-                *_mode_exposure(x1, e1[0], _count_variance(*e1)),
-                *_mode_exposure(x2, e2[0], _count_variance(*e2)),
+                *_mode_exposure(x1, expected1, *e1), *_mode_exposure(x2, expected2, *e2)
             )
             r1 = x1 / e1[0] if e1[0] > 0 else 0.0
             r2 = x2 / e2[0] if e2[0] > 0 else 0.0
@@ -332,6 +380,12 @@ def compare_metrics(
     vanished_modes.sort(key=lambda r: -r["baseline_failures"])
     changed_modes.sort(key=lambda r: r["adjusted_p_value"])
 
+    modes_delta = float(c.get("effective_modes") or 0.0) - float(b.get("effective_modes") or 0.0)
+    modes_p = (
+        effective_modes_test(base_modes, cand_modes, resamples=_resamples(alpha))
+        if mix_ok
+        else None
+    )
     result: dict[str, Any] = {
         "baseline": _public(baseline, b),
         "candidate": _public(candidate, c),
@@ -339,6 +393,11 @@ def compare_metrics(
             "delta": round(p2 - p1, 8),
             "p_value": float(f"{rate_p:.6g}"),
             "significant": rate_significant,
+        },
+        "effective_modes_change": {
+            "delta": round(modes_delta, 6),
+            "p_value": float(f"{modes_p:.6g}") if modes_p is not None else None,
+            "significant": modes_p is not None and modes_p < alpha and modes_delta != 0,
         },
         "jsd": round(jsd, 6) if jsd is not None else None,
         "new_modes": new_modes,
@@ -350,11 +409,32 @@ def compare_metrics(
         "alpha": alpha,
         "notes": notes,
     }
-    result["verdict"] = _verdict(result)
+    result["verdict"] = _verdict(result, _same_modes(base_modes, cand_modes))
     return result
 
 
-def _verdict(r: dict[str, Any]) -> str:
+def _worth(metrics: Mapping[str, Any], calls: float) -> float:
+    """The effective calls of a version's METRICS (its CALLS when not given)."""
+    effective = metrics.get("effective_calls")
+    return min(calls, float(effective)) if effective is not None else calls
+
+
+def _same_modes(base_modes: Mapping[int, float], cand_modes: Mapping[int, float]) -> str:
+    """How the versions' failure modes compare when no mode differs significantly."""
+    base = {fp for fp, w in base_modes.items() if w > 0}
+    cand = {fp for fp, w in cand_modes.items() if w > 0}
+    if not base and not cand:
+        return "no failures in either version"
+    if base == cand:
+        return "the same failure modes"
+    if base and cand and not base & cand:
+        # disjoint mixes (JSD 1) are not "the same" even when too rare to call
+        # any mode new or vanished
+        return "no significant difference in failure modes, though they share no mode"
+    return "no significant difference in failure modes"
+
+
+def _verdict(r: dict[str, Any], same_modes: str = "the same failure modes") -> str:
     b, c = r["baseline"], r["candidate"]
     if not r["enough_data"]:
         return "not enough data for a verdict"
@@ -376,9 +456,16 @@ def _verdict(r: dict[str, Any]) -> str:
     if not r["modes_judged"]:
         parts.append("failure modes not compared (grouped by different fingerprint strategies)")
     else:
-        parts.append(", ".join(counts) if counts else "the same failure modes")
+        parts.append(", ".join(counts) if counts else same_modes)
     if r["mix_judged"] and r["jsd"] is not None and r["jsd"] > JSD_NOTEWORTHY:
         parts.append(f"failure mix shifted (JSD {r['jsd']:.2f})")
+    spread = r["effective_modes_change"]
+    if r["mix_judged"] and spread["significant"]:
+        word = "more" if spread["delta"] > 0 else "fewer"
+        parts.append(
+            f"failures spread over {word} modes "
+            f"({spread['delta']:+.2f} effective modes, p={spread['p_value']:.3g})"
+        )
     return "; ".join(parts)
 
 

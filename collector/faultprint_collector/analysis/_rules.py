@@ -2,11 +2,17 @@
 
 A rule list is comma separated; each rule is a name, optionally followed by
 a comparison (``jsd>0.2``, ``new-modes>=2``). Rules that judge a change
-never trip without enough data (see ``not-enough-data`` for that).
+never trip without enough data (see ``not-enough-data`` for that), and the
+rules on a change of a noisy estimate (``rate-increase``,
+``effective-modes-increase``) trip only when the change is also significant
+at the comparison's alpha. A threshold outside the values a rule's metric
+can take is refused: ``failure-rate>4`` (meant as 4%) would never trip, and
+a gate that cannot fail passes every rollout.
 """
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Callable
@@ -37,11 +43,25 @@ class _Spec:
     #: and enough failures for the mix ("mix") / nothing
     needs: bool | str
     value: Callable[[dict[str, Any]], float | None]
+    #: the values the metric can take: thresholds outside are refused
+    bounds: tuple[float, float] = (0.0, math.inf)
+    #: a rate or share, written as a fraction (0.04 for 4%)
+    fraction: bool = False
+    #: why a value past the threshold is not enough to trip (None: it is)
+    unsupported: Callable[[dict[str, Any]], str | None] | None = None
 
 
-def _rate_increase(r: dict[str, Any]) -> float | None:
+def _rate_increase(r: dict[str, Any]) -> float:
+    return float(r["failure_rate_change"]["delta"])
+
+
+def _rate_unsupported(r: dict[str, Any]) -> str | None:
     change = r["failure_rate_change"]
-    return change["delta"] if change["significant"] and change["delta"] > 0 else None
+    if change["delta"] <= 0:
+        return "the failure rate did not increase"
+    if not change["significant"]:
+        return f"the increase is not significant (p={change['p_value']:.3g}, alpha {r['alpha']:g})"
+    return None
 
 
 def _mode_increases(r: dict[str, Any]) -> float:
@@ -49,7 +69,27 @@ def _mode_increases(r: dict[str, Any]) -> float:
 
 
 def _eff_increase(r: dict[str, Any]) -> float:
+    change = r.get("effective_modes_change")
+    if change is not None:
+        return float(change["delta"])
     return float(r["candidate"]["effective_modes"] - r["baseline"]["effective_modes"])
+
+
+def _eff_unsupported(r: dict[str, Any]) -> str | None:
+    # the difference of two effective-mode counts moves by one or two between
+    # identical versions of a few dozen failures each: a threshold on it alone
+    # failed one A/A gate in eight
+    change = r.get("effective_modes_change")
+    if change is None or change.get("p_value") is None:
+        return "the comparison has no significance test of effective modes"
+    if change["delta"] <= 0:
+        return "effective modes did not increase"
+    if not change["significant"]:
+        return (
+            f"the increase is not significant (permutation p={change['p_value']:.3g}, "
+            f"alpha {r['alpha']:g})"
+        )
+    return None
 
 
 RULES: dict[str, _Spec] = {
@@ -79,44 +119,59 @@ RULES: dict[str, _Spec] = {
     ),
     "rate-increase": _Spec(
         "significant failure-rate increase; with a number, the absolute increase "
-        "must also exceed it (default: >0)",
+        "(a fraction: 0.01 for 1 point) must also exceed it (default: >0)",
         (">", 0),
         True,
         _rate_increase,
+        bounds=(0.0, 1.0),
+        fraction=True,
+        unsupported=_rate_unsupported,
     ),
     "jsd": _Spec(
-        "Jensen–Shannon divergence of the failure mixes, e.g. jsd>0.2",
+        "Jensen–Shannon divergence of the failure mixes, 0 to 1, e.g. jsd>0.2",
         None,
         "mix",
         lambda r: r["jsd"],
+        bounds=(0.0, 1.0),
+        fraction=True,
     ),
     "effective-modes-increase": _Spec(
-        "candidate minus baseline effective modes (default: >1)",
+        "significant increase of effective modes (candidate minus baseline); "
+        "the increase must also exceed the number (default: >1)",
         (">", 1.0),
         "mix",
         _eff_increase,
+        bounds=(-math.inf, math.inf),
+        unsupported=_eff_unsupported,
     ),
     "failure-rate": _Spec(
-        "the candidate's failure rate, e.g. failure-rate>0.05",
+        "the candidate's failure rate, a fraction, e.g. failure-rate>0.05 for 5%",
         None,
         True,
         lambda r: r["candidate"]["failure_rate"],
+        bounds=(0.0, 1.0),
+        fraction=True,
     ),
     "novelty": _Spec(
-        "the candidate's novelty rate, e.g. novelty>0.1",
+        "the candidate's novelty rate, a fraction, e.g. novelty>0.1",
         None,
         "modes",
         lambda r: r["candidate"]["novelty_rate"],
+        bounds=(0.0, 1.0),
+        fraction=True,
     ),
     "not-enough-data": _Spec(
         "trips when either version has too little data for a verdict",
         (">", 0),
         False,
         lambda r: 0.0 if r["enough_data"] else 1.0,
+        bounds=(0.0, 1.0),
     ),
 }
 
-_RULE = re.compile(r"^\s*([a-z][a-z0-9-]*)\s*(?:(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?))?\s*$")
+_NUMBER = r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+_RULE = re.compile(rf"^\s*([a-z][a-z0-9-]*)\s*(?:(>=|<=|>|<)\s*({_NUMBER}))?\s*$")
+_FRACTION_HINT = "rates and shares are fractions: write 0.04 for 4%"
 
 
 @dataclass(frozen=True)
@@ -155,14 +210,16 @@ def _allowed() -> str:
 
 
 def parse_rules(text: str) -> list[Rule]:
-    """Parse a comma-separated rule list; RuleError on anything unknown."""
+    """Parse a comma-separated rule list; RuleError on anything unknown, and on
+    a threshold outside the values the rule's metric can take."""
     rules = []
     for part in (text or "").split(","):
         if not part.strip():
             continue
         match = _RULE.match(part)
         if not match:
-            raise RuleError(f"cannot parse rule {part.strip()!r}; rules are: {_allowed()}")
+            hint = f" ({_FRACTION_HINT})" if "%" in part else ""
+            raise RuleError(f"cannot parse rule {part.strip()!r}{hint}; rules are: {_allowed()}")
         name, op, number = match[1], match[2], match[3]
         spec = RULES.get(name)
         if spec is None:
@@ -173,10 +230,29 @@ def parse_rules(text: str) -> list[Rule]:
             op, threshold = spec.default
         else:
             threshold = float(number)
+            _check_threshold(part.strip(), name, spec, op, threshold)
         rules.append(Rule(name, op, threshold))
     if not rules:
         raise RuleError(f"no rules given; rules are: {_allowed()}")
     return rules
+
+
+def _check_threshold(text: str, name: str, spec: _Spec, op: str, threshold: float) -> None:
+    """RuleError when THRESHOLD lies outside the values NAME can take, or the
+    comparison could never hold there (``jsd>1``): such a gate never trips."""
+    lo, hi = spec.bounds
+    never = (
+        (op == ">" and threshold >= hi)
+        or (op == ">=" and threshold > hi)
+        or (op == "<" and threshold <= lo)
+        or (op == "<=" and threshold < lo)
+    )
+    if not never and lo <= threshold <= hi:
+        return
+    effect = "would never trip" if never else "would trip on every comparison"
+    where = f"is at least {lo:g}" if hi == math.inf else f"lies between {lo:g} and {hi:g}"
+    hint = f"; {_FRACTION_HINT}" if spec.fraction else ""
+    raise RuleError(f"rule {text!r} {effect}: {name} {where}{hint}")
 
 
 def evaluate_rules(rules: list[Rule], result: dict[str, Any]) -> list[RuleOutcome]:
@@ -207,7 +283,10 @@ def evaluate_rules(rules: list[Rule], result: dict[str, Any]) -> list[RuleOutcom
             outcomes.append(RuleOutcome(rule, False, None, "no value (nothing to compare)"))
             continue
         tripped = _OPS[rule.op](value, rule.threshold)
-        outcomes.append(
-            RuleOutcome(rule, tripped, value, f"{rule.name} = {value:.6g} (rule {rule})")
-        )
+        reason = f"{rule.name} = {value:.6g} (rule {rule})"
+        why_not = spec.unsupported(result) if tripped and spec.unsupported else None
+        if why_not:
+            tripped = False
+            reason += f", not tripped: {why_not}"
+        outcomes.append(RuleOutcome(rule, tripped, value, reason))
     return outcomes

@@ -19,6 +19,7 @@ from typing import Any
 from faultprint_collector.analysis._reference import (
     effective_calls,
     jensen_shannon,
+    rate_equivalent_calls,
     wilson_interval,
 )
 from faultprint_collector.store import Store
@@ -103,6 +104,7 @@ def _totals(store: Store, sel: Selection) -> list[dict[str, Any]]:
                sumIf(calls, is_failure = 1) AS f,
                sumIf(calls_sq, is_failure = 1) AS fail_sq,
                sumIf(calls_sq, is_failure = 0) AS ok_sq,
+               sum(occurrences) AS spans,
                min(hour) AS first_hour,
                max(hour) AS last_hour
         FROM {store.table("calls_hourly")}
@@ -272,8 +274,10 @@ def version_metrics(
 ) -> dict[str, dict[str, Any]]:
     """Every consistency metric for each model version in the selection.
 
-    Values are raw (weighted sums as floats); ``failure_rate_ci`` is the
-    Wilson 95% interval at the effective number of calls; ``strategies`` the
+    Values are raw (weighted sums as floats); ``spans`` the calls stored;
+    ``failure_rate_ci`` is the Wilson 95% interval at the rate-equivalent
+    number of calls (``rate_equivalent_calls``); ``effective_calls`` is that,
+    but never more than ``spans`` (see ``effective_calls``); ``strategies`` the
     fingerprint strategies that grouped its failures. Repeatability
     covers every stored call of the version at the call site(s), whatever
     the window (see ``input_outcomes``).
@@ -289,7 +293,8 @@ def version_metrics(
     for t in totals:
         v = t["model_version"]
         n, f = float(t["n"]), float(t["f"])
-        m = effective_calls(n, f, float(t["fail_sq"]), float(t["ok_sq"]))
+        fail_sq, ok_sq, spans = float(t["fail_sq"]), float(t["ok_sq"]), float(t["spans"])
+        m = rate_equivalent_calls(n, f, fail_sq, ok_sq)
         rate = f / n if n > 0 else 0.0
         mode = modes.get(v, {})
         rep = repeat.get(v)
@@ -298,8 +303,10 @@ def version_metrics(
             "failures": f,
             "failure_rate": rate,
             "failure_rate_ci": wilson_interval(rate * m, m),
-            "effective_calls": m,
-            "calls_sq": float(t["fail_sq"]) + float(t["ok_sq"]),
+            "effective_calls": effective_calls(n, f, fail_sq, ok_sq, spans),
+            "rate_equivalent_calls": m,
+            "calls_sq": fail_sq + ok_sq,
+            "spans": spans,
             "distinct_modes": int(mode.get("k", 0)),
             "effective_modes": float(mode.get("effective_modes", 0.0)),
             "top3_share": float(mode.get("top3_share", 0.0)),

@@ -56,6 +56,11 @@ def test_fail_on_exit_codes(start_collector: Callable[..., CollectorProcess]) ->
 
     usage = faultprint("compare", "stable-1", "canary", *url, "--fail-on", "new-modez")
     assert usage.returncode == 2 and "unknown rule" in usage.stderr
+    # a threshold no rate can cross ("4" meant 4%) is a usage error, not a green gate
+    percent = faultprint("compare", "stable-1", "canary", *url, "--fail-on", "failure-rate>4")
+    assert percent.returncode == 2
+    assert "between 0 and 1" in " ".join(percent.stderr.split())
+    assert "0.04 for 4%" in " ".join(percent.stderr.split())
     assert faultprint("compare", "stable-1", *url).returncode == 2
     assert faultprint("compare", "a", "b", *url, "--format", "yaml").returncode == 2
     bad_time = faultprint("compare", "a", "b", *url, "--since", "last tuesday")

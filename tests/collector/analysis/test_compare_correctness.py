@@ -20,7 +20,7 @@ from faultprint_collector.analysis import (
     parse_rules,
     version_metrics,
 )
-from faultprint_collector.analysis._reference import effective_calls
+from faultprint_collector.analysis._reference import Call, effective_calls, reference_metrics
 from faultprint_collector.store import Store
 
 from .conftest import T0, store_calls, synth_calls
@@ -276,3 +276,241 @@ def test_modes_are_judged_against_the_calls_of_their_call_site(store: Store) -> 
     assert mode["candidate_rate"] == pytest.approx(
         mode["candidate_failures"] / sum(counts["b", "A", f] for f in (True, False))
     )
+
+
+def _calls(
+    version: str,
+    failures: dict[int, int],
+    successes: int,
+    *,
+    weight: float = 1.0,
+    call_site: str = "app.summarise",
+) -> list[Call]:
+    """Exactly FAILURES[fp] failures per mode and SUCCESSES successes of WEIGHT."""
+    calls = [
+        Call(version, call_site, T0 + timedelta(seconds=i), True, fp)
+        for fp, k in failures.items()
+        for i in range(k)
+    ]
+    return calls + [
+        Call(version, call_site, T0 + timedelta(seconds=i), False, 0, weight)
+        for i in range(successes)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("failures", "successes", "weight"),
+    [(3, 3, 1000.0), (1, 2, 100.0), (0, 2, 100.0)],
+    ids=["3+3x1000", "1+2x100", "0+2x100"],
+)
+def test_a_handful_of_heavily_weighted_spans_is_not_enough_data(
+    store: Store, failures: int, successes: int, weight: float
+) -> None:
+    # 3 failures and 3 successes of weight 1000 are 3,003 calls in six stored
+    # spans; the linearised variance alone credited them with about 1,500
+    # calls at this low failure rate, and the comparison gave a confident
+    # verdict (p=3e-10) with "vanished" modes while not-enough-data stayed green
+    base = _calls("base", {0xE1: 100, 0xE2: 50, 0xE3: 30}, 4820)
+    heavy = _calls("heavy", {0xE1: failures} if failures else {}, successes, weight=weight)
+    store_calls(store, base + heavy)
+    stored = failures + successes
+
+    r = compare_versions(store, "default", "base", "heavy")
+    assert r["candidate"]["calls"] == failures + successes * weight
+    assert not r["enough_data"]
+    assert r["verdict"] == "not enough data for a verdict"
+    assert r["new_modes"] == r["vanished_modes"] == r["changed_modes"] == []
+    outcomes = evaluate_rules(parse_rules("not-enough-data,vanished-modes,rate-increase"), r)
+    assert [o.tripped for o in outcomes] == [True, False, False]
+    (note,) = [n for n in r["notes"] if "'heavy'" in n]
+    assert f"({stored} stored)" in note and "sampled" in note
+    metrics = version_metrics(store, Selection(project="default"))["heavy"]
+    assert metrics["spans"] == stored
+    assert metrics["effective_calls"] <= stored
+
+
+def test_exactly_100_unsampled_calls_are_enough_data(store: Store) -> None:
+    # computed through the variance, 100 calls were worth 99.99999999999999:
+    # "not enough data", with a note about sampling that never happened
+    base = _calls("base", {0xE1: 60}, 1940)
+    hundred = _calls("hundred", {0xE1: 3}, 97)
+    store_calls(store, base + hundred)
+    r = compare_versions(store, "default", "base", "hundred")
+    assert r["enough_data"]
+    assert not any("not enough data" in n or "sampled" in n for n in r["notes"])
+    metrics = version_metrics(store, Selection(project="default"))["hundred"]
+    assert metrics["effective_calls"] == metrics["rate_equivalent_calls"] == 100
+    # one call fewer is not enough, and the note says so without any sampling
+    store_calls(store, base + hundred[1:], "ninety-nine")
+    r = compare_versions(store, "ninety-nine", "base", "hundred")
+    assert not r["enough_data"]
+    (note,) = r["notes"]
+    assert "has 99 calls" in note and "sampled" not in note
+
+
+def test_a_small_canary_against_a_large_baseline_is_judged_by_an_exact_test(
+    store: Store,
+) -> None:
+    # 4 failures in 100 calls against 200 in 20,000, all one mode: the pooled
+    # z-test said "candidate fails more often (p=0.003)" and tripped
+    # rate-increase, while the exact tests, the per-mode one included, give
+    # about 0.02; the verdict and the per-mode test must agree
+    store_calls(store, _calls("prod", {0xC1: 200}, 19_800) + _calls("canary", {0xC1: 4}, 96))
+    r = compare_versions(store, "default", "prod", "canary")
+    change = r["failure_rate_change"]
+    assert change["delta"] == pytest.approx(0.03)
+    assert 0.01 < change["p_value"] < 0.03
+    assert not change["significant"]
+    assert r["verdict"].startswith("no significant change in failure rate")
+    assert r["changed_modes"] == []
+    (outcome,) = evaluate_rules(parse_rules("rate-increase"), r)
+    assert not outcome.tripped
+    assert "not significant" in outcome.reason
+    # a clear increase still trips it
+    store_calls(store, _calls("prod", {0xC1: 200}, 19_800) + _calls("worse", {0xC1: 9}, 91), "w")
+    r = compare_versions(store, "w", "prod", "worse")
+    assert r["failure_rate_change"]["significant"]
+    assert r["verdict"].startswith("candidate fails more often")
+    assert evaluate_rules(parse_rules("rate-increase"), r)[0].tripped
+
+
+def _counts_version(rng: random.Random, n: int, rate: float) -> tuple[dict, dict[int, float]]:
+    """The metrics of N unsampled calls failing (in one mode) at RATE."""
+    f = float(sum(rng.random() < rate for _ in range(n)))
+    metrics = {
+        "calls": float(n),
+        "failures": f,
+        "failure_rate": f / n,
+        "effective_calls": effective_calls(n, f, f, n - f),
+        "calls_sq": float(n),
+        "spans": float(n),
+    }
+    return metrics, ({0xC1: f} if f else {})
+
+
+def test_small_canaries_do_not_trip_rate_increase_in_a_a_comparisons() -> None:
+    # canaries of 100 to 500 calls against one large baseline, all failing at
+    # 1%: the pooled z-test tripped rate-increase in 1.1-1.9% of them, more
+    # than the alpha of 0.01 it claims; the exact test holds it
+    rng = random.Random(17)
+    baseline_calls = 100_000
+    f = 1000.0
+    baseline = {
+        "calls": float(baseline_calls),
+        "failures": f,
+        "failure_rate": f / baseline_calls,
+        "effective_calls": float(baseline_calls),
+        "calls_sq": float(baseline_calls),
+        "spans": float(baseline_calls),
+    }
+    rules = parse_rules("rate-increase")
+    repetitions = 2000
+    tripped = judged = 0
+    for rep in range(repetitions):
+        canary, canary_modes = _counts_version(rng, 100 + 100 * (rep % 5), 0.01)
+        r = compare_metrics("prod", "canary", baseline, canary, {0xC1: f}, canary_modes)
+        judged += r["enough_data"]
+        tripped += evaluate_rules(rules, r)[0].tripped
+    assert tripped / repetitions <= 0.01, f"rate-increase tripped {tripped} of {repetitions}"
+    assert judged == repetitions
+
+
+#: eight modes at fixed rates: about 32 failures in 1,000 calls
+EIGHT_MODES = {
+    0xA1: 0.01,
+    0xA2: 0.008,
+    0xA3: 0.006,
+    0xA4: 0.004,
+    0xA5: 0.002,
+    0xA6: 0.001,
+    0xA7: 0.0005,
+    0xA8: 0.0003,
+}
+
+
+def test_effective_modes_increase_stays_quiet_on_identical_versions() -> None:
+    # a raw threshold on the difference of two noisy estimates: between
+    # identical versions of 1,000 calls it passed 1 in one A/A pair of eight
+    # ("gate failed: effective-modes-increase = 1.97955") while the verdict
+    # saw no change; now it also needs a significant increase
+    rules = parse_rules("effective-modes-increase")
+    repetitions = 200
+    tripped = over_threshold = 0
+    reasons = []
+    for rep in range(repetitions):
+        calls = synth_calls("a", 1000, EIGHT_MODES, seed=2 * rep) + synth_calls(
+            "b", 1000, EIGHT_MODES, seed=2 * rep + 1
+        )
+        b, c = reference_metrics(calls, "a"), reference_metrics(calls, "b")
+        r = compare_metrics("a", "b", b, c, b["modes"], c["modes"])
+        (outcome,) = evaluate_rules(rules, r)
+        tripped += outcome.tripped
+        if r["mix_judged"] and c["effective_modes"] - b["effective_modes"] > 1:
+            over_threshold += 1
+            reasons.append(outcome.reason)
+    assert tripped / repetitions <= 0.01, f"tripped {tripped} of {repetitions}"
+    # the case the rule used to trip on did occur, and the gate says why it held
+    assert over_threshold >= 10
+    assert all("not tripped: the increase is not significant" in r for r in reasons)
+
+
+def test_the_default_gate_stays_quiet_on_identical_versions_end_to_end(store: Store) -> None:
+    # the auditor's run through the store: 40 A/A pairs, 5 failed the gate
+    rules = parse_rules("effective-modes-increase,rate-increase,new-modes,vanished-modes")
+    tripped = []
+    for rep in range(40):
+        project = f"gate{rep}"
+        calls = synth_calls("a", 1000, EIGHT_MODES, seed=500 + 2 * rep) + synth_calls(
+            "b", 1000, EIGHT_MODES, seed=501 + 2 * rep
+        )
+        store_calls(store, calls, project)
+        r = compare_versions(store, project, "a", "b")
+        tripped += [o.reason for o in evaluate_rules(rules, r) if o.tripped]
+    assert len(tripped) <= 1, tripped
+
+
+def test_effective_modes_increase_trips_on_a_real_spread(store: Store) -> None:
+    concentrated = {0xB1: 0.04, 0xB2: 0.002, 0xB3: 0.002, 0xB4: 0.002}
+    spread = {0xB1: 0.012, 0xB2: 0.012, 0xB3: 0.012, 0xB4: 0.012}
+    calls = synth_calls("a", 3000, concentrated, seed=1) + synth_calls("b", 3000, spread, seed=2)
+    store_calls(store, calls)
+    r = compare_versions(store, "default", "a", "b")
+    change = r["effective_modes_change"]
+    assert change["delta"] > 1.5 and change["significant"] and change["p_value"] < r["alpha"]
+    assert "failures spread over more modes" in r["verdict"]
+    (outcome,) = evaluate_rules(parse_rules("effective-modes-increase"), r)
+    assert outcome.tripped
+
+
+def test_disjoint_modes_are_not_called_the_same(store: Store) -> None:
+    # three failures of one mode against three of another (JSD 1): too few to
+    # call either new or vanished, but not "the same failure modes" either
+    store_calls(store, _calls("a", {0xD1: 3}, 997) + _calls("b", {0xD2: 3}, 997))
+    r = compare_versions(store, "default", "a", "b")
+    assert r["jsd"] == pytest.approx(1.0)
+    assert r["new_modes"] == r["vanished_modes"] == []
+    assert "the same failure modes" not in r["verdict"]
+    assert "no significant difference in failure modes" in r["verdict"]
+    assert "share no mode" in r["verdict"]
+    # overlapping but not equal: no claim of sameness, none of disjointness
+    store_calls(store, _calls("a", {0xD1: 3}, 997) + _calls("b", {0xD1: 3, 0xD2: 2}, 995), "o")
+    verdict = compare_versions(store, "o", "a", "b")["verdict"]
+    assert verdict.endswith("no significant difference in failure modes")
+    # the same modes still read so
+    store_calls(store, _calls("a", {0xD1: 3}, 997) + _calls("b", {0xD1: 4}, 996), "s")
+    assert compare_versions(store, "s", "a", "b")["verdict"].endswith("the same failure modes")
+
+
+def test_a_sampled_candidate_counts_for_what_it_says_about_the_rate(store: Store) -> None:
+    # 200 failures beside 100 stored successes of weight 1000: 300 stored
+    # spans, but the failure rate (0.2%) is known within about 12%, as well
+    # as some 33,000 unsampled calls would know it. Ten times the baseline's
+    # 0.02% is an increase the gate must see; counted as 300 calls, the
+    # candidate's rate test saw 1 failure in 300 and let it pass.
+    calls = _calls("prod", {0xF1: 4}, 19_996) + _calls("canary", {0xF1: 200}, 100, weight=1000.0)
+    store_calls(store, calls)
+    r = compare_versions(store, "default", "prod", "canary")
+    assert r["enough_data"]
+    assert r["failure_rate_change"]["significant"]
+    assert r["candidate"]["failure_rate_ci"][0] > 0.0015
+    assert evaluate_rules(parse_rules("rate-increase"), r)[0].tripped

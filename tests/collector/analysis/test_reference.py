@@ -14,12 +14,13 @@ from faultprint_collector.analysis._reference import (
     drift,
     effective_calls,
     effective_modes,
+    effective_modes_test,
     entropy,
+    fisher_exact_test,
     jensen_shannon,
     novelty_rate,
     repeatability,
     top_share,
-    two_proportion_test,
     wilson_interval,
 )
 from hypothesis import given, settings
@@ -43,6 +44,10 @@ def test_wilson_interval_matches_textbook_values() -> None:
 def test_effective_calls_is_the_count_with_unit_weights() -> None:
     # 30 failures, 970 successes, all weight 1
     assert effective_calls(1000, 30, 30, 970) == pytest.approx(1000)
+    # exactly: computed through the variance, 100 calls came out as
+    # 99.99999999999999 and fell short of the 100 a verdict needs
+    for failures in range(0, 101):
+        assert effective_calls(100, failures, failures, 100 - failures, 100) == 100
 
 
 def test_effective_calls_shrinks_when_successes_are_sampled() -> None:
@@ -53,10 +58,88 @@ def test_effective_calls_shrinks_when_successes_are_sampled() -> None:
     assert m < 10_000
 
 
-def test_two_proportion_test() -> None:
-    assert two_proportion_test(0.3, 100, 0.3, 100) == pytest.approx(1.0)
-    assert two_proportion_test(0.45, 100, 0.60, 100) == pytest.approx(0.0337, abs=5e-4)
-    assert two_proportion_test(0.1, 0, 0.2, 100) == 1.0
+@pytest.mark.parametrize(
+    ("failures", "ok", "weight"),
+    [(3, 3, 1000.0), (1, 2, 100.0), (0, 2, 100.0), (20, 80, 100.0), (1000, 1900, 10.0)],
+)
+def test_effective_calls_never_exceed_the_stored_calls(
+    failures: int, ok: int, weight: float
+) -> None:
+    # a stored span says at most as much as one call: at a low failure rate the
+    # linearised variance alone credited 3 failures and 3 successes of weight
+    # 1000 with about 1,500 calls, and 1 failure and 2 of weight 100 with 134
+    calls = failures + ok * weight
+    m = effective_calls(calls, failures, failures, ok * weight**2, failures + ok)
+    assert m <= failures + ok
+    assert m <= effective_calls(calls, failures, failures, ok * weight**2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    failures=st.integers(0, 50),
+    ok=st.integers(0, 50),
+    weight=st.sampled_from([1.0, 2.0, 10.0, 100.0, 1000.0]),
+)
+def test_effective_calls_are_bounded_by_calls_and_spans(
+    failures: int, ok: int, weight: float
+) -> None:
+    calls = failures + ok * weight
+    m = effective_calls(calls, failures, failures, ok * weight**2, failures + ok)
+    assert 0 <= m <= min(calls, failures + ok)
+
+
+def _brute_force_fisher(x1: int, n1: int, x2: int, n2: int) -> float:
+    t, total = x1 + x2, n1 + n2
+    pmf = {
+        k: math.comb(t, k) * math.comb(total - t, n2 - k) / math.comb(total, n2)
+        for k in range(max(0, t - n1), min(t, n2) + 1)
+    }
+    return min(1.0, sum(v for v in pmf.values() if v <= pmf[x2] * (1 + 1e-7)))
+
+
+def test_fisher_exact_test_known_values() -> None:
+    # R: fisher.test(matrix(c(3, 7, 7, 3), 2))$p.value
+    assert fisher_exact_test(3, 10, 7, 10) == pytest.approx(0.1788954, rel=1e-6)
+    # R: fisher.test(matrix(c(1, 3, 3, 1), 2))$p.value
+    assert fisher_exact_test(1, 4, 3, 4) == pytest.approx(0.4857143, rel=1e-6)
+    assert fisher_exact_test(30, 100, 30, 100) == pytest.approx(1.0)
+    assert fisher_exact_test(0, 100, 0, 100) == 1.0
+    assert fisher_exact_test(1, 0, 2, 100) == 1.0
+    # a canary of 100 calls with 4 failures against 1,000 of 100,000: the
+    # pooled z-test said p=0.0026, the exact tests about 0.019
+    assert fisher_exact_test(1000, 100_000, 4, 100) == pytest.approx(0.0185, abs=5e-4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    x1=st.integers(0, 30),
+    x2=st.integers(0, 30),
+    extra1=st.integers(0, 60),
+    extra2=st.integers(0, 60),
+)
+def test_fisher_exact_test_agrees_with_brute_force(
+    x1: int, x2: int, extra1: int, extra2: int
+) -> None:
+    n1, n2 = x1 + extra1, x2 + extra2
+    if n1 == 0 or n2 == 0 or x1 + x2 in (0, n1 + n2):
+        assert fisher_exact_test(x1, n1, x2, n2) == 1.0
+        return
+    assert fisher_exact_test(x1, n1, x2, n2) == pytest.approx(
+        _brute_force_fisher(x1, n1, x2, n2), rel=1e-6, abs=1e-12
+    )
+
+
+def test_effective_modes_test_separates_a_real_spread_from_noise() -> None:
+    concentrated = {1: 60, 2: 5, 3: 5, 4: 5}
+    spread = {1: 20, 2: 20, 3: 20, 4: 15}
+    assert effective_modes_test(concentrated, spread) < 0.01
+    assert effective_modes_test(spread, concentrated) < 0.01
+    # the same mix at different sizes: a small sample's effective modes run
+    # low, and the permutations know it
+    assert effective_modes_test({1: 10, 2: 8, 3: 6, 4: 4}, {1: 100, 2: 80, 3: 60, 4: 40}) > 0.1
+    # seeded by the counts: the same comparison always gives the same answer
+    assert effective_modes_test(concentrated, spread) == effective_modes_test(concentrated, spread)
+    assert effective_modes_test({}, spread) == 1.0
 
 
 def _brute_force(x1: int, n1: float, x2: int, n2: float) -> float:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -13,9 +15,11 @@ from faultprint_collector.analysis import (
     render_markdown,
     render_table,
 )
-from faultprint_collector.analysis._reference import reference_metrics
+from faultprint_collector.analysis._reference import Call, reference_metrics
 
 from .conftest import synth_calls
+
+T = datetime(2026, 5, 1, 12, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +102,70 @@ def test_table_and_markdown_lead_with_the_verdict(swap: dict[str, Any]) -> None:
 def test_renderings_say_not_enough_data(tiny: dict[str, Any]) -> None:
     assert "not enough data" in render_table(tiny)
     assert "not enough data" in render_markdown(tiny)
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("failure-rate>4", "between 0 and 1"),
+        ("rate-increase>5", "between 0 and 1"),
+        ("jsd>1.5", "between 0 and 1"),
+        ("jsd>1", "between 0 and 1"),
+        ("novelty>=1.01", "between 0 and 1"),
+        ("failure-rate<-0.5", "between 0 and 1"),
+        ("new-modes>-1", "at least 0"),
+        ("not-enough-data>1", "between 0 and 1"),
+    ],
+)
+def test_thresholds_no_comparison_can_cross_are_refused(text: str, where: str) -> None:
+    # "failure-rate>4" meant 4% but can never trip: a gate that passes every
+    # rollout, accepted without a word
+    with pytest.raises(RuleError) as info:
+        parse_rules(text)
+    message = str(info.value)
+    assert repr(text) in message and where in message
+    if not text.startswith(("new-modes", "not-enough-data")):
+        assert "0.04 for 4%" in message
+
+
+def test_a_percent_sign_gets_the_fraction_hint() -> None:
+    with pytest.raises(RuleError, match=re.escape("0.04 for 4%")):
+        parse_rules("failure-rate>4%")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["failure-rate>0.04", "failure-rate>=1", "jsd>.99", "rate-increase>=1e-3", "new-modes>0"],
+)
+def test_thresholds_within_range_are_accepted(text: str) -> None:
+    (rule,) = parse_rules(text)
+    assert rule.name == text.split(">")[0]
+
+
+def _compare_counts(base: dict[int, int], cand: dict[int, int]) -> dict[str, Any]:
+    """A comparison of 2,000 calls a version with exactly these failures per mode."""
+    calls = []
+    for version, modes in (("old", base), ("new", cand)):
+        calls += [Call(version, "s", T, True, fp) for fp, k in modes.items() for _ in range(k)]
+        calls += [Call(version, "s", T, False) for _ in range(2000 - sum(modes.values()))]
+    b, c = reference_metrics(calls, "old"), reference_metrics(calls, "new")
+    return compare_metrics("old", "new", b, c, b["modes"], c["modes"])
+
+
+def test_effective_modes_increase_says_why_it_did_not_trip() -> None:
+    # +1.3 effective modes is past the default threshold, but between 27 and
+    # 28 failures a difference that large is common chance (p about 0.1)
+    r = _compare_counts({1: 12, 2: 8, 3: 4, 4: 2, 5: 1}, {1: 8, 2: 7, 3: 6, 4: 4, 5: 2, 6: 1})
+    assert r["mix_judged"]
+    change = r["effective_modes_change"]
+    assert change["delta"] > 1 and not change["significant"] and change["p_value"] > r["alpha"]
+    (outcome,) = evaluate_rules(parse_rules("effective-modes-increase"), r)
+    assert not outcome.tripped
+    assert outcome.value == pytest.approx(change["delta"])
+    assert "not tripped: the increase is not significant (permutation p=" in outcome.reason
+    # the same move with ten times the failures is significant, and trips
+    r = _compare_counts(
+        {1: 120, 2: 80, 3: 40, 4: 20, 5: 10}, {1: 80, 2: 70, 3: 60, 4: 40, 5: 20, 6: 10}
+    )
+    assert r["effective_modes_change"]["significant"]
+    assert evaluate_rules(parse_rules("effective-modes-increase"), r)[0].tripped
