@@ -17,11 +17,13 @@ the calls stored.
 from __future__ import annotations
 
 import math
-import random
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+
+import numpy as np
+import xxhash
 
 __all__ = [
     "Call",
@@ -281,80 +283,58 @@ def effective_modes_test(
     delta method called an A/A comparison of 25 against 500 failures over 50
     modes an increase in most runs.
 
-    At most RESAMPLES splits, drawn from a generator seeded by the counts (a
-    comparison always gives the same answer); sampling stops once
-    STOP_AFTER splits fell beyond the observed difference on either side
-    (Besag and Clifford's sequential p-value), so a clear "no difference"
-    costs a few dozen splits. Counts are rounded to whole failures (failures
-    carry weight 1). 1.0 when either version has no failures.
+    At most RESAMPLES splits, drawn in blocks (numpy's multivariate
+    hypergeometric sampler) from a generator seeded by the counts, so that a
+    comparison always gives the same answer; sampling stops after a block
+    once STOP_AFTER splits fell beyond the observed difference on either side
+    (Besag and Clifford's sequential p-value). Counts are
+    rounded to whole failures (failures carry weight 1). 1.0 when either
+    version has no failures.
     """
     fps = sorted(set(baseline) | set(candidate))
-    base = [max(0, round(baseline.get(fp, 0.0))) for fp in fps]
-    cand = [max(0, round(candidate.get(fp, 0.0))) for fp in fps]
-    f1, f2 = sum(base), sum(cand)
+    base = np.array([max(0, round(baseline.get(fp, 0.0))) for fp in fps], dtype=np.int64)
+    cand = np.array([max(0, round(candidate.get(fp, 0.0))) for fp in fps], dtype=np.int64)
+    f1, f2 = int(base.sum()), int(cand.sum())
     if f1 == 0 or f2 == 0:
         return 1.0
-    pooled = [b + c for b, c in zip(base, cand, strict=True)]
-    observed = _effective_modes_of_counts(cand) - _effective_modes_of_counts(base)
-    rng = random.Random(repr((fps, base, cand)))
+    pooled = base + cand
+    observed = float(_effective_modes_of_counts(cand[None, :])[0]) - float(
+        _effective_modes_of_counts(base[None, :])[0]
+    )
+    seed = xxhash.xxh3_64_intdigest(repr((fps, base.tolist(), cand.tolist())).encode())
+    rng = np.random.default_rng(seed)
+    block = max(1, min(_BLOCK, _MAX_DRAWN_CELLS // len(fps)))
     above = below = 0
-    for done in range(1, resamples + 1):
-        left, draws = f1 + f2, f2
-        split = []
-        for t in pooled:
-            c = _hypergeometric(rng, left, t, draws)
-            split.append(c)
-            left -= t
-            draws -= c
-        rest = [t - c for t, c in zip(pooled, split, strict=True)]
-        difference = _effective_modes_of_counts(split) - _effective_modes_of_counts(rest)
-        above += difference >= observed - 1e-9
-        below += difference <= observed + 1e-9
+    done = 0
+    while done < resamples:
+        n = min(block, resamples - done)
+        split = rng.multivariate_hypergeometric(pooled, f2, size=n)
+        difference = _effective_modes_of_counts(split) - _effective_modes_of_counts(pooled - split)
+        above += int(np.count_nonzero(difference >= observed - 1e-9))
+        below += int(np.count_nonzero(difference <= observed + 1e-9))
+        done += n
         if min(above, below) >= stop_after:
+            # Besag and Clifford's sequential p-value: clearly no difference
             return min(1.0, 2 * min(above, below) / done)
     return min(1.0, 2 * (min(above, below) + 1) / (resamples + 1))
 
 
-def _effective_modes_of_counts(counts: Sequence[int]) -> float:
-    f = sum(counts)
-    if f <= 0:
-        return 0.0
-    return math.exp(math.log(f) - sum(c * math.log(c) for c in counts if c > 0) / f)
+#: splits drawn at once; a clear "no difference" stops after the first block
+_BLOCK = 250
 
 
-def _hypergeometric(rng: random.Random, total: int, marked: int, draws: int) -> int:
-    """How many of MARKED items among TOTAL a random draw of DRAWS takes.
+#: bound on the counts drawn at once by the permutation test (8 bytes each)
+_MAX_DRAWN_CELLS = 4_000_000
 
-    Inversion from the mode outwards (the pmf by its ratio recurrence), so
-    the cost grows with the spread, not with the counts.
-    """
-    lo, hi = max(0, draws - (total - marked)), min(marked, draws)
-    if lo >= hi:
-        return lo
-    if marked == 1:  # the long tail of rare modes: one failure, drawn or not
-        return 1 if rng.random() * total < draws else 0
-    mode = min(hi, max(lo, (draws + 1) * (marked + 1) // (total + 2)))
-    p_mode = math.exp(
-        _log_comb(marked, mode) + _log_comb(total - marked, draws - mode) - _log_comb(total, draws)
-    )
-    u = rng.random() - p_mode
-    down = up = mode
-    p_down = p_up = p_mode
-    other = total - marked - draws
-    while u > 0 and (down > lo or up < hi):
-        if down > lo:
-            p_down *= down * (other + down) / ((marked - down + 1) * (draws - down + 1))
-            down -= 1
-            u -= p_down
-            if u <= 0:
-                return down
-        if up < hi:
-            p_up *= (marked - up) * (draws - up) / ((up + 1) * (other + up + 1))
-            up += 1
-            u -= p_up
-            if u <= 0:
-                return up
-    return mode
+
+def _effective_modes_of_counts(counts: np.ndarray) -> np.ndarray:
+    """exp(H) of each row of failure counts (0 for a row without failures)."""
+    f = counts.sum(axis=1).astype(np.float64)
+    # c·log(c), which is 0 for c = 0 and c = 1 alike
+    xlogx = (counts * np.log(np.maximum(counts, 1))).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.exp(np.log(f) - xlogx / f)
+    return np.where(f > 0, out, 0.0)
 
 
 def distinct_modes(weights: Iterable[float]) -> int:
