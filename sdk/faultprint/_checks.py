@@ -9,7 +9,8 @@ whose ``detail(capture)`` is the agreed JSON shape::
 ``kind`` is the validator's own error kind (pydantic error ``type``,
 jsonschema keyword, ``json_decode``), or ``no_output`` for a call that
 returned None; list indices in paths become ``*`` so that the same mistake
-at a different position is the same failure mode. Type expressions
+at a different position is the same failure mode (so do the keys of an
+object a JSON schema does not name: the output chose them). Type expressions
 (``list[Item]``, ``dict[str, int]``, ``Literal[...]``) are validated by
 pydantic, as models are, and reported as ``pydantic``.
 Validators' messages may quote the value that failed ("'jane@corp.com' is
@@ -38,6 +39,7 @@ __all__ = [
     "no_output",
     "pydantic_errors",
     "run_checks",
+    "schema_named_path",
 ]
 
 _MAX_ERRORS = 20
@@ -115,6 +117,21 @@ _CheckFn = Callable[[Any], "CheckFailure | None"]
 def generalise_path(parts: Iterable[Any]) -> str:
     """``("items", 3, "price")`` → ``"items.*.price"``."""
     return ".".join("*" if isinstance(p, int) else str(p) for p in parts)
+
+
+def schema_named_path(path: Iterable[Any], schema_path: Iterable[Any]) -> list[Any]:
+    """A jsonschema error's instance path with only the keys its schema names.
+
+    ``path`` and ``schema_path`` are the error's (both absolute or both
+    relative). A key the schema names under ``properties`` is the schema's;
+    any other (one ``additionalProperties`` or ``patternProperties`` matched)
+    was chosen by the output, and is replaced by ``*`` as list indices are:
+    it may be the output's content ({"jane@corp.com": ...}), and the same
+    mistake under another key is the same failure mode.
+    """
+    steps = list(schema_path)
+    named = {steps[i + 1] for i, step in enumerate(steps[:-1]) if step == "properties"}
+    return [p if isinstance(p, str) and p in named else "*" for p in path]
 
 
 def _json_failure(exc: json.JSONDecodeError) -> CheckFailure:
@@ -283,7 +300,7 @@ def _schema_check(schema: dict[str, Any]) -> _CheckFn:
                 return _json_failure(exc)
         errors = []
         for err in validator.iter_errors(value):
-            path = list(err.absolute_path)
+            path = schema_named_path(err.absolute_path, err.absolute_schema_path)
             if err.validator == "required" and isinstance(err.instance, dict):
                 # Name the missing property in the path, as pydantic does,
                 # so both validators describe the mistake the same way.

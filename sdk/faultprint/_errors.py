@@ -198,13 +198,173 @@ def _validation_message(exc: Any) -> str:
     return "\n".join(lines)
 
 
-def _message_of(exc: BaseException, quoting: Any) -> str:
-    if isinstance(exc, quoting):
-        return _validation_message(exc)
-    try:
-        return str(exc)
-    except Exception:
-        return f"<unprintable {type(exc).__name__}>"
+def _schema_error_class() -> Any:
+    # jsonschema's ValidationError, looked up as pydantic's is: when
+    # jsonschema.exceptions was never imported, none can exist.
+    module = sys.modules.get("jsonschema.exceptions")
+    return getattr(module, "ValidationError", None) if module is not None else None
+
+
+#: what a jsonschema message says in place of the instance it rejected
+_VALUE = "<value>"
+
+
+def _schema_only_messages(keyword: str, value: Any) -> set[str]:
+    """Messages jsonschema writes for ``keyword`` from the schema alone.
+
+    ``value`` is the keyword's value in the schema. A message found here
+    quotes the schema (a required property's name, the constant expected),
+    never the instance.
+    """
+    if keyword == "required" and isinstance(value, list):
+        return {f"{prop!r} is a required property" for prop in value}
+    if keyword in ("dependentRequired", "dependencies") and isinstance(value, dict):
+        # a property's dependencies: a list of names (draft 3: one name);
+        # a schema instead is validated as such, with its own messages
+        names = {p: [d] if isinstance(d, str) else d for p, d in value.items()}
+        return {
+            f"{each!r} is a dependency of {prop!r}"
+            for prop, deps in names.items()
+            if isinstance(deps, list)
+            for each in deps
+        }
+    if keyword == "const":
+        return {f"{value!r} was expected"}
+    if keyword == "maxContains":
+        return {f"Too many items match the given schema (expected at most {value})"}
+    return set()
+
+
+def _schema_suffixes(keyword: str, value: Any, schema: Any) -> tuple[str, ...]:
+    """What jsonschema writes after ``{instance!r} `` for ``keyword``, from the schema.
+
+    Each keyword's possible wordings (jsonschema's, every draft's): the
+    message is rewritten only when it ends with one of them, so a wording
+    not known here (a custom keyword, another jsonschema version) falls back
+    to naming the keyword, never to the message.
+    """
+    if keyword == "type":
+        types = value if isinstance(value, list) else [value]
+        return ("is not of type " + ", ".join(repr(t) for t in types),)
+    if keyword in ("minimum", "exclusiveMinimum"):
+        return (
+            f"is less than the minimum of {value!r}",
+            f"is less than or equal to the minimum of {value!r}",
+        )
+    if keyword in ("maximum", "exclusiveMaximum"):
+        return (
+            f"is greater than the maximum of {value!r}",
+            f"is greater than or equal to the maximum of {value!r}",
+        )
+    if keyword == "additionalProperties" and isinstance(schema, dict):
+        patterns = ", ".join(repr(p) for p in sorted(schema.get("patternProperties") or ()))
+        return (
+            f"does not match any of the regexes: {patterns}",
+            f"do not match any of the regexes: {patterns}",
+        )
+    fixed: dict[str, tuple[str, ...]] = {
+        "enum": (f"is not one of {value!r}",),
+        "pattern": (f"does not match {value!r}",),
+        "format": (f"is not a {value!r}",),
+        "multipleOf": (f"is not a multiple of {value}",),
+        "minLength": ("should be non-empty", "is too short"),
+        "minItems": ("should be non-empty", "is too short"),
+        "maxLength": ("is expected to be empty", "is too long"),
+        "maxItems": ("is expected to be empty", "is too long"),
+        "minProperties": ("should be non-empty", "does not have enough properties"),
+        "maxProperties": ("is expected to be empty", "has too many properties"),
+        "uniqueItems": ("has non-unique elements",),
+        "anyOf": ("is not valid under any of the given schemas",),
+        "oneOf": ("is not valid under any of the given schemas",),
+        "contains": ("does not contain items matching the given schema",),
+        "not": (f"should not be valid under {value!r}",),
+    }
+    return fixed.get(keyword, ())
+
+
+def _schema_error_line(err: Any, keyword: str) -> str | None:
+    """jsonschema's message for ``err`` without the instance; None when unknown."""
+    message = err.message
+    if not isinstance(message, str):
+        return None
+    if message in _schema_only_messages(keyword, err.validator_value):
+        return message
+    if keyword == "additionalProperties" and message.startswith(
+        "Additional properties are not allowed ("
+    ):
+        # the properties it names are the output's keys
+        return f"Additional properties are not allowed ({_VALUE} unexpected)"
+    for suffix in _schema_suffixes(keyword, err.validator_value, err.schema):
+        if message.endswith(f" {suffix}"):
+            return f"{_VALUE} {suffix}"
+    return None
+
+
+def _schema_message(err: Any) -> str:
+    """A jsonschema ``ValidationError``'s text as jsonschema writes it, without the instance.
+
+    Same layout (the message, ``Failed validating 'keyword' in schema[...]``
+    with the schema, ``On instance[...]``), so that what reads jsonschema's
+    messages (the collector's fingerprinting) reads this one alike; the
+    message with ``<value>`` where the instance was (``<value> is not of
+    type 'integer'``), or naming only the keyword and the path when its
+    wording is not known; the instance itself in no form. In the path, list
+    indices and the keys the schema does not name become ``*``.
+    """
+    # Imported here: rarely needed, and ``import faultprint`` loads neither.
+    import pprint
+
+    from faultprint._checks import generalise_path, schema_named_path
+
+    keyword = err.validator
+    false_schema = keyword is None and err.schema is False  # "items": false
+    if not isinstance(keyword, str) and not false_schema:
+        # Made by hand (ValidationError("...")): the words are the application's.
+        return "validation failed"
+    path = schema_named_path(err.relative_path, err.relative_schema_path)
+    if false_schema:
+        line = f"False schema does not allow {_VALUE}"
+    else:
+        line = _schema_error_line(err, keyword) or (
+            f"{keyword} validation failed" + (f" at {generalise_path(path)}" if path else "")
+        )
+    schema_path = list(err.relative_schema_path)[:-1]
+    in_schema = "schema" + "".join(f"[{p!r}]" for p in schema_path)
+    on_instance = "instance" + "".join("[*]" if p == "*" else f"[{p!r}]" for p in path)
+    schema = pprint.pformat(err.schema, width=72, sort_dicts=False)
+    return (
+        f"{line}\n\n"
+        f"Failed validating {keyword!r} in {in_schema}:\n"
+        + "".join(f"    {row}\n" for row in schema.splitlines())
+        + f"\nOn {on_instance}:\n    {_VALUE}"
+    )
+
+
+def _messages(chain: list[BaseException], pydantic_error: Any, schema_error: Any) -> list[str]:
+    """The text to write for each exception of ``chain``, none quoting the output."""
+    # A format check's own exception ("Invalid isoformat string: '...'") is
+    # the cause of jsonschema's error, and quotes the instance as well.
+    quoted_causes = {
+        id(e.cause)
+        for e in chain
+        if schema_error is not None
+        and isinstance(e, schema_error)
+        and isinstance(e.cause, BaseException)
+    }
+    texts = []
+    for e in chain:
+        if pydantic_error is not None and isinstance(e, pydantic_error):
+            texts.append(_validation_message(e))
+        elif schema_error is not None and isinstance(e, schema_error):
+            texts.append(_schema_message(e))
+        elif id(e) in quoted_causes:
+            texts.append("")
+        else:
+            try:
+                texts.append(str(e))
+            except Exception:
+                texts.append(f"<unprintable {type(e).__name__}>")
+    return texts
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -231,27 +391,35 @@ def content_free_exception(exc: BaseException) -> tuple[str, str] | None:
     no exception of the chain is a validator's that quotes the value it
     rejected. A pydantic ``ValidationError`` does (``input_value='Jane Doe,
     12 Main St'``): its message is rewritten without the input (its errors'
-    kinds, locations and messages), in the trace too, which otherwise
-    repeats it; the trace's frames are those ``traceback`` writes. Should
-    writing them fail, the exception's type alone is recorded, never its
-    text.
+    kinds, locations and messages). So does a jsonschema ``ValidationError``
+    (``'Jane Doe, 12 Main St' is not of type 'integer'``, then ``On
+    instance``: the whole instance): its message keeps the keyword, the
+    generalised path and the schema, with ``<value>`` for the instance. The
+    trace, which otherwise repeats them, is rewritten too; its frames are
+    those ``traceback`` writes. Should writing them fail, the exception's
+    type alone is recorded, never its text.
     """
-    quoting = _validation_error_class()
-    if quoting is None:
+    pydantic_error, schema_error = _validation_error_class(), _schema_error_class()
+    quoting = tuple(c for c in (pydantic_error, schema_error) if c is not None)
+    if not quoting:
         return None
     chain = _chain(exc)
     if not any(isinstance(e, quoting) for e in chain):
         return None
     try:
-        return _message_of(exc, quoting), _trace(chain, quoting)
+        texts = _messages(chain, pydantic_error, schema_error)
+        return texts[0], _trace(chain, texts)
     except Exception:
         return exception_type_name(exc), ""
 
 
-def _trace(chain: list[BaseException], quoting: Any) -> str:
-    """The stack trace of ``chain`` (raised last first), as ``traceback`` writes it."""
+def _trace(chain: list[BaseException], texts: list[str]) -> str:
+    """The stack trace of ``chain`` (raised last first), as ``traceback`` writes it.
+
+    Each exception's text is the one of ``texts`` at its position in ``chain``.
+    """
     parts: list[str] = []
-    for i, e in enumerate(reversed(chain)):
+    for i, (e, text) in enumerate(reversed(list(zip(chain, texts, strict=True)))):
         if i:
             parts.append(
                 "\nThe above exception was the direct cause of the following exception:\n\n"
@@ -261,6 +429,6 @@ def _trace(chain: list[BaseException], quoting: Any) -> str:
         if e.__traceback__ is not None:
             parts.append("Traceback (most recent call last):\n")
             parts.extend(traceback.format_tb(e.__traceback__))
-        name, text = exception_type_name(e), _message_of(e, quoting)
+        name = exception_type_name(e)
         parts.append(f"{name}: {text}\n" if text else f"{name}\n")
     return "".join(parts)

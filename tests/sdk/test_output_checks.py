@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime
 import enum
 import json
+import subprocess
 import sys
 import typing
 import uuid
 
 import faultprint
+import jsonschema
 import pydantic
 import pytest
 from faultprint import attributes as A
@@ -625,6 +627,12 @@ def schema_error_raised() -> None:
         f()
 
 
+def schema_key_error() -> None:
+    schema = {"type": "object", "additionalProperties": {"type": "integer"}}
+    output = json.dumps({SECRET: f"call {SECRET}"})
+    faultprint.observe(model="m", expect=schema)(lambda: output)()
+
+
 def pydantic_error() -> None:
     faultprint.observe(model="m", expect=Contact)(lambda: f'{{"email": "{SECRET}"}}')()
 
@@ -649,6 +657,7 @@ CONTENT_FAILURES = {
     declared_refusal: ("refusal", "model refused (provider refusal field)"),
     schema_error: ("invalid_output", "jsonschema check failed: n: type"),
     schema_error_raised: ("invalid_output", "jsonschema check failed: n: type"),
+    schema_key_error: ("invalid_output", "jsonschema check failed: *: type"),
     pydantic_error: ("invalid_output", "pydantic check failed: email: value_error"),
     callable_verdict: (
         "invalid_output",
@@ -826,3 +835,192 @@ def test_a_validation_error_behind_another_exception_is_left_out_too(spans):
     assert "\nThe above exception was the direct cause of the following exception:\n" in trace
     assert "Field required [type=missing]" in trace
     assert trace.endswith("NoInvoice: no invoice in the reply\n")
+
+
+# --- a JSON schema's exception raised by the application ----------------------------
+INVOICE_SCHEMA = {
+    "type": "object",
+    "required": ["customer", "total"],
+    "properties": {"customer": {"type": "string"}, "total": {"type": "number"}},
+}
+SCHEMA_ERROR = "jsonschema.exceptions.ValidationError"
+
+
+@faultprint.observe(model="m")
+def check_invoice(text: str, schema: dict | None = None, **options) -> None:
+    jsonschema.validate(json.loads(text), schema or INVOICE_SCHEMA, **options)
+
+
+def raise_schema_error(text: str = '{"customer": "Jane", "total": "Jane Doe, 12 Main St"}') -> None:
+    with pytest.raises(jsonschema.ValidationError):
+        check_invoice(text)
+
+
+def test_a_schema_error_raised_is_recorded_without_the_output(spans):
+    raise_schema_error()
+    span = spans.one()
+    assert [t for t in recorded_text(span) if "Jane" in t or "Main St" in t] == []
+    event = exception_event(span)
+    message = (
+        "<value> is not of type 'number'\n\n"
+        "Failed validating 'type' in schema['properties']['total']:\n"
+        "    {'type': 'number'}\n\n"
+        "On instance['total']:\n"
+        "    <value>"
+    )
+    assert event["exception.message"] == message
+    assert event["exception.type"] == SCHEMA_ERROR
+    assert span.status.description == f"{SCHEMA_ERROR}: {message}"
+    assert span.attributes[A.FP_FAILURE_CATEGORY] == "exception"
+
+
+def test_a_schema_error_keeps_its_trace_frames_without_the_output(spans):
+    configure(spans, capture_content=True)
+    raise_schema_error()
+    with_content = exception_event(spans.one())["exception.stacktrace"]
+    configure(spans, capture_content=False)
+    raise_schema_error()
+    without = exception_event(spans.one())["exception.stacktrace"]
+    assert "Jane Doe" in with_content and "Jane" not in without
+    head = f"\n{SCHEMA_ERROR}: "
+    assert without.split(head)[0] == with_content.split(head)[0]
+    assert "in check_invoice" in without
+    assert without.endswith("On instance['total']:\n    <value>\n")
+
+
+def test_with_capture_on_a_schema_error_is_recorded_as_raised(spans):
+    configure(spans, capture_content=True)
+    raise_schema_error()
+    message = exception_event(spans.one())["exception.message"]
+    assert message.startswith("'Jane Doe, 12 Main St' is not of type 'number'")
+    assert "On instance['total']:\n    'Jane Doe, 12 Main St'" in message
+
+
+@pytest.mark.parametrize(
+    ("schema", "value", "line"),
+    [
+        ({"enum": ["paid", "due"]}, SECRET, "<value> is not one of ['paid', 'due']"),
+        ({"const": "paid"}, SECRET, "'paid' was expected"),
+        ({"pattern": "^[0-9]+$"}, SECRET, "<value> does not match '^[0-9]+$'"),
+        ({"format": "email"}, "Jane Doe", "<value> is not a 'email'"),
+        ({"minimum": 0}, -31337, "<value> is less than the minimum of 0"),
+        ({"exclusiveMaximum": 10}, 31337, "<value> is greater than or equal to the maximum of 10"),
+        ({"multipleOf": 7}, 31337, "<value> is not a multiple of 7"),
+        ({"maxLength": 3}, SECRET, "<value> is too long"),
+        ({"minItems": 2}, [SECRET], "<value> is too short"),
+        ({"uniqueItems": True}, [SECRET, SECRET], "<value> has non-unique elements"),
+        ({"required": ["id"]}, {"note": SECRET}, "'id' is a required property"),
+        (
+            {"additionalProperties": False},
+            {SECRET: 1},
+            "Additional properties are not allowed (<value> unexpected)",
+        ),
+        (
+            {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+            SECRET,
+            "<value> is not valid under any of the given schemas",
+        ),
+        (
+            {"not": {"type": "string"}},
+            SECRET,
+            "<value> should not be valid under {'type': 'string'}",
+        ),
+        # wordings that quote the instance in another way: the keyword alone
+        ({"oneOf": [{"type": "string"}, {"minLength": 1}]}, SECRET, "oneOf validation failed"),
+        ({"unevaluatedProperties": False}, {SECRET: 1}, "unevaluatedProperties validation failed"),
+        (
+            {"properties": {"lines": {"prefixItems": [{}], "items": False}}},
+            {"lines": [1, SECRET]},
+            "items validation failed at lines",
+        ),
+    ],
+)
+def test_a_schema_errors_message_names_the_rule_never_the_value(spans, schema, value, line):
+    with pytest.raises(jsonschema.ValidationError) as raised:
+        check_invoice(json.dumps(value), schema, format_checker=jsonschema.FormatChecker())
+    assert str(raised.value) != line  # the application's exception is its own
+    span = spans.one()
+    event = exception_event(span)
+    assert event["exception.message"].split("\n")[0] == line
+    assert f"\nFailed validating {raised.value.validator!r} in schema" in event["exception.message"]
+    leaks = [t for t in recorded_text(span) if "jane" in t.lower() or "31337" in t]
+    assert leaks == []
+
+
+def test_a_schema_error_path_keeps_the_schemas_names_only(spans):
+    schema = {
+        "properties": {
+            "lines": {"items": {"additionalProperties": {"type": "integer"}}},
+        }
+    }
+    with pytest.raises(jsonschema.ValidationError):
+        check_invoice(json.dumps({"lines": [{}, {SECRET: "2"}]}), schema)
+    event = exception_event(spans.one())
+    # the list index and the key the output chose (its content) alike
+    assert "\nOn instance['lines'][*][*]:\n" in event["exception.message"]
+    assert "jane" not in event["exception.stacktrace"]
+
+
+def test_a_format_checks_own_exception_is_left_out_too(spans):
+    checker = jsonschema.FormatChecker()
+
+    @checker.checks("invoice-number", raises=ValueError)
+    def invoice_number(value: object) -> bool:
+        raise ValueError(f"{value} is no invoice number")
+
+    with pytest.raises(jsonschema.ValidationError) as raised:
+        check_invoice(
+            json.dumps({"n": SECRET}),
+            {"properties": {"n": {"format": "invoice-number"}}},
+            format_checker=checker,
+        )
+    assert raised.value.__cause__ is not None
+    span = spans.one()
+    assert [t for t in recorded_text(span) if "jane" in t] == []
+    trace = exception_event(span)["exception.stacktrace"]
+    assert "\nValueError\n\nThe above exception was the direct cause" in trace
+    assert "<value> is not a 'invoice-number'" in trace
+
+
+def test_a_schema_error_made_by_hand_is_recorded_without_its_words(spans):
+    @faultprint.observe(model="m")
+    def f() -> None:
+        raise jsonschema.ValidationError(f"{SECRET} is not a customer")
+
+    with pytest.raises(jsonschema.ValidationError):
+        f()
+    span = spans.one()
+    assert exception_event(span)["exception.message"] == "validation failed"
+    assert [t for t in recorded_text(span) if "jane" in t] == []
+
+
+def test_a_schema_error_behind_another_exception_is_left_out_too(spans):
+    class NoInvoice(LookupError):
+        pass
+
+    @faultprint.observe(model="m")
+    def find(text: str) -> None:
+        try:
+            jsonschema.validate(json.loads(text), INVOICE_SCHEMA)
+        except jsonschema.ValidationError as exc:
+            raise NoInvoice("no invoice in the reply") from exc
+
+    with pytest.raises(NoInvoice):
+        find('{"customer": "Jane Doe, 12 Main St"}')
+    span = spans.one()
+    assert [t for t in recorded_text(span) if "Jane" in t] == []
+    event = exception_event(span)
+    assert event["exception.message"] == "no invoice in the reply"
+    trace = event["exception.stacktrace"]
+    assert f"{SCHEMA_ERROR}: 'total' is a required property\n" in trace
+    assert trace.endswith("NoInvoice: no invoice in the reply\n")
+
+
+def test_jsonschema_is_not_imported_to_record_an_exception():
+    code = (
+        "import sys, faultprint\n"
+        "from faultprint._errors import content_free_exception\n"
+        "print(content_free_exception(ValueError('x')), 'jsonschema' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["None", "False"]

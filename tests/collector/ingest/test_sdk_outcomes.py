@@ -1,6 +1,7 @@
 """What the real SDK records for calls whose outcome is not a plain success or
 raise, as the collector stores it: a call the caller cancelled, a validation
-error the application raised, an output check that met no output.
+error (pydantic's or jsonschema's) the application raised, an output check
+that met no output.
 
 The spans go through OTLP encoding and the collector's real classification
 and fingerprinting.
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import faultprint
+import jsonschema
 import pydantic
 import pytest
 from faultprint_collector.ingest import records_from_request
@@ -129,6 +131,71 @@ def test_a_validation_error_is_the_same_mode_with_capture_on_or_off(exporter):
     raise_from('{"customer": "Jane Doe, 12 Main St"}')
     (with_content,) = stored(capturing)
     assert "input_value" in with_content.message
+    assert with_content.fingerprint == without.fingerprint
+
+
+# --- a JSON schema's error raised by the application ------------------------------
+ORDER_SCHEMA = {
+    "type": "object",
+    "required": ["items"],
+    "properties": {
+        "items": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "price"],
+                "properties": {"name": {"type": "string"}, "price": {"type": "number"}},
+            },
+        },
+    },
+}
+
+
+@faultprint.observe(model="m")
+def check_order(text: str) -> None:
+    jsonschema.validate(json.loads(text), ORDER_SCHEMA)
+
+
+def raise_schema_errors(*outputs: str) -> None:
+    for output in outputs:
+        with pytest.raises(jsonschema.ValidationError):
+            check_order(output)
+
+
+def test_schema_errors_raised_are_grouped_by_rule_and_path_never_by_value(exporter):
+    raise_schema_errors(
+        '{"items": [{"name": "Jane Doe", "price": "12 Main St"}]}',
+        '{"items": [{"name": "a", "price": 1}, {"name": "John Roe", "price": "7 High St"}]}',
+        '{"items": [{"name": "Jane Doe"}]}',
+    )
+    jane, john, missing = stored(exporter)
+    assert jane.category == john.category == missing.category == "exception"
+    # another value, at another position: the same rule broken, the same mode
+    assert jane.fingerprint == john.fingerprint != 0
+    assert jane.message == john.message
+    assert missing.fingerprint != jane.fingerprint  # another rule: another mode
+    for record in (jane, john, missing):
+        text = " ".join([record.message, *record.attributes.values()])
+        assert "Doe" not in text and "Roe" not in text and "Main St" not in text
+    assert jane.message.startswith("<value> is not of type 'number'\n")
+    assert json.loads(jane.components)["errors"] == ["type@items.*.price"]
+    assert json.loads(missing.components)["errors"] == ["required@items.*.price"]
+
+
+def test_a_schema_error_is_the_same_mode_with_capture_on_or_off(exporter):
+    raise_schema_errors('{"items": [{"name": "Jane Doe", "price": "12 Main St"}]}')
+    (without,) = stored(exporter)
+    capturing = InMemorySpanExporter()  # configure() shuts the previous exporter down
+    faultprint.configure(
+        exporter=capturing,
+        use_global_provider=False,
+        handle_sigterm=False,
+        schedule_delay=0.05,
+        capture_content=True,
+    )
+    raise_schema_errors('{"items": [{"name": "John Roe", "price": "7 High St"}]}')
+    (with_content,) = stored(capturing)
+    assert "'7 High St' is not of type 'number'" in with_content.message
     assert with_content.fingerprint == without.fingerprint
 
 
