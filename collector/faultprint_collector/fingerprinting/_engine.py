@@ -479,6 +479,10 @@ def _described(comps: Components) -> str:
         text = f"{text or 'tool error'}: {comps['tool']}"
     if text:
         return text
+    errors = comps.get("errors")
+    if isinstance(errors, list) and errors:
+        shown = ", ".join(str(e) for e in errors[:3])
+        return f"{kind or category}: {shown}{' …' if len(errors) > 3 else ''}"
     return f"{category}: {kind}" if kind and category else kind or category
 
 

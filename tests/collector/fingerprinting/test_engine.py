@@ -639,6 +639,13 @@ def test_a_provider_endpoint_call_site_names_no_application_package() -> None:
             ),
             "call of a tool that does not exist",
         ),
+        (
+            FailureRecord(
+                category="invalid_output",
+                detail={"errors": [{"type": "missing", "loc": ["total"]}]},
+            ),
+            "invalid_output: missing@total",
+        ),
     ],
 )
 def test_a_mode_without_a_message_template_is_described(record: FailureRecord, shown: str) -> None:
