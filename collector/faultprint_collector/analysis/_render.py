@@ -74,7 +74,9 @@ def _mode_line(m: dict[str, Any]) -> list[str]:
     if not any(ch.isalpha() for ch in text.replace("<*>", "")):
         # a template of placeholders only (e.g. KeyError's '<*>') says less than an example
         text = m.get("example") or text
-    text = " ".join(text.split())[:70]
+    text = " ".join(text.split())
+    if len(text) > 70:
+        text = text[:69] + "…"
     return [
         m["fingerprint"],
         _num(m["baseline_failures"]),

@@ -34,7 +34,9 @@ _ID_MAX_CHARS = max(MAX_VERSION_CHARS, MAX_CALL_SITE_CHARS)
 FAIL_ON_HELP = (
     "Comma-separated rules that make the command exit 1: new-modes, vanished-modes, "
     "changed-modes, mode-increase, rate-increase[>X], jsd>X, effective-modes-increase[>X], "
-    "failure-rate>X, novelty>X, not-enough-data."
+    "failure-rate>X, novelty>X, not-enough-data. Rates, shares and JSD are fractions "
+    "(failure-rate>0.04 for 4%); rate-increase and effective-modes-increase trip only on "
+    "a significant increase (at --alpha)."
 )
 
 

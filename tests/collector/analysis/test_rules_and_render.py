@@ -169,3 +169,19 @@ def test_effective_modes_increase_says_why_it_did_not_trip() -> None:
     )
     assert r["effective_modes_change"]["significant"]
     assert evaluate_rules(parse_rules("effective-modes-increase"), r)[0].tripped
+
+
+def test_a_long_template_is_shortened_with_an_ellipsis() -> None:
+    from faultprint_collector.analysis._render import _mode_line
+
+    mode = {
+        "fingerprint": "00000000000000ab",
+        "baseline_failures": 1,
+        "candidate_failures": 9,
+        "rate_ratio": 9.0,
+        "adjusted_p_value": 0.001,
+        "category": "exception",
+        "template": "word " * 40,
+    }
+    text = _mode_line(mode)[-1]
+    assert len(text) == 70 and text.endswith("…")
