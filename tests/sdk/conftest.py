@@ -65,9 +65,13 @@ class OTLPReceiver:
 
         received: list[dict] = []
         self.received = received
+        #: the HTTP headers of each request, names lower-cased
+        headers: list[dict[str, str]] = []
+        self.headers = headers
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
+                headers.append({k.lower(): v for k, v in self.headers.items()})
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 request = ExportTraceServiceRequest.FromString(body)
                 for rs in request.resource_spans:

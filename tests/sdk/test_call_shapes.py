@@ -366,20 +366,26 @@ def assert_cancelled_without_verdict(span, by: str) -> None:
     assert [e.name for e in span.events] == []  # no exception event to read as an error
 
 
-def test_a_cancelled_call_ends_its_span_cancelled_not_failed(spans):
-    @faultprint.observe(model="m")
-    async def slow() -> str:
-        await asyncio.sleep(10)
-        return "never"
+def cancelled_while_running(fn) -> None:
+    """Run ``fn()`` as a task and cancel it once it is under way."""
 
     async def main():
-        task = asyncio.create_task(slow())
+        task = asyncio.create_task(fn())
         await asyncio.sleep(0.01)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
 
     asyncio.run(main())
+
+
+def test_a_cancelled_call_ends_its_span_cancelled_not_failed(spans):
+    @faultprint.observe(model="m")
+    async def slow() -> str:
+        await asyncio.sleep(10)
+        return "never"
+
+    cancelled_while_running(slow)
     assert_cancelled_without_verdict(spans.one(), "asyncio.exceptions.CancelledError")
 
 
@@ -404,14 +410,7 @@ def test_a_failure_known_before_the_cancellation_stands(spans):
         await asyncio.sleep(10)
         return "never"
 
-    async def main():
-        task = asyncio.create_task(slow())
-        await asyncio.sleep(0.01)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-
-    asyncio.run(main())
+    cancelled_while_running(slow)
     span = spans.one()
     assert span.attributes[A.FP_FAILURE_CATEGORY] == "refusal"
     assert span.attributes[A.FP_CANCELLED] == "asyncio.exceptions.CancelledError"

@@ -13,10 +13,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar
+from typing import Any
 
 import faultprint
 import pytest
@@ -240,34 +238,16 @@ def test_sample_rate_from_the_environment(monkeypatch):
     assert faultprint.stats()["sample_rate"] == 0.5
 
 
-class _Headers(BaseHTTPRequestHandler):
-    seen: ClassVar[list[dict[str, str]]] = []
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        self.seen.append({k.lower(): v for k, v in self.headers.items()})
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.mark.parametrize("source", ["argument", "environment"])
-def test_an_api_key_is_sent_without_its_surrounding_whitespace(monkeypatch, source):
+def test_an_api_key_is_sent_without_its_surrounding_whitespace(monkeypatch, receiver, source):
     # A key read from a file keeps its line break; sent as is, it would make
     # every export fail in the HTTP client.
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Headers)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    _Headers.seen = []
     key = "fp_live_1234\n"
     if source == "environment":
         monkeypatch.setenv("FAULTPRINT_API_KEY", key)
     try:
         faultprint.configure(
-            endpoint=f"http://127.0.0.1:{server.server_port}",
+            endpoint=receiver.url,
             api_key=key if source == "argument" else None,
             use_global_provider=False,
             handle_sigterm=False,
@@ -276,9 +256,7 @@ def test_an_api_key_is_sent_without_its_surrounding_whitespace(monkeypatch, sour
         assert faultprint.flush(10.0)
     finally:
         faultprint.shutdown()
-        server.shutdown()
-        server.server_close()
-    assert [h["authorization"] for h in _Headers.seen] == ["Bearer fp_live_1234"]
+    assert [h["authorization"] for h in receiver.headers] == ["Bearer fp_live_1234"]
     assert faultprint.stats()["exported"] == 1
 
 

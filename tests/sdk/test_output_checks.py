@@ -777,13 +777,18 @@ def test_a_validation_error_raised_is_recorded_without_the_output(spans):
     assert span.attributes[A.ERROR_TYPE] == VALIDATION_ERROR
 
 
+def traces_with_and_without_content(spans, raise_error) -> tuple[str, str]:
+    """The stack traces recorded for ``raise_error()`` with capture on, then off."""
+    traces = []
+    for capture in (True, False):
+        configure(spans, capture_content=capture)
+        raise_error()
+        traces.append(exception_event(spans.one())["exception.stacktrace"])
+    return traces[0], traces[1]
+
+
 def test_a_validation_error_keeps_its_trace_frames_without_the_output(spans):
-    configure(spans, capture_content=True)
-    raise_validation_error()
-    with_content = exception_event(spans.one())["exception.stacktrace"]
-    configure(spans, capture_content=False)
-    raise_validation_error()
-    without = exception_event(spans.one())["exception.stacktrace"]
+    with_content, without = traces_with_and_without_content(spans, raise_validation_error)
     assert "Jane Doe" in with_content and "Jane Doe" not in without
     # the same frames (what fingerprints read), only the message differs
     head = f"\n{VALIDATION_ERROR}: "
@@ -875,12 +880,7 @@ def test_a_schema_error_raised_is_recorded_without_the_output(spans):
 
 
 def test_a_schema_error_keeps_its_trace_frames_without_the_output(spans):
-    configure(spans, capture_content=True)
-    raise_schema_error()
-    with_content = exception_event(spans.one())["exception.stacktrace"]
-    configure(spans, capture_content=False)
-    raise_schema_error()
-    without = exception_event(spans.one())["exception.stacktrace"]
+    with_content, without = traces_with_and_without_content(spans, raise_schema_error)
     assert "Jane Doe" in with_content and "Jane" not in without
     head = f"\n{SCHEMA_ERROR}: "
     assert without.split(head)[0] == with_content.split(head)[0]

@@ -23,13 +23,22 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 
+def configured(**options: Any) -> InMemorySpanExporter:
+    """faultprint set up anew (with OPTIONS) to export into a fresh in-memory exporter."""
+    exporter = InMemorySpanExporter()  # configure() shuts the previous exporter down
+    faultprint.configure(
+        exporter=exporter,
+        use_global_provider=False,
+        handle_sigterm=False,
+        schedule_delay=0.05,
+        **options,
+    )
+    return exporter
+
+
 @pytest.fixture
 def exporter() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    faultprint.configure(
-        exporter=exporter, use_global_provider=False, handle_sigterm=False, schedule_delay=0.05
-    )
-    yield exporter
+    yield configured()
     faultprint.shutdown(timeout=2.0)
 
 
@@ -120,14 +129,7 @@ def test_validation_errors_raised_are_grouped_by_kind_and_path_never_by_value(ex
 def test_a_validation_error_is_the_same_mode_with_capture_on_or_off(exporter):
     raise_from('{"customer": "Jane Doe, 12 Main St"}')
     (without,) = stored(exporter)
-    capturing = InMemorySpanExporter()  # configure() shuts the previous exporter down
-    faultprint.configure(
-        exporter=capturing,
-        use_global_provider=False,
-        handle_sigterm=False,
-        schedule_delay=0.05,
-        capture_content=True,
-    )
+    capturing = configured(capture_content=True)
     raise_from('{"customer": "Jane Doe, 12 Main St"}')
     (with_content,) = stored(capturing)
     assert "input_value" in with_content.message
@@ -185,14 +187,7 @@ def test_schema_errors_raised_are_grouped_by_rule_and_path_never_by_value(export
 def test_a_schema_error_is_the_same_mode_with_capture_on_or_off(exporter):
     raise_schema_errors('{"items": [{"name": "Jane Doe", "price": "12 Main St"}]}')
     (without,) = stored(exporter)
-    capturing = InMemorySpanExporter()  # configure() shuts the previous exporter down
-    faultprint.configure(
-        exporter=capturing,
-        use_global_provider=False,
-        handle_sigterm=False,
-        schedule_delay=0.05,
-        capture_content=True,
-    )
+    capturing = configured(capture_content=True)
     raise_schema_errors('{"items": [{"name": "John Roe", "price": "7 High St"}]}')
     (with_content,) = stored(capturing)
     assert "'7 High St' is not of type 'number'" in with_content.message
