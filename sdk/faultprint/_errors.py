@@ -10,6 +10,7 @@ __all__ = [
     "InvalidOutputError",
     "classify_exception",
     "content_free_exception",
+    "exception_chain",
     "exception_type_name",
     "interrupts_call",
 ]
@@ -367,17 +368,21 @@ def _messages(chain: list[BaseException], pydantic_error: Any, schema_error: Any
     return texts
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    """``exc`` and the exceptions it was raised from or while handling."""
+def exception_chain(exc: BaseException | None, *, suppressed: bool = False) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from or while handling (bounded).
+
+    A context hidden by ``raise … from None`` is left out, as ``traceback``
+    leaves it out, unless ``suppressed``: it still caused ``exc``.
+    """
     found: list[BaseException] = []
     seen: set[int] = set()
-    current: BaseException | None = exc
+    current = exc
     while current is not None and len(found) < _MAX_CHAIN and id(current) not in seen:
         found.append(current)
         seen.add(id(current))
         if current.__cause__ is not None:
             current = current.__cause__
-        elif not current.__suppress_context__:
+        elif suppressed or not current.__suppress_context__:
             current = current.__context__
         else:
             current = None
@@ -403,7 +408,7 @@ def content_free_exception(exc: BaseException) -> tuple[str, str] | None:
     quoting = tuple(c for c in (pydantic_error, schema_error) if c is not None)
     if not quoting:
         return None
-    chain = _chain(exc)
+    chain = exception_chain(exc)
     if not any(isinstance(e, quoting) for e in chain):
         return None
     try:

@@ -33,6 +33,7 @@ from faultprint._errors import (
     InvalidOutputError,
     classify_exception,
     content_free_exception,
+    exception_chain,
     exception_type_name,
     interrupts_call,
 )
@@ -418,7 +419,7 @@ class Call:
         nested, self.nested = self.nested, None
         if not nested:
             return
-        chain = _exception_chain(raised)
+        chain = exception_chain(raised, suppressed=True)
         for call, exc in nested:
             if not any(exc is e for e in chain):
                 call.finish_exception(exc)
@@ -534,15 +535,6 @@ def _begin(
     except Exception:
         _log.debug("faultprint: could not start a call", exc_info=True)
         return None
-
-
-def _exception_chain(exc: BaseException | None) -> list[BaseException]:
-    """``exc`` and the exceptions it was raised from or during (bounded)."""
-    chain: list[BaseException] = []
-    while exc is not None and len(chain) < 32 and not any(exc is e for e in chain):
-        chain.append(exc)
-        exc = exc.__cause__ or exc.__context__
-    return chain
 
 
 def _leave(call: Call) -> None:
