@@ -59,6 +59,8 @@ _random = random.random
 _perf = time.perf_counter
 _CATEGORIES = frozenset(A.CATEGORIES)
 _EMPTY_HASH = input_hash((), {})
+#: ``raw`` not given to :meth:`Call.set_integration_output`
+_SAME: Any = object()
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -386,8 +388,10 @@ class Call:
             attrs[A.FP_STREAM_TTFC_MS] = round(self.first_chunk_ms, 3)
         return attrs
 
-    def set_integration_output(self, output: Output) -> None:
-        """Record a provider response of a call made inside this one.
+    def set_integration_output(self, output: Output, raw: Any = _SAME) -> None:
+        """Record a provider response (or a finished stream's output) of a
+        call made inside this one; ``raw`` is what the output checks read
+        when the response is not of a provider's shape (``output`` unless given).
 
         The last response is this call's output (a draft cut short, then a
         full answer: the call returned the answer), unless the application
@@ -399,8 +403,13 @@ class Call:
         failure = self.failure
         if failure is not None and not failure[3]:
             self.failure = None
-        self.set_output(output)
+        try:
+            self.output_set = True
+            analyze(self, output, output if raw is _SAME else raw)
+        except Exception:
+            _log.debug("faultprint: integration output not analysed", exc_info=True)
         self.output_from_integration = True
+        self._raise_if_invalid()
 
     def hold_nested(self, call: Call, exc: BaseException) -> None:
         """Keep ``call``, a provider call made inside this one that raised

@@ -365,6 +365,48 @@ def test_the_last_response_inside_observe_is_the_calls_output(spans):
     assert A.FP_FAILURE_CATEGORY not in by_site["declared"].attributes
 
 
+def test_a_stream_inside_observe_is_a_response_like_any_other(spans):
+    """Streamed or not, the last response read inside the call is its output."""
+    cut = [
+        chat_chunk({"role": "assistant", "content": "Once"}),
+        chat_chunk({"content": " upon"}, finish_reason="length"),
+    ]
+    whole = [chat_chunk({"role": "assistant", "content": "Hello!"}, finish_reason="stop")]
+    cut_stream = faultprint.instrument_openai(openai_client(responder(200, sse(cut, done=True))))
+    whole_stream = faultprint.instrument_openai(
+        openai_client(responder(200, sse(whole, done=True)))
+    )
+    final = faultprint.instrument_openai(openai_client(responder(200, CHAT)))
+
+    def read(client) -> str:
+        stream = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+        return "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+
+    @faultprint.observe(model="gpt-4o-mini", provider="openai", version="v1")
+    def draft_then_answer() -> str:
+        read(cut_stream)
+        return final.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+
+    @faultprint.observe(model="gpt-4o-mini", provider="openai", version="v1")
+    def answer_then_cut_stream() -> str:
+        final.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+        return read(cut_stream)
+
+    @faultprint.observe(model="gpt-4o-mini", provider="openai", version="v1")
+    def cut_stream_then_whole_stream() -> str:
+        read(cut_stream)
+        return read(whole_stream)
+
+    draft_then_answer()
+    answer_then_cut_stream()
+    cut_stream_then_whole_stream()
+    by_site = {s.attributes[A.FP_CALL_SITE].rsplit(".", 1)[-1]: s for s in spans.all()}
+    assert len(by_site) == 3
+    assert A.FP_FAILURE_CATEGORY not in by_site["draft_then_answer"].attributes
+    assert by_site["answer_then_cut_stream"].attributes[A.FP_FAILURE_CATEGORY] == "truncation"
+    assert A.FP_FAILURE_CATEGORY not in by_site["cut_stream_then_whole_stream"].attributes
+
+
 def test_instrumenting_twice_is_harmless(spans):
     client = openai_client(responder(200, CHAT))
     faultprint.instrument_openai(client)
@@ -551,6 +593,46 @@ def chat_chunk(delta: dict, finish_reason: str | None = None) -> dict:
         **CHUNK_BASE,
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
     }
+
+
+def test_a_cancelled_integration_stream_records_what_it_delivered(spans):
+    chunks = [chat_chunk({"role": "assistant", "content": "Hel"}), chat_chunk({"content": "lo"})]
+
+    async def stalls_after_two_chunks():
+        yield sse(chunks)
+        await asyncio.sleep(10)  # the caller cancels here
+
+    def handler(request):
+        return httpx2.Response(
+            200, content=stalls_after_two_chunks(), headers={"content-type": "text/event-stream"}
+        )
+
+    client = faultprint.instrument_openai(openai_client(handler, is_async=True))
+
+    async def main():
+        seen = []
+
+        async def read():
+            stream = await client.chat.completions.create(
+                model="gpt-4o-mini", messages=MESSAGES, stream=True
+            )
+            async for chunk in stream:
+                seen.append(chunk)
+
+        task = asyncio.create_task(read())
+        while len(seen) < 2:
+            await asyncio.sleep(0.001)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    a = spans.one().attributes
+    assert a[A.FP_CANCELLED] == "asyncio.exceptions.CancelledError"
+    assert A.FP_FAILURE_CATEGORY not in a
+    assert a[A.FP_STREAM_CHUNKS] == 2
+    assert a[A.GEN_AI_RESPONSE_MODEL] == "gpt-4o-mini-2024-07-18"
+    assert a[A.GEN_AI_RESPONSE_ID] == "chatcmpl-9"
 
 
 def test_openai_error_inside_a_stream_is_the_provider_error(spans):

@@ -37,7 +37,6 @@ from faultprint._output import (
     STOPPED_SHORT,
     Output,
     StreamState,
-    analyze,
     extract,
 )
 from faultprint.integrations._background import BACKGROUND, is_pending_response
@@ -879,6 +878,8 @@ class _StreamBase:
         try:
             if exc is not None:
                 if self._fp_own:
+                    # what arrived before is recorded if the caller cancelled it
+                    call.stream_parts = self._fp_state
                     call.finish_exception(exc)
                 return
             if self._fp_own:
@@ -887,10 +888,11 @@ class _StreamBase:
                     _stream_closed(call)
                 else:
                     _stream_done(call)
-            elif not early and not call.ended and not call.output_set:
+            elif not early:
+                # a stream read to its end inside an @observe call: like any
+                # response there, the last one is that call's output
                 out = self._fp_state.result()
-                call.output_set = True
-                analyze(call, out, out.text)
+                call.set_integration_output(out, out.text)
         except Exception:
             _log.debug("faultprint: stream end not recorded", exc_info=True)
 
