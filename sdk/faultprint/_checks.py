@@ -39,6 +39,7 @@ __all__ = [
     "no_output",
     "pydantic_errors",
     "run_checks",
+    "schema_named_loc",
     "schema_named_path",
 ]
 
@@ -158,21 +159,143 @@ def _json_check(value: Any) -> CheckFailure | None:
     return None
 
 
-def pydantic_errors(exc: Any) -> list[CheckError]:
+#: pydantic core schemas that wrap one inner schema under ``schema`` and add
+#: nothing to an error's location
+_PYDANTIC_WRAPPERS = frozenset(
+    {"nullable", "default", "function-before", "function-after", "function-wrap", "model"}
+)
+#: the most schemas a location is walked through (a recursive model's error
+#: is as deep as the output)
+_MAX_SCHEMA_STEPS = 256
+
+
+def _field_named(fields: Iterable[tuple[str, Any]], part: Any) -> Any:
+    """The field schema whose name or validation alias is ``part``; None if none is."""
+    for name, field in fields:
+        alias = field.get("validation_alias")
+        if part in (name, alias):
+            return field.get("schema")
+        if isinstance(alias, list) and any(
+            isinstance(path, list) and path and path[0] == part for path in alias
+        ):
+            return field.get("schema")
+    return None
+
+
+def _union_choice(choices: list[Any], label: Any, definitions: dict[str, Any]) -> Any:
+    """The union choice pydantic labels ``label`` in a location; None when not known."""
+    for choice in choices:
+        if isinstance(choice, tuple):
+            if choice[1] == label:
+                return choice[0]
+            continue
+        if choice.get("type") == "definition-ref":
+            choice = definitions.get(choice.get("schema_ref")) or {}
+        if choice.get("type") in ("model", "dataclass", "typed-dict"):
+            cls = choice.get("cls")
+            if getattr(cls, "__name__", None) == label:
+                return choice
+        elif choice.get("type") == label:  # a scalar: "int", "str", "bool"...
+            return choice
+    return None
+
+
+def schema_named_loc(schema: Any, loc: Iterable[Any]) -> list[Any]:
+    """A pydantic error's location with only the names the core schema gives it.
+
+    Walks ``loc`` down ``schema`` (a ``__pydantic_core_schema__``): field
+    names and aliases, union labels and discriminator tags are the schema's
+    and stay; a dict's key, an undeclared extra field's name and a list
+    index were chosen by the output and become ``*`` (a key may be the
+    output's content, ``{"jane@corp.com": ...}``, and the same mistake under
+    another key is the same failure mode). Where the schema is not one this
+    walk knows, the rest of the location becomes ``*``.
+    """
+    parts = list(loc)
+    out: list[Any] = []
+    definitions: dict[str, Any] = {}
+    node = schema
+    i = steps = 0
+    while i < len(parts):
+        steps += 1
+        kind = node.get("type") if isinstance(node, dict) and steps < _MAX_SCHEMA_STEPS else None
+        part = parts[i]
+        if kind == "definitions":
+            for definition in node.get("definitions", ()):
+                definitions[definition.get("ref")] = definition
+            node = node.get("schema")
+        elif kind == "definition-ref":
+            node = definitions.get(node.get("schema_ref"))
+        elif kind in _PYDANTIC_WRAPPERS or kind == "dataclass":
+            node = node.get("schema")
+        elif kind == "lax-or-strict":
+            node = node.get("lax_schema")
+        elif kind == "json-or-python":
+            node = node.get("python_schema")
+        elif kind in ("model-fields", "typed-dict", "dataclass-args"):
+            fields = node.get("fields") or {}
+            named = fields.items() if isinstance(fields, dict) else [(f["name"], f) for f in fields]
+            inner = _field_named(named, part)
+            out.append(part if inner is not None else "*")
+            node = inner if inner is not None else node.get("extras_schema")
+            i += 1
+        elif kind in ("list", "set", "frozenset", "generator"):
+            out.append("*")
+            node = node.get("items_schema")
+            i += 1
+        elif kind == "tuple":
+            items = node.get("items_schema") or []
+            index = part if isinstance(part, int) else 0
+            variadic = node.get("variadic_item_index")
+            if variadic is not None and index >= variadic:
+                index = variadic
+            out.append("*")
+            node = items[index] if 0 <= index < len(items) else None
+            i += 1
+        elif kind == "dict":
+            if i + 1 < len(parts) and parts[i + 1] == "[key]":
+                out += ["*", "[key]"]
+                node = node.get("keys_schema")
+                i += 2
+            else:
+                out.append("*")
+                node = node.get("values_schema")
+                i += 1
+        elif kind == "union":
+            out.append(part)  # a label pydantic makes from the schema
+            node = _union_choice(node.get("choices") or [], part, definitions)
+            i += 1
+        elif kind == "tagged-union":
+            choices = node.get("choices") or {}
+            out.append(part if part in choices else "*")  # a discriminator's tag
+            node = choices.get(part)
+            i += 1
+        else:  # a schema this walk does not know, or none: nothing more is named
+            out += ["*"] * (len(parts) - i)
+            break
+    return out
+
+
+def pydantic_errors(exc: Any, schema: Any = None) -> list[CheckError]:
     """A pydantic ``ValidationError``'s errors: kind, generalised path, message.
 
-    Read with ``include_input=False``: the input is never copied out. The
-    messages themselves may still quote it (a custom validator's "Value
-    error, ...", a union tag): none is taken as plain.
+    With ``schema`` (the validated type's core schema), a path keeps only
+    the names the schema gives it (:func:`schema_named_loc`); without,
+    list indices become ``*``. Read with ``include_input=False``: the input
+    is never copied out. The messages themselves may still quote it (a
+    custom validator's "Value error, ...", a union tag): none is taken as plain.
     """
-    return [
-        CheckError(
-            str(err.get("type", "invalid")),
-            generalise_path(err.get("loc", ())),
-            str(err.get("msg", "")),
-        )
-        for err in exc.errors(include_url=False, include_input=False)
-    ]
+    errors = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = err.get("loc", ())
+        if schema is not None:
+            try:
+                loc = schema_named_loc(schema, loc)
+            except Exception:  # a schema of a shape not foreseen: nothing is named
+                loc = ["*"] * len(loc)
+        kind = str(err.get("type", "invalid"))
+        errors.append(CheckError(kind, generalise_path(loc), str(err.get("msg", ""))))
+    return errors
 
 
 def _pydantic_check(model: Any) -> _CheckFn:
@@ -188,7 +311,7 @@ def _pydantic_check(model: Any) -> _CheckFn:
             else:
                 model.model_validate(value)
         except ValidationError as exc:
-            return CheckFailure("pydantic", pydantic_errors(exc))
+            return CheckFailure("pydantic", pydantic_errors(exc, model.__pydantic_core_schema__))
         return None
 
     return check
@@ -272,9 +395,9 @@ def _adapter_check(adapter: Any) -> _CheckFn:
                 try:
                     adapter.validate_strings(text)
                 except ValidationError:
-                    return CheckFailure("pydantic", pydantic_errors(exc))
+                    return CheckFailure("pydantic", pydantic_errors(exc, adapter.core_schema))
                 return None
-            return CheckFailure("pydantic", pydantic_errors(exc))
+            return CheckFailure("pydantic", pydantic_errors(exc, adapter.core_schema))
         return None
 
     return check

@@ -285,7 +285,7 @@ def test_type_expressions_pass_what_they_describe(spans, expect, output):
         (list[Item], '[{"name": "a", "price": 1}, {"name": "b"}]', [("missing", "*.price")]),
         (typing.List[Item], "{}", [("list_type", "")]),  # noqa: UP006
         (dict, "[1, 2]", [("dict_type", "")]),
-        (dict[str, int], '{"a": "many"}', [("int_parsing", "a")]),
+        (dict[str, int], '{"a": "many"}', [("int_parsing", "*")]),  # the output's key
         (int, "forty-two", [("json_invalid", "")]),
         (typing.Literal["yes", "no"], "maybe", [("json_invalid", "")]),
         (Address, '{"street": "Main St"}', [("missing", "town")]),
@@ -305,6 +305,99 @@ def test_type_expressions_fail_what_they_do_not_describe(spans, expect, output, 
     d = detail(span)
     assert d["validator"] == "pydantic"
     assert [(e["kind"], e["path"]) for e in d["errors"]] == errors
+
+
+class Cat(BaseModel):
+    kind: typing.Literal["cat"]
+    meows: int
+
+
+class Dog(BaseModel):
+    kind: typing.Literal["dog"]
+    barks: int
+
+
+class Node(BaseModel):
+    value: int
+    children: list[Node] = []
+
+
+class Scores(BaseModel, extra="forbid"):
+    by_customer: dict[str, int]
+    pet: Cat | Dog
+    tagged: typing.Annotated[Cat | Dog, pydantic.Field(discriminator="kind")]
+    total: int = pydantic.Field(alias="Total")
+    tree: Node
+    pair: tuple[int, str]
+
+
+def test_pydantic_paths_name_only_what_the_model_declares(spans):
+    """The keys of a dict field, extra fields and list indices are the output's
+    choice, and may be its content: they become ``*``. Field names, aliases,
+    union labels and discriminator tags are the model's, and stay."""
+
+    @faultprint.observe(model="m", expect=Scores)
+    def score(output: dict) -> dict:
+        return output
+
+    def paths(output: dict) -> list[tuple[str, str]]:
+        score(output)
+        span = spans.all()[-1]
+        assert span.attributes[A.FP_FAILURE_CATEGORY] == "invalid_output"
+        return sorted((e["kind"], e["path"]) for e in detail(span)["errors"])
+
+    valid = {
+        "by_customer": {"jane@corp.com": 3},
+        "pet": {"kind": "cat", "meows": 1},
+        "tagged": {"kind": "dog", "barks": 2},
+        "Total": 5,
+        "tree": {"value": 1, "children": [{"value": 2}]},
+        "pair": [1, "a"],
+    }
+    score(valid)
+    assert A.FP_FAILURE_CATEGORY not in spans.all()[-1].attributes
+    bad = {
+        "by_customer": {"jane@corp.com": "three"},
+        "pet": {"kind": "cat", "meows": "x"},
+        "tagged": {"kind": "dog", "barks": "y"},
+        "Total": "five",
+        "tree": {"value": 1, "children": [{"value": 2, "children": [{"value": "z"}]}]},
+        "pair": [1, 2],
+        "Jane Doe, 12 Main St": 1,
+    }
+    found = paths(bad)
+    assert found == sorted(
+        [
+            ("int_parsing", "by_customer.*"),
+            ("int_parsing", "pet.Cat.meows"),
+            ("literal_error", "pet.Dog.kind"),
+            ("missing", "pet.Dog.barks"),
+            ("int_parsing", "tagged.dog.barks"),
+            ("int_parsing", "Total"),
+            ("int_parsing", "tree.children.*.children.*.value"),
+            ("string_type", "pair.*"),
+            ("extra_forbidden", "*"),
+        ]
+    )
+    recorded = json.dumps([dict(s.attributes) for s in spans.all()])
+    assert "jane@corp.com" not in recorded and "Jane Doe" not in recorded
+    # the same mistake under another key is the same failure mode
+    other = {**bad, "by_customer": {"bob@corp.com": "four"}, "Ann Lee, 3 High St": 2}
+    del other["Jane Doe, 12 Main St"]
+    assert paths(other) == found
+
+
+def test_pydantic_paths_of_a_type_expression_name_its_keys_as_the_output_chose_them(spans):
+    @faultprint.observe(model="m", expect=dict[str, list[Cat]])
+    def cats() -> str:
+        return '{"jane@corp.com": [{"kind": "cat", "meows": "x"}], "7": 1}'
+
+    cats()
+    d = detail(spans.one())
+    assert sorted((e["kind"], e["path"]) for e in d["errors"]) == [
+        ("int_parsing", "*.*.meows"),
+        ("list_type", "*"),
+    ]
 
 
 class Opaque:
