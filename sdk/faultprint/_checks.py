@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 from faultprint._capture import captured
+from faultprint.json_shape import OutputShape, json_shape
 
 __all__ = [
     "Check",
@@ -135,9 +136,34 @@ def schema_named_path(path: Iterable[Any], schema_path: Iterable[Any]) -> list[A
     return [p if isinstance(p, str) and p in named else "*" for p in path]
 
 
-def _json_failure(exc: json.JSONDecodeError) -> CheckFailure:
-    # The parser's message names the syntax error, never the document's text.
-    return CheckFailure("json", [CheckError("json_decode", "", exc.msg, exc.msg)])
+#: how an output that is not the JSON document it should be reads, by its shape
+#: (the collector describes these modes in the same words)
+_SHAPE_WORDS = {
+    OutputShape.TRUNCATED_JSON: "JSON output cut off before its end",
+    OutputShape.WRAPPED_JSON: "JSON output wrapped in other text",
+    OutputShape.PROSE: "prose where JSON was expected",
+    OutputShape.MALFORMED_JSON: "malformed JSON",
+}
+
+
+def _shape_error(text: str, message: str, plain: str | None) -> CheckError:
+    """The error of ``text``, which should be a JSON document and is not.
+
+    Its kind is the text's shape (``truncated_json``, ``wrapped_json``,
+    ``prose``, ``malformed_json``: each a failure mode of its own), named
+    without recording the text; ``message`` is the parser's, ``plain`` the
+    part of it that quotes nothing of the text.
+    """
+    shape = json_shape(text)
+    words = _SHAPE_WORDS.get(shape)
+    if words is None:
+        return CheckError("json_decode", "", message, plain)
+    return CheckError(shape, "", f"{words}: {message}", f"{words}: {plain}" if plain else words)
+
+
+def _json_failure(exc: json.JSONDecodeError, text: str) -> CheckFailure:
+    # The parser's message names the syntax error and where, never the text.
+    return CheckFailure("json", [_shape_error(text, str(exc), str(exc))])
 
 
 def _as_text(value: Any) -> str | None:
@@ -155,7 +181,7 @@ def _json_check(value: Any) -> CheckFailure | None:
     try:
         json.loads(text)
     except json.JSONDecodeError as exc:
-        return _json_failure(exc)
+        return _json_failure(exc, text)
     return None
 
 
@@ -276,6 +302,39 @@ def schema_named_loc(schema: Any, loc: Iterable[Any]) -> list[Any]:
     return out
 
 
+def _not_json(exc: Any) -> str | None:
+    """pydantic's message when ``exc`` says only that a text is not JSON at all."""
+    errors = exc.errors(include_url=False, include_input=False)
+    if len(errors) == 1 and errors[0].get("type") == "json_invalid" and not errors[0].get("loc"):
+        return str(errors[0].get("msg", ""))
+    return None
+
+
+def _pydantic_failure(exc: Any, schema: Any, text: str | None) -> CheckFailure:
+    """The failure of a pydantic check: a text that is no JSON by its shape,
+    anything else by pydantic's errors."""
+    message = _not_json(exc) if text is not None else None
+    if text is not None and message is not None:
+        return CheckFailure("pydantic", [_shape_error(text, message, None)])
+    return CheckFailure("pydantic", pydantic_errors(exc, schema))
+
+
+#: pydantic error kinds of a type that wants a structure, not a word
+_STRUCTURE_KINDS = frozenset(
+    {
+        "model_type",
+        "model_attributes_type",
+        "dict_type",
+        "list_type",
+        "tuple_type",
+        "set_type",
+        "frozen_set_type",
+        "dataclass_type",
+        "iterable_type",
+    }
+)
+
+
 def pydantic_errors(exc: Any, schema: Any = None) -> list[CheckError]:
     """A pydantic ``ValidationError``'s errors: kind, generalised path, message.
 
@@ -311,7 +370,7 @@ def _pydantic_check(model: Any) -> _CheckFn:
             else:
                 model.model_validate(value)
         except ValidationError as exc:
-            return CheckFailure("pydantic", pydantic_errors(exc, model.__pydantic_core_schema__))
+            return _pydantic_failure(exc, model.__pydantic_core_schema__, text)
         return None
 
     return check
@@ -394,10 +453,19 @@ def _adapter_check(adapter: Any) -> _CheckFn:
                 # be JSON, and its errors are the ones recorded.
                 try:
                     adapter.validate_strings(text)
-                except ValidationError:
-                    return CheckFailure("pydantic", pydantic_errors(exc, adapter.core_schema))
+                except ValidationError as as_text:
+                    if _not_json(exc) is not None and not any(
+                        e.get("type") in _STRUCTURE_KINDS
+                        for e in as_text.errors(include_url=False, include_input=False)
+                    ):
+                        # Not JSON, and the type wants a word: the word was wrong
+                        # ("maybe" for Literal["yes", "no"]), not its JSON.
+                        return CheckFailure(
+                            "pydantic", pydantic_errors(as_text, adapter.core_schema)
+                        )
+                    return _pydantic_failure(exc, adapter.core_schema, text)
                 return None
-            return CheckFailure("pydantic", pydantic_errors(exc, adapter.core_schema))
+            return _pydantic_failure(exc, adapter.core_schema, text)
         return None
 
     return check
@@ -420,7 +488,7 @@ def _schema_check(schema: dict[str, Any]) -> _CheckFn:
             try:
                 value = json.loads(text)
             except json.JSONDecodeError as exc:
-                return _json_failure(exc)
+                return _json_failure(exc, text)
         errors = []
         for err in validator.iter_errors(value):
             path = schema_named_path(err.absolute_path, err.absolute_schema_path)

@@ -98,10 +98,52 @@ def test_json_flag_records_decode_error(spans):
         return text
 
     f('{"answer": "cut off')
-    d = detail(spans.one())
+    span = spans.one()
+    d = detail(span)
     assert d["validator"] == "json"
-    assert d["errors"][0]["kind"] == "json_decode"
-    assert d["errors"][0]["message"].startswith("Unterminated string")
+    assert d["errors"][0]["kind"] == "truncated_json"
+    assert d["errors"][0]["message"] == (
+        "JSON output cut off before its end: Unterminated string starting at: line 1 column 12"
+        " (char 11)"
+    )
+    assert span.attributes[A.FP_FAILURE_MESSAGE] == (
+        "json check failed: JSON output cut off before its end: Unterminated string starting"
+        " at: line 1 column 12 (char 11)"
+    )
+
+
+@pytest.mark.parametrize("capture", [False, True], ids=["capture off", "capture on"])
+@pytest.mark.parametrize(
+    ("output", "kind"),
+    [
+        ('{"answer": [1, 2', "truncated_json"),
+        ('```json\n{"answer": 1', "truncated_json"),
+        ('Here it is: {"answer": 1}', "wrapped_json"),
+        ('{"answer": 1} Hope this helps!', "wrapped_json"),
+        ('```json\n{"answer": 1}\n```', "wrapped_json"),
+        ("The answer is one.", "prose"),
+        ('{"answer": 1,, "b": 2}', "malformed_json"),
+    ],
+)
+@pytest.mark.parametrize(
+    "options",
+    [{"json": True}, {"expect": Order}, {"expect": list[Item]}, {"expect": ORDER_SCHEMA}],
+    ids=["json", "model", "type", "schema"],
+)
+def test_an_output_that_is_no_json_is_named_by_its_shape(spans, output, kind, options, capture):
+    """Cut off, wrapped in prose or a fence, prose alone: each its own failure
+    mode, named without the output, whichever check found no JSON."""
+
+    @faultprint.observe(model="m", capture_content=capture, **options)
+    def f() -> str:
+        return output
+
+    f()
+    span = spans.one()
+    errors = detail(span)["errors"]
+    assert [(e["kind"], e["path"]) for e in errors] == [(kind, "")]
+    if not capture:
+        assert "answer" not in json.dumps(dict(span.attributes))
 
 
 def test_callable_check(spans):
@@ -281,15 +323,15 @@ def test_type_expressions_pass_what_they_describe(spans, expect, output):
 @pytest.mark.parametrize(
     ("expect", "output", "errors"),
     [
-        (list[Item], "not json", [("json_invalid", "")]),
+        (list[Item], "not json", [("prose", "")]),
         (list[Item], '[{"name": "a", "price": 1}, {"name": "b"}]', [("missing", "*.price")]),
         (typing.List[Item], "{}", [("list_type", "")]),  # noqa: UP006
         (dict, "[1, 2]", [("dict_type", "")]),
         (dict[str, int], '{"a": "many"}', [("int_parsing", "*")]),  # the output's key
-        (int, "forty-two", [("json_invalid", "")]),
-        (typing.Literal["yes", "no"], "maybe", [("json_invalid", "")]),
+        (int, "forty-two", [("int_parsing", "")]),  # a wrong word
+        (typing.Literal["yes", "no"], "maybe", [("literal_error", "")]),
         (Address, '{"street": "Main St"}', [("missing", "town")]),
-        (Sentiment, "neutral", [("json_invalid", "")]),
+        (Sentiment, "neutral", [("enum", "")]),
         (list[Item], {"not": "a list"}, [("list_type", "")]),
     ],
     ids=repr,

@@ -15,9 +15,10 @@ at when available (``inspect_output``).
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
+
+from faultprint.json_shape import OutputShape, json_shape
 
 from ._template import template_of
 
@@ -39,18 +40,6 @@ __all__ = [
 MAX_ERRORS = 8
 
 ValidationSummary = tuple[str, tuple[str, ...]]  # (validator, sorted "kind@path" items)
-
-
-class OutputShape:
-    """Names for what a model output looks like (values of ``inspect_output``)."""
-
-    EMPTY = "empty"
-    REFUSAL = "refusal"
-    WRAPPED_JSON = "wrapped_json"
-    TRUNCATED_JSON = "truncated_json"
-    MALFORMED_JSON = "malformed_json"
-    VALID_JSON = "valid_json"
-    PROSE = "prose"
 
 
 _PATH_SPLIT = re.compile(r"\[['\"]?|['\"]?\]\.?|\.|/")
@@ -273,10 +262,6 @@ _REFUSAL = re.compile(
     r"|My apologies)",
     re.I,
 )
-_FENCE = re.compile(r"^```[\w-]*[ \t]*\n(?P<body>.*?)(?:\n```\s*(?P<rest>.*))?$", re.S)
-_CUT_OFF_MSGS = ("Unterminated string",)
-# Bracket scanning is linear in Python; beyond this the parser's position decides.
-_SCAN_MAX = 50_000
 
 
 def looks_like_refusal(text: str) -> bool:
@@ -284,75 +269,13 @@ def looks_like_refusal(text: str) -> bool:
     return _REFUSAL.match(text[:200].lstrip()) is not None
 
 
-def _unclosed(text: str) -> bool:
-    """True when a string or bracket is still open at the end of ``text``."""
-    depth = 0
-    in_string = escaped = False
-    for ch in text[:_SCAN_MAX]:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "{[":
-            depth += 1
-        elif ch in "}]":
-            depth -= 1
-    return in_string or depth > 0
-
-
-def _json_state(text: str) -> str:
-    try:
-        json.loads(text)
-    except json.JSONDecodeError as e:
-        if e.pos >= len(text.rstrip()) or e.msg.startswith(_CUT_OFF_MSGS) or _unclosed(text):
-            return OutputShape.TRUNCATED_JSON
-        if e.msg.startswith("Extra data"):
-            return "extra"
-        return OutputShape.MALFORMED_JSON
-    except (ValueError, RecursionError):
-        return OutputShape.MALFORMED_JSON
-    return OutputShape.VALID_JSON
-
-
 def inspect_output(output: str) -> str:
     """What the model output looks like, for a JSON-expecting call site.
 
-    One of the ``OutputShape`` names. Only the head and tail matter, and JSON
-    parsing is bounded, so large outputs stay cheap.
+    One of the ``OutputShape`` names: a refusal (an opening this module's
+    detector knows, the output being no JSON) or what ``json_shape`` says.
     """
     text = output.strip()
-    if not text:
-        return OutputShape.EMPTY
-    if len(text) > 200_000:
-        text = text[:200_000]
-    if text.startswith("```"):
-        m = _FENCE.match(text)
-        if m is None or m.group("rest") is None:
-            # opened a fence and never closed it: ran out of tokens inside
-            body = text.split("\n", 1)[1] if "\n" in text else ""
-            return (
-                OutputShape.TRUNCATED_JSON
-                if _json_state(body) == OutputShape.TRUNCATED_JSON
-                else OutputShape.WRAPPED_JSON
-            )
-        return OutputShape.WRAPPED_JSON
-    if text[0] in "{[":
-        state = _json_state(text)
-        if state == "extra":
-            return OutputShape.WRAPPED_JSON  # JSON followed by prose
-        return state
-    if looks_like_refusal(text):
+    if text and not text.startswith("```") and text[0] not in "{[" and looks_like_refusal(text):
         return OutputShape.REFUSAL
-    start = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
-    if start > 0:
-        state = _json_state(text[start:])
-        if state in (OutputShape.VALID_JSON, "extra"):
-            return OutputShape.WRAPPED_JSON  # prose around JSON
-        if state == OutputShape.TRUNCATED_JSON:
-            return OutputShape.TRUNCATED_JSON
-    return OutputShape.PROSE
+    return json_shape(output)
