@@ -33,6 +33,7 @@ from faultprint._export import (
 )
 from faultprint._options import (
     ConfigurationError,
+    Hidden,
     check_count,
     check_flag,
     check_headers,
@@ -215,12 +216,13 @@ def _resolve_api_key(api_key: str | None) -> str | None:
             )
         if not is_token(key):
             # A line break would end the Authorization header: every export
-            # would fail in the HTTP client.
-            raise refused(_WHERE, "api_key", _KEY_FORM, api_key)
+            # would fail in the HTTP client. The key is not shown: errors
+            # reach logs and CI output.
+            raise refused(_WHERE, "api_key", _KEY_FORM, Hidden(key))
         return key
     from_env = _env("FAULTPRINT_API_KEY")
     if from_env is not None and not is_token(from_env):
-        raise refused_variable(_WHERE, "FAULTPRINT_API_KEY", _KEY_FORM, from_env)
+        raise refused_variable(_WHERE, "FAULTPRINT_API_KEY", _KEY_FORM, Hidden(from_env))
     return from_env
 
 

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 __all__ = [
     "ConfigurationError",
+    "Hidden",
     "check_call_options",
     "check_count",
     "check_flag",
@@ -40,6 +41,26 @@ class ConfigurationError(ValueError):
 def _shown(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+class Hidden:
+    """A secret (an API key, header values) shown in an error without its text:
+    its length and the first character that makes it unusable."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        text = self.text
+        size = f"{len(text)} character{'' if len(text) == 1 else 's'}"
+        for i, ch in enumerate(text):
+            if ord(ch) < 32 or ord(ch) == 127:
+                return f"<hidden: {size}, a control character at position {i}>"
+            if ch.isspace():
+                return f"<hidden: {size}, a space at position {i}>"
+        return f"<hidden: {size}>"
 
 
 def _because(why: str | None) -> str:
@@ -165,14 +186,27 @@ def check_headers(where: str, value: Any) -> None:
     if not isinstance(value, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
     ):
-        raise refused(where, "headers", takes, value)
+        raise refused(where, "headers", takes, _names_only(value))
     for name, text in value.items():
         if not name or _has_space_or_control(name) or ":" in name:
-            raise refused(where, "headers", takes, value, f"header name {name!r} cannot be sent")
+            raise refused(
+                where, "headers", takes, _names_only(value), f"header name {name!r} cannot be sent"
+            )
         if text != text.strip() or _has_control(text.replace("\t", " ")):
             raise refused(
-                where, "headers", takes, value, f"the value of header {name!r} cannot be sent"
+                where,
+                "headers",
+                takes,
+                _names_only(value),
+                f"the value of header {name!r}, {Hidden(text)!r}, cannot be sent",
             )
+
+
+def _names_only(value: Any) -> Any:
+    """Headers as an error shows them: their values (credentials, often) hidden."""
+    if not isinstance(value, Mapping):
+        return value
+    return {k: Hidden(v) if isinstance(v, str) else v for k, v in value.items()}
 
 
 def check_call_options(

@@ -158,7 +158,12 @@ def test_a_variable_it_cannot_use_is_refused_and_changes_nothing(
         faultprint.configure(max_content_chars=10, refusal_detector=False, redact=False)
     message = str(refused.value)
     assert message.startswith(f"faultprint.configure(): environment variable {variable} takes")
-    assert takes in message and repr(value.strip()) in message
+    assert takes in message
+    if variable == "FAULTPRINT_API_KEY":
+        # a secret: what is wrong with it, not its text (errors reach logs)
+        assert "fp_key1" not in message and "<hidden: " in message and "at position 7" in message
+    else:
+        assert repr(value.strip()) in message
     running.still_exports()
 
 
@@ -177,6 +182,23 @@ def test_a_variable_it_cannot_use_is_refused_and_changes_nothing(
 def test_an_argument_it_cannot_use_is_refused_and_changes_nothing(running, name, value):
     with pytest.raises(faultprint.ConfigurationError, match=f"configure\\(\\): {name}= takes"):
         faultprint.configure(**{"sample_rate": 0.5, "max_content_chars": 10, name: value})
+    running.still_exports()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("api_key", "fp_secret key"),
+        ("headers", {"authorization": "Bearer fp_secret\n"}),
+        ("headers", {"x team": "fp_secret"}),
+    ],
+)
+def test_a_refused_secret_is_not_shown(running, name, value):
+    """Errors reach logs and CI output: a key or header value is described, not quoted."""
+    with pytest.raises(faultprint.ConfigurationError) as refused:
+        faultprint.configure(**{name: value})
+    message = str(refused.value)
+    assert "fp_secret" not in message and "<hidden: " in message
     running.still_exports()
 
 
