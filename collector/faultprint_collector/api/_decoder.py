@@ -4,7 +4,10 @@ Decoding, classification, fingerprinting and Native encoding are pure
 Python and hold the GIL; in worker processes they use every core while
 the main process only moves bytes (body in, spool payload out) and stays
 responsive. A body that makes a worker die costs that request a 400, never
-the collector. With ``decode_workers = 0`` everything runs in threads of
+the collector, nor the requests decoding beside it: a dying worker breaks
+the whole pool and fails every body in it, so each of those is decoded
+again, one at a time in a process of its own, where a second death can
+only be its own. With ``decode_workers = 0`` everything runs in threads of
 the main process (one core).
 """
 
@@ -24,7 +27,12 @@ from dataclasses import dataclass, field
 
 from fastapi.concurrency import run_in_threadpool
 
-from faultprint_collector.ingest import OTLPDecodeError, Scrubber, decode_body
+from faultprint_collector.ingest import (
+    DEFAULT_RETENTION_DAYS,
+    OTLPDecodeError,
+    Scrubber,
+    decode_body,
+)
 from faultprint_collector.store._writer import RowEncoder
 
 log = logging.getLogger("faultprint.ingest")
@@ -54,10 +62,23 @@ def decode_request(
     scrubber: Scrubber,
     encoder: RowEncoder,
     max_decompressed: int,
+    retention_days: int = DEFAULT_RETENTION_DAYS,
 ) -> DecodeResult:
-    """Decode, classify, fingerprint and encode one body (pure; any process)."""
+    """Decode, classify, fingerprint and encode one body (pure; any process).
+
+    Spans that start before the store's retention (``retention_days``) are
+    rejected: the store would drop them.
+    """
     try:
-        batch = decode_body(body, content_type, encoding, project, scrubber, max_decompressed)
+        batch = decode_body(
+            body,
+            content_type,
+            encoding,
+            project,
+            scrubber,
+            max_decompressed,
+            retention_days=retention_days,
+        )
     except OTLPDecodeError as exc:
         return DecodeResult(status=exc.status, reason=exc.reason)
     payload, bad = encoder.encode_valid(batch.records)
@@ -74,7 +95,10 @@ def decode_request(
     )
 
 
-_worker: tuple[Scrubber, RowEncoder, int] | None = None
+#: what ``_decode_in_worker`` takes: body, content type, content encoding, project
+_Request = tuple[bytes, str, str, str]
+
+_worker: tuple[Scrubber, RowEncoder, int, int] | None = None
 
 
 def _init_worker(
@@ -83,6 +107,7 @@ def _init_worker(
     scrub_patterns: list[str],
     scrub: bool,
     max_decompressed: int,
+    retention_days: int,
     parent: int,
 ) -> None:
     global _worker
@@ -98,6 +123,7 @@ def _init_worker(
         Scrubber(scrub_patterns, enabled=scrub),
         RowEncoder(column_types, table),
         max_decompressed,
+        retention_days,
     )
     # clickhouse-connect looks for pandas / numpy on first use; do it now,
     # not under the first request
@@ -114,8 +140,10 @@ def _exit_when_orphaned(parent: int) -> None:
 
 def _decode_in_worker(body: bytes, content_type: str, encoding: str, project: str) -> DecodeResult:
     assert _worker is not None
-    scrubber, encoder, limit = _worker
-    return decode_request(body, content_type, encoding, project, scrubber, encoder, limit)
+    scrubber, encoder, limit, retention_days = _worker
+    return decode_request(
+        body, content_type, encoding, project, scrubber, encoder, limit, retention_days
+    )
 
 
 def _ping(_: int) -> int:
@@ -140,8 +168,10 @@ class Decoder:
         max_decompressed: int,
         scrub_patterns: list[str],
         scrub: bool,
+        retention_days: int = DEFAULT_RETENTION_DAYS,
     ) -> None:
         self.encoder = encoder
+        self.retention_days = retention_days
         self.scrubber = scrubber
         self.workers = workers
         self.max_decompressed = max_decompressed
@@ -151,48 +181,128 @@ class Decoder:
             scrub_patterns,
             scrub,
             max_decompressed,
+            retention_days,
             os.getpid(),
         )
         #: in-process decoding holds the GIL: more threads only add memory
         self._slots = threading.Semaphore(2)
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
+        #: bodies caught in a pool's collapse, decoded again one at a time
+        #: in a one-process pool of their own (started when needed)
+        self._alone_pool: ProcessPoolExecutor | None = None
+        self._alone_turn = asyncio.Lock()
+        self._suspects = 0
+        self._closed = False
         if workers > 0:
-            self._pool = self._start()
+            self._pool = self._start(workers)
 
-    def _start(self) -> ProcessPoolExecutor:
+    def _new_pool(self, workers: int) -> ProcessPoolExecutor:
         # spawn, never fork: the parent runs the embedded engine's threads
-        pool = ProcessPoolExecutor(
-            self.workers,
+        return ProcessPoolExecutor(
+            workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
             initargs=self._init_args,
         )
+
+    def _start(self, workers: int) -> ProcessPoolExecutor:
+        pool = self._new_pool(workers)
         # start every worker now (they import in the background), not under
         # the first requests; start-up does not wait for them
-        for n in range(self.workers):
+        for n in range(workers):
             pool.submit(_ping, n)
         return pool
 
     async def decode(
         self, body: bytes, content_type: str, encoding: str, project: str
     ) -> DecodeResult:
-        """Decode one body; never raises for anything the body holds."""
-        pool = self._pool
-        if pool is None:
-            return await run_in_threadpool(self._decode_here, body, content_type, encoding, project)
-        loop = asyncio.get_running_loop()
+        """Decode one body; never raises for anything the body holds.
+
+        Refused with 400 when the body made a decoder process die twice
+        (once among others, once alone); 503 when it could not be decoded
+        again because the decoder is stopping or cannot start a process.
+        """
+        args: _Request = (body, content_type, encoding, project)
+        if self.workers <= 0:
+            return await run_in_threadpool(self._decode_here, *args)
         try:
-            return await loop.run_in_executor(
-                pool, _decode_in_worker, body, content_type, encoding, project
-            )
+            return await self._decode_in_pool(args)
         except BrokenProcessPool:
+            pass
+        try:
+            return await self._decode_alone(args)
+        except BrokenProcessPool:
+            return DecodeResult(
+                status=400, reason="the body could not be decoded: it made the decoder crash"
+            )
+        except (RuntimeError, OSError) as exc:
+            log.error("could not decode a body again after a decoder crash: %s", exc)
+            return DecodeResult(status=503, reason="the decoder is restarting, retry later")
+
+    async def _decode_in_pool(self, args: _Request) -> DecodeResult:
+        """Decode in the shared pool; BrokenProcessPool when a worker died under it."""
+        # A pool read here may be shut down or broken by the time the body
+        # is submitted (another request replaced it): then the body was not
+        # under the collapse, and goes to the current pool.
+        for _ in range(3):
+            pool = self._pool
+            if pool is None or self._closed:
+                break
+            try:
+                future = pool.submit(_decode_in_worker, *args)
+            except BrokenProcessPool:
+                self._replace(pool)
+                continue
+            except RuntimeError:  # shut down after it was replaced
+                continue
+            try:
+                return await asyncio.wrap_future(future)
+            except BrokenProcessPool:
+                self._replace(pool)
+                raise
+        return DecodeResult(status=503, reason="the decoder is restarting, retry later")
+
+    def _replace(self, pool: ProcessPoolExecutor) -> None:
+        """Put a new pool in place of POOL, which a dying worker broke."""
+        with self._lock:
+            if self._pool is not pool or self._closed:
+                return
             log.error("a decoder process died; restarting the decoder pool")
-            with self._lock:
-                if self._pool is pool:
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    self._pool = self._start()
-            return DecodeResult(status=400, reason="the body could not be decoded")
+            try:
+                self._pool = self._start(self.workers)
+            except OSError as exc:  # the broken pool stays; the next request tries again
+                log.error("could not restart the decoder pool: %s", exc)
+                return
+        # No cancel_futures: the broken pool failed its futures already, and
+        # a cancelled one would cancel the request awaiting it.
+        pool.shutdown(wait=False)
+
+    async def _decode_alone(self, args: _Request) -> DecodeResult:
+        """Decode a body caught in a pool's collapse, alone in a process.
+
+        One body at a time: if the process dies now, that body killed it.
+        """
+        self._suspects += 1
+        try:
+            async with self._alone_turn:
+                if self._closed:
+                    raise RuntimeError("the decoder is closed")
+                if self._alone_pool is None:
+                    self._alone_pool = self._new_pool(1)
+                pool = self._alone_pool
+                try:
+                    return await asyncio.wrap_future(pool.submit(_decode_in_worker, *args))
+                except BrokenProcessPool:
+                    self._alone_pool = None
+                    pool.shutdown(wait=False)
+                    raise
+        finally:
+            self._suspects -= 1
+            if self._suspects == 0 and self._alone_pool is not None:
+                # Collapses are rare: no process is kept waiting for the next.
+                self._alone_pool.shutdown(wait=False)
+                self._alone_pool = None
 
     def _decode_here(
         self, body: bytes, content_type: str, encoding: str, project: str
@@ -206,11 +316,14 @@ class Decoder:
                 self.scrubber,
                 self.encoder,
                 self.max_decompressed,
+                self.retention_days,
             )
 
     def close(self) -> None:
         """Stop the worker processes."""
-        if self._pool is not None:
-            with contextlib.suppress(Exception):
-                self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        self._closed = True
+        for pool in (self._pool, self._alone_pool):
+            if pool is not None:
+                with contextlib.suppress(Exception):
+                    pool.shutdown(wait=True, cancel_futures=True)
+        self._pool = self._alone_pool = None

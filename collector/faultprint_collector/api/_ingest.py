@@ -4,11 +4,14 @@ A request is acknowledged (200) only once its calls are in the durable
 spool; ClickHouse gets them from the spool's replayer. Backpressure follows
 the OTLP contract: 503 with Retry-After when the spool is full or too many
 requests are in flight, 429 with Retry-After when the project exceeds its
-rate limit; every undecodable body gets a 4xx naming the reason.
+rate limit; every undecodable body gets a 4xx naming the reason, and a
+request too large for the whole spool a 413 (no retry can help it).
+Identical bodies are spooled once, even when they arrive together.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -26,7 +29,7 @@ from faultprint_collector.ingest import (
     OTLPDecodeError,
     encode_response,
 )
-from faultprint_collector.spool import SpoolError, SpoolFull
+from faultprint_collector.spool import RecordTooLarge, SpoolError, SpoolFull
 
 router = APIRouter()
 
@@ -90,17 +93,23 @@ class RateLimiter:
 
 
 class RecentRequests:
-    """Digests of recently acknowledged bodies, to acknowledge a retry once more.
+    """Digests of bodies acknowledged recently or being handled now.
 
     OTLP exporters retry with the very same body when an acknowledgement was
-    lost; spooling it again would count its calls twice in the catalogue and
-    rollups. Bounded, in memory: a retry across a restart falls back to the
-    ReplacingMergeTree key of ``calls``.
+    lost, or when their own timeout expired while the first attempt still
+    waits in the collector; spooling it again would count its calls twice
+    in the catalogue and rollups. A request ``claim``s its digest before
+    decoding, so an identical one arriving meanwhile waits for the first's
+    outcome instead of decoding and spooling it a second time. Bounded, in
+    memory: a retry across a restart falls back to the ReplacingMergeTree
+    key of ``calls``.
     """
 
     def __init__(self, size: int = 8192) -> None:
         self.size = size
         self._seen: OrderedDict[bytes, None] = OrderedDict()
+        #: digests claimed by a request still being handled, set when it ends
+        self._running: dict[bytes, asyncio.Event] = {}
         self._lock = threading.Lock()
 
     @staticmethod
@@ -122,6 +131,34 @@ class RecentRequests:
             self._seen[digest] = None
             while len(self._seen) > self.size:
                 self._seen.popitem(last=False)
+
+    async def claim(self, digest: bytes) -> bool:
+        """Make the caller the one request handling DIGEST (False: acknowledged already).
+
+        While an identical request is being handled, wait for its end: if it
+        was acknowledged, so is this one (False); if not (refused, backed
+        off, abandoned), this one is handled afresh (True) and gets the
+        answer its own attempt earns. A True claim must be ended by
+        ``release``.
+        """
+        while True:
+            with self._lock:
+                if digest in self._seen:
+                    return False
+                running = self._running.get(digest)
+                if running is None:
+                    self._running[digest] = asyncio.Event()
+                    return True
+            await running.wait()
+
+    def release(self, digest: bytes, *, acknowledged: bool) -> None:
+        """End the claim on DIGEST; identical requests waiting for it go on."""
+        if acknowledged:
+            self.add(digest)
+        with self._lock:
+            running = self._running.pop(digest, None)
+        if running is not None:
+            running.set()
 
 
 @router.post(
@@ -149,20 +186,35 @@ async def receive_traces(request: Request, project: str = Depends(caller_project
                 415,
             )
         body = await read_body(request, state.settings.max_body_bytes)
-        digest = RecentRequests.digest(project, media, body)
-        if state.recent.seen(digest):
-            stats["duplicate_requests"] += 1
-            body_out, media_type = encode_response(0, "", content_type)
-            return Response(body_out, media_type=media_type)
-        result = await state.decoder.decode(
-            body, content_type, request.headers.get("content-encoding", ""), project
-        )
     except OTLPDecodeError as exc:
         stats["rejected_requests"] += 1
         return otlp_error(exc.status, exc.reason, content_type)
+    digest = RecentRequests.digest(project, media, body)
+    if not await state.recent.claim(digest):
+        stats["duplicate_requests"] += 1
+        body_out, media_type = encode_response(0, "", content_type)
+        return Response(body_out, media_type=media_type)
+    acknowledged = False
+    try:
+        response, acknowledged = await _spool_request(request, project, body, content_type)
+    finally:
+        state.recent.release(digest, acknowledged=acknowledged)
+    return response
+
+
+async def _spool_request(
+    request: Request, project: str, body: bytes, content_type: str
+) -> tuple[Response, bool]:
+    """The answer to one claimed body, and whether it acknowledges the body."""
+    state = request.app.state.faultprint
+    stats = state.stats
+    result = await state.decoder.decode(
+        body, content_type, request.headers.get("content-encoding", ""), project
+    )
     if result.status:
         stats["rejected_requests"] += 1
-        return otlp_error(result.status, result.reason, content_type)
+        retry = _RETRY if result.status == 503 else {}
+        return otlp_error(result.status, result.reason, content_type, **retry), False
     spans = result.rows
     wait = state.limiter.take(project, spans)
     if wait:
@@ -172,24 +224,36 @@ async def receive_traces(request: Request, project: str = Depends(caller_project
             f"project {project!r} exceeds its limit of {state.limiter.rate:g} spans/s",
             content_type,
             **{"Retry-After": str(max(1, round(wait + 0.5)))},
-        )
+        ), False
     if spans:
         try:
             await run_in_threadpool(state.writer.write_encoded, result.payload, spans)
+        except RecordTooLarge:
+            # Not backpressure: retrying can never succeed, so no Retry-After.
+            stats["rejected_requests"] += 1
+            limit = state.settings.spool_max_bytes
+            return otlp_error(
+                413,
+                f"the {spans} spans of this request take {len(result.payload)} bytes, "
+                f"more than the whole spool holds ({limit} bytes, "
+                "FAULTPRINT_SPOOL_MAX_BYTES); send smaller batches",
+                content_type,
+            ), False
         except SpoolFull:
             stats["spool_full_responses"] += 1
             return otlp_error(
                 503, "spool full: storage is behind, retry later", content_type, **_RETRY
-            )
+            ), False
         except SpoolError as exc:
+            # The spool never writes an append it refused, so the retry this
+            # asks for stores the calls once.
             stats["spool_errors"] += 1
-            return otlp_error(503, f"spool unavailable: {exc}", content_type, **_RETRY)
-    state.recent.add(digest)
+            return otlp_error(503, f"spool unavailable: {exc}", content_type, **_RETRY), False
     stats["accepted_spans"] += spans
     stats["rejected_spans"] += result.rejected
     stats["repeated_spans"] += result.repeated
     body_out, media_type = encode_response(result.rejected, "; ".join(result.errors), content_type)
-    return Response(body_out, media_type=media_type)
+    return Response(body_out, media_type=media_type), True
 
 
 _RETRY = {"Retry-After": "5"}

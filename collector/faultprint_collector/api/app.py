@@ -84,6 +84,7 @@ def open_state(settings: Settings) -> CollectorState:
         max_decompressed=settings.max_decompressed_bytes,
         scrub_patterns=settings.scrub_patterns,
         scrub=settings.scrub,
+        retention_days=settings.retention_days,
     )
     return CollectorState(
         settings=settings,

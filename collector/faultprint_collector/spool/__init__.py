@@ -8,6 +8,20 @@ stores every acknowledged call exactly once.
 
 from faultprint_collector.spool._replay import Replayer
 from faultprint_collector.spool._segment import Record
-from faultprint_collector.spool._spool import FSYNC_POLICIES, Spool, SpoolError, SpoolFull
+from faultprint_collector.spool._spool import (
+    FSYNC_POLICIES,
+    RecordTooLarge,
+    Spool,
+    SpoolError,
+    SpoolFull,
+)
 
-__all__ = ["FSYNC_POLICIES", "Record", "Replayer", "Spool", "SpoolError", "SpoolFull"]
+__all__ = [
+    "FSYNC_POLICIES",
+    "Record",
+    "RecordTooLarge",
+    "Replayer",
+    "Spool",
+    "SpoolError",
+    "SpoolFull",
+]

@@ -7,6 +7,8 @@ Invariants:
   cursor remembers the highest one);
 - ``append`` returns only once the record is written and, unless the
   policy is ``interval``, fsynced: a caller may acknowledge its batch then;
+  when it raises, the record is not written, then or later (a caller that
+  refuses its batch must not find it stored behind its back);
 - records are handed to the reader in sequence order, only once durable;
 - a segment is deleted only when every record in it is committed (stored).
 
@@ -46,7 +48,11 @@ class SpoolFull(SpoolError):
     """The spool holds its maximum number of bytes; retry later."""
 
 
-@dataclass
+class RecordTooLarge(SpoolError):
+    """One record is larger than the whole spool: it can never be appended."""
+
+
+@dataclass(eq=False)  # an append is itself, not its payload: compared by identity
 class _Append:
     payload: bytes
     rows: int
@@ -194,13 +200,20 @@ class Spool:
     def append(self, payload: bytes, rows: int, timeout: float = 30.0) -> int:
         """Append one record; return its sequence number once it is durable.
 
-        Raises SpoolFull when the spool holds ``max_bytes`` already.
+        Raises RecordTooLarge when the record alone exceeds ``max_bytes``,
+        SpoolFull when the spool holds too much to take it now, and
+        SpoolError when the writer did not take it within TIMEOUT seconds
+        (then the record is withdrawn: it is never written).
         """
         item = _Append(payload, rows)
+        incoming = HEADER.size + len(payload)
+        if incoming > self.max_bytes:
+            raise RecordTooLarge(
+                f"a record of {incoming} bytes can never fit in a spool of {self.max_bytes}"
+            )
         with self._cond:
             if self._closed:
                 raise SpoolError("the spool is closed")
-            incoming = HEADER.size + len(payload)
             if self.size_bytes + self._queued_bytes + incoming > self.max_bytes:
                 raise SpoolFull(
                     f"spool holds {self.size_bytes} bytes, the limit is {self.max_bytes}"
@@ -209,7 +222,20 @@ class Spool:
             self._queued_bytes += incoming
             self._cond.notify_all()
         if not item.done.wait(timeout):
-            raise SpoolError("the spool did not confirm the append in time")
+            with self._cond:
+                queued = any(waiting is item for waiting in self._queue)
+                if queued:
+                    self._queue = [waiting for waiting in self._queue if waiting is not item]
+                    self._queued_bytes -= incoming
+            if queued:
+                raise SpoolError(
+                    f"the spool did not take the append within {timeout:g}s; it was not written"
+                )
+            # The writer holds it already: the bytes are on their way to disk.
+            # Refusing now would leave a record stored that its caller
+            # answered as failed (and whose retry then counts twice), so the
+            # caller learns the real outcome, as late as the disk makes it.
+            item.done.wait()
         if item.error is not None:
             raise SpoolError(f"spool append failed: {item.error}") from item.error
         return item.seq

@@ -5,10 +5,12 @@ from __future__ import annotations
 import signal
 import socket
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 from faultprint_collector.store import open_store
+from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from tests.collector.api._otlp import PROTOBUF, request
@@ -19,13 +21,15 @@ def post(collector: CollectorProcess, body: bytes) -> httpx.Response:
     return httpx.post(f"{collector.url}/v1/traces", content=body, headers=PROTOBUF, timeout=30)
 
 
-def test_full_spool_answers_503_with_retry_after(
+def test_a_request_larger_than_the_whole_spool_gets_413(
     start_collector: Callable[..., CollectorProcess],
 ) -> None:
     collector = start_collector(env={"FAULTPRINT_SPOOL_MAX_BYTES": "30000"})
     big = post(collector, request(300)[0].SerializeToString())
-    assert big.status_code == 503
-    assert int(big.headers["retry-after"]) >= 1
+    # no retry can make it fit: not backpressure (503), which exporters retry forever
+    assert big.status_code == 413
+    assert "retry-after" not in big.headers
+    assert "FAULTPRINT_SPOOL_MAX_BYTES" in Status.FromString(big.content).message
     assert post(collector, request(5)[0].SerializeToString()).status_code == 200
 
 
@@ -83,3 +87,47 @@ def test_a_retried_request_is_stored_once(
         store.close()
     assert rows == len(ids)
     assert occurrences == 10
+
+
+def test_identical_requests_arriving_together_are_stored_and_counted_once(
+    start_collector: Callable[..., CollectorProcess], tmp_path: Path
+) -> None:
+    store_dir = str(tmp_path / "store")
+    collector = start_collector(store_dir)
+    # An exporter that gave up waiting sends the same body again while the
+    # first is still being decoded and spooled.
+    req, ids = request(3000, failures_every=5)
+    body = req.SerializeToString()
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: post(collector, body), range(4)))
+    assert [a.status_code for a in answers] == [200] * 4
+    stats = httpx.get(f"{collector.url}/api/stats", timeout=10).json()
+    assert stats["accepted_spans"] == len(ids)
+    assert stats["duplicate_requests"] == 3
+    assert collector.stop() in (0, -signal.SIGTERM)
+    store = open_store(store_dir)
+    try:
+        rows = store.query("SELECT count() FROM calls").result_rows[0][0]
+        occurrences = store.query("SELECT sum(occurrences) FROM fingerprint_catalog").result_rows[
+            0
+        ][0]
+    finally:
+        store.close()
+    assert rows == len(ids)
+    assert occurrences == len(ids) // 5
+
+
+def test_identical_requests_refused_together_are_all_refused(
+    start_collector: Callable[..., CollectorProcess],
+) -> None:
+    collector = start_collector(env={"FAULTPRINT_RATE_LIMIT_SPANS_PER_S": "5"})
+    assert post(collector, request(40)[0].SerializeToString()).status_code == 200
+    # The project's budget is spent: the first copy is refused (429), and so
+    # must be the copies that waited for it, never acknowledged on its behalf.
+    body = request(40)[0].SerializeToString()
+    with ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(lambda _: post(collector, body), range(3)))
+    assert [a.status_code for a in answers] == [429] * 3
+    stats = httpx.get(f"{collector.url}/api/stats", timeout=10).json()
+    assert stats["accepted_spans"] == 40
+    assert stats.get("duplicate_requests", 0) == 0

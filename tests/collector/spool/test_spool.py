@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from faultprint_collector.spool import Spool, SpoolError, SpoolFull
+from faultprint_collector.spool import RecordTooLarge, Spool, SpoolError, SpoolFull
 from faultprint_collector.spool._segment import HEADER
 
 
@@ -137,6 +137,30 @@ def test_full_spool_refuses_appends_until_records_are_committed(tmp_path: Path) 
     spool.commit(2)
     assert spool.append(b"p" * 100, 1) == 4
     spool.close()
+
+
+def test_a_record_larger_than_the_whole_spool_is_refused_as_such(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, max_bytes=HEADER.size + 100)
+    # not SpoolFull: waiting for the spool to empty could never help it
+    with pytest.raises(RecordTooLarge, match="can never fit"):
+        spool.append(b"r" * 101, 1)
+    assert spool.size_bytes == 0
+    assert spool.append(b"r" * 100, 1) == 1
+    spool.close()
+
+
+def test_an_append_that_times_out_is_never_written(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    # The writer thread takes queued appends under the spool's lock: holding
+    # it stalls the writer, as a hung disk would, past the append's timeout.
+    with spool._cond, pytest.raises(SpoolError):
+        spool.append(b"answered 503", 1, timeout=0.05)
+    assert spool.append(b"next", 1) == 1
+    assert read_all(spool) == [(1, 1, b"next")]
+    spool.close()
+    reopened = Spool(tmp_path)
+    assert read_all(reopened) == [(1, 1, b"next")]
+    reopened.close()
 
 
 def test_one_process_at_a_time(tmp_path: Path) -> None:
