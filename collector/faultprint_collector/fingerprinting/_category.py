@@ -166,7 +166,9 @@ def category_from_fields(
         return "timeout"
     if status_code >= 400:
         return "api_error"
-    if message and message[:1] in "E{HhSs" and parse_provider_error(message) is not None:
+    # first letters of the messages parse_provider_error reads ("Error code",
+    # "HTTP", "status", a body; a Go library's GET / POST / PUT / PATCH / DELETE)
+    if message and message[:1] in "E{HhSsGPD" and parse_provider_error(message) is not None:
         return "api_error"
     # one lower-cased head, then cheap substring tests gate the expressions
     head = message[:300].lower() if message else ""

@@ -37,7 +37,7 @@ from ._validation import (
 __all__ = ["STRATEGY", "FailureRecord", "Fingerprint", "explain", "fingerprint", "line_fingerprint"]
 
 #: name of the grouping strategy; a change of algorithm is a new strategy
-STRATEGY = "v5"
+STRATEGY = "v6"
 
 Components = dict[str, Any]
 
@@ -510,7 +510,8 @@ def fingerprint(record: FailureRecord) -> Fingerprint:
         )
     # An "exception" that is a provider HTTP error is an API error, whoever
     # classified it: one mode must not get two fingerprints by path of arrival.
-    if category == "exception" and msg[:1] in ("E", "H", "{"):
+    # (the Go libraries' HTTP errors open with the request's method: G, P, D)
+    if category == "exception" and msg[:1] in ("E", "H", "{", "G", "P", "D"):
         pe = parse_provider_error(msg)
         if pe is not None and pe.status >= 400:
             category = "api_error"

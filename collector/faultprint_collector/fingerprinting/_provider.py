@@ -2,9 +2,11 @@
 
 Client libraries render an HTTP error as ``Error code: 429 - <body>`` where
 ``<body>`` is the JSON error body as a Python ``repr`` (anthropic, older
-openai), the body's ``message`` only (current openai), or raw text. The
-structure (status, error type, error code) identifies the failure mode; the
-prose does not (it carries ids, limits, model names and retry hints).
+openai), the body's ``message`` only (current openai), or raw text; the Go
+libraries (openai-go, anthropic-sdk-go) as ``POST "<url>": 429 Too Many
+Requests <body>`` with the body as raw JSON. The structure (status, error
+type, error code) identifies the failure mode; the prose does not (it
+carries ids, limits, model names and retry hints).
 
 Parsing is defensive and bounded: ``json.loads``, else a field reader for
 Python reprs; any failure means "no structure" and the caller falls back to
@@ -24,6 +26,18 @@ _MAX_BODY = 8192
 
 _PREFIX = re.compile(
     r"^\s*(?:Error code|HTTP|status(?: code)?)[:= ]\s*(?P<status>[1-5]\d\d)\b[\s:-]*"
+)
+# The Go libraries Stainless generates (openai-go, anthropic-sdk-go) format an
+# HTTP error as ``%s %q: %d %s %s``: the request's method, its quoted URL, the
+# status, the status's reason phrase (capitalised words; empty for a code Go
+# does not name, such as 529) and the error body as raw JSON. Anchored on an
+# upper-case method and a quoted URL followed by ": " and a 4xx/5xx status, a
+# shape no prose takes; Go's own transport errors (``Post "<url>": context
+# deadline exceeded``) name the method in title case and carry no status, so
+# they do not match.
+_GO_PREFIX = re.compile(
+    r'^\s*(?:GET|POST|PUT|PATCH|DELETE) "(?:[^"\\\n]|\\.){1,2048}": '
+    r"(?P<status>[45]\d\d)\b(?: [A-Z][\w'-]*)* *"
 )
 
 
@@ -119,8 +133,9 @@ def from_body(body: dict[str, Any], status: int = 0) -> ProviderError:
 
 @lru_cache(maxsize=8192)
 def parse_provider_error(message: str) -> ProviderError | None:
-    """Parse ``Error code: NNN - ...`` style messages; None when not one."""
-    m = _PREFIX.match(message)
+    """Parse ``Error code: NNN - ...`` style messages (and the Go libraries'
+    ``POST "<url>": NNN <reason> <body>``); None when not one."""
+    m = _PREFIX.match(message) or _GO_PREFIX.match(message)
     if m is None:
         body = _as_mapping(message) if message.lstrip().startswith("{") else None
         return from_body(body) if body is not None else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from faultprint_collector.ingest._classify import (
     FINISH_REASONS,
@@ -28,8 +28,11 @@ from faultprint_collector.ingest._spans import SpanView, iter_spans
 
 __all__ = [
     "CALL_COLUMNS",
+    "DEFAULT_RETENTION_DAYS",
     "FINISH_REASONS",
     "JSON",
+    "LATEST_START",
+    "MAX_CLOCK_SKEW",
     "PROTOBUF",
     "CallRecord",
     "DecodedBatch",
@@ -46,13 +49,24 @@ __all__ = [
     "parse_request",
     "records_from_request",
     "repeated_calls",
+    "start_time_error",
 ]
 
 
 _log = logging.getLogger("faultprint.ingest")
-#: the range the ``calls.time`` column (DateTime64) holds
-_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-_LATEST = datetime(2262, 1, 1, tzinfo=UTC)
+#: the store's retention when none is given (``FAULTPRINT_RETENTION_DAYS``'s
+#: default, the store's ``DEFAULT_RETENTION_DAYS``)
+DEFAULT_RETENTION_DAYS = 90
+#: the first start time the store cannot hold: the hourly rollups' and the
+#: catalogue's ``DateTime`` end on 2106-02-07, and times are promised up to
+#: the end of 2105 (README)
+LATEST_START = datetime(2106, 1, 1, tzinfo=UTC)
+#: how far ahead of the collector's clock a span may start. Clocks drift by
+#: seconds and a batch waits minutes; a span dated further ahead comes from a
+#: wrong clock, and stored it would sit in every "last 24 h" and be its
+#: fingerprint's last_seen until that date. Nothing faultprint sends (SDK,
+#: demo) is dated ahead of its clock.
+MAX_CLOCK_SKEW = timedelta(days=1)
 
 
 @dataclass
@@ -101,14 +115,45 @@ def repeated_calls(spans: list[SpanView]) -> set[int]:
     return repeated
 
 
+def start_time_error(start: datetime, now: datetime, retention_days: int) -> str:
+    """Why a call starting at START cannot be stored ("" when it can).
+
+    The store keeps what started within the last RETENTION_DAYS (older rows
+    are dropped by TTL, while the catalogue, which has none, would keep
+    counting them: a first_seen in 1970 forever) and up to the end of 2105
+    (``LATEST_START``); a start more than ``MAX_CLOCK_SKEW`` ahead of NOW is
+    a wrong clock. Acknowledged, such a span would be lost or misplaced:
+    rejecting it says so to the sender (OTLP partial success).
+    """
+    shown = f"{start:%Y-%m-%dT%H:%M:%SZ}"
+    if start < now - timedelta(days=retention_days):
+        return f"{shown} is older than the store's retention of {retention_days} days"
+    if start >= LATEST_START:
+        return f"{shown} is past 2105, the last year the store holds"
+    if start > now + MAX_CLOCK_SKEW:
+        return (
+            f"{shown} is more than a day ahead of the collector's clock ({now:%Y-%m-%dT%H:%M:%SZ})"
+        )
+    return ""
+
+
 def records_from_request(
-    request: object, project: str, scrubber: Scrubber | None = None
+    request: object,
+    project: str,
+    scrubber: Scrubber | None = None,
+    *,
+    retention_days: int = DEFAULT_RETENTION_DAYS,
+    now: datetime | None = None,
 ) -> DecodedBatch:
     """Classify and fingerprint every model-call span of a parsed request.
 
     SCRUBBER (when given) removes secrets from the span's text first, so
     neither the stored message nor the fingerprint's template holds them.
+    A span whose start time the store cannot keep (see ``start_time_error``;
+    RETENTION_DAYS is the store's retention, NOW the collector's clock,
+    read once per request when not given) is rejected, with the reason.
     """
+    now = now or datetime.now(UTC)
     batch = DecodedBatch()
     calls: list[SpanView] = []
     for span in iter_spans(request):  # type: ignore[arg-type]
@@ -125,8 +170,9 @@ def records_from_request(
             scrubber.span(span)
         try:
             record = classify(span, project)
-            if not _EARLIEST <= record.time < _LATEST:
-                raise SpanRejected(f"span {span.span_id} has a start time out of range")
+            why = start_time_error(record.time, now, retention_days)
+            if why:
+                raise SpanRejected(f"span {span.span_id} has a start time out of range: {why}")
             batch.records.append(record)
         except SpanRejected as exc:
             batch.rejected += 1
@@ -148,10 +194,15 @@ def decode_body(
     project: str,
     scrubber: Scrubber | None = None,
     max_decompressed_bytes: int = MAX_DECOMPRESSED_BYTES,
+    *,
+    retention_days: int = DEFAULT_RETENTION_DAYS,
+    now: datetime | None = None,
 ) -> DecodedBatch:
-    """Decompress, parse and classify one OTLP/HTTP body."""
+    """Decompress, parse and classify one OTLP/HTTP body (see ``records_from_request``)."""
     return records_from_request(
         parse_request(decompress(body, content_encoding, max_decompressed_bytes), content_type),
         project,
         scrubber,
+        retention_days=retention_days,
+        now=now,
     )

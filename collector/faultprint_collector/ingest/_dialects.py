@@ -119,8 +119,39 @@ _OPERATIONS: dict[str, str] = {
     "image": "image_generation",
     "create_agent": "create_agent",
     "invoke_agent": "invoke_agent",
+    "invoke_workflow": "invoke_workflow",
     "execute_tool": "execute_tool",
+    "retrieval": "retrieval",
 }
+
+#: operations that are a request to a model: a span naming one is a model call
+_MODEL_OPERATIONS = frozenset(
+    {"chat", "text_completion", "generate_content", "embeddings", "rerank", "image_generation"}
+)
+# Operations of the GenAI conventions that are not a request to a model:
+# agents and workflows wrap model calls (an agent that failed because its
+# chat call did would count that failure twice), tool executions and
+# retrievals run the application's code. A span naming one is skipped even
+# when it names the agent's model and provider.
+_NON_MODEL_OPERATIONS = frozenset(
+    {"create_agent", "invoke_agent", "invoke_workflow", "execute_tool", "retrieval"}
+)
+#: keys naming the model a call asked for or was answered by, in any dialect
+_MODEL_KEYS = (
+    "gen_ai.request.model",
+    "gen_ai.response.model",
+    "llm.request.model",
+    "llm.response.model",
+    "llm.model_name",
+)
+#: keys naming the provider (or older: the system) a call went to, in any dialect
+_PROVIDER_KEYS = (
+    "gen_ai.provider.name",
+    "gen_ai.system",
+    "llm.provider",
+    "llm.system",
+    "llm.vendor",
+)
 
 # OpenInference names spans after the client method; these are its names for
 # the endpoints whose spans carry no operation attribute.
@@ -141,6 +172,29 @@ _TRACELOOP_WRAPPER_KINDS = frozenset({"workflow", "task", "agent", "tool"})
 _REDACTED = frozenset({"__REDACTED__", "<redacted>", "[redacted]", "[REDACTED]"})
 
 _TIMEOUT_TYPE = re.compile(r"time(?:d)?[ _]?out|deadline", re.I)
+# Timeouts a sender gives only in its message, as the client libraries word
+# them. Each is a library's own text, anchored where it can be, so that an
+# ordinary message mentioning a timeout ("timeout must be positive", "retry
+# after the timeout") is not taken for one. Combined into one expression.
+_TIMEOUT_TEXTS = (
+    # the OpenAI and Anthropic libraries' APITimeoutError (Python and Node):
+    # a recorder that keeps only the status text has lost the exception's type
+    r"^Request timed out\b",
+    # Go: the text of context.DeadlineExceeded, which every Go client call
+    # cut short by its context's deadline (or its http.Client.Timeout) ends in
+    r"\bcontext deadline exceeded\b",
+    # Go net/http: the client's own timeout, whichever phase it cut short
+    r"\(Client\.Timeout exceeded while ",
+    r"\bnet/http: (?:TLS handshake timeout|timeout awaiting response headers)\b",
+    # Go net: a dial, read or write past its deadline ("dial tcp ...: i/o timeout")
+    r": i/o timeout\b",
+)
+_TIMEOUT_TEXT = re.compile("|".join(_TIMEOUT_TEXTS))
+# Error types that say only that something failed, not what: the
+# conventions' "_OTHER", and Go's generic wrappers (net/http wraps every
+# transport failure in *url.Error; *net.OpError, fmt's and errors' wrappers).
+# Only under one of these (or no type at all) does the message decide.
+_GENERIC_ERROR_TYPE = re.compile(r"^(?:_OTHER|\*?(?:url|net|fmt|errors)\.[A-Za-z]\w*)$")
 _STATUS_IN_TEXT = re.compile(r"\b(?:Error code|status(?:[ _]code)?|HTTP)[:= ]\s*([45]\d\d)\b")
 
 
@@ -345,16 +399,7 @@ def detect_dialect(attrs: dict[str, Any]) -> str:
 
 def _provider(attrs: dict[str, Any]) -> str:
     """The registry name of the provider a span names, in any dialect."""
-    return canonical_provider(
-        _first(
-            attrs,
-            "gen_ai.provider.name",
-            "gen_ai.system",
-            "llm.provider",
-            "llm.system",
-            "llm.vendor",
-        )
-    )
+    return canonical_provider(_first(attrs, *_PROVIDER_KEYS))
 
 
 def call_identity(span: SpanView) -> tuple[str, str, bool]:
@@ -368,9 +413,20 @@ def call_identity(span: SpanView) -> tuple[str, str, bool]:
 def is_model_call(span: SpanView) -> bool:
     """True for spans that record a model call, in any dialect.
 
-    Wrapper spans of the other instrumentations (OpenInference chains, tools,
-    agents; traceloop workflows and tasks) and GenAI tool executions are not
-    model calls and are skipped.
+    A span is a model call when its sender says so (faultprint's SDK; an
+    OpenInference ``LLM`` or ``EMBEDDING`` span), when it names a model-call
+    operation (``chat``, ``text_completion``, ``generate_content``,
+    ``embeddings``, ``rerank``, ``image_generation``; OpenLLMetry's
+    ``llm.request.type`` too), or, naming no operation of the conventions,
+    when it names a requested or responding model or a provider.
+
+    Not model calls, and skipped: agent, workflow, tool-execution and
+    retrieval operations even when they name a model; the wrapper spans of
+    the other instrumentations (OpenInference chains, tools, agents;
+    traceloop workflows and tasks); and spans whose GenAI keys only give
+    context (``gen_ai.conversation.*``, ``gen_ai.agent.*``, ``gen_ai.tool.*``,
+    ``gen_ai.data_source.*``): an HTTP span that carries the conversation id
+    is no model call.
     """
     attrs = span.attributes
     if _has_faultprint_key(attrs):
@@ -378,19 +434,19 @@ def is_model_call(span: SpanView) -> bool:
     kind = attrs.get("openinference.span.kind")
     if kind is not None:
         return as_text(kind).upper() in _MODEL_SPAN_KINDS
-    if as_text(attrs.get("gen_ai.operation.name")).lower() == "execute_tool":
+    named = _first(attrs, "gen_ai.operation.name", "llm.request.type")
+    operation = canonical_operation(named) if named is not None else ""
+    if operation in _MODEL_OPERATIONS:
+        return True
+    if operation in _NON_MODEL_OPERATIONS:
         return False
-    if as_text(attrs.get("traceloop.span.kind")).lower() in _TRACELOOP_WRAPPER_KINDS and not any(
-        k in attrs
-        for k in (
-            "gen_ai.request.model",
-            "gen_ai.system",
-            "gen_ai.provider.name",
-            "llm.request.type",
+    if as_text(attrs.get("traceloop.span.kind")).lower() in _TRACELOOP_WRAPPER_KINDS:
+        # a workflow or task that names the model it ran is the call itself
+        # (older OpenLLMetry); one that names none wraps calls
+        return any(
+            k in attrs for k in ("gen_ai.request.model", "gen_ai.system", "gen_ai.provider.name")
         )
-    ):
-        return False
-    return any(k.startswith(("gen_ai.", "llm.")) for k in attrs)
+    return any(k in attrs for k in _MODEL_KEYS) or any(k in attrs for k in _PROVIDER_KEYS)
 
 
 def _operation(span: SpanView, attrs: dict[str, Any], dialect: str) -> str:
@@ -802,6 +858,20 @@ def _infer(view: CallView, out: _Output) -> Inferred | None:
 
 
 def timeout_error(view: CallView) -> bool:
-    """The failure is a client or server timeout."""
+    """The failure is a client or server timeout.
+
+    By the error type (``APITimeoutError``, ``ReadTimeout``,
+    ``context.deadlineExceededError``) or the HTTP status (408, 504); by the
+    message only when the span names no type, or a type that names no
+    failure (Go's ``*url.Error``), and the call got no HTTP answer or
+    provider error code: "Request timed out." as the only status text, Go's
+    ``context deadline exceeded``.
+    """
     short = view.error_type.rsplit(".", 1)[-1]
-    return bool(_TIMEOUT_TYPE.search(short)) or view.http_status in (408, 504)
+    if _TIMEOUT_TYPE.search(short) or view.http_status in (408, 504):
+        return True
+    if view.http_status or view.error_code:
+        return False  # the provider answered: an API error, whatever its text says
+    if view.error_type and not _GENERIC_ERROR_TYPE.match(view.error_type):
+        return False
+    return _TIMEOUT_TEXT.search(view.message[:500]) is not None

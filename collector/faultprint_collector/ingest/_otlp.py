@@ -32,7 +32,10 @@ MAX_JSON_DEPTH = 64
 #: spans in one request; a flood of tiny spans would hold a decoder for long
 MAX_SPANS_PER_REQUEST = 100_000
 
-_ID_FIELDS = {"traceId": 32, "spanId": 16, "parentSpanId": 16}
+#: the id fields of spans and links, hex in OTLP/JSON
+_ID_FIELDS = frozenset({"traceId", "spanId", "parentSpanId"})
+#: an OTLP/JSON id's digits
+_HEX = re.compile(r"[0-9A-Fa-f]*")
 #: the base64 digits of either alphabet (standard or URL-safe), unpadded
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]*")
 
@@ -117,23 +120,19 @@ def _prepare_bytes_fields(node: Any) -> None:
 
     OTLP/JSON carries ids as hex; protobuf's JSON parser expects base64 and
     silently decodes hex text as base64, storing wrong ids, so every id field
-    is converted (and validated) first. The parser also reads invalid base64
-    in a ``bytesValue`` (``"!!!"``) as empty bytes without a word; such a
-    body is refused like a bad id.
+    is converted first. A bad id costs its span only, as in protobuf: hex of
+    the wrong length becomes those bytes (the span is then rejected, through
+    partial success, for the same reason as the same id sent as protobuf),
+    and text that is no hex becomes an empty id (likewise rejected, or for a
+    parent id, a span without a parent). The parser also reads invalid
+    base64 in a ``bytesValue`` (``"!!!"``) as empty bytes without a word;
+    such a body is refused.
     """
     if isinstance(node, dict):
         for key, value in node.items():
             if key in _ID_FIELDS and isinstance(value, str):
-                if value == "":
-                    continue
-                if len(value) != _ID_FIELDS[key]:
-                    raise OTLPDecodeError(
-                        f"{key} must be {_ID_FIELDS[key]} hex digits, got {value[:40]!r}"
-                    )
-                try:
-                    node[key] = base64.b64encode(bytes.fromhex(value)).decode()
-                except ValueError as exc:
-                    raise OTLPDecodeError(f"{key} is not hex: {value[:40]!r}") from exc
+                if value:
+                    node[key] = _id_as_base64(value)
             elif key == "bytesValue" and isinstance(value, str):
                 if not _is_base64(value):
                     raise OTLPDecodeError(f"bytesValue is not base64: {value[:40]!r}")
@@ -142,6 +141,19 @@ def _prepare_bytes_fields(node: Any) -> None:
     elif isinstance(node, list):
         for item in node:
             _prepare_bytes_fields(item)
+
+
+def _id_as_base64(value: str) -> str:
+    """An OTLP/JSON id (hex) as the base64 the protobuf JSON parser reads.
+
+    Whatever its length: ``classify`` judges ids, so a wrong one is rejected
+    by the same rule, with the same reason, whichever the encoding. Text that
+    is no hex (``"abc"``, ``"zz…"``) has no bytes to stand for: it becomes an
+    empty id, which is invalid for a trace or span id as well.
+    """
+    if len(value) % 2 or _HEX.fullmatch(value) is None:
+        return ""
+    return base64.b64encode(bytes.fromhex(value)).decode()
 
 
 def _is_base64(text: str) -> bool:

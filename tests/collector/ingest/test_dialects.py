@@ -23,6 +23,8 @@ from faultprint_collector.ingest._dialects import (
     read_call,
 )
 from faultprint_collector.ingest._spans import STATUS_ERROR, STATUS_OK, SpanEvent, SpanView
+from hypothesis import given
+from hypothesis import strategies as st
 
 RATE_LIMIT_MESSAGE = (
     "Error code: 429 - Rate limit reached for gpt-4o-mini in organization org-abc on "
@@ -718,3 +720,218 @@ def test_truncation_in_every_dialect_has_one_fingerprint() -> None:
     ]
     fingerprints = {classify(s, "p").fingerprint for s in [sdk, *foreign]}
     assert len(fingerprints) == 1 and 0 not in fingerprints
+
+
+# --- what is a model call ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "attrs",
+    [
+        # an agent failed because its chat call did: counting it would count
+        # that failure twice
+        {
+            "gen_ai.operation.name": "invoke_agent",
+            "gen_ai.provider.name": "openai",
+            "gen_ai.agent.name": "planner",
+            "error.type": "openai.RateLimitError",
+        },
+        {"gen_ai.operation.name": "invoke_agent", "gen_ai.request.model": "gpt-4o"},
+        {"gen_ai.operation.name": "create_agent", "gen_ai.system": "az.ai.agents"},
+        {"gen_ai.operation.name": "invoke_workflow", "gen_ai.provider.name": "openai"},
+        {"gen_ai.operation.name": "retrieval", "gen_ai.data_source.id": "kb-1"},
+        # a tool span without an operation name
+        {"gen_ai.tool.name": "lookup", "gen_ai.tool.call.id": "call_1"},
+        # an HTTP span carrying the conversation it belongs to
+        {"http.request.method": "GET", "gen_ai.conversation.id": "conv-123"},
+        {"gen_ai.agent.name": "planner", "gen_ai.agent.id": "asst_1"},
+        {"gen_ai.data_source.id": "kb-1"},
+    ],
+    ids=[
+        "invoke_agent",
+        "invoke_agent naming its model",
+        "create_agent",
+        "invoke_workflow",
+        "retrieval",
+        "tool keys only",
+        "conversation id only",
+        "agent keys only",
+        "data source only",
+    ],
+)
+def test_context_keys_and_agent_operations_make_no_model_call(attrs: dict[str, Any]) -> None:
+    assert is_model_call(span(attrs)) is False
+
+
+@pytest.mark.parametrize(
+    "attrs",
+    [
+        {"gen_ai.operation.name": "chat"},
+        {"gen_ai.operation.name": "embeddings", "gen_ai.conversation.id": "c"},
+        {"gen_ai.operation.name": "generate_content"},
+        {"gen_ai.operation.name": "text_completion"},
+        {"llm.request.type": "completion"},
+        {"llm.request.type": "rerank", "gen_ai.system": "Cohere"},
+        {"gen_ai.request.model": "gpt-4o", "gen_ai.conversation.id": "c"},
+        {"gen_ai.response.model": "gpt-4o-2024-08-06"},
+        {"llm.model_name": "gpt-4o"},
+        {"gen_ai.provider.name": "anthropic"},
+        {"gen_ai.system": "openai", "gen_ai.operation.name": "a_name_of_its_own"},
+        {"llm.vendor": "OpenAI", "llm.request.model": "gpt-3.5-turbo"},
+    ],
+)
+def test_a_model_call_names_its_operation_model_or_provider(attrs: dict[str, Any]) -> None:
+    assert is_model_call(span(attrs)) is True
+
+
+# --- one failure, one category, whichever library raised it ---------------------------
+
+#: openai-go's text of a 429 (``*openai.Error``: method, URL, status, raw body)
+GO_RATE_LIMIT = (
+    'POST "https://api.openai.com/v1/chat/completions": 429 Too Many Requests '
+    '{"message":"Rate limit reached for gpt-4o-mini in organization org-abc on tokens per '
+    'min (TPM): Limit 200000, Used 199000, Requested 2000. Please try again in 300ms.",'
+    '"type":"tokens","param":null,"code":"rate_limit_exceeded"}'
+)
+
+
+def test_a_go_librarys_rate_limit_is_the_python_librarys() -> None:
+    go = classify(
+        span(
+            {
+                "gen_ai.system": "openai",
+                "gen_ai.request.model": "gpt-4o-mini",
+                "error.type": "*openai.Error",
+            },
+            name="chat gpt-4o-mini",
+            status=STATUS_ERROR,
+            status_message=GO_RATE_LIMIT,
+        ),
+        "p",
+    )
+    python = classify(_older_genai_rate_limit(), "p")
+    assert (go.category, go.error_code, go.http_status) == ("api_error", "rate_limit_exceeded", 429)
+    assert (go.fingerprint, go.coarse_fingerprint) == (
+        python.fingerprint,
+        python.coarse_fingerprint,
+    )
+
+
+def test_a_go_librarys_overload_without_a_reason_phrase_is_the_python_librarys() -> None:
+    def recorded(message: str) -> object:
+        return classify(
+            span({"gen_ai.system": "anthropic"}, status=STATUS_ERROR, status_message=message),
+            "p",
+        )
+
+    go = recorded(
+        'POST "https://api.anthropic.com/v1/messages": 529  '
+        '{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}'
+    )
+    python = recorded(
+        "Error code: 529 - {'type': 'error', 'error': {'type': 'overloaded_error', "
+        "'message': 'Overloaded'}}"
+    )
+    assert (go.category, go.error_code, go.http_status) == ("api_error", "overloaded_error", 529)
+    assert go.fingerprint == python.fingerprint
+
+
+GO_DEADLINE = (
+    'Post "https://api.openai.com/v1/chat/completions": context deadline exceeded '
+    "(Client.Timeout exceeded while awaiting headers)"
+)
+
+
+@pytest.mark.parametrize(
+    ("error_type", "message", "category"),
+    [
+        # the OpenAI / Anthropic libraries' APITimeoutError, its type lost
+        ("", "Request timed out.", "timeout"),
+        ("_OTHER", "Request timed out.", "timeout"),
+        # Go: net/http wraps every transport failure in *url.Error
+        ("*url.Error", GO_DEADLINE, "timeout"),
+        ("", GO_DEADLINE, "timeout"),
+        (
+            "*url.Error",
+            'Post "https://api.openai.com/v1/chat/completions": net/http: request canceled '
+            "(Client.Timeout exceeded while awaiting headers)",
+            "timeout",
+        ),
+        ("*net.OpError", "dial tcp 10.0.0.7:443: i/o timeout", "timeout"),
+        # a type that names another failure decides, whatever the text says
+        ("ValueError", "Request timed out.", "exception"),
+        ("RuntimeError", "context deadline exceeded", "exception"),
+        # ordinary messages that mention a timeout are no timeout
+        ("", "timeout must be a positive number of seconds", "exception"),
+        ("", "Retry after the timeout: Request timed out.", "exception"),
+        ("", "config: Client.Timeout is not set", "exception"),
+        (
+            "*url.Error",
+            'Get "https://x.test/v1": dial tcp: lookup x.test: no such host',
+            "exception",
+        ),
+        # a provider's answer is an API error, even when it speaks of deadlines
+        (
+            "*openai.Error",
+            'POST "https://api.openai.com/v1/chat/completions": 500 Internal Server Error '
+            '{"message":"context deadline exceeded","type":"server_error","param":null,'
+            '"code":null}',
+            "api_error",
+        ),
+    ],
+)
+def test_timeouts_given_only_in_the_text(error_type: str, message: str, category: str) -> None:
+    attrs: dict[str, Any] = {"gen_ai.system": "openai", "gen_ai.request.model": "gpt-4o"}
+    if error_type:
+        attrs["error.type"] = error_type
+    record = classify(span(attrs, status=STATUS_ERROR, status_message=message), "p")
+    assert record.category == category
+
+
+# Ordinary messages made of the words timeouts and HTTP errors are told in,
+# never in a library's own wording ("Request timed out" is capitalised, Go's
+# texts need "context" or "i/o"), nor a Go library's quoted URL.
+_PROSE = st.lists(
+    st.sampled_from(
+        [
+            "request",
+            "timed",
+            "out",
+            "timeout",
+            "deadline",
+            "exceeded",
+            "while",
+            "awaiting",
+            "headers",
+            "the",
+            "order",
+            "429",
+            "500",
+            "failed",
+            ":",
+            "POST",
+            "https://api.openai.com/v1/chat/completions",
+        ]
+    ),
+    max_size=12,
+).map(" ".join)
+
+
+@given(
+    st.sampled_from(["ValueError", "KeyError", "shop.OrderError", "openai.BadRequestError"]),
+    st.one_of(st.text(max_size=200), _PROSE),
+)
+def test_a_type_that_names_a_failure_is_never_taken_for_a_timeout(
+    error_type: str, message: str
+) -> None:
+    attrs = {"gen_ai.system": "openai", "error.type": error_type}
+    record = classify(span(attrs, status=STATUS_ERROR, status_message=message), "p")
+    assert record.category != "timeout"
+
+
+@given(_PROSE)
+def test_ordinary_prose_without_a_type_is_no_timeout(message: str) -> None:
+    record = classify(
+        span({"gen_ai.system": "openai"}, status=STATUS_ERROR, status_message=message), "p"
+    )
+    assert record.category in ("exception", "api_error"), message

@@ -9,6 +9,8 @@ import time
 import httpx
 import pytest
 from faultprint_collector.ingest import OTLPDecodeError, decode_body
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.collector.api._otlp import kv
 from tests.collector.api._otlp import request as api_request
@@ -51,7 +53,7 @@ def test_gzip_bodies_decode_like_plain_ones() -> None:
         (None, PB, "truncate", 400),
         (b"{not json", JS, "", 400),
         (b'{"resourceSpans": 5}', JS, "", 400),
-        (b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}', JS, "", 400),
+        (b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": 5}]}]}]}', JS, "", 400),
         (b"{}", "text/plain", "", 415),
         (b"not gzip at all", PB, "gzip", 400),
         (b"{}", JS, "br", 415),
@@ -74,7 +76,7 @@ def test_the_collector_answers_bad_bodies_with_4xx_and_keeps_serving(collector) 
         (sample_request().SerializeToString()[:-7], {"content-type": PB}, 400),
         (b"{oops", {"content-type": JS}, 400),
         (
-            b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"spanId": "12"}]}]}]}',
+            b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"spanId": 12}]}]}]}',
             {"content-type": JS},
             400,
         ),
@@ -177,7 +179,7 @@ def _json_with_bytes(value: str) -> bytes:
         "traceId": "ab" * 16,
         "spanId": "cd" * 8,
         "name": "chat m",
-        "startTimeUnixNano": "1700000000000000000",
+        "startTimeUnixNano": str(time.time_ns()),
         "attributes": attributes,
     }
     return json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}).encode()
@@ -231,3 +233,87 @@ def test_every_stored_version_can_be_queried_and_compared(collector) -> None:
         timeout=30,
     )
     assert response.status_code == 200, response.text
+
+
+# --- a bad id costs its span only, whichever the encoding ----------------------------
+
+_ID_BYTES = {"traceId": 16, "spanId": 8}
+
+
+def _with_json_id(field: str, value: str) -> tuple[dict, dict]:
+    """A sample request as OTLP/JSON with FIELD of its first span set to VALUE;
+    the request and that span."""
+    data = to_otlp_json(sample_request(3))
+    data["resourceSpans"][0]["scopeSpans"][0]["spans"][0][field] = value
+    return data, data["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+
+
+@pytest.mark.parametrize("field", ["traceId", "spanId"])
+@pytest.mark.parametrize("value", ["abc", "zz" * 16, "ab" * 5, "0af7-6519", "é" * 16])
+def test_a_json_span_with_a_bad_id_is_rejected_alone_as_in_protobuf(field: str, value: str) -> None:
+    data, _ = _with_json_id(field, value)
+    from_json = decode_body(json.dumps(data).encode(), JS, "", "p")
+    # the same span sent as protobuf, its id five bytes long
+    request = sample_request(3)
+    span = request.resource_spans[0].scope_spans[0].spans[0]
+    if field == "traceId":
+        span.trace_id = b"\x01" * 5
+    else:
+        span.span_id = b"\x01" * 5
+    from_pb = decode_body(request.SerializeToString(), PB, "", "p")
+    assert (len(from_json.records), from_json.rejected) == (2, 1)
+    assert (len(from_pb.records), from_pb.rejected) == (2, 1)
+    reason = "invalid trace id" if field == "traceId" else "invalid span id"
+    assert len(from_json.errors) == 1 and reason in from_json.errors[0]
+    if field == "traceId":  # the reason names the span, whose id both requests share
+        span_id = data["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["spanId"]
+        assert from_json.errors == [f"span {span_id} has an invalid trace id"]
+        assert from_pb.errors == [f"span {span.span_id.hex()} has an invalid trace id"]
+
+
+def test_a_json_parent_id_that_is_no_hex_leaves_its_span_without_a_parent() -> None:
+    data, span = _with_json_id("parentSpanId", "not-hex!")
+    batch = decode_body(json.dumps(data).encode(), JS, "", "p")
+    assert (len(batch.records), batch.rejected) == (3, 0)
+    assert batch.records[0].span_id == span["spanId"] and batch.records[0].parent_span_id == ""
+
+
+def test_a_json_id_of_the_wrong_length_reads_as_the_same_bytes_in_protobuf() -> None:
+    data, _ = _with_json_id("parentSpanId", "abcd")
+    request = sample_request(3)
+    request.resource_spans[0].scope_spans[0].spans[0].parent_span_id = b"\xab\xcd"
+    from_json = decode_body(json.dumps(data).encode(), JS, "", "p")
+    from_pb = decode_body(request.SerializeToString(), PB, "", "p")
+    assert from_json.records[0].parent_span_id == from_pb.records[0].parent_span_id == "abcd"
+
+
+@given(
+    st.sampled_from(["traceId", "spanId", "parentSpanId"]),
+    st.one_of(st.text(max_size=40), st.text("0123456789abcdefABCDEF", max_size=40)),
+)
+def test_no_id_makes_a_json_request_fail(field: str, value: str) -> None:
+    data, _ = _with_json_id(field, value)
+    batch = decode_body(json.dumps(data).encode(), JS, "", "p")
+    # the two other spans are stored whatever the id holds; the first one is
+    # stored exactly when its id is one protobuf would carry and accept
+    ok = field == "parentSpanId" or (
+        len(value) == 2 * _ID_BYTES[field]
+        and all(c in "0123456789abcdefABCDEF" for c in value)
+        and value.strip("0") != ""
+    )
+    expected = (3, 0) if ok else (2, 1)
+    assert (len(batch.records), batch.rejected) == expected
+    if ok and field != "parentSpanId":
+        assert getattr(batch.records[0], "trace_id" if field == "traceId" else "span_id") == (
+            value.lower()
+        )
+
+
+def test_the_collector_rejects_only_the_json_span_with_a_bad_id(collector) -> None:
+    data, _ = _with_json_id("traceId", "abc")
+    response = httpx.post(f"{collector.url}/v1/traces", json=data, timeout=30)
+    assert response.status_code == 200
+    partial = response.json()["partialSuccess"]
+    assert partial["rejectedSpans"] == "1"
+    assert "invalid trace id" in partial["errorMessage"]
+    assert _stored_calls(collector.url, 2) == 2
