@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
@@ -70,12 +71,29 @@ def read(
             if reader.url and project != DEFAULT_PROJECT:
                 note = f"--project {project} is not used through a collector: the API key decides"
             if note:
-                err.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
-        return query(reader)
+                _note(note)
+        answer = query(reader)
+        # a collector says why its answer is empty as a direct read does above
+        for note in reader.notes:
+            _note(note)
+        return answer
     except ReadError as exc:
         fail(str(exc))
     finally:
         reader.close()
+
+
+def _note(text: str) -> None:
+    err.print(f"[yellow]note:[/] {text}", highlight=False, soft_wrap=True)
+
+
+def _store_origin(store: str | None) -> str:
+    """Where serve's store came from, for an error about it (the value may hold a password)."""
+    if store is not None:
+        return "--store"
+    if os.environ.get("FAULTPRINT_STORE"):
+        return "FAULTPRINT_STORE"
+    return "the default store"
 
 
 def _log_level(value: str) -> str:
@@ -129,33 +147,40 @@ def serve(
             insecure=insecure or None,
         )
         ring = KeyRing.from_settings(settings)
-        Scrubber(settings.scrub_patterns)
     except (KeyConfigError, ValueError) as exc:
         fail(str(exc))
-    try:  # before the spool is made beside it: nothing is created for a wrong store
-        check_store(settings.store, create=True)
-    except StoreError as exc:
-        fail(str(exc))
+    try:  # Settings checked each pattern; this is the scrubber's own compilation
+        Scrubber(settings.scrub_patterns)
+    except ValueError as exc:
+        fail(f"FAULTPRINT_SCRUB_PATTERNS: {exc}")
+    # every refusal that needs nothing on disk comes first: a refused start
+    # leaves no store and no spool directory behind
+    if ring.open and not is_loopback(host) and not settings.insecure:
+        fail(
+            f"refusing to listen on {host} without API keys: anyone could write and "
+            "read every project. Create keys with 'faultprint keys add PROJECT' and "
+            "pass --keys FILE, or pass --insecure"
+        )
     if settings.spool_fsync not in FSYNC_POLICIES:
         fail(
             f"--fsync / FAULTPRINT_SPOOL_FSYNC must be one of {', '.join(FSYNC_POLICIES)}, "
             f"got {settings.spool_fsync!r}"
         )
+    origin = _store_origin(store)
+    try:  # before the spool is made beside it: nothing is created for a wrong store
+        check_store(settings.store, create=True)
+    except StoreError as exc:
+        fail(f"{exc} ({origin})" if origin != "--store" else str(exc))
     try:  # a clear message now rather than a failed start-up later
         Spool(settings.spool_path(), fsync=settings.spool_fsync).close()
     except SpoolError as exc:
         fail(str(exc))
     if ring.open:
-        if not is_loopback(host) and not settings.insecure:
-            fail(
-                f"refusing to listen on {host} without API keys: anyone could write and "
-                "read every project. Create keys with 'faultprint keys add PROJECT' and "
-                "pass --keys FILE, or pass --insecure"
-            )
         err.print(
             "[yellow]warning:[/] no API keys configured: the collector is open "
             "(every request is project 'default')",
             highlight=False,
+            soft_wrap=True,
         )
     else:
         projects = sorted(set(ring.projects.values()))
@@ -163,11 +188,14 @@ def serve(
     try:  # the store too: a wrong URL or a held directory is a message, not a traceback
         open_store(settings.store, cluster=settings.cluster).close()
     except StoreError as exc:
-        fail(str(exc))
+        fail(f"{exc} ({origin})" if origin != "--store" else str(exc))
     app_ = create_app(settings)
     err.print(
         f"faultprint collector on http://{host}:{port}  store: {settings.store}  "
-        f"spool: {settings.spool_path()} (fsync {settings.spool_fsync})"
+        f"spool: {settings.spool_path()} (fsync {settings.spool_fsync})",
+        soft_wrap=True,
+        markup=False,
+        highlight=False,
     )
     try:
         uvicorn.run(app_, host=host, port=port, log_level=log_level)
@@ -181,7 +209,14 @@ def _print_json(data: Any) -> None:
 
 @app.command()
 def incidents(
-    since: str = typer.Option("24h", help="Look back this far: 30m, 24h, 7d or an ISO time."),
+    since: str = typer.Option(
+        "24h", help="Window start: look back this far (30m, 24h, 7d) or an ISO time."
+    ),
+    until: str = typer.Option(
+        None,
+        help="Window end (default: now): a duration ago (30m, 24h, 7d) or an ISO time; "
+        "later than --since.",
+    ),
     limit: int = typer.Option(20, min=1, max=1000, help="How many fingerprints."),
     url: str = typer.Option(None, help=URL_HELP),
     store: str = typer.Option(None, help=STORE_HELP),
@@ -191,7 +226,7 @@ def incidents(
     """The top failure fingerprints: counts, first/last seen, versions, an example."""
     if fmt not in ("table", "json"):
         fail("--format must be table or json")
-    rows = read(url, store, lambda r: r.incidents(since, limit, project), project)
+    rows = read(url, store, lambda r: r.incidents(since, limit, project, until=until), project)
     if fmt == "json":
         _print_json({"incidents": rows})
         return
@@ -220,7 +255,7 @@ def incidents(
             ]
             for r in rows
         ),
-        title=f"Top failure fingerprints (since {since})",
+        title=f"Top failure fingerprints (since {since}{f', until {until}' if until else ''})",
     )
 
 

@@ -113,6 +113,18 @@ def _round(value: float | None, digits: int = 6) -> float | int | None:
     return int(value) if value.is_integer() and abs(value) >= 1 else value
 
 
+def _count(value: float) -> float | int:
+    """A weighted count (calls, failures) for JSON: an integer when it is whole.
+
+    Counts are sums of sample weights, so a float in the store; without
+    sampling every count is whole, and ``0`` is then as much an integer as
+    ``73`` (``0.0`` beside ``calls: 20`` read as a different kind of
+    value). A count of sampled calls keeps its fraction, to 3 decimals.
+    """
+    value = round(float(value), 3)
+    return int(value) if value.is_integer() else value
+
+
 def list_versions(
     store: Store,
     project: str,
@@ -133,8 +145,8 @@ def list_versions(
         out.append(
             {
                 "model_version": version,
-                "calls": _round(m["calls"], 3),
-                "failures": _round(m["failures"], 3),
+                "calls": _count(m["calls"]),
+                "failures": _count(m["failures"]),
                 "failure_rate": _round(m["failure_rate"], 8),
                 "failure_rate_ci": [_round(v, 8) for v in m["failure_rate_ci"]],
                 "distinct_modes": m["distinct_modes"],
@@ -285,7 +297,7 @@ def list_fingerprints(
         out.append(
             {
                 "fingerprint": fingerprint_hex(r["fingerprint"]),
-                "failures": _round(r["failures"], 3),
+                "failures": _count(r["failures"]),
                 "model_versions": r["model_versions"],
                 "category": entry.get("category", ""),
                 "error_type": entry.get("error_type", ""),
@@ -303,14 +315,46 @@ def list_fingerprints(
 
 
 def list_incidents(
-    store: Store, project: str, since: datetime | None = None, limit: int = 20
+    store: Store,
+    project: str,
+    since: datetime | None = None,
+    limit: int = 20,
+    until: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """Top failure fingerprints since SINCE (whole hours), with an example each.
+    """Top failure fingerprints in [SINCE, UNTIL) (whole hours), with an example each.
 
     ``first_seen`` / ``last_seen`` are the fingerprint's overall first and
     last occurrence: "since when does this happen" is what incident review asks.
+    A SINCE not earlier than UNTIL is a QueryError, as for every window.
     """
-    return list_fingerprints(store, project, since=since, limit=limit)
+    return list_fingerprints(store, project, since=since, until=until, limit=limit)
+
+
+def has_calls(store: Store, project: str | None = None) -> bool:
+    """Whether the store holds calls of PROJECT (None: of any project).
+
+    Reads the hourly rollup every list and metric answers from, ordered by
+    project first, so the check costs one granule.
+    """
+    where = "WHERE project = {project:String}" if project is not None else ""
+    rows = store.query(
+        f"SELECT 1 FROM {store.table('calls_hourly')} {where} LIMIT 1",
+        {"project": project} if project is not None else {},
+    ).result_rows
+    return bool(rows)
+
+
+def no_calls_note(store: Store, project: str) -> str | None:
+    """Why an empty answer is empty, when it is because PROJECT has no calls at all.
+
+    None when PROJECT has calls (an empty answer then means none in the
+    window or no failures: the answer itself). Only PROJECT is looked at,
+    never another project: the read API tells a caller nothing of the
+    projects of other API keys.
+    """
+    if has_calls(store, project):
+        return None
+    return f"the store holds no calls yet (of project {project!r})"
 
 
 def fingerprint_detail(
@@ -406,13 +450,13 @@ def fingerprint_detail(
         "components": components,
         "first_seen": _iso(min(v["first_seen"] for v in versions)),
         "last_seen": _iso(max(v["last_seen"] for v in versions)),
-        "failures": _round(sum(v["failures"] for v in versions), 3),
+        "failures": _count(sum(v["failures"] for v in versions)),
         "versions": [
             {
                 "model_version": v["model_version"],
                 "first_seen": _iso(v["first_seen"]),
                 "last_seen": _iso(v["last_seen"]),
-                "failures": _round(v["failures"], 3),
+                "failures": _count(v["failures"]),
                 "trace_ids": sorted(v["trace_ids"]),
             }
             for v in versions
@@ -421,7 +465,7 @@ def fingerprint_detail(
             {
                 "model_version": t["model_version"],
                 "hour": _iso(t["hour"]),
-                "failures": _round(t["failures"], 3),
+                "failures": _count(t["failures"]),
             }
             for t in timeline
         ],

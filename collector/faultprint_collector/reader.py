@@ -37,6 +37,8 @@ class Reader:
         self._store_path = store
         self._store: Store | None = None
         self._api_key = os.environ.get("FAULTPRINT_API_KEY", "")
+        #: notes a collector answered beside its data (``note``), for the CLI to print
+        self.notes: list[str] = []
 
     @property
     def store(self) -> Store:
@@ -50,9 +52,14 @@ class Reader:
             except StoreError as exc:
                 hint = ""
                 if not self._store_path and not isinstance(exc, StoreLockedError):
+                    # the value is not echoed: a server URL may hold a password
+                    origin = (
+                        "FAULTPRINT_STORE"
+                        if os.environ.get("FAULTPRINT_STORE")
+                        else "the default store"
+                    )
                     hint = (
-                        " (the default store); read through a running collector with "
-                        "--url, or give --store"
+                        f" ({origin}); read through a running collector with --url, or give --store"
                     )
                 raise ReadError(f"{exc}{hint}") from exc
         return self._store
@@ -79,9 +86,17 @@ class Reader:
         return response.json()
 
     def run(self, path: str, params: dict[str, Any], local: Callable[[Store], Any]) -> Any:
-        """Answer over HTTP when a URL is set, else with LOCAL on the store."""
+        """Answer over HTTP when a URL is set, else with LOCAL on the store.
+
+        A collector's answer may carry a ``note`` (why it is empty: the
+        caller's project has no calls), kept in ``notes`` for the CLI to
+        print as a direct store read prints ``check_project``'s.
+        """
         if self.url:
-            return self.get(path, params)
+            answer = self.get(path, params)
+            if isinstance(answer, dict) and isinstance(answer.get("note"), str):
+                self.notes.append(answer["note"])
+            return answer
         try:
             return local(self.store)
         except (queries.QueryError, queries.NotFound, AdhocRefused) as exc:
@@ -183,13 +198,17 @@ class Reader:
             return self.post("/api/sql", {"sql": statement, "max_rows": max_rows})
         return self.run("/api/sql", {}, lambda s: run_readonly_sql(s, project, statement, max_rows))
 
-    def incidents(self, since: str | None, limit: int, project: str) -> list[dict[str, Any]]:
-        """Top failure fingerprints."""
+    def incidents(
+        self, since: str | None, limit: int, project: str, until: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Top failure fingerprints in the window."""
         return self.run(
             "/api/incidents",
-            {"since": since, "limit": limit},
+            {"since": since, "until": until, "limit": limit},
             lambda s: {
-                "incidents": queries.list_incidents(s, project, queries.parse_since(since), limit)
+                "incidents": queries.list_incidents(
+                    s, project, queries.parse_since(since), limit, queries.parse_since(until)
+                )
             },
         )["incidents"]
 
@@ -205,13 +224,10 @@ class Reader:
         if self.url:
             return None
         store = self.store
+        if queries.has_calls(store, project):
+            return None
         # the rollup the read commands answer from, ordered by project first
         table = store.table("calls_hourly")
-        if store.query(
-            f"SELECT 1 FROM {table} WHERE project = {{project:String}} LIMIT 1",
-            {"project": project},
-        ).result_rows:
-            return None
         known = [
             r[0]
             for r in store.query(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -196,6 +197,16 @@ class Settings:
                 "FAULTPRINT_RATE_LIMIT_SPANS_PER_S must be a finite number of spans "
                 f"per second, 0 (unlimited) or more, got {rate}"
             )
+        for pattern in self.scrub_patterns:
+            # checked here, where the variable is known: the scrubber that
+            # compiles them only knows the pattern
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise SettingsError(
+                    f"FAULTPRINT_SCRUB_PATTERNS holds an invalid regular expression "
+                    f"{pattern[:80]!r}: {exc} (patterns are separated by ';;')"
+                ) from None
         if self.cluster_writes not in CLUSTER_WRITES:
             raise SettingsError(
                 f"FAULTPRINT_CLUSTER_WRITES must be {' or '.join(CLUSTER_WRITES)}, "

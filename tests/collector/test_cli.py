@@ -8,17 +8,23 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests.collector.analysis.otlp_calls import send, version_spans, wait_for_calls
 from tests.collector.conftest import CALL_SITE, FAILURES, OTHER_PROJECT, VERSION_A, VERSION_B
+from tests.conftest import CollectorProcess
 
 
 def faultprint(
-    *args: str, cwd: Path | None = None, columns: int | None = None
+    *args: str,
+    cwd: Path | None = None,
+    columns: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": str(columns)} if columns else None
+    env = {**os.environ, **(env or {}), **({"COLUMNS": str(columns)} if columns else {})}
     return subprocess.run(
         [sys.executable, "-m", "faultprint_collector.cli", *args],
         capture_output=True,
@@ -189,3 +195,84 @@ def test_incidents_keep_identifiers_whole_at_common_widths(
         # free text gives way: one line, shortened
         assert message not in done.stdout
     assert all(VERSION_B[:-1] + "…" not in line for line in lines)
+
+
+def test_a_bad_store_from_the_environment_is_named_and_the_schemes_listed(tmp_path: Path) -> None:
+    done = faultprint("versions", cwd=tmp_path, env={"FAULTPRINT_STORE": "ftp://x/y"})
+    _refused(done, "FAULTPRINT_STORE", "unsupported store URL scheme 'ftp'")
+    for scheme in ("a directory path", "chdb://DIR", "http://", "https://", "clickhouse://"):
+        assert scheme in done.stderr
+    assert "the default store" not in done.stderr  # it is not the default: it was set
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_incidents_take_a_window_end(failure_store: Path) -> None:
+    def incidents(*window: str) -> list[dict]:
+        done = faultprint("incidents", "--store", str(failure_store), "--format", "json", *window)
+        assert done.returncode == 0, done.stderr
+        return list(json.loads(done.stdout)["incidents"])
+
+    # the calls are minutes old: a window ending 3 hours ago holds none of them
+    assert incidents("--since", "30d", "--until", "3h") == []
+    assert len(incidents("--since", "30d", "--until", "1m")) == len(FAILURES)
+    assert len(incidents("--since", "30d")) == len(FAILURES)
+
+
+@pytest.mark.parametrize(
+    ("window", "words"),
+    [
+        (["--since", "1h", "--until", "2h"], ["since must be earlier than until"]),
+        (["--since", "2h", "--until", "2000-01-01"], ["since must be earlier than until"]),
+        (["--until", "99999w"], ["before 1970"]),
+        (["--until", "tomorrow"], ["invalid time 'tomorrow'"]),
+    ],
+)
+def test_a_bad_incident_window_is_a_usage_error(
+    failure_store: Path, window: list[str], words: list[str]
+) -> None:
+    _refused(faultprint("incidents", "--store", str(failure_store), *window), *words)
+
+
+def test_version_counts_are_integers_in_json(failure_store: Path) -> None:
+    # the other project's three calls all succeeded: 0 failures, not 0.0
+    done = faultprint(
+        "versions", "--store", str(failure_store), "--project", OTHER_PROJECT, "--format", "json"
+    )
+    assert done.returncode == 0, done.stderr
+    (version,) = json.loads(done.stdout)["versions"]
+    assert type(version["calls"]) is int and type(version["failures"]) is int
+    assert (version["calls"], version["failures"]) == (3, 0)
+    assert '"failures": 0,' in done.stdout
+
+
+@pytest.mark.parametrize("command", [["incidents"], ["versions"]])
+def test_an_empty_collector_says_why_its_answer_is_empty(
+    collector: CollectorProcess, command: list[str]
+) -> None:
+    done = faultprint(*command, "--url", collector.url)
+    assert done.returncode == 0, done.stderr
+    assert "note: the store holds no calls yet (of project 'default')" in done.stderr
+    as_json = faultprint(*command, "--url", collector.url, "--format", "json")
+    assert json.loads(as_json.stdout) == {command[0]: []}  # the note is not data
+    assert "note: the store holds no calls yet" in as_json.stderr
+
+
+def test_a_key_whose_project_has_no_calls_gets_the_note(
+    start_collector: Callable[..., CollectorProcess],
+) -> None:
+    keys = {"shop": "key-of-shop-0123456789", "empty": "key-of-empty-0123456789"}
+    collector = start_collector(
+        env={"FAULTPRINT_API_KEYS": ",".join(f"{p}:{k}" for p, k in keys.items())}
+    )
+    send(collector.url, version_spans("v1", 40, {"parse": 4}, seed=7), api_key=keys["shop"])
+    wait_for_calls(collector.url, 40, api_key=keys["shop"])
+    for command in ("incidents", "versions"):
+        empty = faultprint(
+            command, "--url", collector.url, env={"FAULTPRINT_API_KEY": keys["empty"]}
+        )
+        assert empty.returncode == 0, empty.stderr
+        assert "note: the store holds no calls yet (of project 'empty')" in empty.stderr
+        assert "shop" not in empty.stderr  # nothing of another key's project
+        full = faultprint(command, "--url", collector.url, env={"FAULTPRINT_API_KEY": keys["shop"]})
+        assert full.returncode == 0 and "v1" in full.stdout
+        assert "note" not in full.stderr

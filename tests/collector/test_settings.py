@@ -35,6 +35,8 @@ BAD_VALUES = [
     ("FAULTPRINT_SCRUB", "maybe", "must be on or off"),
     ("FAULTPRINT_SCRUB", "of", "must be on or off"),
     ("FAULTPRINT_SCRUB", "disabled", "must be on or off"),
+    ("FAULTPRINT_SCRUB_PATTERNS", "(", "invalid regular expression '('"),
+    ("FAULTPRINT_SCRUB_PATTERNS", r"order-\d+;;[a-", "invalid regular expression '[a-'"),
 ]
 
 

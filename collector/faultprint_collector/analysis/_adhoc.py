@@ -248,12 +248,45 @@ def _json_value(value: Any) -> Any:
     return str(value)
 
 
+#: a column of unfinished aggregation states (not SimpleAggregateFunction,
+#: whose values are plain values): the driver cannot decode one
+_AGGREGATE_STATE = re.compile(r"(?<!Simple)AggregateFunction\(")
+#: the view that finishes ``fingerprint_catalog``'s states, and its columns
+_CATALOG_VIEW = "fingerprint_catalog_v"
+_CATALOG_VIEW_COLUMNS = (
+    "project, fingerprint, fingerprint_hex, model_version, first_seen, last_seen, "
+    "failures, call_site, category, error_type, error_code, template, example_message, "
+    "exemplar_trace_ids"
+)
+
+
+def _state_hint(columns: str) -> str:
+    """What to do instead of returning aggregation states (COLUMNS: the ones that are)."""
+    return (
+        f"{columns} holds partial aggregation states (AggregateFunction), which a query "
+        f"cannot return; read the view {_CATALOG_VIEW} instead, which finishes them "
+        f"(one row per fingerprint and model version: {_CATALOG_VIEW_COLUMNS}), "
+        "or finish the column in the query, e.g. "
+        "groupUniqArrayMerge(10)(exemplar_trace_ids) with GROUP BY, or "
+        "finalizeAggregation(exemplar_trace_ids)"
+    )
+
+
 def _column_count(store: Store, sql: str) -> int:
-    """How many columns SQL returns (from the analyser; the query does not run)."""
+    """How many columns SQL returns (from the analyser; the query does not run).
+
+    Refuses a result with a column of aggregation states (``SELECT * FROM
+    fingerprint_catalog``): the driver could not decode it, and the engine's
+    "deserialization not supported" does not say what to read instead.
+    """
     try:
         described = store.query(f"DESCRIBE TABLE ({sql})", settings={"readonly": 1})
     except Exception as exc:
         raise AdhocRefused(f"invalid SQL: {_reason(exc)}") from exc
+    states = [str(row[0]) for row in described.result_rows if _AGGREGATE_STATE.search(row[1])]
+    if states:
+        names = ", ".join(states)
+        raise AdhocRefused(_state_hint(f"column{'s' if len(states) > 1 else ''} {names}"))
     return len(described.result_rows)
 
 
@@ -262,7 +295,11 @@ def _refusal(exc: Exception, limits: SqlLimits) -> AdhocRefused:
     code = getattr(exc, "code", None)
     why = _LIMIT_ERRORS.get(code) if isinstance(code, int) else None
     if why is None:
-        return AdhocRefused(f"query failed: {_reason(exc)}")
+        reason = _reason(exc)
+        if "deserialization not supported" in reason and "AggregateFunction" in reason:
+            # a state the column check above did not see (inside a tuple, say)
+            return AdhocRefused(f"query failed: {reason}: {_state_hint('a column')}")
+        return AdhocRefused(f"query failed: {reason}")
     return AdhocLimitExceeded(
         f"query stopped because {why} (limits: {limits.seconds:g} s, "
         f"{limits.memory_bytes >> 20} MiB of memory); narrow it with WHERE, LIMIT "

@@ -33,6 +33,7 @@ from faultprint_collector.queries import (
     list_fingerprints,
     list_incidents,
     list_versions,
+    no_calls_note,
     parse_fingerprint,
     parse_since,
 )
@@ -47,6 +48,24 @@ def _time(value: str | None, name: str) -> datetime | None:
         return parse_since(value)
     except QueryError as exc:
         raise HTTPException(400, f"{name}: {exc}") from exc
+
+
+async def _with_note(
+    request: Request, key: str, rows: list[dict[str, Any]], project: str
+) -> dict[str, Any]:
+    """``{KEY: ROWS}``, with a ``note`` when ROWS are empty because PROJECT has no calls.
+
+    An empty list alone reads as "no incidents"; the note says that nothing
+    was stored for the caller's project at all (the CLI prints it, as it
+    does for a store it reads directly). Added only then: an answer with
+    rows is what it always was.
+    """
+    answer: dict[str, Any] = {key: rows}
+    if not rows:
+        note = await _run(request, no_calls_note, project)
+        if note:
+            answer["note"] = note
+    return answer
 
 
 async def _run(request: Request, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -67,7 +86,11 @@ async def versions(
     project: str = Depends(caller_project),
 ) -> dict[str, Any]:
     """Every model version: calls, failures, failure rate (Wilson 95% CI), distinct and
-    effective modes, top-3 share, novelty, repeatability and drift; each call counted once."""
+    effective modes, top-3 share, novelty, repeatability and drift; each call counted once.
+
+    Calls and failures are weighted counts: integers when whole (always,
+    without sampling), numbers with up to 3 decimals otherwise. An empty
+    list has a ``note`` when the caller's project has no calls at all."""
     rows = await _run(
         request,
         list_versions,
@@ -76,19 +99,26 @@ async def versions(
         _time(until, "until"),
         call_site,
     )
-    return {"versions": rows}
+    return await _with_note(request, "versions", rows, project)
 
 
-@router.get("/incidents", summary="Top failure fingerprints since a time")
+@router.get("/incidents", summary="Top failure fingerprints in a window")
 async def incidents(
     request: Request,
-    since: str | None = Query("24h", max_length=64, description=_TIME),
+    since: str | None = Query("24h", max_length=64, description=f"window start: {_TIME}"),
+    until: str | None = Query(
+        None, max_length=64, description=f"window end (default: now): {_TIME}"
+    ),
     limit: int = Query(20, ge=1, le=1000),
     project: str = Depends(caller_project),
 ) -> dict[str, Any]:
-    """The most frequent failure fingerprints, with first/last seen and an example."""
-    rows = await _run(request, list_incidents, project, _time(since, "since"), limit)
-    return {"incidents": rows}
+    """The most frequent failure fingerprints in [since, until) (whole hours), with
+    first/last seen and an example. A since not earlier than until is a 400; an
+    empty list has a ``note`` when the caller's project has no calls at all."""
+    rows = await _run(
+        request, list_incidents, project, _time(since, "since"), limit, _time(until, "until")
+    )
+    return await _with_note(request, "incidents", rows, project)
 
 
 @router.get("/fingerprints", summary="Failure fingerprints, most frequent first")

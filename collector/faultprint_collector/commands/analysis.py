@@ -113,10 +113,12 @@ def compare(
     if tripped:
         from faultprint_collector.cli import err
 
+        # one line, however narrow the console: CI logs are grepped for it
         err.print(
             "gate failed: " + "; ".join(o.reason for o in tripped),
             highlight=False,
             markup=False,
+            soft_wrap=True,
         )
         raise typer.Exit(1)
 
@@ -178,6 +180,17 @@ def versions(
         console.print(f"[yellow]{note}[/]")
 
 
+def _headline(d: dict[str, Any]) -> list[str]:
+    """The parts of ``show``'s first line: category, error type or code, call site.
+
+    Only the parts that say something: an error type that repeats the
+    category (``invalid_output · invalid_output``) or is empty is left out.
+    """
+    kind = d["error_type"] or d["error_code"]
+    parts = [d["category"], kind if kind != d["category"] else "", d["call_site"]]
+    return [part for part in parts if part]
+
+
 def show(
     fp: str = typer.Argument(..., help="Fingerprint (16 hex digits)."),
     url: str = typer.Option(None, help="Read through the collector at this URL."),
@@ -209,14 +222,15 @@ def show(
         console.print(text, markup=markup, highlight=False, soft_wrap=True)
 
     out(f"[bold]fingerprint {d['fingerprint']}[/]  (coarse {d['coarse_fingerprint']})", True)
-    out(f"{d['category']} · {d['error_type'] or d['error_code']} · {d['call_site']}")
+    out(" · ".join(_headline(d)))
     out(f"template: {d['template']}")
     out(f"failures: {d['failures']:,}   first seen {d['first_seen']}   last seen {d['last_seen']}")
     out("")
     out(f"[bold]grouping components[/] (strategy {d['strategy'] or '?'}):", True)
     for key, value in (d["components"] or {}).items():
         text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
-        out(f"  {key}: {text}")
+        if text:  # a component the strategy leaves empty for this failure says nothing
+            out(f"  {key}: {text}")
     print_table(
         console,
         [
@@ -313,16 +327,54 @@ def _read_statement(statement: str | None, file: str | None) -> str:
         fail(f"cannot read --file {file}: {reason}")
 
 
-def _sql_kind(values: list[str]) -> Kind:
-    """What a column of query results holds, known only from its values.
+#: ClickHouse types whose values are lists of parts (arrays, tuples, maps):
+#: never free text, so wrapped between their parts rather than shortened
+_COMPOSITE_TYPES = ("Array(", "Tuple(", "Map(", "Nested(")
+
+
+def _sql_kind(values: list[str], type_name: str = "") -> Kind:
+    """What a column of query results holds, known from its values and its type.
 
     One word each, no longer than a stored version or call site can be (a
     fingerprint, a trace id, a version, a number): identifiers, kept whole.
-    Anything else is text, wrapped.
+    An array, tuple or map (``model_versions``): identifiers between
+    separators, wrapped between them. Anything else (a message, a template)
+    is free text, one line, shortened with "…" (``--format json`` or ``tsv``
+    has it whole).
     """
     if all(len(v.split()) <= 1 and len(v) <= _ID_MAX_CHARS for v in values):
         return Kind.ID
-    return Kind.WRAPPED
+    if any(marker in type_name for marker in _COMPOSITE_TYPES):
+        return Kind.IDS
+    return Kind.TEXT
+
+
+def _sql_text(value: Any) -> str:
+    """One value of a query result as a table or TSV cell.
+
+    A whole float prints as an integer, as ClickHouse prints it: the
+    rollups' weighted counts are Float64, and ``73.0`` failures read as a
+    measurement rather than a count. ``--format json`` keeps the engine's
+    type (``73.0``), which the ``types`` field names.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return str(int(value))
+    return str(value)
+
+
+def _sql_json_lines(result: dict[str, Any]) -> str:
+    """One JSON object per row, keyed by column name (``--format jsonl``).
+
+    What ``faultprint fingerprint`` reads: rows of ``failures_v`` (or
+    ``calls``) piped to it give back their stored fingerprints.
+    """
+    columns = result["columns"]
+    return "".join(
+        json.dumps(dict(zip(columns, row, strict=True)), ensure_ascii=False, default=str) + "\n"
+        for row in result["rows"]
+    )
 
 
 def sql(
@@ -337,30 +389,40 @@ def sql(
     url: str = typer.Option(None, help="Run through the collector at this URL."),
     store: str = typer.Option(None, help="Run against this store directly."),
     max_rows: int = typer.Option(1000, min=1, max=10_000, help="Row limit."),
-    fmt: str = typer.Option("table", "--format", help="table, json or tsv."),
+    fmt: str = typer.Option(
+        "table",
+        "--format",
+        help="table, json, jsonl (one object per row: pipe failures_v rows to "
+        "'faultprint fingerprint') or tsv.",
+    ),
     project: str = project_option(),
 ) -> None:
     """Run read-only SQL against the store (refused for writes), scoped to the project.
 
     Give the statement as the argument, or run a saved query with
-    --file FILE (or '-' to read standard input).
+    --file FILE (or '-' to read standard input). Tables keep identifiers
+    whole and shorten long text with "…"; json, jsonl and tsv have every
+    value in full.
     """
     from faultprint_collector.cli import console, err, fail, read
 
-    if fmt not in ("table", "json", "tsv"):
-        fail("--format must be table, json or tsv")
+    if fmt not in ("table", "json", "jsonl", "tsv"):
+        fail("--format must be table, json, jsonl or tsv")
     text = _read_statement(statement, file)
     result = read(url, store, lambda r: r.sql(text, project, max_rows), project)
     if fmt == "json":
         _json(result)
+    elif fmt == "jsonl":
+        sys.stdout.write(_sql_json_lines(result))
     elif fmt == "tsv":
         lines = ["\t".join(result["columns"])]
-        lines += ["\t".join("" if v is None else str(v) for v in row) for row in result["rows"]]
+        lines += ["\t".join(_sql_text(v) for v in row) for row in result["rows"]]
         sys.stdout.write("\n".join(lines) + "\n")
     else:
-        rows = [["" if v is None else str(v) for v in row] for row in result["rows"]]
+        rows = [[_sql_text(v) for v in row] for row in result["rows"]]
+        types = result.get("types") or [""] * len(result["columns"])
         columns = [
-            Column(name, _sql_kind([r[i] for r in rows]))
+            Column(name, _sql_kind([r[i] for r in rows], types[i]))
             for i, name in enumerate(result["columns"])
         ]
         print_table(console, columns, rows)

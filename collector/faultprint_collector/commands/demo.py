@@ -181,13 +181,19 @@ def demo(
 
     store_dir = _fresh_store_dir(store)
     log = store_dir.parent / f"{store_dir.name}.collector.log"
-    console.print(f"Starting the collector with a fresh embedded store {store_dir}")
+    # one line whatever the width: the path is copied from it (into --store)
+    console.print(
+        f"Starting the collector with a fresh embedded store {store_dir}",
+        soft_wrap=True,
+        markup=False,
+        highlight=False,
+    )
     try:
         proc, port = _start_on_free_port(store_dir, log)
     except RuntimeError as exc:
         fail(f"the demo could not start its collector: {exc}", code=1)
     url = f"http://127.0.0.1:{port}"
-    console.print(f"The collector listens on {url}")
+    console.print(f"The collector listens on {url}", soft_wrap=True, highlight=False)
     started = time.monotonic()
     try:
         faultprint.configure(
@@ -277,7 +283,9 @@ def _print_summary(
         f"  faultprint versions --store {rel}\n"
         f"  faultprint compare {shop_versions()} --store {rel}\n"
         f"  faultprint serve --store {rel}\n"
-        "and query its tables (calls, fingerprint_catalog) with ClickHouse SQL.",
+        f'  faultprint sql "SELECT * FROM fingerprints_v" --store {rel}\n'
+        "(ClickHouse SQL over its tables and views: calls, failures_v, fingerprints_v, "
+        "fingerprint_catalog_v).",
         soft_wrap=True,
     )
 

@@ -244,8 +244,8 @@ def _scheme_checked(store: str) -> None:
     match = _SCHEME.match(store)
     if match and match[1].lower() not in SCHEMES:
         raise StoreError(
-            f"unsupported store URL scheme {match[1]!r}: give a directory, chdb://DIR "
-            "or a ClickHouse URL (http://, https://)"
+            f"unsupported store URL scheme {match[1]!r}: give a directory path, "
+            "chdb://DIR, or a ClickHouse URL (http://, https:// or clickhouse://)"
         )
 
 

@@ -169,3 +169,28 @@ def test_nan_and_infinity_come_back_as_json_text(store: Store) -> None:
         store, "p", "SELECT avg(latency_ms), 1 / 0, -1 / 0, 0.5 FROM calls WHERE 0"
     )
     assert result["rows"] == [["nan", "inf", "-inf", 0.5]]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM fingerprint_catalog",
+        "SELECT fingerprint, exemplar_trace_ids AS ids FROM fingerprint_catalog",
+        "SELECT tuple(exemplar_trace_ids) FROM fingerprint_catalog",
+    ],
+)
+def test_aggregation_states_are_refused_naming_the_view_to_read(store: Store, sql: str) -> None:
+    store_calls(store, synth_calls("v", 50, {5: 0.2}, seed=3), project="p")
+    with pytest.raises(AdhocRefused) as info:
+        run_readonly_sql(store, "p", sql)
+    message = str(info.value)
+    assert "fingerprint_catalog_v" in message and "exemplar_trace_ids" in message
+    assert "deserialization" not in message
+    # what the message says to read instead answers
+    view = run_readonly_sql(store, "p", "SELECT * FROM fingerprint_catalog_v")
+    assert view["rows"] and "exemplar_trace_ids" in view["columns"]
+    # plain columns of the table, and SimpleAggregateFunction ones, still read
+    plain = "SELECT model_version, sum(failures) FROM fingerprint_catalog GROUP BY 1"
+    assert run_readonly_sql(store, "p", plain)["rows"]
+    merged = "SELECT finalizeAggregation(exemplar_trace_ids) FROM fingerprint_catalog"
+    assert run_readonly_sql(store, "p", merged)["rows"]

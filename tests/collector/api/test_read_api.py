@@ -18,6 +18,8 @@ from tests.conftest import CollectorProcess, free_port
 
 KEY_A = "key-for-project-a-0123456789"
 KEY_B = "key-for-project-b-0123456789"
+#: the key of a project that sends no calls
+KEY_C = "key-for-project-c-0123456789"
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +28,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CollectorProcess]:
     collector = CollectorProcess(
         store=str(tmp / "store"),
         port=free_port(),
-        env={"FAULTPRINT_API_KEYS": f"alpha:{KEY_A},beta:{KEY_B}"},
+        env={"FAULTPRINT_API_KEYS": f"alpha:{KEY_A},beta:{KEY_B},gamma:{KEY_C}"},
         log_path=tmp / "collector.log",
     ).start()
     try:
@@ -177,6 +179,9 @@ def test_projects_are_isolated(api: CollectorProcess) -> None:
         ("/api/compare", {"baseline": "v1", "candidate": "v2", "alpha": 2}, 422),
         ("/api/compare", {"baseline": "v1", "candidate": "v2", "since": "99999999d"}, 400),
         ("/api/incidents", {"limit": 5000}, 422),
+        ("/api/incidents", {"since": "1h", "until": "2h"}, 400),
+        ("/api/incidents", {"since": "1d", "until": "yesterday"}, 400),
+        ("/api/incidents", {"until": "99999w"}, 400),
         # durations whose date the store cannot hold (year ~110)
         ("/api/versions", {"since": "100000w"}, 400),
         ("/api/versions", {"until": "99999w"}, 400),
@@ -221,3 +226,50 @@ def test_a_long_duration_leaves_the_connection_usable(api: CollectorProcess) -> 
         assert bad.status_code == 400 and "before 1970" in bad.json()["detail"]
         ok = client.get(f"{api.url}/api/versions", params={"since": "2000w"})
         assert ok.status_code == 200 and len(ok.json()["versions"]) == 2
+
+
+def test_incidents_take_a_window_end(api: CollectorProcess) -> None:
+    # the calls are ten minutes old: a window that ends 3 hours ago holds none
+    assert get(api, "/api/incidents", since="30d", until="3h").json()["incidents"] == []
+    rows = get(api, "/api/incidents", since="30d", until="1m").json()["incidents"]
+    assert [r["failures"] for r in rows][:3] == [40, 25, 15]
+    backwards = get(api, "/api/incidents", since="1h", until="2h")
+    assert backwards.status_code == 400
+    assert (
+        backwards.json()["detail"]
+        == get(api, "/api/versions", since="1h", until="2h").json()["detail"]
+    )
+    params = httpx.get(f"{api.url}/openapi.json", timeout=30).json()["paths"]["/api/incidents"]
+    assert {p["name"] for p in params["get"]["parameters"]} >= {"since", "until", "limit"}
+
+
+@pytest.mark.parametrize("path", ["/api/versions", "/api/incidents"])
+def test_an_empty_answer_says_the_project_has_no_calls(api: CollectorProcess, path: str) -> None:
+    key = path.rsplit("/", 1)[1]
+    empty = get(api, path, key=KEY_C).json()
+    assert empty == {key: [], "note": "the store holds no calls yet (of project 'gamma')"}
+    # a project with calls: no note, also when its window is empty
+    assert "note" not in get(api, path).json()
+    assert get(api, path, since="30d", until="3h").json() == {key: []}
+
+
+def test_counts_are_integers_when_whole(api: CollectorProcess) -> None:
+    versions = get(api, "/api/versions").json()["versions"]
+    fps = get(api, "/api/fingerprints").json()["fingerprints"]
+    detail = get(api, f"/api/fingerprints/{fps[0]['fingerprint']}").json()
+    counts = [v[k] for v in versions for k in ("calls", "failures")]
+    counts += [f["failures"] for f in fps] + [detail["failures"]]
+    counts += [v["failures"] for v in detail["versions"] + detail["timeline"]]
+    assert all(type(c) is int for c in counts), counts
+
+
+def test_sql_of_aggregate_states_points_to_the_view(api: CollectorProcess) -> None:
+    response = sql(api, "SELECT * FROM fingerprint_catalog LIMIT 2")
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert "exemplar_trace_ids" in detail and "fingerprint_catalog_v" in detail
+    assert "deserialization" not in detail
+    view = sql(api, "SELECT fingerprint_hex, exemplar_trace_ids FROM fingerprint_catalog_v")
+    assert view.status_code == 200 and view.json()["rows"]
+    plain = sql(api, "SELECT model_version, count() FROM fingerprint_catalog GROUP BY 1")
+    assert plain.status_code == 200

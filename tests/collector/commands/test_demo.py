@@ -102,3 +102,23 @@ def test_demo_refuses_a_file_as_store(tmp_path: Path) -> None:
     stdout, stderr = done.communicate(timeout=60)
     assert done.returncode == 2
     assert "is not a directory" in stderr and "Traceback" not in stdout + stderr
+
+
+CLI = [sys.executable, "-m", "faultprint_collector.cli"]
+
+
+def test_the_store_path_is_printed_whole_on_its_line(tmp_path: Path) -> None:
+    # a path longer than the 80 columns of a log is not broken before it
+    store_dir = (tmp_path / ("nested-" * 8) / "demo").resolve()
+    out = subprocess.run(
+        [*CLI, "demo", "--calls", "100", "--store", str(store_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "80"},
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert f"Starting the collector with a fresh embedded store {store_dir}" in lines
+    assert any(line.startswith("The collector listens on http://127.0.0.1:") for line in lines)
+    assert '  faultprint sql "SELECT * FROM fingerprints_v" --store ' in out.stdout

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
+import time
 
 import typer
 from faultprint_collector.commands import fingerprint as command
 from typer.testing import CliRunner
+
+from tests.collector.analysis.otlp_calls import MODES, send, version_spans, wait_for_calls
+from tests.conftest import CollectorProcess
 
 HEX = re.compile(r"^[0-9a-f]{16}$")
 
@@ -147,3 +152,145 @@ def test_real_subprocess() -> None:
     assert b"line 6: invalid JSON" in proc.stderr
     # in-process and subprocess agree
     assert invoke("".join(json.dumps(r) + "\n" for r in records())).stdout.splitlines() == out[:5]
+
+
+def test_the_call_site_is_read_under_its_stored_name() -> None:
+    failure = {
+        "category": "timeout",
+        "error_type": "TimeoutError",
+        "message": "timed out after 35 s",
+    }
+    by_column = {**failure, "call_site": "shop.summarise"}
+    by_old_name = {**failure, "function": "shop.summarise"}
+    elsewhere = {**failure, "call_site": "shop.translate"}
+    stdin = "".join(json.dumps(r) + "\n" for r in (by_column, by_old_name, elsewhere, failure))
+    result = invoke(stdin)
+    assert result.exit_code == 0, result.output
+    column, old_name, other_site, no_site = result.stdout.splitlines()
+    assert column == old_name
+    assert len({column, other_site, no_site}) == 3  # the call site is part of it
+    assert result.stderr == ""
+
+
+def test_stored_column_names_fill_the_record() -> None:
+    # http_status is status_code, output_text is output, model_version the model
+    stored = {
+        "error_type": "openai.RateLimitError",
+        "message": RATE_LIMIT.format(org="abc1", used=1),
+        "http_status": 429,
+        "model_version": "gpt-4o",
+        "call_site": "shop.summarise",
+    }
+    record = {**stored, "status_code": 429, "model": "gpt-4o"}
+    del record["http_status"], record["model_version"]
+    result = invoke(json.dumps(stored) + "\n" + json.dumps(record) + "\n", "--explain")
+    assert result.exit_code == 0, result.output
+    first, second = (line.split("\t") for line in result.stdout.splitlines())
+    assert first[0] == second[0]
+    assert json.loads(first[1])["category"] == "api_error"
+
+
+def test_unknown_fields_are_noted_once_and_stored_columns_pass_quietly() -> None:
+    row = {
+        "message": "boom",
+        "call_site": "shop.summarise",
+        "trace_id": "0" * 32,
+        "fingerprint_hex": "0123456789abcdef",
+        "latency_ms": 12.5,
+    }
+    stdin = "".join(json.dumps({**row, "bogus": i}) + "\n" for i in range(3))
+    result = invoke(stdin)
+    assert result.exit_code == 0  # a note, not a failure
+    assert len(result.stdout.splitlines()) == 3
+    notes = result.stderr.splitlines()
+    assert notes == [
+        "line 1: note: unknown field 'bogus' ignored (the fields: faultprint fingerprint --help)"
+    ]
+
+
+def test_two_names_of_one_field_must_agree() -> None:
+    result = invoke(json.dumps({"call_site": "shop.a", "function": "shop.b"}) + "\n")
+    assert result.exit_code == 1
+    assert "line 1: fields 'call_site' and 'function' name the same thing" in result.stderr
+
+
+def test_help_names_the_fields() -> None:
+    result = CliRunner().invoke(app(), ["fingerprint", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for field in (
+        "call_site",
+        "error_type",
+        "status_code",
+        "http_status",
+        "model_version",
+        "failures_v",
+        "--format jsonl",
+    ):
+        assert field in result.stdout, field
+
+
+def _span(attrs: dict[str, object], status: dict[str, object]) -> dict[str, object]:
+    """An OTLP/JSON span of a model call with ATTRS and STATUS, five minutes old."""
+
+    def value(v: object) -> dict[str, object]:
+        return {"intValue": str(v)} if isinstance(v, int) else {"stringValue": str(v)}
+
+    start = time.time_ns() - 300 * 10**9
+    return {
+        "traceId": os.urandom(16).hex(),
+        "spanId": os.urandom(8).hex(),
+        "name": "chat gpt-4o-mini",
+        "kind": 3,
+        "startTimeUnixNano": str(start),
+        "endTimeUnixNano": str(start + 10**8),
+        "attributes": [{"key": k, "value": value(v)} for k, v in attrs.items()],
+        "status": status,
+    }
+
+
+def test_stored_rows_give_back_their_stored_fingerprints(collector: CollectorProcess) -> None:
+    """Failures sent to a real collector, read back as rows of failures_v and
+    piped to the command, fingerprint as the collector fingerprinted them."""
+    call = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": "gpt-4o-mini",
+        "gen_ai.provider.name": "openai",
+        "faultprint.call_site": "shop.answer",
+    }
+    failed = {"code": 2}
+    spans = version_spans("v1", 12, {mode: 2 for mode in MODES}, seed=4)
+    spans += [
+        _span(
+            {**call, "http.response.status_code": 429, "error.type": "openai.RateLimitError"},
+            {**failed, "message": RATE_LIMIT.format(org="abc1", used=7)},
+        ),
+        _span({**call, "gen_ai.response.finish_reasons": '["length"]'}, {"code": 1}),
+        _span({**call, "gen_ai.response.finish_reasons": '["content_filter"]'}, {"code": 1}),
+        _span(
+            {**call, "error.type": "httpx.ReadTimeout"},
+            {**failed, "message": "timed out talking to gpt-4o-mini after 30 s"},
+        ),
+        _span(
+            {**call, "faultprint.model_version": "v9", "http.response.status_code": 500},
+            {**failed, "message": "Error code: 500 - gpt-4o-mini failed on request req_abc123"},
+        ),
+    ]
+    send(collector.url, spans)
+    failures = 2 * len(MODES) + 5
+    wait_for_calls(collector.url, len(spans))
+
+    cli = [sys.executable, "-m", "faultprint_collector.cli"]
+    rows = subprocess.run(
+        [*cli, "sql", "SELECT * FROM failures_v", "--format", "jsonl", "--url", collector.url],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    stored = [json.loads(line)["fingerprint_hex"] for line in rows.splitlines()]
+    assert len(stored) == failures and len(set(stored)) == len(MODES) + 5
+    again = subprocess.run(
+        [*cli, "fingerprint"], input=rows, capture_output=True, timeout=120, check=False
+    )
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.decode().split() == stored
+    assert again.stderr == b""  # every column of failures_v is known

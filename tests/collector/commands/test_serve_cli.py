@@ -102,3 +102,29 @@ def test_an_unknown_log_level_is_a_usage_error(tmp_path: Path) -> None:
     assert "--log-level" in done.stderr
     assert "faultprint collector on" not in done.stderr + done.stdout
     assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_a_bad_scrub_pattern_is_named_by_its_variable(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    done = _serve("--store", str(store), env={"FAULTPRINT_SCRUB_PATTERNS": "secret-\\d+;;("})
+    assert done.returncode == 2
+    assert "FAULTPRINT_SCRUB_PATTERNS" in done.stderr and "'('" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_refused_open_listener_leaves_nothing_behind(tmp_path: Path) -> None:
+    # refused for want of keys: no store, and no empty <store>.spool beside it
+    done = _serve("--host", "0.0.0.0", "--store", str(tmp_path / "s0"))
+    assert done.returncode == 2
+    assert "refusing to listen on 0.0.0.0 without API keys" in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_bad_store_from_the_environment_is_named_by_its_variable(tmp_path: Path) -> None:
+    done = _serve(cwd=tmp_path, env={"FAULTPRINT_STORE": "ftp://x/y"})
+    assert done.returncode == 2
+    assert "FAULTPRINT_STORE" in done.stderr
+    for scheme in ("chdb://", "http://", "https://", "clickhouse://", "directory"):
+        assert scheme in done.stderr
+    assert list(tmp_path.iterdir()) == []
