@@ -247,3 +247,40 @@ def test_bad_cli_arguments_exit_non_zero_with_a_message() -> None:
     )
     assert out.returncode == 2
     assert "cannot reach the collector" in out.stderr
+
+
+def test_outputs_that_are_no_json_are_one_mode_per_shape(collector) -> None:
+    """With json=True and content capture off, a cut-off answer, a wrapped one
+    and prose are three failure modes, each described, none quoting the output."""
+    faultprint.configure(endpoint=collector.url)
+    outputs = [
+        '{"total": [1, 2',
+        '{"total": [3, 4, 5',
+        'Here it is: {"total": 1}',
+        '{"total": 2} Hope this helps!',
+        "The total is one.",
+        "I think the total is two.",
+    ]
+
+    @faultprint.observe(model="m", provider="acme", version="v1", json=True)
+    def extract(i: int) -> str:
+        return outputs[i]
+
+    for i in range(len(outputs)):
+        extract(i)
+    assert faultprint.flush(timeout=30)
+    _wait_for(collector.url, len(outputs))
+    rows = httpx.post(
+        f"{collector.url}/api/sql",
+        json={
+            "sql": "SELECT template, count(), uniqExact(fingerprint), any(message) "
+            "FROM failures_v GROUP BY template ORDER BY template"
+        },
+        timeout=30,
+    ).json()["rows"]
+    assert [row[:3] for row in rows] == [
+        ["JSON output cut off before its end", 2, 1],
+        ["JSON output wrapped in other text", 2, 1],
+        ["prose where JSON was expected", 2, 1],
+    ]
+    assert not any("total" in row[3] for row in rows)

@@ -464,6 +464,15 @@ _DESCRIPTIONS = {
 }
 
 
+#: what an output that is no JSON document looks like (``faultprint.json_shape``)
+_SHAPES = {
+    OutputShape.TRUNCATED_JSON: _DESCRIPTIONS["json_truncated"],
+    OutputShape.WRAPPED_JSON: _DESCRIPTIONS["json_wrapped"],
+    OutputShape.PROSE: _DESCRIPTIONS["json_prose"],
+    OutputShape.MALFORMED_JSON: "malformed JSON output",
+}
+
+
 def _described(comps: Components) -> str:
     """A readable line for a mode that has no message template (not hashed:
     what the engine shows where a template would be).
@@ -475,11 +484,17 @@ def _described(comps: Components) -> str:
     if category == "api_error" and kind:
         return f"provider error {kind}"
     text = _DESCRIPTIONS.get(kind) or _DESCRIPTIONS.get(category) or ""
+    # an output that is no JSON, by its shape: seen in the captured output,
+    # or named by the SDK's check (its one error)
+    errors = comps.get("errors")
+    shape = comps.get("json_mode") or (
+        errors[0] if isinstance(errors, list) and len(errors) == 1 else ""
+    )
+    text = text or _SHAPES.get(str(shape), "")
     if category == "tool_error" and comps.get("tool"):
         text = f"{text or 'tool error'}: {comps['tool']}"
     if text:
         return text
-    errors = comps.get("errors")
     if isinstance(errors, list) and errors:
         shown = ", ".join(str(e) for e in errors[:3])
         return f"{kind or category}: {shown}{' …' if len(errors) > 3 else ''}"

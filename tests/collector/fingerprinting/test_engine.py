@@ -646,6 +646,21 @@ def test_a_provider_endpoint_call_site_names_no_application_package() -> None:
             ),
             "invalid_output: missing@total",
         ),
+        (
+            # the SDK's json=True check names the output's shape
+            FailureRecord(
+                category="invalid_output",
+                detail={"validator": "json", "errors": [{"kind": "truncated_json", "path": ""}]},
+            ),
+            "JSON output cut off before its end",
+        ),
+        (
+            FailureRecord(
+                category="invalid_output",
+                detail={"validator": "pydantic", "errors": [{"kind": "prose", "path": ""}]},
+            ),
+            "prose where JSON was expected",
+        ),
     ],
 )
 def test_a_mode_without_a_message_template_is_described(record: FailureRecord, shown: str) -> None:
