@@ -11,6 +11,8 @@ the real engine in tests:
    multi-value variable becomes ``'a','b'``; a single value is inserted as
    is (so the SQL quotes it itself); *All* becomes the variable's custom
    ``allValue`` verbatim, or else every option's value, formatted as a list.
+   ``:percentencode`` is Grafana's: each byte of the UTF-8 value outside
+   ``A-Za-z0-9-_.~`` as ``%XX``, a list first joined as ``{a,b}``.
    Global variables ``$__from`` / ``$__to`` (epoch ms), ``$__interval`` and
    ``$__interval_ms`` are filled from the time range and interval.
 3. Macros (plugin back end): ``$__timeFilter(col)``, ``$__timeFilter_ms``,
@@ -31,6 +33,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 ALL = "$__all"
 
@@ -195,6 +198,10 @@ def _format(value: str | list[str], fmt: str | None) -> str:
         return ",".join("'" + v.replace("'", "\\'") + "'" for v in items)
     if fmt == "csv":
         return ",".join(value) if isinstance(value, list) else value
+    if fmt == "percentencode":
+        # encodeURIComponent, and also !'()* (Grafana's encodeURIComponentStrict)
+        text = "{" + ",".join(value) + "}" if isinstance(value, list) else value
+        return quote(text, safe="")
     raise MacroError(f"variable format {fmt!r} is not supported by this expander")
 
 

@@ -118,7 +118,8 @@ EXPECTED_COLUMNS: dict[str, dict[int, list[str]]] = {
     },
 }
 
-# panels comparing consecutive windows: empty when all data is in one window
+# panels comparing consecutive windows of an hour or more: empty when all data
+# is in one hour
 NEEDS_TWO_HOURS = {("failure-consistency", 3)}
 GLOBAL_VARIABLES = {"__from", "__to", "__interval", "__interval_ms", "__rate_interval"}
 _VAR_REF = re.compile(r"\$\{(\w+)(?:[.:][^}]*)?\}|\[\[(\w+)(?::\w+)?\]\]|\$(\w+)")
@@ -340,6 +341,9 @@ def test_panel_query_runs_on_demo_data(
     sql = expand(_panel_sql(panel), QueryContext(*time_range, interval, variables))
     assert "$" not in sql.replace("'$", ""), f"unexpanded variable or macro left in:\n{sql}"
     names, types, rows = _rows(engine, sql)
+    if (board_name, panel_id) in NEEDS_TWO_HOURS and not rows:
+        return  # windows of an hour or more; the demo's traffic fits in one (see
+        # tests/dashboards/test_panel_meaning.py for these panels on hours of data)
     assert names == EXPECTED_COLUMNS[board_name][panel_id]
     assert rows, f"panel {panel_id} ({panel['title']}) is empty on demo data"
     if panel["targets"][0]["format"] == 0:
