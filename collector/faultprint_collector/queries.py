@@ -2,8 +2,9 @@
 
 Lists and metrics read the rollups (``calls_hourly``, the fingerprint
 catalogue), so they stay fast as calls grow; only the detail of one
-fingerprint (its components and exemplar calls) reads ``calls`` itself,
-through the fingerprint skip index and FINAL so each call counts once.
+fingerprint (its components and exemplar calls) and the error types of the
+fingerprints listed (``error_types``: the catalogue keeps an arbitrary one)
+read ``calls`` itself, through the fingerprint skip index, each call once.
 Windows over rollups are whole hours (an hour is in when it overlaps
 [since, until)). Every query is scoped by the caller's project.
 """
@@ -19,6 +20,7 @@ from faultprint_collector.analysis import (
     DEFAULT_ALPHA,
     Selection,
     compare_versions,
+    error_types,
     fingerprint_hex,
     version_metrics,
 )
@@ -34,6 +36,10 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2105, 1, 1, tzinfo=UTC)
 #: how many known versions a "no such version" message lists
 _KNOWN_SHOWN = 20
+#: the longest stretch of hours a fingerprint's timeline fills with zeros, per
+#: version (about three months, the default retention): a longer window fills
+#: its latest hours and keeps only the hours with failures before them
+MAX_FILLED_HOURS = 24 * 92
 
 
 class QueryError(ValueError):
@@ -44,9 +50,11 @@ class NotFound(LookupError):
     """The thing asked for does not exist (in the caller's project)."""
 
 
-def parse_since(value: str | None) -> datetime | None:
+def parse_since(value: str | None, now: datetime | None = None) -> datetime | None:
     """Parse ``24h`` / ``7d`` / ``30m`` (ago) or an ISO timestamp into a UTC datetime.
 
+    A duration counts back from NOW (default: the current time); the two
+    ends of one window are parsed against the same NOW (``parse_window``).
     The result must lie between 1970 and 2105 (what the store's ``DateTime``
     holds): a duration reaching back before 1970 is refused like an ISO time
     out of that range, rather than failing in the store.
@@ -59,7 +67,7 @@ def parse_since(value: str | None) -> datetime | None:
         # thousands of digits is refused by Python itself)
         amount = int(match[1]) if len(match[1]) <= 12 else 10**12
         try:
-            parsed = datetime.now(UTC) - timedelta(**{_UNITS[match[2]]: amount})
+            parsed = (now or datetime.now(UTC)) - timedelta(**{_UNITS[match[2]]: amount})
         except OverflowError:
             parsed = None
         if parsed is None or parsed < EARLIEST:
@@ -79,6 +87,37 @@ def parse_since(value: str | None) -> datetime | None:
     if not EARLIEST <= parsed <= LATEST:
         raise QueryError(f"time {value!r} is out of range (1970 to 2105)")
     return parsed
+
+
+def parse_window(
+    since: str | None, until: str | None, now: datetime | None = None
+) -> tuple[datetime | None, datetime | None]:
+    """SINCE and UNTIL parsed as ``parse_since`` does, both against one NOW.
+
+    Parsed one after the other against the clock, ``since=1d&until=1d``
+    gave a since a few microseconds earlier than its until: a window the
+    API accepted although its ends are the same time.
+    """
+    now = now or datetime.now(UTC)
+    return parse_since(since, now), parse_since(until, now)
+
+
+def error_type_label(types: list[str], *, short: bool = False) -> str:
+    """A fingerprint's error types for people: the most frequent one, and how many
+    others there are (``RateLimitError (+1 other)``); "" when it has none.
+
+    TYPES come most frequent first (``error_types``). SHORT drops module
+    paths and writes ``RateLimitError +1``, for chart labels.
+    """
+    if not types:
+        return ""
+    first = types[0].rsplit(".", 1)[-1] if short else types[0]
+    others = len(types) - 1
+    if not others:
+        return first
+    if short:
+        return f"{first} +{others}"
+    return f"{first} (+{others} other{'s' if others > 1 else ''})"
 
 
 def parse_fingerprint(value: str) -> int:
@@ -240,6 +279,11 @@ def _catalogue(store: Store, project: str, fps: list[int]) -> dict[int, dict[str
         """,
         {"project": project, "fps": fps},
     )
+    kinds = error_types(store, project, fps)
+    for r in rows:
+        named = kinds.get(int(r["fingerprint"]))
+        if named:
+            r["error_type"] = named[0][0]
     return {int(r["fingerprint"]): r for r in rows}
 
 
@@ -365,8 +409,20 @@ def fingerprint_detail(
     since: datetime | None = None,
     until: datetime | None = None,
     exemplars: int = 10,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
-    """One fingerprint: grouping components, per-version timeline, exemplar calls."""
+    """One fingerprint: grouping components, per-version timeline, exemplar calls.
+
+    The window [SINCE, UNTIL) (whole hours, as for every list) applies to the
+    failure counts, the timeline, the exemplars and each version's exemplar
+    trace ids; ``first_seen`` / ``last_seen`` stay the fingerprint's overall
+    first and last failure ("since when does this happen"), and every version
+    that ever had it is listed, with 0 failures when none fell in the window.
+    What the fingerprint is (its components, category, template, error types)
+    does not depend on the window. The timeline has every hour of the window
+    (``_filled_timeline``; NOW, default the current time, ends a window
+    without UNTIL), so an hour without failures reads as 0, not as absent.
+    """
     if not 1 <= exemplars <= 100:
         raise QueryError("exemplars must be between 1 and 100")
     _window(since, until)
@@ -413,7 +469,9 @@ def fingerprint_detail(
             components = json.loads(grouping[0]["components"] or "{}")
         except ValueError:
             components = {"raw": grouping[0]["components"]}
+    kinds = error_types(store, project, [fp]).get(fp, [])
     sel = Selection(project=project, since=since, until=until)
+    params = {**sel.params(), "fp": fp, "n": exemplars}
     timeline = store.query_dicts(
         f"""
         SELECT model_version, hour, sum(calls) AS failures
@@ -422,8 +480,11 @@ def fingerprint_detail(
         GROUP BY model_version, hour
         ORDER BY hour, model_version
         """,
-        {**sel.params(), "fp": fp},
+        params,
     )
+    # the exemplars come from the hours the counts cover (the rollups' whole
+    # hours), so every exemplar is one of the failures counted
+    in_hours = " ".join(f"AND {c}" for c in sel.call_times())
     # LIMIT 1 BY the call's identity drops replayed duplicates like FINAL
     # does, without merging the whole table (6x faster at 10M calls)
     examples = store.query_dicts(
@@ -432,17 +493,39 @@ def fingerprint_detail(
                http_status, finish_reason, message
         FROM {store.table("calls")}
         WHERE project = {{project:String}} AND fingerprint = {{fp:UInt64}} AND is_failure = 1
+              {in_hours}
         ORDER BY time DESC
         LIMIT 1 BY trace_id, span_id
         LIMIT {{n:UInt32}}
         """,
-        {"project": project, "fp": fp, "n": exemplars},
+        params,
     )
+    windowed = since is not None or until is not None
+    failures = {v["model_version"]: float(v["failures"]) for v in versions}
+    trace_ids = {v["model_version"]: list(v["trace_ids"]) for v in versions}
+    if windowed:
+        failures = dict.fromkeys(failures, 0.0)
+        for t in timeline:
+            failures[t["model_version"]] = failures.get(t["model_version"], 0.0) + t["failures"]
+        trace_ids = {
+            version: list(ids)
+            for version, ids in store.query(
+                f"""
+                SELECT model_version, groupUniqArray(10)(trace_id)
+                FROM {store.table("calls")}
+                WHERE project = {{project:String}} AND fingerprint = {{fp:UInt64}}
+                      AND is_failure = 1 {in_hours}
+                GROUP BY model_version
+                """,
+                params,
+            ).result_rows
+        }
     return {
         "fingerprint": fingerprint_hex(fp),
         "coarse_fingerprint": fingerprint_hex(head["coarse_fingerprint"]),
         "category": head["category"],
-        "error_type": head["error_type"],
+        "error_type": kinds[0][0] if kinds else head["error_type"],
+        "error_types": [{"error_type": k, "failures": _count(n)} for k, n in kinds],
         "error_code": head["error_code"],
         "call_site": head["call_site"],
         "template": head["template"],
@@ -450,27 +533,82 @@ def fingerprint_detail(
         "components": components,
         "first_seen": _iso(min(v["first_seen"] for v in versions)),
         "last_seen": _iso(max(v["last_seen"] for v in versions)),
-        "failures": _count(sum(v["failures"] for v in versions)),
+        "failures": _count(sum(failures.values())),
+        "window": {"since": _iso(since), "until": _iso(until)},
         "versions": [
             {
                 "model_version": v["model_version"],
                 "first_seen": _iso(v["first_seen"]),
                 "last_seen": _iso(v["last_seen"]),
-                "failures": _count(v["failures"]),
-                "trace_ids": sorted(v["trace_ids"]),
+                "failures": _count(failures.get(v["model_version"], 0.0)),
+                "trace_ids": sorted(trace_ids.get(v["model_version"], [])),
             }
             for v in versions
         ],
         "timeline": [
-            {
-                "model_version": t["model_version"],
-                "hour": _iso(t["hour"]),
-                "failures": _count(t["failures"]),
-            }
-            for t in timeline
+            {"model_version": version, "hour": _iso(hour), "failures": _count(n)}
+            for version, hour, n in _filled_timeline(
+                [(t["model_version"], _utc(t["hour"]), float(t["failures"])) for t in timeline],
+                since,
+                until,
+                now or datetime.now(UTC),
+            )
         ],
         "exemplars": [{k: _iso(v) for k, v in e.items()} for e in examples],
     }
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _hour(value: datetime) -> datetime:
+    return _utc(value).replace(minute=0, second=0, microsecond=0)
+
+
+def _filled_timeline(
+    points: list[tuple[str, datetime, float]],
+    since: datetime | None,
+    until: datetime | None,
+    now: datetime,
+) -> list[tuple[str, datetime, float]]:
+    """POINTS (version, hour, failures) with every hour of the window, empty ones as 0.
+
+    The hours are those the rollups read for [SINCE, UNTIL): from SINCE's
+    hour to the last hour that starts before UNTIL; an open end is the
+    first or last hour with failures, except that a window with SINCE and
+    no UNTIL runs to NOW's hour (it is "since then, up to now": the quiet
+    hours since the last failure are part of the answer). Each version
+    with failures in the window gets every hour, ordered by hour, then
+    version. Beyond MAX_FILLED_HOURS the latest hours are filled and the
+    earlier hours with failures are kept as they are.
+    """
+    if not points:
+        return []
+    first = min(h for _, h, _ in points)
+    last = max(h for _, h, _ in points)
+    start = _hour(since) if since is not None else first
+    if since is None and until is None:
+        end = last
+    else:
+        # no hour after NOW's has failures yet (nor one after UNTIL's)
+        end = max(_hour(now), last)
+        if until is not None:
+            end = min(end, _hour(_utc(until) - timedelta(microseconds=1)))
+    start = max(start, end - timedelta(hours=MAX_FILLED_HOURS - 1))
+    counts = {(version, hour): n for version, hour, n in points}
+    hours = {h for _, h, _ in points}
+    step = start
+    while step <= end:
+        hours.add(step)
+        step += timedelta(hours=1)
+    names = sorted({version for version, _, _ in points})
+    return [
+        (version, hour, counts.get((version, hour), 0.0))
+        for hour in sorted(hours)
+        for version in names
+        if (version, hour) in counts or start <= hour <= end
+    ]
 
 
 def _require_versions(store: Store, project: str, versions: list[str]) -> None:

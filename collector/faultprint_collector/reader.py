@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from faultprint_collector import queries
@@ -115,7 +116,7 @@ class Reader:
             {"since": since, "until": until, "call_site": call_site},
             lambda s: {
                 "versions": queries.list_versions(
-                    s, project, queries.parse_since(since), queries.parse_since(until), call_site
+                    s, project, *queries.parse_window(since, until), call_site
                 )
             },
         )["versions"]
@@ -125,8 +126,9 @@ class Reader:
 
         def local(s: Store) -> dict[str, Any]:
             args = dict(filters)
-            args["since"] = queries.parse_since(args.get("since"))
-            args["until"] = queries.parse_since(args.get("until"))
+            args["since"], args["until"] = queries.parse_window(
+                args.get("since"), args.get("until")
+            )
             return {"fingerprints": queries.list_fingerprints(s, project, **args)}
 
         return self.run("/api/fingerprints", filters, local)["fingerprints"]
@@ -139,22 +141,24 @@ class Reader:
         until: str | None = None,
         exemplars: int = 10,
     ) -> dict[str, Any]:
-        """One fingerprint: components, per-version timeline, exemplar calls."""
+        """One fingerprint: components, per-version timeline, exemplar calls; the
+        window [SINCE, UNTIL) limits the counts, the timeline and the exemplars."""
         try:
             value = queries.parse_fingerprint(fp)
         except queries.QueryError as exc:
             raise ReadError(str(exc)) from exc
+
+        def local(s: Store) -> dict[str, Any]:
+            now = datetime.now(UTC)
+            start, end = queries.parse_window(since, until, now)
+            return queries.fingerprint_detail(
+                s, project, value, since=start, until=end, exemplars=exemplars, now=now
+            )
+
         return self.run(
             f"/api/fingerprints/{value:016x}",
             {"since": since, "until": until, "exemplars": exemplars},
-            lambda s: queries.fingerprint_detail(
-                s,
-                project,
-                value,
-                since=queries.parse_since(since),
-                until=queries.parse_since(until),
-                exemplars=exemplars,
-            ),
+            local,
         )
 
     def compare(
@@ -177,20 +181,21 @@ class Reader:
             "until": until,
             "alpha": alpha,
         }
-        return self.run(
-            "/api/compare",
-            params,
-            lambda s: queries.compare(
+
+        def local(s: Store) -> dict[str, Any]:
+            start, end = queries.parse_window(since, until)
+            return queries.compare(
                 s,
                 project,
                 baseline,
                 candidate,
                 call_site=call_site,
-                since=queries.parse_since(since),
-                until=queries.parse_since(until),
+                since=start,
+                until=end,
                 alpha=alpha if alpha is not None else queries.DEFAULT_ALPHA,
-            ),
-        )
+            )
+
+        return self.run("/api/compare", params, local)
 
     def sql(self, statement: str, project: str, max_rows: int = 1000) -> dict[str, Any]:
         """Read-only SQL against the project's tables and views."""
@@ -202,15 +207,13 @@ class Reader:
         self, since: str | None, limit: int, project: str, until: str | None = None
     ) -> list[dict[str, Any]]:
         """Top failure fingerprints in the window."""
-        return self.run(
-            "/api/incidents",
-            {"since": since, "until": until, "limit": limit},
-            lambda s: {
-                "incidents": queries.list_incidents(
-                    s, project, queries.parse_since(since), limit, queries.parse_since(until)
-                )
-            },
-        )["incidents"]
+
+        def local(s: Store) -> dict[str, Any]:
+            start, end = queries.parse_window(since, until)
+            return {"incidents": queries.list_incidents(s, project, start, limit, end)}
+
+        params = {"since": since, "until": until, "limit": limit}
+        return self.run("/api/incidents", params, local)["incidents"]
 
     def check_project(self, project: str) -> str | None:
         """For a direct store read, whether PROJECT has calls: None when it has.

@@ -6,8 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from faultprint_collector import queries
+from faultprint_collector.analysis import fingerprint_info
 from faultprint_collector.analysis._reference import Call
+from faultprint_collector.ingest import CallRecord
 from faultprint_collector.store import Store
+from faultprint_collector.store._writer import insert_rows
 
 from tests.collector.analysis.conftest import T0, store_calls, synth_calls
 
@@ -122,3 +125,126 @@ def test_versions_are_first_and_last_seen_at_their_calls_not_their_hours(store: 
     assert seen["b"] == (b, b)
     by_site = queries.list_versions(store, "default", call_site="s")
     assert by_site[0]["last_seen"] == (T0 + timedelta(hours=3, minutes=40)).isoformat()
+
+
+def test_both_ends_of_a_window_are_read_against_one_now() -> None:
+    # one after the other, "1d" and "1d" were microseconds apart: a window
+    since, until = queries.parse_window("1d", "1d")
+    assert since is not None and since == until
+    now = datetime(2030, 5, 1, 12, tzinfo=UTC)
+    assert queries.parse_window("2h", "30m", now) == (
+        now - timedelta(hours=2),
+        now - timedelta(minutes=30),
+    )
+    assert queries.parse_window(None, "2030-05-01", now) == (None, datetime(2030, 5, 1, tzinfo=UTC))
+
+
+def _failures(store: Store, spec: list[tuple[str, datetime, str]], fp: int = 0x5EED) -> None:
+    """Failures of fingerprint FP as (version, time, error type), in that order."""
+    rows = [
+        CallRecord(
+            project="default",
+            time=when,
+            trace_id=f"{i + 1:032x}",
+            span_id=f"{i + 1:016x}",
+            model_version=version,
+            call_site="app.answer",
+            status="error",
+            is_failure=1,
+            category="api_error",
+            error_type=error_type,
+            error_code="rate_limit_exceeded",
+            message=f"rate limited {i}",
+            template="rate limited <num>",
+            fingerprint=fp,
+            coarse_fingerprint=fp,
+        ).row()
+        for i, (version, when, error_type) in enumerate(spec)
+    ]
+    insert_rows(store, rows)
+
+
+def test_a_fingerprints_window_limits_its_counts_and_exemplars(store: Store) -> None:
+    early = [("v1", T0 + timedelta(hours=1, minutes=k), "RateLimitError") for k in range(2)]
+    late = [("v2", T0 + timedelta(hours=10, minutes=k), "RateLimitError") for k in range(3)]
+    _failures(store, early + late)
+    whole = queries.fingerprint_detail(store, "default", 0x5EED)
+    assert whole["failures"] == 5 and len(whole["exemplars"]) == 5
+
+    d = queries.fingerprint_detail(store, "default", 0x5EED, since=T0 + timedelta(hours=5))
+    assert d["failures"] == 3
+    assert {v["model_version"]: v["failures"] for v in d["versions"]} == {"v1": 0, "v2": 3}
+    assert {e["model_version"] for e in d["exemplars"]} == {"v2"} and len(d["exemplars"]) == 3
+    assert {v["model_version"]: len(v["trace_ids"]) for v in d["versions"]} == {"v1": 0, "v2": 3}
+    # the fingerprint's own first and last failure, whatever the window
+    assert d["first_seen"] == whole["first_seen"] == (T0 + timedelta(hours=1)).isoformat()
+
+    empty = queries.fingerprint_detail(
+        store, "default", 0x5EED, since=T0 + timedelta(hours=3), until=T0 + timedelta(hours=5)
+    )
+    assert (empty["failures"], empty["exemplars"], empty["timeline"]) == (0, [], [])
+
+
+def test_a_fingerprints_timeline_has_its_empty_hours_as_zero(store: Store) -> None:
+    early = [("v1", T0 + timedelta(hours=1, minutes=k), "RateLimitError") for k in range(2)]
+    late = [("v2", T0 + timedelta(hours=10, minutes=k), "RateLimitError") for k in range(3)]
+    _failures(store, early + late)
+
+    def series(d: dict, version: str) -> list[tuple[str, int]]:
+        return [(t["hour"], t["failures"]) for t in d["timeline"] if t["model_version"] == version]
+
+    def hours(first: int, last: int) -> list[str]:
+        return [(T0 + timedelta(hours=h)).isoformat() for h in range(first, last + 1)]
+
+    # no window: from the first to the last hour with failures, every version
+    whole = queries.fingerprint_detail(store, "default", 0x5EED)
+    assert series(whole, "v1") == list(zip(hours(1, 10), [2] + [0] * 9, strict=True))
+    assert series(whole, "v2") == list(zip(hours(1, 10), [0] * 9 + [3], strict=True))
+    # a window: its hours, and only the versions with failures in it
+    d = queries.fingerprint_detail(
+        store,
+        "default",
+        0x5EED,
+        since=T0 + timedelta(hours=4, minutes=30),
+        until=T0 + timedelta(hours=12),
+    )
+    assert {t["model_version"] for t in d["timeline"]} == {"v2"}
+    assert series(d, "v2") == list(zip(hours(4, 11), [0] * 6 + [3, 0], strict=True))
+    # a window open at its end runs to the current hour
+    now = T0 + timedelta(hours=14, minutes=5)
+    d = queries.fingerprint_detail(store, "default", 0x5EED, since=T0 + timedelta(hours=9), now=now)
+    assert series(d, "v2") == list(zip(hours(9, 14), [0, 3, 0, 0, 0, 0], strict=True))
+
+
+def test_a_fingerprints_error_type_is_its_most_frequent(store: Store) -> None:
+    # the minority first: the catalogue keeps whichever type it met first
+    _failures(
+        store,
+        [("v1", T0 + timedelta(minutes=k), "APIStatusError") for k in range(2)]
+        + [("v1", T0 + timedelta(minutes=10 + k), "RateLimitError") for k in range(3)],
+    )
+    d = queries.fingerprint_detail(store, "default", 0x5EED)
+    assert d["error_type"] == "RateLimitError"
+    assert d["error_types"] == [
+        {"error_type": "RateLimitError", "failures": 3},
+        {"error_type": "APIStatusError", "failures": 2},
+    ]
+    info = fingerprint_info(store, "default", [0x5EED])[0x5EED]
+    assert (info["error_type"], info["error_types"]) == (
+        "RateLimitError",
+        ["RateLimitError", "APIStatusError"],
+    )
+    (listed,) = queries.list_fingerprints(store, "default")
+    assert listed["error_type"] == "RateLimitError"
+
+
+def test_a_fingerprint_with_several_error_types_says_so() -> None:
+    assert queries.error_type_label([]) == ""
+    assert queries.error_type_label(["RateLimitError"]) == "RateLimitError"
+    assert queries.error_type_label(["RateLimitError", "APIStatusError"]) == (
+        "RateLimitError (+1 other)"
+    )
+    assert queries.error_type_label(["a.B", "C", "D"]) == "a.B (+2 others)"
+    assert queries.error_type_label(["openai.RateLimitError", "C"], short=True) == (
+        "RateLimitError +1"
+    )

@@ -16,6 +16,7 @@ from faultprint_collector.analysis._compare import (
     MIN_FAILURES,
     compare_metrics,
     compare_versions,
+    concerns,
     fingerprint_hex,
 )
 from faultprint_collector.analysis._render import render_markdown, render_table
@@ -29,6 +30,7 @@ from faultprint_collector.analysis._rules import (
 )
 from faultprint_collector.analysis._sql import (
     Selection,
+    error_types,
     fingerprint_info,
     mode_counts,
     mode_exposure,
@@ -46,6 +48,8 @@ __all__ = [
     "Selection",
     "compare_metrics",
     "compare_versions",
+    "concerns",
+    "error_types",
     "evaluate_rules",
     "fingerprint_hex",
     "fingerprint_info",

@@ -73,6 +73,7 @@ __all__ = [
     "MIN_FAILURES",
     "compare_metrics",
     "compare_versions",
+    "concerns",
     "fingerprint_hex",
 ]
 
@@ -467,6 +468,42 @@ def _verdict(r: dict[str, Any], same_modes: str = "the same failure modes") -> s
             f"({spread['delta']:+.2f} effective modes, p={spread['p_value']:.3g})"
         )
     return "; ".join(parts)
+
+
+def concerns(result: Mapping[str, Any]) -> list[str]:
+    """What in a comparison RESULT speaks against the candidate, or stops a
+    verdict; empty when nothing does.
+
+    Only the comparison's own findings, at its own thresholds: no verdict
+    (not enough data, modes not comparable), a significantly higher failure
+    rate, new modes, modes significantly more frequent, the failure mix
+    shifted as the verdict reports it (JSD above ``JSD_NOTEWORTHY`` on a
+    judged mix), failures spread over significantly more modes. Vanished
+    modes and modes that became rarer are not concerns. For a view that must
+    not show a regression as a pass (a colour people skim).
+    """
+    if not result["enough_data"]:
+        return ["not enough data for a verdict"]
+    out = []
+    change = result["failure_rate_change"]
+    if change["significant"] and change["delta"] > 0:
+        out.append("the candidate fails significantly more often")
+    if not result["modes_judged"]:
+        out.append("failure modes not compared (grouped by different fingerprint strategies)")
+    if result["new_modes"]:
+        out.append(f"{len(result['new_modes'])} new failure mode(s)")
+    rising = [m for m in result["changed_modes"] if m["candidate_rate"] > m["baseline_rate"]]
+    if rising:
+        ratios = [m["rate_ratio"] for m in rising if m.get("rate_ratio") is not None]
+        most = f", up to {max(ratios):.1f}x as frequent" if ratios else ""
+        out.append(f"{len(rising)} failure mode(s) significantly more frequent{most}")
+    jsd = result.get("jsd")
+    if result["mix_judged"] and jsd is not None and jsd > JSD_NOTEWORTHY:
+        out.append(f"failure mix shifted (JSD {jsd:.2f})")
+    spread = result["effective_modes_change"]
+    if result["mix_judged"] and spread["significant"] and spread["delta"] > 0:
+        out.append(f"failures spread over more modes ({spread['delta']:+.2f} effective modes)")
+    return out
 
 
 def compare_versions(

@@ -8,7 +8,7 @@ validation) with the reason, never a 500.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response
@@ -23,6 +23,7 @@ from faultprint_collector.analysis._adhoc import (
     run_readonly_sql,
 )
 from faultprint_collector.api._auth import caller_project
+from faultprint_collector.api._counters import COUNTERS
 from faultprint_collector.api._reads import run_read
 from faultprint_collector.ingest._records import MAX_CALL_SITE_CHARS, MAX_VERSION_CHARS
 from faultprint_collector.queries import (
@@ -43,11 +44,18 @@ router = APIRouter(prefix="/api")
 _TIME = "a duration ago (30m, 24h, 7d) or an ISO timestamp"
 
 
-def _time(value: str | None, name: str) -> datetime | None:
+def _time(value: str | None, name: str, now: datetime) -> datetime | None:
     try:
-        return parse_since(value)
+        return parse_since(value, now)
     except QueryError as exc:
         raise HTTPException(400, f"{name}: {exc}") from exc
+
+
+def _times(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
+    """SINCE and UNTIL against one "now" (``since=1d&until=1d`` is an empty window,
+    a 400, not one of a few microseconds); a bad one is a 400 naming it."""
+    now = datetime.now(UTC)
+    return _time(since, "since", now), _time(until, "until", now)
 
 
 async def _with_note(
@@ -91,14 +99,7 @@ async def versions(
     Calls and failures are weighted counts: integers when whole (always,
     without sampling), numbers with up to 3 decimals otherwise. An empty
     list has a ``note`` when the caller's project has no calls at all."""
-    rows = await _run(
-        request,
-        list_versions,
-        project,
-        _time(since, "since"),
-        _time(until, "until"),
-        call_site,
-    )
+    rows = await _run(request, list_versions, project, *_times(since, until), call_site)
     return await _with_note(request, "versions", rows, project)
 
 
@@ -115,9 +116,8 @@ async def incidents(
     """The most frequent failure fingerprints in [since, until) (whole hours), with
     first/last seen and an example. A since not earlier than until is a 400; an
     empty list has a ``note`` when the caller's project has no calls at all."""
-    rows = await _run(
-        request, list_incidents, project, _time(since, "since"), limit, _time(until, "until")
-    )
+    start, end = _times(since, until)
+    rows = await _run(request, list_incidents, project, start, limit, end)
     return await _with_note(request, "incidents", rows, project)
 
 
@@ -134,6 +134,7 @@ async def fingerprints(
 ) -> dict[str, Any]:
     """Fingerprints with their failures in the window, filtered by version, call
     site and category."""
+    start, end = _times(since, until)
     rows = await _run(
         request,
         list_fingerprints,
@@ -141,8 +142,8 @@ async def fingerprints(
         version=version,
         call_site=call_site,
         category=category,
-        since=_time(since, "since"),
-        until=_time(until, "until"),
+        since=start,
+        until=end,
         limit=limit,
     )
     return {"fingerprints": rows}
@@ -162,19 +163,27 @@ async def fingerprint(
     project: str = Depends(caller_project),
 ) -> dict[str, Any]:
     """Why calls share this fingerprint (its components), when it happened on each
-    model version, and example calls with trace ids and messages."""
+    model version, and example calls with trace ids and messages.
+
+    The window (whole hours) applies to the failure counts, the timeline
+    (every hour of the window, 0 when it had no failure), the exemplars and
+    each version's trace ids; ``first_seen`` / ``last_seen`` are the
+    fingerprint's overall first and last failure. ``error_type`` is its most
+    frequent error type, ``error_types`` all of them with their failures."""
     try:
         value = parse_fingerprint(fp)
     except QueryError as exc:
         raise HTTPException(400, str(exc)) from exc
+    now = datetime.now(UTC)
     return await _run(
         request,
         fingerprint_detail,
         project,
         value,
-        since=_time(since, "since"),
-        until=_time(until, "until"),
+        since=_time(since, "since", now),
+        until=_time(until, "until", now),
         exemplars=exemplars,
+        now=now,
     )
 
 
@@ -191,6 +200,7 @@ async def compare_endpoint(
 ) -> dict[str, Any]:
     """Failure-rate change, failure-mix divergence, new / vanished / changed modes
     (Benjamini–Hochberg corrected), a verdict and notes."""
+    start, end = _times(since, until)
     return await _run(
         request,
         compare,
@@ -198,8 +208,8 @@ async def compare_endpoint(
         baseline,
         candidate,
         call_site=call_site,
-        since=_time(since, "since"),
-        until=_time(until, "until"),
+        since=start,
+        until=end,
         alpha=alpha,
     )
 
@@ -251,9 +261,10 @@ async def sql(
 @router.get("/stats", summary="Collector self-metrics")
 async def stats(request: Request) -> dict[str, Any]:
     """Counters of what this collector accepted, rejected and wrote, and the read
-    queries running now."""
+    queries running now; every counter is present, 0 until it first counts."""
     state = request.app.state.faultprint
     return {
+        **dict.fromkeys(COUNTERS, 0),
         **state.stats,
         "rows_written": state.writer.rows_written,
         "inserts": state.writer.inserts,

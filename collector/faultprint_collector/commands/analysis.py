@@ -185,8 +185,13 @@ def _headline(d: dict[str, Any]) -> list[str]:
 
     Only the parts that say something: an error type that repeats the
     category (``invalid_output · invalid_output``) or is empty is left out.
+    The error type is the most frequent one, with how many others the
+    fingerprint's failures have (``RateLimitError (+1 other)``).
     """
-    kind = d["error_type"] or d["error_code"]
+    from faultprint_collector.queries import error_type_label
+
+    types = [str(k.get("error_type", "")) for k in d.get("error_types") or []]
+    kind = error_type_label([t for t in types if t]) or d["error_type"] or d["error_code"]
     parts = [d["category"], kind if kind != d["category"] else "", d["call_site"]]
     return [part for part in parts if part]
 
@@ -195,8 +200,12 @@ def show(
     fp: str = typer.Argument(..., help="Fingerprint (16 hex digits)."),
     url: str = typer.Option(None, help="Read through the collector at this URL."),
     store: str = typer.Option(None, help="Read this store directly (directory or URL)."),
-    since: str = typer.Option(None, help=f"Timeline start: {TIME_HELP}."),
-    until: str = typer.Option(None, help=f"Timeline end: {TIME_HELP}."),
+    since: str = typer.Option(
+        None, help=f"Window start (failures, timeline and exemplars): {TIME_HELP}."
+    ),
+    until: str = typer.Option(
+        None, help=f"Window end (failures, timeline and exemplars): {TIME_HELP}."
+    ),
     exemplars: int = typer.Option(5, min=1, max=100, help="How many example calls."),
     fmt: str = typer.Option("table", "--format", help="table or json."),
     project: str = project_option(),
@@ -224,7 +233,9 @@ def show(
     out(f"[bold]fingerprint {d['fingerprint']}[/]  (coarse {d['coarse_fingerprint']})", True)
     out(" · ".join(_headline(d)))
     out(f"template: {d['template']}")
-    out(f"failures: {d['failures']:,}   first seen {d['first_seen']}   last seen {d['last_seen']}")
+    window = d.get("window") or {}
+    counted = "failures in the window" if window.get("since") or window.get("until") else "failures"
+    out(f"{counted}: {d['failures']:,}   first seen {d['first_seen']}   last seen {d['last_seen']}")
     out("")
     out(f"[bold]grouping components[/] (strategy {d['strategy'] or '?'}):", True)
     for key, value in (d["components"] or {}).items():
@@ -250,9 +261,11 @@ def show(
         ),
         title="per model version",
     )
-    if d["timeline"]:
+    # the timeline has every hour of the window, 0 when it had no failure
+    busy = [t for t in d["timeline"] if t["failures"]]
+    if busy:
         per_version: dict[str, list[str]] = {}
-        for t in d["timeline"][-48 * max(1, len(d["versions"])) :]:
+        for t in busy[-48 * max(1, len(d["versions"])) :]:
             per_version.setdefault(t["model_version"], []).append(
                 f"{t['hour'][5:13]}h:{t['failures']}"
             )

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from faultprint_collector.analysis import Selection, fingerprint_info, mode_counts
+from faultprint_collector.analysis import Selection, concerns, fingerprint_info, mode_counts
 from faultprint_collector.api._auth import KeyRing, caller_project
 from faultprint_collector.api._reads import run_read
 from faultprint_collector.ingest._records import MAX_VERSION_CHARS
@@ -24,6 +24,7 @@ from faultprint_collector.queries import (
     NotFound,
     QueryError,
     compare,
+    error_type_label,
     fingerprint_detail,
     grouping_note,
     list_versions,
@@ -40,6 +41,26 @@ router = APIRouter(include_in_schema=False)
 #: the UI's cookie holding an API key, when the collector requires keys
 KEY_COOKIE = "faultprint_key"
 WINDOWS = {"24h": "last 24 hours", "7d": "last 7 days", "30d": "last 30 days", "": "all time"}
+
+
+def novelty_help(window: str) -> str:
+    """What the novelty column means for WINDOW, as ``_mode_stats`` computes it.
+
+    A mode counts as new when its fingerprint was first seen (on any
+    version) no earlier than the start of the window's first hour; with no
+    window ("all time"), no earlier than the start of the version's own
+    first hour with calls, so the all-time figure is the share of the modes
+    a version brought, not of modes first seen "in the window".
+    """
+    if window:
+        return (
+            "share of this version's failures in fingerprints first seen (on any version) "
+            "within this window, counted from the start of its first hour"
+        )
+    return (
+        "share of this version's failures in fingerprints first seen (on any version) "
+        "no earlier than this version's first hour with calls: the failure modes it brought"
+    )
 
 
 class NeedsKey(Exception):
@@ -191,6 +212,7 @@ async def overview(
             "grouping_note": grouping_note(versions),
             "recent": recent,
             "chart": chart,
+            "novelty_help": novelty_help(window),
         },
     )
 
@@ -227,7 +249,8 @@ def _mode_rows(
 def _mode_label(fp: int, mode: dict[str, Any]) -> str:
     """A short name for a mode: fingerprint prefix, call site, error kind."""
     site = (mode.get("call_site") or "").rsplit(".", 1)[-1]
-    kind = (mode.get("error_type") or "").rsplit(".", 1)[-1]
+    types = mode.get("error_types") or [mode.get("error_type") or ""]
+    kind = error_type_label([t for t in types if t], short=True)
     return f"{fp:016x}"[:6] + f" {site} · {kind or mode.get('category', '?')}"
 
 
@@ -255,6 +278,7 @@ async def compare_page(
         "window": window,
         "result": None,
         "error": None,
+        "novelty_help": novelty_help(window),
     }
     status = 200
     if baseline and candidate:
@@ -270,6 +294,7 @@ async def compare_page(
             status = 404
         else:
             context["result"] = result
+            context["concerns"] = concerns(result)
             context["rates_chart"] = _svg.rate_bars(
                 [
                     _svg.RateBar(
@@ -321,10 +346,19 @@ async def fingerprint_page(
         hour = datetime.fromisoformat(point["hour"])
         series.setdefault(point["model_version"], []).append((hour, float(point["failures"])))
     chart = _svg.timeline(series, title="Failures per hour, per model version")
+    kinds = [k["error_type"] for k in detail.get("error_types", [])]
     return _render(
         request,
         "fingerprint.html",
-        {"project": project, "fp": detail, "chart": chart},
+        {
+            "project": project,
+            "fp": detail,
+            "chart": chart,
+            "error_type": error_type_label(kinds) or detail["error_type"],
+            "error_types_title": ", ".join(
+                f"{k['error_type']}: {k['failures']:,}" for k in detail.get("error_types", [])
+            ),
+        },
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from html import escape
 
 __all__ = [
@@ -170,8 +170,15 @@ def timeline(
     title: str,
     width: int = 720,
     height: int = 200,
+    step: timedelta = timedelta(hours=1),
 ) -> str:
-    """Bars per time bucket, one colour per series (e.g. failures per hour per version)."""
+    """Bars per time bucket of length STEP, one colour per series (e.g. failures per
+    hour per version).
+
+    The time axis is proportional: every bucket from the first to the last
+    has its slot, so a quiet stretch between two bursts is as wide as it
+    lasted, whether or not the series carry its buckets as zeros.
+    """
     left, bottom, top_pad = 48, 34, 30
     buckets = sorted({t for points in series.values() for t, _ in points})
     names = sorted(series)
@@ -185,29 +192,31 @@ def timeline(
     if not buckets:
         body.append(_text(left, height / 2, "no data in this window"))
         return _svg(width, height, title, body, "timeline")
-    values = {name: dict(points) for name, points in series.items()}
+    first = buckets[0]
+    slots = int((buckets[-1] - first) / step) + 1
     peak = max(v for points in series.values() for _, v in points) or 1.0
     plot_h = height - bottom - top_pad - 8
     plot_w = width - left - 10
-    slot = plot_w / len(buckets)
+    slot = plot_w / slots
     bar_w = max(1.0, min(40.0, slot * 0.8 / max(1, len(names))))
     base = height - bottom
     body.append(f'<line x1="{left}" y1="{base}" x2="{width - 10}" y2="{base}" stroke="#999"/>')
     body.append(_text(left - 6, base - plot_h + 4, f"{peak:,.0f}", "end", 10))
     body.append(_text(left - 6, base, "0", "end", 10))
-    label_every = max(1, len(buckets) // 6)
-    for i, t in enumerate(buckets):
-        x0 = left + i * slot + (slot - bar_w * len(names)) / 2
-        for k, name in enumerate(names):
-            v = values[name].get(t, 0.0)
+    for k, name in enumerate(names):
+        for t, v in series[name]:
+            if v <= 0:  # an empty bucket is the gap its slot leaves
+                continue
+            i = int((t - first) / step)
+            x0 = left + i * slot + (slot - bar_w * len(names)) / 2
             h = plot_h * v / peak
             body.append(
                 f'<rect x="{x0 + k * bar_w:.1f}" y="{base - h:.1f}" width="{bar_w:.1f}" '
                 f'height="{h:.1f}" fill="{PALETTE[k % len(PALETTE)]}">'
                 f"<title>{escape(name)} {t:%Y-%m-%d %H:%M}: {v:,.0f}</title></rect>"
             )
-        if i % label_every == 0:
-            body.append(
-                _text(left + i * slot + slot / 2, base + 14, f"{t:%m-%d %H:%M}", "middle", 10)
-            )
+    label_every = max(1, slots // 6)
+    for i in range(0, slots, label_every):
+        t = first + i * step
+        body.append(_text(left + i * slot + slot / 2, base + 14, f"{t:%m-%d %H:%M}", "middle", 10))
     return _svg(width, height, title, body, "timeline")

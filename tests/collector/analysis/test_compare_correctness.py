@@ -16,6 +16,7 @@ from faultprint_collector.analysis import (
     Selection,
     compare_metrics,
     compare_versions,
+    concerns,
     evaluate_rules,
     parse_rules,
     version_metrics,
@@ -514,3 +515,44 @@ def test_a_sampled_candidate_counts_for_what_it_says_about_the_rate(store: Store
     assert r["failure_rate_change"]["significant"]
     assert r["candidate"]["failure_rate_ci"][0] > 0.0015
     assert evaluate_rules(parse_rules("rate-increase"), r)[0].tripped
+
+
+def _counts_only(modes: dict[int, float], n: float) -> dict[str, float]:
+    """Unsampled metrics of a version with N calls and MODES' failures."""
+    f = sum(modes.values())
+    return {"calls": n, "failures": f, "failure_rate": f / n, "calls_sq": n}
+
+
+def test_a_mode_that_rose_is_a_concern_even_with_the_mix_and_rate_steady() -> None:
+    base = {1: 1000.0, 2: 20.0}
+    cand = {1: 1000.0, 2: 80.0}
+    r = compare_metrics(
+        "a", "b", _counts_only(base, 100_000), _counts_only(cand, 100_000), base, cand
+    )
+    assert not r["failure_rate_change"]["significant"] and r["jsd"] < 0.1
+    assert not r["new_modes"]
+    assert concerns(r) == ["1 failure mode(s) significantly more frequent, up to 4.0x as frequent"]
+
+
+def test_modes_that_only_fell_are_no_concern() -> None:
+    base = {1: 1000.0, 2: 80.0}
+    cand = {1: 1000.0, 2: 20.0}
+    r = compare_metrics(
+        "a", "b", _counts_only(base, 100_000), _counts_only(cand, 100_000), base, cand
+    )
+    assert [m["rate_ratio"] for m in r["changed_modes"]] == [0.25]
+    assert concerns(r) == []
+
+
+def test_a_shifted_mix_and_no_verdict_are_concerns() -> None:
+    base = {1: 200.0, 2: 200.0}
+    cand = {1: 200.0, 3: 200.0}
+    r = compare_metrics(
+        "a", "b", _counts_only(base, 10_000), _counts_only(cand, 10_000), base, cand
+    )
+    assert any(c.startswith("failure mix shifted (JSD 0.") for c in concerns(r))
+    canary = {1: 2.0}
+    small = compare_metrics(
+        "a", "b", _counts_only(base, 10_000), _counts_only(canary, 50), base, canary
+    )
+    assert concerns(small) == ["not enough data for a verdict"]

@@ -99,6 +99,40 @@ def test_one_fingerprint_has_components_timeline_and_exemplars(api: CollectorPro
     assert all(len(e["trace_id"]) == 32 and "parse" in e["message"] for e in d["exemplars"])
 
 
+def test_one_fingerprints_window_limits_counts_and_exemplars(api: CollectorProcess) -> None:
+    """An incident review asks for the calls of the incident's hours: since/until
+    limit the failures and the exemplars, not only the timeline."""
+    fps = get(api, "/api/fingerprints", version="v2").json()["fingerprints"]
+    fp = next(f for f in fps if "parse" in f["template"])["fingerprint"]
+    later = get(api, f"/api/fingerprints/{fp}", since="2030-01-01").json()
+    assert (later["failures"], later["exemplars"], later["timeline"]) == (0, [], [])
+    assert {v["model_version"]: v["failures"] for v in later["versions"]} == {"v1": 0, "v2": 0}
+    assert all(v["trace_ids"] == [] for v in later["versions"])
+    # the calls are ten minutes old: a window of the last day holds them all
+    recent = get(api, f"/api/fingerprints/{fp}", since="1d").json()
+    assert recent["failures"] == 40 and len(recent["exemplars"]) == 10
+    assert recent["first_seen"] == later["first_seen"]
+
+
+def test_stats_name_every_counter_from_the_start(collector: CollectorProcess) -> None:
+    stats = httpx.get(f"{collector.url}/api/stats", timeout=30).json()
+    counters = (
+        "accepted_spans",
+        "rejected_spans",
+        "repeated_spans",
+        "rejected_requests",
+        "duplicate_requests",
+        "rate_limited_requests",
+        "spool_full_responses",
+        "spool_errors",
+        "busy_responses",
+        "rows_written",
+        "inserts",
+        "reads_in_flight",
+    )
+    assert {name: stats.get(name) for name in counters} == dict.fromkeys(counters, 0)
+
+
 def test_compare_reports_the_new_modes(api: CollectorProcess) -> None:
     r = get(api, "/api/compare", baseline="v1", candidate="v2").json()
     for side in ("baseline", "candidate"):
@@ -180,6 +214,12 @@ def test_projects_are_isolated(api: CollectorProcess) -> None:
         ("/api/compare", {"baseline": "v1", "candidate": "v2", "since": "99999999d"}, 400),
         ("/api/incidents", {"limit": 5000}, 422),
         ("/api/incidents", {"since": "1h", "until": "2h"}, 400),
+        # both read against one "now": the same time, an empty window
+        ("/api/incidents", {"since": "1d", "until": "1d"}, 400),
+        ("/api/versions", {"since": "30m", "until": "30m"}, 400),
+        ("/api/fingerprints", {"since": "2h", "until": "2h"}, 400),
+        ("/api/fingerprints/00000000000000ab", {"since": "1d", "until": "1d"}, 400),
+        ("/api/compare", {"baseline": "v1", "candidate": "v2", "since": "1d", "until": "1d"}, 400),
         ("/api/incidents", {"since": "1d", "until": "yesterday"}, 400),
         ("/api/incidents", {"until": "99999w"}, 400),
         # durations whose date the store cannot hold (year ~110)

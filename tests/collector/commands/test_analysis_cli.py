@@ -263,3 +263,21 @@ def test_sql_counts_through_a_collector_print_as_integers(live: CollectorProcess
     )
     out = _ok(faultprint("sql", query, "--url", live.url, "--format", "tsv"))
     assert out.splitlines()[1:] == ["canary\t70", "json-v1\t2", "stable\t25"]
+
+
+def test_show_counts_and_exemplars_only_the_window(failure_store: Path) -> None:
+    """``show --since/--until`` limits the failures and the exemplars, not only the
+    timeline: an incident review asks for the calls of the incident's hours."""
+    fp = f"{next(iter(FAILURES)):016x}"
+    store = str(failure_store)
+    # the store's calls are minutes old: a window that ended hours ago has none
+    before = json.loads(
+        _ok(faultprint("show", fp, "--store", store, "--until", "3h", "--format", "json"))
+    )
+    assert before["failures"] == 0 and before["exemplars"] == [] and before["timeline"] == []
+    assert [v["failures"] for v in before["versions"]] == [0]
+    assert before["first_seen"]  # the fingerprint's own first failure, whatever the window
+    recent = json.loads(
+        _ok(faultprint("show", fp, "--store", store, "--since", "1d", "--format", "json"))
+    )
+    assert recent["failures"] == 5 and len(recent["exemplars"]) == 5

@@ -92,3 +92,42 @@ def test_the_sparkline_holds_the_hour_the_window_starts_in(store: Store) -> None
     assert (sum(p[1] for p in points), sum(p[2] for p in points)) == (3, 1)
     assert (version["calls"], version["failures"]) == (3, 1)
     assert _sparkline_series(points, since) == [0.5, 0.0]
+
+
+def _verdict(url: str, **params: str) -> tuple[str, str]:
+    """The compare page's verdict box: its class, and all it says."""
+    page = httpx.get(f"{url}/compare", params=params, timeout=30)
+    assert page.status_code == 200
+    section = page.text.split('<section class="verdict ', 1)[1].split("</section>", 1)[0]
+    return section.split('"', 1)[0], section
+
+
+def test_compare_page_does_not_show_modes_that_rose_as_a_pass(
+    collector: CollectorProcess,
+) -> None:
+    """The same failure rate, no new mode, but one mode ten times as frequent and
+    the mix shifted: the box said so in words, framed in the green of a pass."""
+    send(collector.url, version_spans("v1", 2000, {"parse": 40, "ratelimit": 4}, seed=1))
+    send(collector.url, version_spans("v2", 2000, {"parse": 4, "ratelimit": 40}, seed=2))
+    wait_for_calls(collector.url, 4000)
+    kind, text = _verdict(collector.url, baseline="v1", candidate="v2")
+    assert kind == "warn"
+    assert "significantly more frequent, up to 10.0x" in text and "failure mix shifted" in text
+    # the other way round, the parse failures rose ten times: a warning too
+    assert _verdict(collector.url, baseline="v2", candidate="v1")[0] == "warn"
+
+
+def test_the_novelty_tooltip_says_what_each_window_counts(collector: CollectorProcess) -> None:
+    """All time, novelty counts from a version's own first hour (the modes it
+    brought), not from a window that has no start."""
+    send(collector.url, version_spans("v1", 50, {"parse": 5}, seed=1))
+    wait_for_calls(collector.url, 50)
+
+    def title(window: str) -> str:
+        page = httpx.get(f"{collector.url}/", params={"window": window}, timeout=30)
+        assert page.status_code == 200
+        return page.text.split(">Novelty</th>", 1)[0].rsplit('title="', 1)[1].split('"', 1)[0]
+
+    assert "this version&#39;s first hour with calls" in title("")
+    assert "in this window" not in title("") and "window" not in title("")
+    assert "within this window" in title("7d")
