@@ -21,6 +21,18 @@ def post(collector: CollectorProcess, body: bytes) -> httpx.Response:
     return httpx.post(f"{collector.url}/v1/traces", content=body, headers=PROTOBUF, timeout=30)
 
 
+def _stored_after_stop(collector: CollectorProcess, store_dir: str) -> tuple[int, int]:
+    """Stop the collector; (rows in calls, occurrences in the catalogue) of its store."""
+    assert collector.stop() in (0, -signal.SIGTERM)
+    store = open_store(store_dir)
+    try:
+        rows = store.query("SELECT count() FROM calls").result_rows[0][0]
+        occurrences = store.query("SELECT sum(occurrences) FROM fingerprint_catalog").result_rows
+    finally:
+        store.close()
+    return rows, occurrences[0][0]
+
+
 def test_a_request_larger_than_the_whole_spool_gets_413(
     start_collector: Callable[..., CollectorProcess],
 ) -> None:
@@ -76,15 +88,7 @@ def test_a_retried_request_is_stored_once(
     first, retry = post(collector, body), post(collector, body)
     assert first.status_code == retry.status_code == 200
     assert ExportTraceServiceResponse.FromString(retry.content).partial_success.rejected_spans == 0
-    assert collector.stop() in (0, -signal.SIGTERM)
-    store = open_store(store_dir)
-    try:
-        rows = store.query("SELECT count() FROM calls").result_rows[0][0]
-        occurrences = store.query("SELECT sum(occurrences) FROM fingerprint_catalog").result_rows[
-            0
-        ][0]
-    finally:
-        store.close()
+    rows, occurrences = _stored_after_stop(collector, store_dir)
     assert rows == len(ids)
     assert occurrences == 10
 
@@ -104,15 +108,7 @@ def test_identical_requests_arriving_together_are_stored_and_counted_once(
     stats = httpx.get(f"{collector.url}/api/stats", timeout=10).json()
     assert stats["accepted_spans"] == len(ids)
     assert stats["duplicate_requests"] == 3
-    assert collector.stop() in (0, -signal.SIGTERM)
-    store = open_store(store_dir)
-    try:
-        rows = store.query("SELECT count() FROM calls").result_rows[0][0]
-        occurrences = store.query("SELECT sum(occurrences) FROM fingerprint_catalog").result_rows[
-            0
-        ][0]
-    finally:
-        store.close()
+    rows, occurrences = _stored_after_stop(collector, store_dir)
     assert rows == len(ids)
     assert occurrences == len(ids) // 5
 

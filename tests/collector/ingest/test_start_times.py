@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -134,6 +135,15 @@ def test_decode_body_reads_the_collectors_clock() -> None:
     assert (batch.records, batch.rejected) == ([], 1)
 
 
+def _sent(collector, req: ExportTraceServiceRequest) -> Any:
+    """Post ``req`` to the collector; the partial success of its 200 answer."""
+    response = httpx.post(
+        f"{collector.url}/v1/traces", content=req.SerializeToString(), headers=PROTOBUF, timeout=60
+    )
+    assert response.status_code == 200
+    return ExportTraceServiceResponse.FromString(response.content).partial_success
+
+
 def test_the_collector_rejects_times_it_cannot_keep_and_stores_the_rest(collector) -> None:
     now = datetime.fromtimestamp(time.time(), tz=UTC)
     starts = (
@@ -142,12 +152,7 @@ def test_the_collector_rejects_times_it_cannot_keep_and_stores_the_rest(collecto
         datetime(2200, 1, 1, tzinfo=UTC),
         now + 3 * DAY,
     )
-    req = _request_starting_at(*starts)
-    response = httpx.post(
-        f"{collector.url}/v1/traces", content=req.SerializeToString(), headers=PROTOBUF, timeout=30
-    )
-    assert response.status_code == 200
-    partial = ExportTraceServiceResponse.FromString(response.content).partial_success
+    partial = _sent(collector, _request_starting_at(*starts))
     assert partial.rejected_spans == 3
     assert "start time out of range" in partial.error_message
     collector.wait_stored()
@@ -169,11 +174,6 @@ def test_the_collector_keeps_what_its_configured_retention_keeps(start_collector
         env={"FAULTPRINT_RETENTION_DAYS": "365", "FAULTPRINT_DECODE_WORKERS": workers}
     )
     now = datetime.fromtimestamp(time.time(), tz=UTC)
-    req = _request_starting_at(now - 200 * DAY, now - 400 * DAY)
-    response = httpx.post(
-        f"{collector.url}/v1/traces", content=req.SerializeToString(), headers=PROTOBUF, timeout=60
-    )
-    assert response.status_code == 200
-    partial = ExportTraceServiceResponse.FromString(response.content).partial_success
+    partial = _sent(collector, _request_starting_at(now - 200 * DAY, now - 400 * DAY))
     assert partial.rejected_spans == 1
     assert "retention of 365 days" in partial.error_message
