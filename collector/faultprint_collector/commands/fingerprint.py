@@ -18,6 +18,7 @@ from faultprint_collector.fingerprinting import (
     fingerprint,
     line_fingerprint,
 )
+from faultprint_collector.ingest import CALL_COLUMNS
 
 __all__ = ["KNOWN_FIELDS", "BadRecord", "record_from_json", "register", "run", "unknown_fields"]
 
@@ -56,37 +57,14 @@ _CALLER_ATTRIBUTE = "code.function.name"
 #: ``calls`` or ``failures_v`` pipe in as they are
 _STORED_COLUMNS = frozenset(
     {
-        "project",
-        "time",
-        "trace_id",
-        "span_id",
-        "parent_span_id",
-        "service",
-        "environment",
-        "release",
-        "operation",
-        "span_name",
-        "status",
-        "is_failure",
-        "template",
-        "fingerprint",
+        *CALL_COLUMNS,  # every column of calls the collector writes
+        "inserted_at",  # and the one the store fills in
+        # what failures_v adds: the fingerprint as text, the catalogue's view of it
         "fingerprint_hex",
-        "coarse_fingerprint",
-        "strategy",
-        "components",
-        "latency_ms",
-        "input_tokens",
-        "output_tokens",
-        "input_hash",
-        "sample_weight",
-        "input_text",
-        "attributes",
-        "inserted_at",
         "fingerprint_first_seen",
         "fingerprint_last_seen",
         "fingerprint_failures",
         "fingerprint_model_versions",
-        *_MODEL_COLUMNS,
     }
 )
 #: every name a record may carry
