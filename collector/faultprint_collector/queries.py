@@ -2,9 +2,9 @@
 
 Lists and metrics read the rollups (``calls_hourly``, the fingerprint
 catalogue), so they stay fast as calls grow; only the detail of one
-fingerprint (its components and exemplar calls) and the error types of the
-fingerprints listed (``error_types``: the catalogue keeps an arbitrary one)
-read ``calls`` itself, through the fingerprint skip index, each call once.
+fingerprint (its components and exemplar calls, each call once) and the
+error types of the fingerprints listed (``error_types``: the catalogue keeps
+an arbitrary one) read ``calls`` itself, through the fingerprint skip index.
 Windows over rollups are whole hours (an hour is in when it overlaps
 [since, until)). Every query is scoped by the caller's project.
 """
@@ -22,6 +22,7 @@ from faultprint_collector.analysis import (
     compare_versions,
     error_types,
     fingerprint_hex,
+    name_error_types,
     version_metrics,
 )
 from faultprint_collector.ingest._records import MAX_VERSION_CHARS
@@ -279,11 +280,7 @@ def _catalogue(store: Store, project: str, fps: list[int]) -> dict[int, dict[str
         """,
         {"project": project, "fps": fps},
     )
-    kinds = error_types(store, project, fps)
-    for r in rows:
-        named = kinds.get(int(r["fingerprint"]))
-        if named:
-            r["error_type"] = named[0][0]
+    name_error_types(store, project, rows)
     return {int(r["fingerprint"]): r for r in rows}
 
 

@@ -34,6 +34,7 @@ from faultprint_collector.analysis._sql import (
     fingerprint_info,
     mode_counts,
     mode_exposure,
+    name_error_types,
     version_metrics,
 )
 
@@ -55,6 +56,7 @@ __all__ = [
     "fingerprint_info",
     "mode_counts",
     "mode_exposure",
+    "name_error_types",
     "parse_rules",
     "render_markdown",
     "render_table",

@@ -31,6 +31,7 @@ __all__ = [
     "fingerprint_info",
     "mode_counts",
     "mode_exposure",
+    "name_error_types",
     "version_metrics",
 ]
 
@@ -481,10 +482,17 @@ def fingerprint_info(
         """,
         {"project": project, "fps": [int(f) for f in fingerprints], "prefer": prefer_version},
     )
-    kinds = error_types(store, project, fingerprints)
+    name_error_types(store, project, rows)
+    return {int(r["fingerprint"]): r for r in rows}
+
+
+def name_error_types(store: Store, project: str, rows: list[dict[str, Any]]) -> None:
+    """Set each fingerprint row's ``error_type`` to its most frequent one, and
+    ``error_types`` to all of them, most frequent first (``error_types``); a
+    row whose failures name none keeps the error type it has."""
+    kinds = error_types(store, project, [int(r["fingerprint"]) for r in rows])
     for r in rows:
         named = [kind for kind, _ in kinds.get(int(r["fingerprint"]), [])]
         r["error_types"] = named
         if named:
             r["error_type"] = named[0]
-    return {int(r["fingerprint"]): r for r in rows}
