@@ -683,6 +683,55 @@ def _require_call_site(store: Store, project: str, versions: list[str], call_sit
     raise NotFound(f"no calls of {names} at call site {call_site!r}; {hint}")
 
 
+def _require_calls_in_window(
+    store: Store,
+    project: str,
+    versions: list[str],
+    call_site: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> None:
+    """Raise NotFound naming each of VERSIONS without calls in the window.
+
+    A canary that sent nothing in the gated window (``--since 24h`` after it
+    stopped, a window in the future, a typo in a date) is no more evidence
+    than one that never sent anything: it must not pass a CI gate as "not
+    enough data". The window's hours are those the comparison reads.
+    """
+    selection = Selection(
+        project=project, versions=tuple(versions), call_site=call_site, since=since, until=until
+    )
+    table = store.table("calls_hourly")
+    rows = store.query(
+        f"SELECT DISTINCT model_version FROM {table} WHERE {selection.where()}",
+        selection.params(),
+    ).result_rows
+    present = {r[0] for r in rows}
+    missing = [v for v in versions if v not in present]
+    if not missing:
+        return
+    seen = store.query(
+        f"""
+        SELECT model_version, min(hour), max(hour) FROM {table}
+        WHERE project = {{project:String}} AND model_version IN {{versions:Array(String)}}
+        {"AND call_site = {call_site:String}" if call_site is not None else ""}
+        GROUP BY model_version
+        """,
+        {"project": project, "versions": missing, "call_site": call_site},
+    ).result_rows
+    spans = {
+        version: f"{_utc(first):%Y-%m-%d %H:00} to {_utc(last) + timedelta(hours=1):%Y-%m-%d %H:00}"
+        for version, first, last in seen
+    }
+    if since is not None and until is not None:
+        window = f"between {_iso(since)} and {_iso(until)}"
+    else:
+        window = f"since {_iso(since)}" if since is not None else f"before {_iso(until)}"
+    where = f" at call site {call_site!r}" if call_site is not None else ""
+    calls_span = "; ".join(f"{v!r} has calls from {spans[v]} UTC" for v in missing if v in spans)
+    raise NotFound(f"no calls of {_version_names(missing)}{where} {window}; {calls_span}")
+
+
 def compare(
     store: Store,
     project: str,
@@ -710,6 +759,8 @@ def compare(
     _require_versions(store, project, [baseline, candidate])
     if call_site is not None:
         _require_call_site(store, project, [baseline, candidate], call_site)
+    if since is not None or until is not None:
+        _require_calls_in_window(store, project, [baseline, candidate], call_site, since, until)
     return compare_versions(
         store,
         project,

@@ -82,6 +82,27 @@ def test_comparing_a_version_without_calls_names_it(store: Store) -> None:
     assert queries.compare(store, "default", "v1", "v2")["baseline"]["calls"] == 150
 
 
+def test_a_window_in_which_a_version_has_no_calls_is_not_a_comparison(store: Store) -> None:
+    """A canary that sent nothing in the gated window is no evidence: the
+    comparison names it (a CI gate exits 2) instead of passing "not enough data"."""
+    store_calls(store, synth_calls("v1", 150, {1: 0.1}, seed=2))
+    store_calls(store, synth_calls("v2", 150, {1: 0.1}, seed=3, start=T0 + timedelta(days=2)))
+    before_v2 = T0 + timedelta(days=1)
+    with pytest.raises(queries.NotFound) as missing:
+        queries.compare(store, "default", "v1", "v2", until=before_v2)
+    message = str(missing.value)
+    assert f"no calls of version 'v2' before {before_v2.isoformat()}" in message
+    assert "'v2' has calls from" in message and "'v1'" not in message.split(";")[0]
+    future = datetime(2099, 1, 1, tzinfo=UTC)
+    with pytest.raises(queries.NotFound, match="versions 'v1' and 'v2' since 2099-01-01"):
+        queries.compare(store, "default", "v1", "v2", since=future)
+    with pytest.raises(queries.NotFound, match=r"'v2' at call site 'app\.summarise' before"):
+        queries.compare(store, "default", "v1", "v2", call_site="app.summarise", until=before_v2)
+    # a window holding both still compares them
+    both = queries.compare(store, "default", "v1", "v2", since=T0, until=T0 + timedelta(days=30))
+    assert both["baseline"]["calls"] == both["candidate"]["calls"] == 150
+
+
 def test_comparing_a_version_with_itself_is_refused(store: Store) -> None:
     store_calls(store, synth_calls("v1", 150, {1: 0.1}, seed=4))
     with pytest.raises(queries.QueryError, match="two different versions"):

@@ -234,6 +234,13 @@ def test_projects_are_isolated(api: CollectorProcess) -> None:
         # a comparison needs two versions that have calls
         ("/api/compare", {"baseline": "v1", "candidate": "nope"}, 404),
         ("/api/compare", {"baseline": "v1", "candidate": "v1"}, 400),
+        # ... in the window compared
+        ("/api/compare", {"baseline": "v1", "candidate": "v2", "since": "2099-01-01"}, 404),
+        (
+            "/api/compare",
+            {"baseline": "v1", "candidate": "v2", "since": "2020-01-01", "until": "2020-01-02"},
+            404,
+        ),
     ],
 )
 def test_bad_parameters_are_4xx_with_a_reason(
