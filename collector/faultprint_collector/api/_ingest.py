@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 import threading
 import time
 from collections import OrderedDict
+from pathlib import Path
 
 import xxhash
 from fastapi import APIRouter, Depends, Request, Response
@@ -32,6 +35,7 @@ from faultprint_collector.ingest import (
 from faultprint_collector.spool import RecordTooLarge, SpoolError, SpoolFull
 
 router = APIRouter()
+_log = logging.getLogger("faultprint.ingest")
 
 #: google.rpc.Code values for the Status body
 _CODES = {400: 3, 401: 16, 413: 3, 415: 3, 429: 8, 503: 14}
@@ -100,17 +104,69 @@ class RecentRequests:
     waits in the collector; spooling it again would count its calls twice
     in the catalogue and rollups. A request ``claim``s its digest before
     decoding, so an identical one arriving meanwhile waits for the first's
-    outcome instead of decoding and spooling it a second time. Bounded, in
-    memory: a retry across a restart falls back to the ReplacingMergeTree
-    key of ``calls``.
+    outcome instead of decoding and spooling it a second time.
+
+    Bounded to the SIZE latest digests. With a JOURNAL (a file beside the
+    spool) they outlive a restart: a retry that reaches the collector after
+    it restarted (the acknowledgement lost in the crash or the shutdown) is
+    recognised too. A digest is journaled only once its body is acknowledged,
+    so durable: a crash between the two can count a retry twice, never lose
+    one. An identical body is the same spans (their ids and times), however
+    late it comes, so digests need no age.
     """
 
-    def __init__(self, size: int = 8192) -> None:
+    #: bytes per journaled digest (xxh3-128)
+    DIGEST_BYTES = 16
+
+    def __init__(self, size: int = 8192, journal: Path | None = None) -> None:
         self.size = size
         self._seen: OrderedDict[bytes, None] = OrderedDict()
         #: digests claimed by a request still being handled, set when it ends
         self._running: dict[bytes, asyncio.Event] = {}
         self._lock = threading.Lock()
+        self._journal = journal
+        self._journal_fd: int | None = None
+        self._journaled = 0
+        if journal is not None:
+            self._open_journal(journal)
+
+    def _open_journal(self, path: Path) -> None:
+        """Remember the digests PATH holds, then append to it (compacted)."""
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            data = b""
+        except OSError as exc:
+            _log.warning("recent requests journal %s unreadable, starting empty: %s", path, exc)
+            data = b""
+        n = self.DIGEST_BYTES
+        whole = len(data) - len(data) % n  # a torn last write is dropped
+        for start in range(max(0, whole - self.size * n), whole, n):
+            self._seen[data[start : start + n]] = None
+        try:
+            self._rewrite()
+        except OSError as exc:
+            _log.warning("recent requests journal %s not writable: %s", path, exc)
+            self._journal = None
+
+    def _rewrite(self) -> None:
+        """Replace the journal by the digests in memory (atomically)."""
+        assert self._journal is not None
+        tmp = self._journal.with_name(self._journal.name + ".tmp")
+        tmp.write_bytes(b"".join(self._seen))
+        os.replace(tmp, self._journal)
+        if self._journal_fd is not None:
+            os.close(self._journal_fd)
+        self._journal_fd = os.open(self._journal, os.O_WRONLY | os.O_APPEND)
+        self._journaled = len(self._seen)
+
+    def close(self) -> None:
+        """Stop journaling (the journal keeps what it holds)."""
+        with self._lock:
+            if self._journal_fd is not None:
+                os.close(self._journal_fd)
+                self._journal_fd = None
+            self._journal = None
 
     @staticmethod
     def digest(project: str, content_type: str, body: bytes) -> bytes:
@@ -131,6 +187,17 @@ class RecentRequests:
             self._seen[digest] = None
             while len(self._seen) > self.size:
                 self._seen.popitem(last=False)
+            if self._journal_fd is None:
+                return
+            try:
+                # One write of 16 bytes to an O_APPEND file: whole, or torn
+                # at the end only, where reading drops it.
+                os.write(self._journal_fd, digest)
+                self._journaled += 1
+                if self._journaled >= 2 * self.size:
+                    self._rewrite()
+            except OSError as exc:
+                _log.warning("recent requests journal %s not written: %s", self._journal, exc)
 
     async def claim(self, digest: bytes) -> bool:
         """Make the caller the one request handling DIGEST (False: acknowledged already).

@@ -27,6 +27,9 @@ from faultprint_collector.store import (
     open_store,
 )
 
+#: the digests of recently acknowledged requests, kept across restarts
+RECENT_REQUESTS_FILE = "recent-requests"
+
 
 @dataclass
 class CollectorState:
@@ -93,6 +96,8 @@ def open_state(settings: Settings) -> CollectorState:
         keys=keys,
         scrubber=scrubber,
         limiter=_ingest.RateLimiter(settings.rate_limit_spans_per_s),
+        # beside the spool, whose lock makes this collector its only user
+        recent=_ingest.RecentRequests(journal=spool.directory / RECENT_REQUESTS_FILE),
         decoder=decoder,
         read_limiter=anyio.CapacityLimiter(settings.read_connections),
     )
@@ -103,6 +108,7 @@ def close_state(state: CollectorState) -> None:
     if state.decoder is not None:
         state.decoder.close()
     state.writer.close(timeout=30.0)
+    state.recent.close()
     state.store.close()
 
 

@@ -61,8 +61,9 @@ def test_a_replayed_batch_counts_once_in_the_rollups(store: Store) -> None:
 
 def _resent(store: Store) -> None:
     """The same spans stored twice under two tokens: a client retried a request
-    whose acknowledgement it lost, after the collector restarted (its memory of
-    recent requests gone) or through another collector behind a load balancer."""
+    whose acknowledgement it lost through another collector behind a load
+    balancer (a collector that restarted still knows the body: see
+    tests/collector/api/test_ingest_backpressure.py)."""
     payload = RowEncoder.for_store(store).encode(_records(4, "v1"))
     insert_payloads(store, [payload], token="collector-a-1")
     insert_payloads(store, [payload], token="collector-b-7")

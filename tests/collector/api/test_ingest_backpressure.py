@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 from faultprint_collector.store import open_store
 from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
@@ -91,6 +92,49 @@ def test_a_retried_request_is_stored_once(
     rows, occurrences = _stored_after_stop(collector, store_dir)
     assert rows == len(ids)
     assert occurrences == 10
+
+
+def _rollup_counts(store_dir: str) -> tuple[int, int, int]:
+    """(calls in the hourly rollup, in calls FINAL, catalogue occurrences) of a stopped store."""
+    store = open_store(store_dir)
+    try:
+        hourly = store.query("SELECT sum(calls) FROM version_hourly_v").result_rows[0][0]
+        final = store.query("SELECT count() FROM calls FINAL").result_rows[0][0]
+        catalog = store.query("SELECT sum(occurrences) FROM fingerprint_catalog").result_rows
+    finally:
+        store.close()
+    return int(hourly), final, catalog[0][0]
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
+def test_a_request_retried_after_a_restart_is_counted_once(
+    start_collector: Callable[..., CollectorProcess], tmp_path: Path, stop: int
+) -> None:
+    """The acknowledgement is lost as the collector stops (or crashes); the
+    exporter retries the same body once it is back. Rows in ``calls`` would
+    merge under their span ids, but the rollups and the catalogue would
+    count every call of the retry again."""
+    store_dir = str(tmp_path / "store")
+    first = start_collector(store_dir)
+    req, ids = request(60, failures_every=5)
+    body = req.SerializeToString()
+    assert post(first, body).status_code == 200
+    first.stop(stop)
+    again = start_collector(store_dir)
+    retry = post(again, body)
+    assert retry.status_code == 200
+    assert ExportTraceServiceResponse.FromString(retry.content).partial_success.rejected_spans == 0
+    stats = httpx.get(f"{again.url}/api/stats", timeout=10).json()
+    assert stats["duplicate_requests"] == 1 and stats["accepted_spans"] == 0
+    # a new body still counts, and is remembered across the next restart too
+    other = request(10, failures_every=5)[0].SerializeToString()
+    assert post(again, other).status_code == 200
+    again.stop()
+    third = start_collector(store_dir)
+    assert post(third, other).status_code == post(third, body).status_code == 200
+    assert httpx.get(f"{third.url}/api/stats", timeout=10).json()["duplicate_requests"] == 2
+    third.stop()
+    assert _rollup_counts(store_dir) == (len(ids) + 10, len(ids) + 10, (len(ids) + 10) // 5)
 
 
 def test_identical_requests_arriving_together_are_stored_and_counted_once(
