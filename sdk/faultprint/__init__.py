@@ -9,8 +9,10 @@ Five lines to start::
     @faultprint.observe(model="gpt-4o-mini", provider="openai", version="v1")
     def summarise(text: str) -> str: ...
 
-Importing this package is light: OpenTelemetry's API and SDK, xxhash, and
-nothing of the collector, pydantic, jsonschema or the provider libraries.
+Importing this package is light: OpenTelemetry's API, xxhash, and nothing
+of the collector, pydantic, jsonschema or the provider libraries;
+OpenTelemetry's SDK is imported by ``configure()``, so that no environment
+variable can make ``import faultprint`` fail.
 """
 
 from __future__ import annotations

@@ -3,6 +3,14 @@
 faultprint's runtime state lives in one module-level object, ``STATE``; the
 decorator reads it on every call, so re-configuration (a new endpoint, a new
 sampling rate) takes effect for functions decorated before it.
+
+OpenTelemetry's SDK (and with it ``faultprint._export`` and
+``faultprint._span``) is imported by ``configure()``, not when faultprint is
+imported: the SDK reads a span limit from the environment as it is imported
+and raises for a value it cannot use, which must not make ``import
+faultprint`` fail. Until ``configure()``, faultprint's spans go through the
+OpenTelemetry API to the global provider; ``configure()`` refuses such a
+variable with a :class:`ConfigurationError` naming it.
 """
 
 from __future__ import annotations
@@ -13,24 +21,16 @@ import logging
 import math
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
-from opentelemetry.sdk.trace.export import SpanExporter
 
 from faultprint import attributes as A
-from faultprint._export import (
-    EXPORTER_LOGS,
-    DiscardingExporter,
-    ExportQueue,
-    ProcessorSlot,
-    empty_stats,
-    slot_for,
-)
 from faultprint._options import (
     ConfigurationError,
     Hidden,
@@ -46,7 +46,13 @@ from faultprint._options import (
     url_problem,
 )
 from faultprint._redact import default_redactor
-from faultprint._span import SpanStarter
+from faultprint._stats import empty_stats
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+    from faultprint._export import ExportQueue, ProcessorSlot
+    from faultprint._span import SpanStarter
 
 __all__ = ["STATE", "ConfigurationError", "configure", "flush", "shutdown", "stats"]
 
@@ -106,7 +112,24 @@ class _State:
     def use_tracer(self, tracer: Any) -> None:
         """Make ``tracer`` the one faultprint's spans start on."""
         self.tracer = tracer
-        self.starter = None if self.sdk_spans else SpanStarter.for_tracer(tracer)
+        self.starter = None if self.sdk_spans else _starter_for(tracer)
+
+
+def _starter_for(tracer: Any) -> SpanStarter | None:
+    # Only an SDK tracer gets one, and there is none before the SDK is
+    # imported: a no-op tracer (enabled=False, shutdown()) must not import it.
+    if "opentelemetry.sdk.trace" not in sys.modules:
+        return None
+    from faultprint._span import SpanStarter
+
+    return SpanStarter.for_tracer(tracer, count_not_recorded)
+
+
+def count_not_recorded() -> None:
+    """Count a call the provider's sampler did not record (``stats()["not_recorded"]``)."""
+    queue = STATE.queue
+    if queue is not None:
+        queue.count_not_recorded()
 
 
 STATE = _State()
@@ -156,6 +179,46 @@ def _env_flag(name: str, default: bool) -> bool:
         return False
     # "ture" must not quietly mean off, nor "enabled" on.
     raise refused_variable(_WHERE, name, _FLAG_FORMS, value)
+
+
+#: OpenTelemetry's span limit variables. Its SDK raises ValueError for a value
+#: other than a non-negative integer or a blank: for the first when it is
+#: imported, for any when a TracerProvider is created without limits.
+_SPAN_LIMIT_VARIABLES = (
+    "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+    "OTEL_ATTRIBUTE_COUNT_LIMIT",
+    "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+    "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+    "OTEL_SPAN_EVENT_COUNT_LIMIT",
+    "OTEL_SPAN_LINK_COUNT_LIMIT",
+    "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT",
+    "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT",
+)
+_LIMIT_FORM = "a non-negative integer (blank: the default)"
+
+
+def _check_span_limits() -> None:
+    """Refuse a span limit variable as OpenTelemetry's SDK would, but as a
+    :class:`ConfigurationError` naming it, before the SDK raises ValueError."""
+    for name in _SPAN_LIMIT_VARIABLES:
+        value = os.environ.get(name)
+        if value is None:
+            continue
+        # The SDK's reading: int() of the stripped value; blank is its default.
+        text = value.strip()
+        if not text:
+            continue
+        try:
+            limit = int(text)
+        except ValueError:
+            limit = -1
+        if limit < 0:
+            raise refused_variable(_WHERE, name, _LIMIT_FORM, value)
+
+
+def _sdk_refused(exc: ValueError) -> ConfigurationError:
+    """A ValueError of OpenTelemetry's SDK about its environment, as faultprint's refusal."""
+    return ConfigurationError(f"{_WHERE}: OpenTelemetry's SDK refused its environment: {exc}")
 
 
 def _env_rate(name: str) -> float | None:
@@ -293,6 +356,8 @@ def _build_exporter_factory(
         from opentelemetry.exporter.otlp.proto.http import Compression
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
+        from faultprint._export import EXPORTER_LOGS
+
         EXPORTER_LOGS.install(
             "opentelemetry.exporter.otlp.proto.http.trace_exporter",
             "opentelemetry.exporter.otlp.common.http",
@@ -417,6 +482,16 @@ def configure(
     its own provider, which it does not make global, so the application's
     other spans are not sent to the collector.
 
+    Sampling: the application's provider's sampler decides which calls are
+    recorded (``stats()["not_recorded"]`` counts the others). faultprint's
+    own provider records every call, whatever ``OTEL_TRACES_SAMPLER`` says
+    and under a parent that is not sampled; such a call keeps the parent's
+    "not sampled" flag for what it propagates, and is exported all the same.
+    An OpenTelemetry span limit variable its SDK cannot use
+    (``OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT=abc``, a negative
+    ``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT``) raises :class:`ConfigurationError`
+    naming it when faultprint creates its provider.
+
     ``sample_rate`` r in (0, 1]: failures are always exported, successes with
     probability r, carrying ``faultprint.sample_weight`` = 1/r.
 
@@ -486,6 +561,13 @@ def configure(
 
             tracer = NoOpTracer()
         else:
+            if "opentelemetry.sdk.trace" not in sys.modules:
+                # Importing OpenTelemetry's SDK reads a span limit variable.
+                _check_span_limits()
+            try:
+                from faultprint._export import ExportQueue, slot_for
+            except ValueError as exc:
+                raise _sdk_refused(exc) from exc
             if exporter is not None:
                 fixed = exporter
                 factory: Callable[[], SpanExporter] = lambda: fixed  # noqa: E731
@@ -540,6 +622,9 @@ def configure(
         STATE.configured = True
         if queue is not None:
             _install_hooks(handle_sigterm)
+            # Not among the hooks installed once: a forked child inherits
+            # that flag, not what multiprocessing needs of it (see below).
+            _arrange_multiprocessing_exit()
 
 
 def _missing_resource_attributes(
@@ -579,9 +664,21 @@ def _new_provider(service: str | None, environment: str | None, release: str | N
     if release:
         attrs["service.version"] = release
     attrs[A.FP_CONTRACT] = A.CONTRACT_VERSION
-    # shutdown_on_exit=False: faultprint's own atexit hook flushes with a
-    # bounded timeout, so a dead collector cannot hold up interpreter exit.
-    return SDKTracerProvider(resource=Resource.create(attrs), shutdown_on_exit=False)
+    _check_span_limits()
+    from faultprint._span import RECORD_EVERY_CALL
+
+    try:
+        # shutdown_on_exit=False: faultprint's own atexit hook flushes with a
+        # bounded timeout, so a dead collector cannot hold up interpreter exit.
+        # The sampler: every call recorded (see RecordEveryCall), never the
+        # one OTEL_TRACES_SAMPLER names for the application's own tracing.
+        return SDKTracerProvider(
+            resource=Resource.create(attrs),
+            shutdown_on_exit=False,
+            sampler=RECORD_EVERY_CALL,
+        )
+    except ValueError as exc:
+        raise _sdk_refused(exc) from exc
 
 
 #: end spans still open (background calls) before a final flush; see add_closer
@@ -617,6 +714,8 @@ def _shutdown_pipeline(timeout: float, *, keep_counting: bool = False) -> None:
     queue = STATE.queue
     if queue is None:
         return
+    from faultprint._export import ProcessorSlot
+
     _close_open_spans()
     STATE.queue = None
     # The slot still feeds the queue while it shuts down: the spans it
@@ -677,19 +776,42 @@ def shutdown(timeout: float = 5.0) -> None:
 def stats() -> dict[str, Any]:
     """Export counters of the current configuration.
 
-    Keys: ``exported``, ``export_failed``, ``dropped`` (queue full or after
-    shutdown), ``dropped_queue_full``, ``dropped_after_shutdown``,
-    ``sampled_out``, ``duplicates_dropped`` (spans of other
-    instrumentations that recorded a faultprint call's API call again, see
-    ``ProcessorSlot``), ``queued``,
-    ``finishing`` (integration spans the export thread has yet to end),
-    ``export_batches``, plus ``endpoint`` and ``sample_rate``.
+    Keys (every one always present):
+
+    - ``exported``: spans the collector accepted;
+    - ``export_failed``: spans of export requests that failed (collector
+      unreachable or refusing, or the exporter closed at exit);
+    - ``dropped``: ``dropped_queue_full`` + ``dropped_after_shutdown``;
+    - ``dropped_queue_full``: spans that found the export queue full;
+    - ``dropped_after_shutdown``: spans that ended after ``shutdown()``;
+    - ``sampled_out``: successes left out by ``sample_rate``;
+    - ``not_recorded``: calls the provider's sampler did not record. Only an
+      application's provider (``tracer_provider=`` or a global SDK provider)
+      leaves calls out: its sampler decides. faultprint's own provider
+      records every call;
+    - ``duplicates_dropped``: spans of other instrumentations that recorded
+      a faultprint call's API call again (see ``ProcessorSlot``);
+    - ``queued``: spans waiting in the export queue now;
+    - ``exporting``: spans of the export request under way now;
+    - ``finishing``: integration spans the export thread has yet to end;
+    - ``export_batches``: export requests made;
+    - ``endpoint``: the traces URL configured (None before ``configure()``
+      and with ``enabled=False``);
+    - ``sample_rate``: the global ``sample_rate``.
+
+    The counts add up: every call that has returned is in exactly one of
+    ``exported``, ``export_failed``, ``dropped``, ``sampled_out``,
+    ``not_recorded``, ``queued``, ``exporting`` and ``finishing`` (with
+    the model-call spans of other instrumentations on an application's
+    provider), give or take a span moving between two of them as they are
+    read.
 
     After ``shutdown()`` the counters are still those of the pipeline it
     stopped (spans that ended after it counted in ``dropped_after_shutdown``),
     until the next ``configure()`` starts counting afresh; a ``configure()``
     that is refused changes nothing. Before any ``configure()``, and with
-    ``enabled=False``, every counter is 0.
+    ``enabled=False``, every counter is 0. A forked child (``os.fork``,
+    multiprocessing) starts its own counters at 0.
     """
     queue = STATE.queue
     if queue is None and _stopped is not None:
@@ -713,15 +835,16 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     queue = STATE.queue
     previous = _previous_sigterm
     if queue is not None:
-        if not callable(previous) and previous != signal.SIG_IGN:
+        if not callable(previous):
             # The process ends with this signal (below), without running atexit.
             _close_open_spans()
+        # Before the application's handler, which may end the process. When
+        # this flush gives up on an export under way, the one at exit does
+        # not wait for it again (ExportQueue.shutdown).
         with contextlib.suppress(Exception):
-            queue.flush(2.0)
+            queue.flush(2.0, before_exit=True)
     if callable(previous):
         previous(signum, frame)
-    elif previous == signal.SIG_IGN:
-        return
     else:
         # Default action: terminate, as the application would have without us.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -734,6 +857,7 @@ def _install_hooks(handle_sigterm: bool) -> None:
         return
     _hooks_installed = True
     atexit.register(_at_exit)
+    os.register_at_fork(after_in_child=_arrange_multiprocessing_exit)
     if not handle_sigterm:
         return
     try:
@@ -742,12 +866,80 @@ def _install_hooks(handle_sigterm: bool) -> None:
         previous = signal.getsignal(signal.SIGTERM)
         if previous is None:  # installed from C; we cannot chain it
             return
+        if previous == signal.SIG_IGN:
+            # SIGTERM does not end this process (atexit flushes at its real
+            # exit), and an ignored signal stays ignored across exec while a
+            # handler does not: the programs the application starts must
+            # go on ignoring it.
+            return
         _previous_sigterm = previous
         signal.signal(signal.SIGTERM, _on_sigterm)
     except (ValueError, OSError):  # not the main thread / unsupported platform
         pass
 
 
+#: this process's multiprocessing exit finalizer, with the pid it was
+#: registered in (see _register_exit_finalizer)
+_exit_finalizer: tuple[int, Any] | None = None
+#: whether multiprocessing's after-fork registry calls _on_child_start;
+#: inherited through fork together with that registry
+_child_start_arranged = False
+
+
+def _arrange_multiprocessing_exit() -> None:
+    """Have multiprocessing children flush faultprint when they exit.
+
+    A multiprocessing child (a ``Process``, a ``Pool`` worker) started by
+    fork or forkserver ends with ``os._exit``, which skips atexit;
+    multiprocessing runs its own exit finalizers first. A child clears their
+    registry as it starts: after it was forked, and under spawn and
+    forkserver after it imported the main module (where a module-level
+    ``configure()`` runs), then runs multiprocessing's after-fork hooks. So
+    the finalizer is registered now when this process is a child that has
+    started (``configure()`` in a ``Process`` target or a ``Pool``
+    initializer), and by an after-fork hook in every child that starts
+    later, this process included. Called by ``configure()`` and after every
+    fork (multiprocessing may have been imported after ``configure()``).
+    """
+    global _child_start_arranged
+    mp_util = sys.modules.get("multiprocessing.util")
+    if mp_util is None:  # no multiprocessing child starts without it
+        return
+    try:
+        if not _child_start_arranged:
+            _child_start_arranged = True
+            mp_util.register_after_fork(_register_exit_finalizer, _on_child_start)
+        mp = sys.modules.get("multiprocessing")
+        if mp is not None and mp.parent_process() is not None:
+            _register_exit_finalizer()
+    except Exception:
+        _log.debug("faultprint: multiprocessing exit flush not arranged", exc_info=True)
+
+
+def _on_child_start(_registered_by: object) -> None:
+    _register_exit_finalizer()
+
+
+def _register_exit_finalizer() -> None:
+    """Add ``_at_exit`` to this process's multiprocessing exit finalizers, once."""
+    global _exit_finalizer
+    mp_util = sys.modules.get("multiprocessing.util")
+    if mp_util is None:
+        return
+    pid = os.getpid()
+    # Not a flag: a forked child inherits it, and its registry is cleared as
+    # the child starts.
+    if (
+        _exit_finalizer is not None
+        and _exit_finalizer[0] == pid
+        and _exit_finalizer[1].still_active()
+    ):
+        return
+    _exit_finalizer = (pid, mp_util.Finalize(None, _at_exit, exitpriority=-100))
+
+
 def noop_exporter() -> SpanExporter:
     """An exporter that discards spans (benchmarks)."""
+    from faultprint._export import DiscardingExporter
+
     return DiscardingExporter()

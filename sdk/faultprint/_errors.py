@@ -6,6 +6,8 @@ import sys
 import traceback
 from typing import Any
 
+from faultprint._naming import code_module
+
 __all__ = [
     "InvalidOutputError",
     "classify_exception",
@@ -34,7 +36,7 @@ def exception_type_name(exc: BaseException) -> str:
     module = cls.__module__
     if module == "builtins" or not module:
         return cls.__qualname__
-    return f"{module}.{cls.__qualname__}"
+    return f"{code_module(module)}.{cls.__qualname__}"
 
 
 def _provider_code(exc: BaseException) -> str | None:

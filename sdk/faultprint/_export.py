@@ -5,7 +5,11 @@ The export queue follows the shape of OpenTelemetry's ``BatchSpanProcessor``
 faultprint's reliability rules: ``on_end`` never blocks and never raises, a
 full queue drops the span and counts it, successes that lost the sampling
 draw are skipped (see ``drop_sampled_out``), and a forked child starts with an
-empty queue and a fresh exporter instead of sharing the parent's sockets.
+empty queue, a fresh exporter and counters of its own instead of sharing the
+parent's sockets. Unlike the ``BatchSpanProcessor``, it exports every span it
+is given, whatever the span's sampled flag: on faultprint's own provider
+every call is recorded, and a call under a trace that is not sampled keeps
+that flag for what it propagates (see ``faultprint._span.RecordEveryCall``).
 
 The export thread also finishes spans handed to it with ``defer``: a client
 integration ends its span there, after reading the provider's response, with
@@ -25,7 +29,6 @@ import collections
 import logging
 import os
 import queue as queue_module
-import sys
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -37,6 +40,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from faultprint import attributes as A
 from faultprint._current import CURRENT_CALL
+from faultprint._stats import empty_stats
 
 _log = logging.getLogger("faultprint")
 
@@ -76,7 +80,11 @@ class ExportQueue(SpanProcessor):
         self._sampled_out: set[int] = set()
         self._closed = False
         self._failing = False  # the last export failed
-        self._exporting = False  # the export thread is inside the exporter
+        #: spans of the batch being exported (0: none), stats()["exporting"]
+        self._in_flight = 0
+        #: exports begun, and the one a flush stopped waiting for (see flush)
+        self._export_seq = 0
+        self._abandoned_export = -1
         self._exporter_closed = False
         self._reset_runtime()
         ref = weakref.ref(self)
@@ -106,19 +114,20 @@ class ExportQueue(SpanProcessor):
         self._stopping = False
 
     def _after_fork_in_child(self) -> None:
-        # Spans the parent had left to finish are the parent's to finish.
+        # Spans the parent had left to finish are the parent's to finish, and
+        # what the parent counted is the parent's: the child counts afresh.
+        # (Its exit flush: faultprint._config._arrange_multiprocessing_exit.)
         self._reset_runtime()
         self._sampled_out = set()
         self._exporter = None  # rebuilt lazily in the child
         self._exporter_closed = False
         self._failing = False
-        self._counters["forks"] += 1
-        # A multiprocessing child (Process, Pool worker) ends with os._exit,
-        # which skips atexit; multiprocessing's own exit finalizers still run.
-        # Its registry is cleared once the child starts, so register after that.
-        mp_util = sys.modules.get("multiprocessing.util")
-        if mp_util is not None:
-            mp_util.register_after_fork(self, _flush_at_multiprocessing_exit)
+        self._in_flight = 0
+        self._abandoned_export = -1
+        self._counters = collections.Counter()
+        self._worker_counters = collections.Counter(
+            {"exported": 0, "export_failed": 0, "export_batches": 0, "sampled_out": 0}
+        )
 
     # --- SpanProcessor --------------------------------------------------------
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
@@ -183,10 +192,13 @@ class ExportQueue(SpanProcessor):
         """Export everything queued; True when done within the timeout."""
         return self.flush(timeout_millis / 1000.0)
 
-    def flush(self, timeout: float | None = 10.0) -> bool:
+    def flush(self, timeout: float | None = 10.0, *, before_exit: bool = False) -> bool:
         """Export everything queued so far; True when done within ``timeout``.
 
         Safe in a signal handler: takes no lock once the export thread runs.
+        BEFORE_EXIT (the SIGTERM handler's flush): when it gives up on an
+        export under way, ``shutdown`` does not wait for that export again.
+        An application's own flush, however short, leaves shutdown its wait.
         """
         if self._closed:
             # Nothing is queued once shut down, and the export thread is gone:
@@ -206,7 +218,14 @@ class ExportQueue(SpanProcessor):
                 self._lock.release()
         done = threading.Event()
         self._wake.put(done)
-        return done.wait(timeout)
+        if done.wait(timeout):
+            return True
+        if before_exit and self._in_flight:
+            # An export outlasted the wait: a collector that accepts and never
+            # answers holds it until the exporter's timeout. shutdown() at
+            # exit does not wait for that export a second time.
+            self._abandoned_export = self._export_seq
+        return False
 
     def shutdown(self, timeout: float = 5.0) -> bool:  # type: ignore[override]
         """Flush within ``timeout``, then stop the worker and the exporter.
@@ -218,12 +237,17 @@ class ExportQueue(SpanProcessor):
             return True
         with self._lock:
             self._accepting = False  # from now on callers finish their own spans
-        if self._failing or (self._exporting and EXPORTER_LOGS.reason is not None):
-            # The collector is unreachable (the last export failed, or the one
-            # under way is retrying): end the exporter's retries now instead
-            # of holding up the application's exit for ``timeout``.
+        # A flush already gave up waiting for the export under way (the
+        # SIGTERM handler's, then this one at exit): waiting again would only
+        # double the delay.
+        abandoned = bool(self._in_flight) and self._abandoned_export == self._export_seq
+        if abandoned or self._failing or (self._in_flight and EXPORTER_LOGS.reason is not None):
+            # The collector is unreachable (the last export failed, the one
+            # under way is retrying, or a flush gave up on it): end the
+            # exporter's retries now instead of holding up the application's
+            # exit for ``timeout``.
             self._close_exporter()
-        flushed = self.flush(timeout)
+        flushed = False if abandoned else self.flush(timeout)
         self._closed = True
         self._stopping = True
         self._wake.put(None)
@@ -247,14 +271,19 @@ class ExportQueue(SpanProcessor):
         with self._lock:
             self._counters[key] += n
 
+    def count_not_recorded(self) -> None:
+        """Count a call its provider's sampler did not record (``not_recorded``)."""
+        self._count("not_recorded")
+
     def stats(self) -> dict[str, int]:
-        """Counters: exported, export failures, drops, sampled-out, queued now."""
+        """The counters of ``faultprint.stats()`` (see ``faultprint._stats``)."""
         with self._lock:
             out = empty_stats()
             out.update(self._counters)
         for key, n in dict(self._worker_counters).items():
             out[key] = out.get(key, 0) + n
         out["queued"] = len(self._queue)
+        out["exporting"] = self._in_flight
         out["finishing"] = len(self._pending)
         out["dropped"] = out["dropped_queue_full"] + out["dropped_after_shutdown"]
         return out
@@ -322,17 +351,15 @@ class ExportQueue(SpanProcessor):
                 self._export(batch)
 
     def _export(self, batch: Sequence[ReadableSpan]) -> None:
+        # Counted as "exporting" from here until counted as exported or failed.
+        self._in_flight = len(batch)
         try:
             exporter = self._exporter
             if exporter is None:
                 exporter = self._exporter = self._exporter_factory()
             EXPORTER_LOGS.reason = None
-            self._exporting = True
-            try:
-                result = exporter.export(batch)
-            finally:
-                self._exporting = False
-            ok = result is SpanExportResult.SUCCESS
+            self._export_seq += 1
+            ok = exporter.export(batch) is SpanExportResult.SUCCESS
         except Exception as exc:
             _log.debug("faultprint: export raised", exc_info=True)
             EXPORTER_LOGS.reason = f"{type(exc).__name__}: {exc}"
@@ -340,6 +367,7 @@ class ExportQueue(SpanProcessor):
         counters = self._worker_counters
         counters["export_batches"] += 1
         counters["exported" if ok else "export_failed"] += len(batch)
+        self._in_flight = 0
         if ok == self._failing:  # exports started failing, or work again
             self._failing = not ok
             if ok:
@@ -386,12 +414,6 @@ class ExporterLogs(logging.Filter):
 
 
 EXPORTER_LOGS = ExporterLogs()
-
-
-def _flush_at_multiprocessing_exit(queue: ExportQueue) -> None:
-    import multiprocessing.util
-
-    multiprocessing.util.Finalize(None, queue.flush, args=(2.0,), exitpriority=-100)
 
 
 def is_model_call_span(span: ReadableSpan) -> bool:
@@ -508,22 +530,3 @@ def slot_for(provider: Any) -> ProcessorSlot:
     provider.add_span_processor(slot)
     provider._faultprint_slot = slot
     return slot
-
-
-def empty_stats() -> dict[str, int]:
-    """Every export counter, at zero (also what ``stats()`` shows before ``configure``)."""
-    return dict.fromkeys(
-        (
-            "exported",
-            "export_failed",
-            "dropped",
-            "dropped_queue_full",
-            "dropped_after_shutdown",
-            "sampled_out",
-            "duplicates_dropped",
-            "export_batches",
-            "queued",
-            "finishing",
-        ),
-        0,
-    )

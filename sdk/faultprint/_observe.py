@@ -23,11 +23,17 @@ from collections.abc import Callable
 from typing import Any, Literal, TypeVar, overload
 
 from opentelemetry.context import Context, attach, detach, get_current
-from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanKind,
+    Status,
+    StatusCode,
+    set_span_in_context,
+)
 
 from faultprint import attributes as A
 from faultprint._capture import capture_enabled, captured
-from faultprint._config import STATE
+from faultprint._config import STATE, count_not_recorded
 from faultprint._current import CURRENT_CALL
 from faultprint._errors import (
     InvalidOutputError,
@@ -38,6 +44,7 @@ from faultprint._errors import (
     interrupts_call,
 )
 from faultprint._hash import canonical, input_hash
+from faultprint._naming import code_module
 from faultprint._options import check_call_options
 from faultprint._output import (
     Output,
@@ -531,11 +538,15 @@ def _begin(
             span = STATE.tracer.start_span(
                 spec.name, kind=_CLIENT, attributes=attrs, start_time=start_time
             )
+            if type(span) is NonRecordingSpan:
+                count_not_recorded()
             return Call(span, spec)
         if starter is not None:
-            span = starter.start(spec.name, attrs)
+            span = starter.start(spec.name, attrs)  # counts what it does not record
         else:
             span = STATE.tracer.start_span(spec.name, kind=_CLIENT, attributes=attrs)
+            if type(span) is NonRecordingSpan:  # what the SDK's tracer starts then
+                count_not_recorded()
         call = Call(span, spec)
         call.start = _perf()
         call._otel_token = attach(set_span_in_context(span))
@@ -665,7 +676,8 @@ def call(
     )
     if call_site is None:
         frame = sys._getframe(1)
-        call_site = f"{frame.f_globals.get('__name__', '?')}.{frame.f_code.co_qualname}"
+        module = code_module(frame.f_globals.get("__name__", "?"))
+        call_site = f"{module}.{frame.f_code.co_qualname}"
     spec = CallSpec(
         call_site=call_site,
         model=model,
@@ -802,10 +814,8 @@ def _decorate(fn: Any, call_site: str | None, options: dict[str, Any]) -> Any:
     # into a list, contextlib.contextmanager): judged by the function it
     # wraps, the wrapper would hand the caller something ``fn`` never returns.
     target = _function_of(inspect.unwrap(fn))
-    site = (
-        call_site
-        or f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"
-    )
+    module = code_module(getattr(target, "__module__", None) or "?")
+    site = call_site or f"{module}.{getattr(target, '__qualname__', repr(target))}"
     spec = CallSpec(call_site=site, **options)
     if inspect.isasyncgenfunction(fn):
         wrapper = _wrap_async_gen(fn, spec, _function_of(fn))

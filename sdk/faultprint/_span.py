@@ -10,8 +10,10 @@ float) and falls back to OpenTelemetry's own cleaning for anything else. It
 keeps the tracer's contract:
 
 * ids come from the provider's id generator and the provider's sampler
-  decides (``ParentBased(ALWAYS_ON)``, the default, is evaluated inline:
-  same decision, same trace state);
+  decides (``ParentBased(ALWAYS_ON)``, the default, and
+  :class:`RecordEveryCall`, the sampler of faultprint's own provider, are
+  evaluated inline: same decision, same trace state); a call it does not
+  record is counted (``stats()["not_recorded"]``);
 * the provider's span limits apply (attribute count and length, events,
   links) and what they drop is counted;
 * the provider's span processors see ``on_start``, ``_on_ending`` (when the
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from time import time_ns
 from types import TracebackType
 from typing import Any, cast
@@ -44,7 +46,9 @@ from opentelemetry.trace import SpanContext, SpanKind, TraceFlags, TraceState
 from opentelemetry.trace.status import Status, StatusCode
 from opentelemetry.util import types
 
-__all__ = ["ModelCallSpan", "SpanStarter"]
+from faultprint._naming import code_module
+
+__all__ = ["RECORD_EVERY_CALL", "ModelCallSpan", "RecordEveryCall", "SpanStarter"]
 
 _log = logging.getLogger("faultprint")
 _otel_log = logging.getLogger("opentelemetry.sdk.trace")
@@ -104,10 +108,64 @@ def _frozen(count: int | None, attributes: types.Attributes, limits: SpanLimits)
     )
 
 
-class SpanStarter:
-    """Starts :class:`ModelCallSpan` objects on one SDK tracer."""
+class RecordEveryCall(sampling.Sampler):
+    """The sampler of faultprint's own provider: every call is recorded.
 
-    def __init__(self, tracer: SDKTracer) -> None:
+    faultprint samples model calls itself (``sample_rate``), keeping every
+    failure; a sampler that drops spans, a ratio named by
+    ``OTEL_TRACES_SAMPLER`` or ``ParentBased`` following an upstream "not
+    sampled", would drop failures unseen. The trace's own decision stays in
+    the span context all the same: sampled at a root or under a sampled
+    parent (``RECORD_AND_SAMPLE``), not sampled under a parent that is not
+    (``RECORD_ONLY``), with the parent's trace state, so what a call
+    propagates downstream is what ``ParentBased(ALWAYS_ON)`` would
+    propagate. faultprint's export queue exports a recorded span whatever
+    its sampled flag; an application's ``BatchSpanProcessor`` would not.
+    """
+
+    def should_sample(
+        self,
+        parent_context: Any,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: types.Attributes = None,
+        links: Sequence[trace_api.Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> sampling.SamplingResult:
+        """Record; sample unless the parent is not sampled."""
+        parent = trace_api.get_current_span(parent_context).get_span_context()
+        if parent is None or not parent.is_valid:
+            return sampling.SamplingResult(sampling.Decision.RECORD_AND_SAMPLE, attributes)
+        decision = (
+            sampling.Decision.RECORD_AND_SAMPLE
+            if parent.trace_flags.sampled
+            else sampling.Decision.RECORD_ONLY
+        )
+        return sampling.SamplingResult(decision, attributes, parent.trace_state)
+
+    def get_description(self) -> str:
+        """The sampler's name."""
+        return "faultprint.RecordEveryCall"
+
+
+#: the sampler of the providers faultprint creates, evaluated inline by SpanStarter
+RECORD_EVERY_CALL = RecordEveryCall()
+
+
+def _nothing() -> None:
+    pass
+
+
+class SpanStarter:
+    """Starts :class:`ModelCallSpan` objects on one SDK tracer.
+
+    ``not_recorded`` is called for each call the tracer's sampler does not
+    record (or the tracer, disabled, does not start).
+    """
+
+    def __init__(self, tracer: SDKTracer, not_recorded: Callable[[], None] = _nothing) -> None:
+        self.not_recorded = not_recorded
         self.sampler = tracer.sampler
         self.resource = tracer.resource
         self.processor: Any = tracer.span_processor
@@ -128,16 +186,20 @@ class SpanStarter:
         self.is_enabled = getattr(tracer, "_is_enabled", None)
         is_random = getattr(self.id_generator, "is_trace_id_random", None)
         self.random_ids = bool(is_random()) if callable(is_random) else False
-        # The default sampler is evaluated inline (see start()).
-        self.default_on = self.sampler is sampling.DEFAULT_ON
+        # The default sampler and faultprint's own are evaluated inline (see
+        # start()); RecordEveryCall records what it does not sample.
+        self.inline = self.sampler is sampling.DEFAULT_ON or self.sampler is RECORD_EVERY_CALL
+        self.records_unsampled = self.sampler is RECORD_EVERY_CALL
 
     @classmethod
-    def for_tracer(cls, tracer: Any) -> SpanStarter | None:
+    def for_tracer(
+        cls, tracer: Any, not_recorded: Callable[[], None] = _nothing
+    ) -> SpanStarter | None:
         """A starter for an SDK tracer; None for any other tracer."""
         if type(tracer) is not SDKTracer:
             return None
         try:
-            return cls(tracer)
+            return cls(tracer, not_recorded)
         except Exception:
             _log.debug("faultprint: SDK tracer not usable for fast spans", exc_info=True)
             return None
@@ -152,6 +214,7 @@ class SpanStarter:
         found = _get_current_span().get_span_context()
         is_enabled = self.is_enabled
         if is_enabled is not None and not is_enabled():
+            self.not_recorded()
             return trace_api.NonRecordingSpan(found)
         parent: SpanContext | None = found
         trace_state: TraceState | None
@@ -162,9 +225,11 @@ class SpanStarter:
         else:
             trace_id = parent.trace_id
             random_id = bool(parent.trace_flags & _RANDOM_FLAG) if _RANDOM_FLAG else False
-        if self.default_on:
-            # ParentBased(ALWAYS_ON): follow a parent's decision, else sample;
-            # the trace state is the parent's.
+        if self.inline:
+            # ParentBased(ALWAYS_ON) and RecordEveryCall: follow a parent's
+            # decision, else sample; the trace state is the parent's. Here
+            # ``recording`` is the sampled flag: RecordEveryCall records an
+            # unsampled span all the same (below).
             recording = sampled = parent is None or parent.trace_flags.sampled
             trace_state = parent.trace_state if parent is not None else None
         else:
@@ -185,7 +250,8 @@ class SpanStarter:
             trace_flags=flags,
             trace_state=trace_state,
         )
-        if not recording:
+        if not recording and not self.records_unsampled:
+            self.not_recorded()
             return trace_api.NonRecordingSpan(context)
         span = ModelCallSpan(self, name, context, parent, kind, attributes)
         self.processor.on_start(span, parent_context=None)
@@ -349,7 +415,7 @@ class ModelCallSpan(trace_api.Span, ReadableSpan):
         escaped: bool = False,
     ) -> None:
         """Record ``exception`` as an ``exception`` event (the SDK's attributes)."""
-        module = type(exception).__module__
+        module = code_module(type(exception).__module__ or "")
         qualname = type(exception).__qualname__
         event: dict[str, Any] = {
             "exception.type": (

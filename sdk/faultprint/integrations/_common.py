@@ -22,6 +22,7 @@ from typing import Any
 
 from faultprint._config import STATE
 from faultprint._errors import interrupts_call
+from faultprint._naming import code_module
 from faultprint._observe import (
     _CURRENT,
     Call,
@@ -88,7 +89,7 @@ def caller_site() -> str:
         code = frame.f_code
         site = _SITE_CACHE.get(code)
         if site is None:
-            site = f"{frame.f_globals.get('__name__', '?')}.{code.co_qualname}"
+            site = f"{code_module(frame.f_globals.get('__name__', '?'))}.{code.co_qualname}"
             if len(_SITE_CACHE) < 10000:
                 _SITE_CACHE[code] = site
         return site
