@@ -291,6 +291,18 @@ def test_versions_at_a_glance_counts_the_hours_of_the_range(
     }
 
 
+def test_novelty_counts_modes_first_seen_from_the_range_start_as_the_api(store: Any) -> None:
+    """A mode first seen in the range's first hour but before the range starts
+    was not brought in the range: the API reads ``since`` to the second, and
+    so does the panel (it counted from the start of that hour)."""
+    rows = {r["model_version"]: r for r in _run(store, "failure-consistency", 1, RANGE)}
+    api = version_metrics(store, Selection(PROJECT, since=RANGE[0], until=RANGE[1]))
+    assert rows[EARLY]["novelty_rate"] == api[EARLY]["novelty_rate"] == 0.0
+    assert {v: _rounded(r["novelty_rate"]) for v, r in rows.items()} == {
+        v: _rounded(m["novelty_rate"]) for v, m in api.items()
+    }
+
+
 def test_failures_per_mode_and_category_count_the_hours_of_the_range(store: Any) -> None:
     failed = [c for c in _in_hours(RANGE) if c.is_failure]
     per_mode = Counter((f"{c.fingerprint:016x}", c.model_version) for c in failed)
