@@ -25,11 +25,16 @@ The rules, stated once (the README and the JSON notes repeat them):
   when the baseline had enough calls to have shown it. **Vanished**
   likewise with the versions swapped. Other significant modes are
   **changed**.
-- **Effective-modes change**: a permutation test of the difference in
-  effective modes (``effective_modes_test``: the pooled failures split again
-  at the versions' sizes); significant when p < alpha. A raw threshold on
+- **Effective-modes change**: Hutcheson's t-test of the two versions'
+  entropies, each at the smaller version's number of failures
+  (``effective_modes_test``), where the mixes also differ (a permutation
+  test, exact for identical versions); significant when p < alpha and the
+  test found the change in the direction of the difference shown. A
+  permutation test alone called a mix that only moved between modes (4%/1%
+  becoming 1%/4%, the same spread) a change of spread; a raw threshold on
   the difference tripped on identical versions (the estimate is noisy, and
-  biased low for the smaller sample).
+  biased low for the smaller sample). Without failures in a version its
+  effective modes and top-3 share are None (0/0), and so is the difference.
 - **Minimum sample sizes**: below MIN_CALLS effective calls in either
   version (the weighted calls, or fewer when successes are sampled: what
   they are worth for the failure rate, and never more than the calls
@@ -115,8 +120,8 @@ def _empty_metrics() -> dict[str, Any]:
         "calls_sq": 0.0,
         "spans": 0.0,
         "distinct_modes": 0,
-        "effective_modes": 0.0,
-        "top3_share": 0.0,
+        "effective_modes": None,
+        "top3_share": None,
         "novelty_rate": None,
         "repeatability": None,
     }
@@ -189,8 +194,8 @@ def _is_sampled(metrics: Mapping[str, Any]) -> bool:
 
 
 def _resamples(alpha: float) -> int:
-    """Permutations for the effective-modes test: enough that its p-value
-    resolves well below ALPHA (0.002 at the default), and a bounded cost."""
+    """Permutations for the effective-modes test's mix check: enough that its
+    p-value resolves well below ALPHA (0.002 at the default), and a bounded cost."""
     return max(999, min(9999, math.ceil(20 / alpha) - 1))
 
 
@@ -381,11 +386,24 @@ def compare_metrics(
     vanished_modes.sort(key=lambda r: -r["baseline_failures"])
     changed_modes.sort(key=lambda r: r["adjusted_p_value"])
 
-    modes_delta = float(c.get("effective_modes") or 0.0) - float(b.get("effective_modes") or 0.0)
-    modes_p = (
+    # no failures, no effective modes (0/0): no difference either
+    eff1, eff2 = b.get("effective_modes"), c.get("effective_modes")
+    modes_delta = float(eff2) - float(eff1) if eff1 is not None and eff2 is not None else None
+    spread = (
         effective_modes_test(base_modes, cand_modes, resamples=_resamples(alpha))
-        if mix_ok
+        if mix_ok and modes_delta is not None
         else None
+    )
+    modes_p = spread.p_value if spread is not None else None
+    # the test compares both versions at one number of failures; the delta
+    # shown compares each at its own, so with very different numbers the
+    # two could point in opposite directions: a change is claimed only in
+    # the direction both show
+    spread_significant = (
+        spread is not None
+        and modes_delta is not None
+        and spread.p_value < alpha
+        and spread.difference * modes_delta > 0
     )
     result: dict[str, Any] = {
         "baseline": _public(baseline, b),
@@ -396,9 +414,9 @@ def compare_metrics(
             "significant": rate_significant,
         },
         "effective_modes_change": {
-            "delta": round(modes_delta, 6),
+            "delta": round(modes_delta, 6) if modes_delta is not None else None,
             "p_value": float(f"{modes_p:.6g}") if modes_p is not None else None,
-            "significant": modes_p is not None and modes_p < alpha and modes_delta != 0,
+            "significant": spread_significant,
         },
         "jsd": round(jsd, 6) if jsd is not None else None,
         "new_modes": new_modes,

@@ -57,10 +57,21 @@ def _headline(r: dict[str, Any]) -> list[str]:
         f"verdict: {r['verdict']}",
         f"failure rate {_cell(b, 'failure_rate')} → {_cell(c, 'failure_rate')}"
         f" (Δ {r['failure_rate_change']['delta'] * 100:+.2f} pts,"
-        f" p={r['failure_rate_change']['p_value']:.3g}); JSD {jsd};"
-        f" new {len(r['new_modes'])}, vanished {len(r['vanished_modes'])},"
-        f" changed {len(r['changed_modes'])}",
+        f" p={r['failure_rate_change']['p_value']:.3g}); JSD {jsd}; {_mode_counts(r)}",
     ]
+
+
+def _mode_counts(r: dict[str, Any]) -> str:
+    """New, vanished and changed modes, or why modes were not tested: "new 0"
+    read as "tested, none found" where nothing was tested."""
+    if not r["enough_data"]:
+        return "modes not tested (not enough data)"
+    if not r.get("modes_judged", True):
+        return "modes not compared (grouped by different fingerprint strategies)"
+    return (
+        f"new {len(r['new_modes'])}, vanished {len(r['vanished_modes'])},"
+        f" changed {len(r['changed_modes'])}"
+    )
 
 
 def _mode_line(m: dict[str, Any]) -> list[str]:
@@ -122,9 +133,30 @@ def render_table(r: dict[str, Any], gate: Sequence[RuleOutcome] = ()) -> str:
         lines += ["", "notes:"] + [f"  - {n}" for n in r["notes"]]
     if gate:
         lines += ["", "gate:"] + [
-            f"  {'TRIPPED' if o.tripped else 'ok':8} {o.rule}: {o.reason}" for o in gate
+            f"  {_TABLE_STATUS[o.status]:8} {o.rule}: {o.reason.removeprefix('skipped: ')}"
+            for o in gate
         ]
+        hint = _skipped_hint(gate)
+        if hint:
+            lines.append(f"  {hint}")
     return "\n".join(lines) + "\n"
+
+
+_TABLE_STATUS = {"tripped": "TRIPPED", "skipped": "SKIPPED", "passed": "ok"}
+_MARKDOWN_STATUS = {"tripped": "❌", "skipped": "⚠️", "passed": "✅"}
+
+
+def _skipped_hint(gate: Sequence[RuleOutcome], code: str = "{}") -> str | None:
+    """What to do when rules were skipped for lack of data and nothing fails
+    the gate for it: a skipped rule is no pass, but the exit code is 0.
+    CODE formats a rule or option name."""
+    lacking = [o for o in gate if o.reason == "skipped: not enough data"]
+    if not lacking or any(o.rule.name == "not-enough-data" for o in gate):
+        return None
+    return (
+        f"{len(lacking)} rule(s) skipped for lack of data do not fail the gate; add "
+        f"{code.format('not-enough-data')} to {code.format('--fail-on')} to fail it instead"
+    )
 
 
 def _md_row(cells: Sequence[str]) -> str:
@@ -151,6 +183,9 @@ def render_markdown(r: dict[str, Any], gate: Sequence[RuleOutcome] = ()) -> str:
         lines += ["", "Notes:", ""] + [f"- {n}" for n in r["notes"]]
     if gate:
         lines += ["", "Gate:", ""] + [
-            f"- {'❌' if o.tripped else '✅'} `{o.rule}`: {o.reason}" for o in gate
+            f"- {_MARKDOWN_STATUS[o.status]} `{o.rule}`: {o.reason}" for o in gate
         ]
+        hint = _skipped_hint(gate, "`{}`")
+        if hint:
+            lines += ["", hint]
     return "\n".join(lines) + "\n"

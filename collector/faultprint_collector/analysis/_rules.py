@@ -7,7 +7,11 @@ rules on a change of a noisy estimate (``rate-increase``,
 ``effective-modes-increase``) trip only when the change is also significant
 at the comparison's alpha. A threshold outside the values a rule's metric
 can take is refused: ``failure-rate>4`` (meant as 4%) would never trip, and
-a gate that cannot fail passes every rollout.
+a gate that cannot fail passes every rollout; so is one that trips on every
+comparison (``new-modes>=0``), a gate that fails every rollout whatever it
+does. A rule that was not evaluated (not enough data, modes not comparable,
+too few failures for the mix, no value) is *skipped*, never passed:
+``RuleOutcome.evaluated`` is False and the renderings say "skipped".
 """
 
 from __future__ import annotations
@@ -68,11 +72,13 @@ def _mode_increases(r: dict[str, Any]) -> float:
     return float(sum(1 for m in r["changed_modes"] if (m["rate_ratio"] or 0) > 1))
 
 
-def _eff_increase(r: dict[str, Any]) -> float:
+def _eff_increase(r: dict[str, Any]) -> float | None:
+    # None (no value) when either version has no failures: no effective modes
     change = r.get("effective_modes_change")
     if change is not None:
-        return float(change["delta"])
-    return float(r["candidate"]["effective_modes"] - r["baseline"]["effective_modes"])
+        return None if change["delta"] is None else float(change["delta"])
+    base, cand = r["baseline"]["effective_modes"], r["candidate"]["effective_modes"]
+    return None if base is None or cand is None else float(cand - base)
 
 
 def _eff_unsupported(r: dict[str, Any]) -> str | None:
@@ -85,10 +91,7 @@ def _eff_unsupported(r: dict[str, Any]) -> str | None:
     if change["delta"] <= 0:
         return "effective modes did not increase"
     if not change["significant"]:
-        return (
-            f"the increase is not significant (permutation p={change['p_value']:.3g}, "
-            f"alpha {r['alpha']:g})"
-        )
+        return f"the increase is not significant (p={change['p_value']:.3g}, alpha {r['alpha']:g})"
     return None
 
 
@@ -188,21 +191,35 @@ class Rule:
 
 @dataclass(frozen=True)
 class RuleOutcome:
-    """Whether a rule tripped on one comparison, and why."""
+    """Whether a rule tripped on one comparison, and why.
+
+    EVALUATED is False for a rule that was skipped (not enough data, modes
+    not comparable, too few failures for the mix, no value): it did not
+    trip, but it did not pass either, and its REASON starts "skipped: ".
+    """
 
     rule: Rule
     tripped: bool
     value: float | None
     reason: str
+    evaluated: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form."""
         return {
             "rule": str(self.rule),
             "tripped": self.tripped,
+            "evaluated": self.evaluated,
             "value": self.value,
             "reason": self.reason,
         }
+
+    @property
+    def status(self) -> str:
+        """``tripped``, ``skipped`` or ``passed``."""
+        if self.tripped:
+            return "tripped"
+        return "passed" if self.evaluated else "skipped"
 
 
 def _allowed() -> str:
@@ -238,8 +255,11 @@ def parse_rules(text: str) -> list[Rule]:
 
 
 def _check_threshold(text: str, name: str, spec: _Spec, op: str, threshold: float) -> None:
-    """RuleError when THRESHOLD lies outside the values NAME can take, or the
-    comparison could never hold there (``jsd>1``): such a gate never trips."""
+    """RuleError when THRESHOLD lies outside the values NAME can take, when the
+    comparison could never hold there (``jsd>1``: such a gate never trips),
+    and when it always holds (``new-modes>=0``: such a gate fails every
+    comparison it judges). A rule that also needs a significant change
+    (``rate-increase>=0``) can hold without tripping, so only the first two."""
     lo, hi = spec.bounds
     never = (
         (op == ">" and threshold >= hi)
@@ -247,7 +267,13 @@ def _check_threshold(text: str, name: str, spec: _Spec, op: str, threshold: floa
         or (op == "<" and threshold <= lo)
         or (op == "<=" and threshold < lo)
     )
-    if not never and lo <= threshold <= hi:
+    always = spec.unsupported is None and (
+        (op == ">=" and threshold <= lo)
+        or (op == ">" and threshold < lo)
+        or (op == "<=" and threshold >= hi)
+        or (op == "<" and threshold > hi)
+    )
+    if not never and not always and lo <= threshold <= hi:
         return
     effect = "would never trip" if never else "would trip on every comparison"
     where = f"is at least {lo:g}" if hi == math.inf else f"lies between {lo:g} and {hi:g}"
@@ -260,27 +286,11 @@ def evaluate_rules(rules: list[Rule], result: dict[str, Any]) -> list[RuleOutcom
     outcomes = []
     for rule in rules:
         spec = RULES[rule.name]
-        if spec.needs and not result["enough_data"]:
-            outcomes.append(RuleOutcome(rule, False, None, "not evaluated: not enough data"))
-            continue
-        if spec.needs in ("modes", "mix") and not result.get("modes_judged", True):
-            outcomes.append(
-                RuleOutcome(
-                    rule,
-                    False,
-                    None,
-                    "not evaluated: failures grouped by different fingerprint strategies",
-                )
-            )
-            continue
-        if spec.needs == "mix" and not result["mix_judged"]:
-            outcomes.append(
-                RuleOutcome(rule, False, None, "not evaluated: too few failures to judge the mix")
-            )
-            continue
-        value = spec.value(result)
+        skipped = _skipped(spec, result)
+        value = spec.value(result) if skipped is None else None
         if value is None:
-            outcomes.append(RuleOutcome(rule, False, None, "no value (nothing to compare)"))
+            why = skipped or "no value (nothing to compare)"
+            outcomes.append(RuleOutcome(rule, False, None, f"skipped: {why}", evaluated=False))
             continue
         tripped = _OPS[rule.op](value, rule.threshold)
         reason = f"{rule.name} = {value:.6g} (rule {rule})"
@@ -290,3 +300,14 @@ def evaluate_rules(rules: list[Rule], result: dict[str, Any]) -> list[RuleOutcom
             reason += f", not tripped: {why_not}"
         outcomes.append(RuleOutcome(rule, tripped, value, reason))
     return outcomes
+
+
+def _skipped(spec: _Spec, result: dict[str, Any]) -> str | None:
+    """Why a rule with SPEC cannot judge RESULT (None: it can)."""
+    if spec.needs and not result["enough_data"]:
+        return "not enough data"
+    if spec.needs in ("modes", "mix") and not result.get("modes_judged", True):
+        return "failures grouped by different fingerprint strategies"
+    if spec.needs == "mix" and not result["mix_judged"]:
+        return "too few failures to judge the mix"
+    return None

@@ -1,11 +1,13 @@
 """The consistency metrics computed in ClickHouse from the rollups.
 
-Every query reads the pre-aggregated tables (``calls_hourly``,
-``input_outcomes``, ``fingerprint_catalog``), never the raw calls, so the
-cost grows with versions × call sites × hours × fingerprints rather than
-with the number of calls. Windows are whole hours: an hour is selected when
-it overlaps [since, until). Every query is parameterised and scoped by
-project.
+The metrics read the pre-aggregated tables (``calls_hourly``,
+``input_outcomes``, ``fingerprint_catalog``), so the cost grows with
+versions × call sites × hours × fingerprints rather than with the number
+of calls; ``calls`` itself is read only by its key over a bounded slice
+(a version's first call, where novelty's window starts, and the grouping
+strategies of its failures). Windows are whole hours: an hour is selected
+when it overlaps [since, until). Every query is parameterised and scoped
+by project.
 """
 
 from __future__ import annotations
@@ -108,7 +110,6 @@ class Selection:
             "project": self.project,
             "since": _ch_time(self.since or _EPOCH),
             "until": _ch_time(self.until or _FAR, round_up=True),
-            "has_since": 1 if self.since else 0,
         }
         if self.versions is not None:
             params["versions"] = list(self.versions)
@@ -137,26 +138,96 @@ def _totals(store: Store, sel: Selection) -> list[dict[str, Any]]:
     )
 
 
-def _mode_stats(store: Store, sel: Selection) -> dict[str, dict[str, Any]]:
+def _window_starts(
+    store: Store, sel: Selection, totals: Sequence[dict[str, Any]]
+) -> dict[str, datetime]:
+    """Per version, when its window starts for novelty: SINCE itself, exactly
+    (not the start of its hour), or without one the version's first call in
+    the selection.
+
+    The rollups know only hours, and a cut-off at the version's first hour
+    counted every mode another version first showed earlier in that hour as
+    new (a candidate run right after its baseline read 100% novelty). The
+    catalogue's per-version first seen is a failure's; a version's first
+    call may be a success, so its time is read from ``calls``: in the
+    versions' first hours only, by the table's key, so the cost is that of
+    a few hours of calls (one query, whatever the number of versions).
+    """
+    if sel.since is not None:
+        since = sel.since if sel.since.tzinfo else sel.since.replace(tzinfo=UTC)
+        return {t["model_version"]: since for t in totals}
+    hours = sorted({t["first_hour"] for t in totals})
+    site = "AND call_site = {call_site:String}" if sel.call_site is not None else ""
+    # Every version's calls in the first hours of all: a version has none
+    # before its own first hour (in the selection), so its minimum there is
+    # its first call.
+    rows = store.query(
+        f"""
+        SELECT model_version, min(time)
+        FROM {store.table("calls")}
+        WHERE project = {{project:String}}
+          AND model_version IN {{versions:Array(String)}}
+          AND time >= {{low:DateTime('UTC')}}
+          AND time < {{high:DateTime('UTC')}} + INTERVAL 1 HOUR
+          AND toStartOfHour(time, 'UTC') IN {{hours:Array(DateTime('UTC'))}}
+          {site}
+        GROUP BY model_version
+        """,
+        {
+            "project": sel.project,
+            "versions": [t["model_version"] for t in totals],
+            "low": _ch_time(hours[0]),
+            "high": _ch_time(hours[-1]),
+            "hours": [_ch_time(h) for h in hours],
+            "call_site": sel.call_site,
+        },
+    ).result_rows
+    first = {str(version): _utc(time) for version, time in rows}
+    # a version none of whose calls of that hour are left (rows deleted by
+    # hand) keeps the start of the hour, as the rollups know it
+    return {
+        t["model_version"]: first.get(t["model_version"], _utc(t["first_hour"])) for t in totals
+    }
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _micros(value: datetime) -> int:
+    """VALUE as microseconds since 1970 (a DateTime64(6) to the microsecond)."""
+    return (_utc(value) - _EPOCH) // timedelta(microseconds=1)
+
+
+def _mode_stats(
+    store: Store, sel: Selection, starts: dict[str, datetime]
+) -> dict[str, dict[str, Any]]:
     # K, exp(H), top-3 share and novelty from one pass over the per-mode
-    # sums; the window for novelty starts at `since`, or at the version's
-    # first hour in the selection.
+    # sums; novelty counts the failures whose fingerprint the catalogue
+    # first saw at or after the version's window start (``_window_starts``).
+    # Without failures exp(H) and the top-3 share are 0/0: NULL, as novelty.
+    params = {
+        **sel.params(),
+        "start_versions": list(starts),
+        "start_micros": [_micros(t) for t in starts.values()],
+    }
     rows = store.query_dicts(
         f"""
         SELECT model_version,
                arraySum(ws) AS f,
                length(ws) AS k,
-               if(f > 0, exp(-arraySum(x -> (x / f) * ln(x / f), ws)), 0) AS effective_modes,
-               if(f > 0, arraySum(arraySlice(arrayReverseSort(ws), 1, 3)) / f, 0) AS top3_share,
+               if(f > 0, exp(-arraySum(x -> (x / f) * ln(x / f), ws)), NULL) AS effective_modes,
+               if(f > 0, arraySum(arraySlice(arrayReverseSort(ws), 1, 3)) / f, NULL) AS top3_share,
                if(f > 0, arraySum(arrayFilter((x, s) -> s >= start, ws, firsts)) / f, NULL)
                    AS novelty_rate
         FROM (
             SELECT m.model_version AS model_version,
                    groupArray(m.w) AS ws,
                    groupArray(fs.first_seen) AS firsts,
-                   any(if({{has_since:UInt8}} = 1,
-                          toDateTime64(toStartOfHour({{since:DateTime('UTC')}}), 6, 'UTC'),
-                          toDateTime64(st.start, 6, 'UTC'))) AS start
+                   any(fromUnixTimestamp64Micro(
+                       {{start_micros:Array(Int64)}}[
+                           indexOf({{start_versions:Array(String)}}, m.model_version)],
+                       'UTC')) AS start
             FROM (
                 SELECT model_version, fingerprint, sum(calls) AS w
                 FROM {store.table("calls_hourly")}
@@ -170,16 +241,10 @@ def _mode_stats(store: Store, sel: Selection) -> dict[str, dict[str, Any]]:
                 WHERE project = {{project:String}}
                 GROUP BY fingerprint
             ) AS fs ON m.fingerprint = fs.fingerprint
-            INNER JOIN (
-                SELECT model_version, min(hour) AS start
-                FROM {store.table("calls_hourly")}
-                WHERE {sel.where()}
-                GROUP BY model_version
-            ) AS st ON m.model_version = st.model_version
             GROUP BY m.model_version
         )
         """,
-        sel.params(),
+        params,
     )
     return {r["model_version"]: r for r in rows}
 
@@ -301,12 +366,16 @@ def version_metrics(
     but never more than ``spans`` (see ``effective_calls``); ``strategies`` the
     fingerprint strategies that grouped its failures. Repeatability
     covers every stored call of the version at the call site(s), whatever
-    the window (see ``input_outcomes``).
+    the window (see ``input_outcomes``). Without failures, effective modes,
+    top-3 share and novelty are None (shares of no failures are 0/0).
+    Novelty counts from ``novelty_start``: SINCE exactly, else the version's
+    first call in the selection (``_window_starts``).
     """
     totals = _totals(store, sel)
     if not totals:
         return {}
-    modes = _mode_stats(store, sel)
+    starts = _window_starts(store, sel, totals)
+    modes = _mode_stats(store, sel, starts)
     repeat = _repeatability(store, sel)
     drift = _drift(store, sel) if with_drift else {}
     strategies = failure_strategies(store, sel)
@@ -329,9 +398,10 @@ def version_metrics(
             "calls_sq": fail_sq + ok_sq,
             "spans": spans,
             "distinct_modes": int(mode.get("k", 0)),
-            "effective_modes": float(mode.get("effective_modes", 0.0)),
-            "top3_share": float(mode.get("top3_share", 0.0)),
-            "novelty_rate": mode.get("novelty_rate"),
+            "effective_modes": _optional(mode.get("effective_modes")),
+            "top3_share": _optional(mode.get("top3_share")),
+            "novelty_rate": _optional(mode.get("novelty_rate")),
+            "novelty_start": starts[v],
             "repeatability": rep[0] if rep else None,
             "repeated_inputs": rep[1] if rep else 0,
             "repeatability_sample": rep[2] if rep else 1.0,
@@ -341,6 +411,11 @@ def version_metrics(
             "last_hour": t["last_hour"],
         }
     return out
+
+
+def _optional(value: Any) -> float | None:
+    """A metric that has no value without failures (0/0): None, else a float."""
+    return None if value is None else float(value)
 
 
 def mode_counts(store: Store, sel: Selection) -> dict[str, dict[int, float]]:

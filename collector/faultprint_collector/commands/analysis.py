@@ -36,7 +36,8 @@ FAIL_ON_HELP = (
     "changed-modes, mode-increase, rate-increase[>X], jsd>X, effective-modes-increase[>X], "
     "failure-rate>X, novelty>X, not-enough-data. Rates, shares and JSD are fractions "
     "(failure-rate>0.04 for 4%); rate-increase and effective-modes-increase trip only on "
-    "a significant increase (at --alpha)."
+    "a significant increase (at --alpha). A rule without the data to judge is skipped, "
+    "which does not fail the gate: add not-enough-data for that."
 )
 
 
@@ -46,6 +47,11 @@ def _json(data: Any) -> None:
 
 def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.1f}%"
+
+
+def _fixed(value: float | None) -> str:
+    """Two decimals; "–" for no value (effective modes of no failures)."""
+    return "–" if value is None else f"{value:.2f}"
 
 
 def _rate(rate: float, ci: list[float]) -> str:
@@ -165,7 +171,7 @@ def versions(
                 f"{r['failures']:,}",
                 _rate(r["failure_rate"], r["failure_rate_ci"]),
                 str(r["distinct_modes"]),
-                f"{r['effective_modes']:.2f}",
+                _fixed(r["effective_modes"]),
                 _pct(r["top3_share"]),
                 _pct(r["novelty_rate"]),
                 _pct(r["repeatability"]),

@@ -47,19 +47,19 @@ def novelty_help(window: str) -> str:
     """What the novelty column means for WINDOW, as ``_mode_stats`` computes it.
 
     A mode counts as new when its fingerprint was first seen (on any
-    version) no earlier than the start of the window's first hour; with no
-    window ("all time"), no earlier than the start of the version's own
-    first hour with calls, so the all-time figure is the share of the modes
-    a version brought, not of modes first seen "in the window".
+    version) no earlier than the window's start, to the second; with no
+    window ("all time"), no earlier than the version's own first call, so
+    the all-time figure is the share of the modes a version brought, not of
+    modes first seen "in the window".
     """
     if window:
         return (
             "share of this version's failures in fingerprints first seen (on any version) "
-            "within this window, counted from the start of its first hour"
+            "since the start of this window"
         )
     return (
         "share of this version's failures in fingerprints first seen (on any version) "
-        "no earlier than this version's first hour with calls: the failure modes it brought"
+        "no earlier than this version's first call: the failure modes it brought"
     )
 
 

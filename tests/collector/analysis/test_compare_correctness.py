@@ -10,6 +10,7 @@ import random
 from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from faultprint_collector.analysis import (
@@ -21,12 +22,18 @@ from faultprint_collector.analysis import (
     parse_rules,
     version_metrics,
 )
-from faultprint_collector.analysis._reference import Call, effective_calls, reference_metrics
+from faultprint_collector.analysis._reference import (
+    Call,
+    effective_calls,
+    effective_modes,
+    reference_metrics,
+)
 from faultprint_collector.store import Store
 
 from .conftest import T0, store_calls, synth_calls
 
 MODES = {0xA1: 0.02, 0xA2: 0.015, 0xA3: 0.01, 0xA4: 0.005, 0xA5: 0.002, 0xA6: 0.001}
+_TEN = timedelta(minutes=10)
 
 
 def test_a_a_finds_no_difference_in_at_least_95_percent_of_repetitions(store: Store) -> None:
@@ -556,3 +563,183 @@ def test_a_shifted_mix_and_no_verdict_are_concerns() -> None:
         "a", "b", _counts_only(base, 10_000), _counts_only(canary, 50), base, canary
     )
     assert concerns(small) == ["not enough data for a verdict"]
+
+
+# --- the spread of failures over modes (effective modes) ------------------------
+
+
+def _with_modes(modes: dict[int, float], n: float) -> dict[str, Any]:
+    """Unsampled metrics of a version with N calls and MODES' failures, with
+    its effective modes (as ``version_metrics`` gives them)."""
+    return {**_counts_only(modes, n), "effective_modes": effective_modes(modes.values())}
+
+
+def _drawn(rng: random.Random, n: int, rates: dict[int, float]) -> dict[int, float]:
+    """The failures per mode of N calls failing in each mode at its rate."""
+    counts: Counter[int] = Counter()
+    for _ in range(n):
+        u, acc = rng.random(), 0.0
+        for fp, rate in rates.items():
+            acc += rate
+            if u < acc:
+                counts[fp] += 1
+                break
+    return {fp: float(k) for fp, k in counts.items()}
+
+
+def test_a_mix_that_only_moved_between_modes_is_not_called_a_change_of_spread() -> None:
+    # 4%/1% became 1%/4% (10,000 calls each, as drawn in the audit): the mix
+    # shifted, the spread did not (1.71 against 1.64 effective modes); the
+    # verdict said "failures spread over fewer modes (-0.07 effective modes,
+    # p=0.002)", and "more" the other way round, tripping the gate
+    base, cand = {1: 379.0, 2: 111.0}, {1: 107.0, 2: 440.0}
+    for b, c in ((base, cand), (cand, base)):
+        r = compare_metrics("a", "b", _with_modes(b, 10_000), _with_modes(c, 10_000), b, c)
+        assert r["mix_judged"] and "failure mix shifted" in r["verdict"]
+        assert "spread over" not in r["verdict"]
+        assert not r["effective_modes_change"]["significant"]
+        assert not any("spread" in concern for concern in concerns(r))
+        (outcome,) = evaluate_rules(parse_rules("effective-modes-increase>0"), r)
+        assert not outcome.tripped
+
+
+def test_mirrored_mixes_rarely_read_as_a_change_of_spread() -> None:
+    # 100 pairs whose true effective modes are equal (4%/1% against 1%/4%):
+    # the permutation test claimed a change of spread in about 93 of them
+    rng = random.Random(41)
+    rules = parse_rules("effective-modes-increase>0")
+    claimed = tripped = 0
+    for _ in range(100):
+        b = _drawn(rng, 10_000, {1: 0.04, 2: 0.01})
+        c = _drawn(rng, 10_000, {1: 0.01, 2: 0.04})
+        r = compare_metrics("a", "b", _with_modes(b, 10_000), _with_modes(c, 10_000), b, c)
+        claimed += "spread over" in r["verdict"]
+        tripped += evaluate_rules(rules, r)[0].tripped
+    assert claimed <= 2 and tripped <= 2, (claimed, tripped)
+
+
+def test_one_mode_becoming_four_is_a_change_of_spread_at_canary_size() -> None:
+    # 5% of 1,000 calls in one mode, against 5% spread evenly over four
+    rng = random.Random(43)
+    for _ in range(20):
+        b = _drawn(rng, 1000, {1: 0.05})
+        c = _drawn(rng, 1000, {1: 0.0125, 2: 0.0125, 3: 0.0125, 4: 0.0125})
+        r = compare_metrics("a", "b", _with_modes(b, 1000), _with_modes(c, 1000), b, c)
+        assert "failures spread over more modes" in r["verdict"]
+        assert evaluate_rules(parse_rules("effective-modes-increase"), r)[0].tripped
+        back = compare_metrics("b", "a", _with_modes(c, 1000), _with_modes(b, 1000), c, b)
+        assert "failures spread over fewer modes" in back["verdict"]
+
+
+def test_a_canary_failing_like_its_baseline_is_not_spread_differently() -> None:
+    # 30 failures against 2,000 over the same 30 modes of falling frequency:
+    # the smaller sample's entropy runs low, by about (S - 1)/2N; compared
+    # at their own sizes the large baseline read as "more modes" in a third
+    # of such A/A pairs, the canary swapped in, as "fewer"
+    rng = random.Random(47)
+    rates = {fp: 0.05 / fp**1.2 for fp in range(1, 31)}
+    claims = 0
+    for _ in range(100):
+        big, small = _drawn(rng, 40_000, rates), _drawn(rng, 600, rates)
+        if sum(small.values()) < 20:
+            continue
+        for b, nb, c, nc in ((big, 40_000, small, 600), (small, 600, big, 40_000)):
+            r = compare_metrics("a", "b", _with_modes(b, nb), _with_modes(c, nc), b, c)
+            claims += "spread over" in r["verdict"]
+    assert claims <= 2, claims
+
+
+# --- versions without failures ---------------------------------------------------
+
+
+def test_a_version_without_failures_has_no_effective_modes_or_top_3_share(
+    store: Store,
+) -> None:
+    # shares of no failures are 0/0: shown as 0.00 and 0%, read as "failures
+    # maximally spread", where Grafana and the definitions have no value
+    store_calls(store, _calls("noisy", {0xA1: 30, 0xA2: 10}, 460) + _calls("quiet", {}, 500))
+    metrics = version_metrics(store, Selection(project="default"))
+    assert metrics["quiet"]["effective_modes"] is None
+    assert metrics["quiet"]["top3_share"] is None
+    assert metrics["quiet"]["novelty_rate"] is None
+    assert metrics["noisy"]["top3_share"] == 1.0
+    r = compare_versions(store, "default", "noisy", "quiet")
+    assert r["enough_data"] and r["failure_rate_change"]["significant"]
+    assert (r["candidate"]["effective_modes"], r["candidate"]["top3_share"]) == (None, None)
+    assert r["effective_modes_change"] == {"delta": None, "p_value": None, "significant": False}
+    assert r["verdict"].startswith("candidate fails less often")
+    outcomes = evaluate_rules(
+        parse_rules("effective-modes-increase,effective-modes-increase>-5,novelty>0.1"), r
+    )
+    assert [(o.tripped, o.evaluated) for o in outcomes] == [(False, False)] * 3
+    # and the other way round: the baseline had none
+    back = compare_versions(store, "default", "quiet", "noisy")
+    assert back["baseline"]["effective_modes"] is None
+    assert back["effective_modes_change"]["delta"] is None
+    assert not any(o.tripped for o in evaluate_rules(parse_rules("effective-modes-increase"), back))
+
+
+# --- novelty: from the window's exact start ---------------------------------------
+
+
+def test_a_candidate_run_right_after_its_baseline_brings_no_new_modes(store: Store) -> None:
+    # an offline evaluation: the baseline ran from :10 to :20, the candidate
+    # from :30 to :40 of the same hour, both failing in the same modes; the
+    # cut-off at the start of the candidate's first hour counted every mode
+    # the baseline showed minutes before as new (novelty 100%)
+    hour = T0 + timedelta(hours=30)
+    modes = {0xA1: 0.02, 0xA2: 0.015, 0xA3: 0.01}
+    base = synth_calls("a", 3000, modes, seed=61, start=hour + timedelta(minutes=10), span=_TEN)
+    cand = synth_calls("b", 3000, modes, seed=62, start=hour + timedelta(minutes=30), span=_TEN)
+    store_calls(store, base + cand)
+    metrics = version_metrics(store, Selection(project="default"))
+    assert metrics["b"]["novelty_rate"] == 0.0
+    assert metrics["a"]["novelty_rate"] == 1.0
+    assert metrics["b"]["novelty_start"] == min(c.time for c in cand)
+    r = compare_versions(store, "default", "a", "b")
+    assert r["candidate"]["novelty_rate"] == 0.0
+    assert not evaluate_rules(parse_rules("novelty>0.1"), r)[0].tripped
+    # a mode only the candidate shows is its novelty
+    late = hour + timedelta(minutes=45)
+    store_calls(store, base + cand + [Call("b", "app.summarise", late, True, 0xF7)] * 30, "n")
+    r = compare_versions(store, "n", "a", "b")
+    assert r["candidate"]["novelty_rate"] == pytest.approx(30 / r["candidate"]["failures"])
+    assert evaluate_rules(parse_rules("novelty>0.1"), r)[0].tripped
+
+
+def test_novelty_in_a_window_counts_from_its_exact_start(store: Store) -> None:
+    # since = :20: a mode first seen at :05 was seen before the window, one
+    # first seen at :25 was not; floored to the hour, both were "new"
+    hour = T0 + timedelta(hours=30)
+    since = hour + timedelta(minutes=20)
+    calls = [
+        Call("a", "s", hour + timedelta(minutes=5), True, 0xE1),
+        Call("a", "s", hour + timedelta(minutes=25), True, 0xE2),
+        *[Call("b", "s", hour + timedelta(minutes=30 + i), True, 0xE1) for i in range(3)],
+        Call("b", "s", hour + timedelta(minutes=40), True, 0xE2),
+    ]
+    store_calls(store, calls)
+    got = version_metrics(store, Selection(project="default", since=since))
+    assert got["b"]["novelty_rate"] == pytest.approx(0.25)
+    assert got["b"]["novelty_rate"] == reference_metrics(calls, "b", since=since)["novelty_rate"]
+    # the window still counts whole hours: a's failure at :05 is in it, its
+    # mode first seen before the window
+    assert got["a"]["failures"] == 2 and got["a"]["novelty_rate"] == pytest.approx(0.5)
+    # all time, b's window starts at its first call (:30), after both modes
+    assert version_metrics(store, Selection(project="default"))["b"]["novelty_rate"] == 0.0
+
+
+def test_a_versions_window_starts_at_its_first_call_not_its_first_failure(
+    store: Store,
+) -> None:
+    # b's first call (a success at :10) comes before a first fails in mode
+    # E1 (:20): a mode first seen after b started is one b did not inherit
+    hour = T0 + timedelta(hours=30)
+    calls = [
+        Call("b", "s", hour + timedelta(minutes=10), False),
+        Call("a", "s", hour + timedelta(minutes=20), True, 0xE1),
+        Call("b", "s", hour + timedelta(minutes=30), True, 0xE1),
+    ]
+    store_calls(store, calls)
+    assert version_metrics(store, Selection(project="default"))["b"]["novelty_rate"] == 1.0
+    assert reference_metrics(calls, "b")["novelty_rate"] == 1.0

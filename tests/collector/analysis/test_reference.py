@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from datetime import UTC, datetime, timedelta
 
@@ -16,10 +17,14 @@ from faultprint_collector.analysis._reference import (
     effective_modes,
     effective_modes_test,
     entropy,
+    entropy_t_test,
     fisher_exact_test,
     jensen_shannon,
+    mix_permutation_test,
     novelty_rate,
+    reference_metrics,
     repeatability,
+    student_t_two_sided,
     top_share,
     wilson_interval,
 )
@@ -132,14 +137,96 @@ def test_fisher_exact_test_agrees_with_brute_force(
 def test_effective_modes_test_separates_a_real_spread_from_noise() -> None:
     concentrated = {1: 60, 2: 5, 3: 5, 4: 5}
     spread = {1: 20, 2: 20, 3: 20, 4: 15}
-    assert effective_modes_test(concentrated, spread) < 0.01
-    assert effective_modes_test(spread, concentrated) < 0.01
+    up, down = (
+        effective_modes_test(concentrated, spread),
+        effective_modes_test(spread, concentrated),
+    )
+    assert up.p_value < 0.01 and up.difference > 1
+    assert down.p_value < 0.01 and down.difference < -1
     # the same mix at different sizes: a small sample's effective modes run
-    # low, and the permutations know it
-    assert effective_modes_test({1: 10, 2: 8, 3: 6, 4: 4}, {1: 100, 2: 80, 3: 60, 4: 40}) > 0.1
+    # low, and the test compares both at the smaller one's size
+    same = effective_modes_test({1: 10, 2: 8, 3: 6, 4: 4}, {1: 100, 2: 80, 3: 60, 4: 40})
+    assert same.p_value > 0.1
     # seeded by the counts: the same comparison always gives the same answer
     assert effective_modes_test(concentrated, spread) == effective_modes_test(concentrated, spread)
-    assert effective_modes_test({}, spread) == 1.0
+    assert effective_modes_test({}, spread).p_value == 1.0
+    # one mode against four equally common ones: the plainest change of spread
+    # (the smallest p-value of 999 permutations)
+    assert effective_modes_test({1: 200}, {1: 50, 2: 50, 3: 50, 4: 50}).p_value == 0.002
+    assert entropy_t_test({1: 200}, {1: 50, 2: 50, 3: 50, 4: 50}).p_value < 1e-9
+
+
+def test_a_mix_that_only_moved_between_modes_has_the_same_spread() -> None:
+    # 4%/1% against 1%/4% of 10,000 calls each, as drawn in the audit: 1.71
+    # against 1.64 effective modes. The permutation test (whose null is one
+    # pooled mix) calls it significant; the spread is the same
+    base, cand = {1: 379, 2: 111}, {1: 107, 2: 440}
+    assert mix_permutation_test(base, cand) < 0.01
+    assert entropy_t_test(base, cand).p_value > 0.1
+    assert effective_modes_test(base, cand).p_value > 0.1
+    # the exact mirror: equal entropies
+    assert entropy_t_test({1: 400, 2: 100}, {1: 100, 2: 400}).p_value == pytest.approx(1.0)
+
+
+def test_hutchesons_t_test_matches_a_hand_computation() -> None:
+    # equal sizes (no rarefaction), and the same log-share variance on both
+    # sides: H, the variance and the degrees of freedom by hand
+    base, cand = {1: 50, 2: 50}, {1: 50, 2: 25, 3: 25}
+    h1, h2 = math.log(2), -(0.5 * math.log(0.5) + 2 * 0.25 * math.log(0.25))
+    spread = 0.5 * math.log(0.5) ** 2 + 0.5 * math.log(0.25) ** 2 - (h2**2)
+    v1 = spread / 100 + 1 / (2 * 100**2)
+    v2 = spread / 100 + 2 / (2 * 100**2)
+    df = (v1 + v2) ** 2 / (v1**2 / 100 + v2**2 / 100)
+    t = (h2 - h1) / math.sqrt(v1 + v2)
+    result = entropy_t_test(base, cand)
+    assert result.p_value == pytest.approx(student_t_two_sided(t, df), rel=1e-9)
+    assert result.difference == pytest.approx(math.exp(h2) - 2)
+
+
+@pytest.mark.parametrize(
+    ("t", "df", "p"),
+    [
+        # two-sided critical values from Student's t tables
+        (12.7062047, 1, 0.05),
+        (2.2281389, 10, 0.05),
+        (2.7499957, 30, 0.01),
+        (3.2905267, 1e9, 0.001),
+        (1.0, 2, 1 - 1 / math.sqrt(3)),  # closed form at df = 2
+        (0.0, 5, 1.0),
+    ],
+)
+def test_student_t_two_sided_known_values(t: float, df: float, p: float) -> None:
+    assert student_t_two_sided(t, df) == pytest.approx(p, rel=1e-5)
+    assert student_t_two_sided(-t, df) == student_t_two_sided(t, df)
+
+
+def test_rarefied_entropy_is_the_mean_entropy_of_every_subsample() -> None:
+    from faultprint_collector.analysis._reference import _rarefied_entropy
+
+    counts = {1: 4, 2: 2, 3: 1, 4: 1}
+    failures = [fp for fp, n in counts.items() for _ in range(n)]
+    subsamples = list(itertools.combinations(failures, 3))
+    mean = sum(entropy([sub.count(fp) for fp in counts]) for sub in subsamples) / len(subsamples)
+    import numpy as np
+
+    assert _rarefied_entropy(np.array(list(counts.values())), 3) == pytest.approx(mean)
+    # many failures: the expansion agrees with the exact sum where both apply
+    big = np.array([30_000, 20_000, 5_000])
+    exact = _rarefied_entropy(big, 10_000)
+    p = big / big.sum()
+    # to first order the entropy of 10,000 runs low by (S - 1)/(2 * 10,000)
+    # times the share not already drawn
+    assert exact == pytest.approx(
+        float(-(p * np.log(p)).sum()) - (2 / 20_000) * (1 - 10_000 / 55_000), rel=1e-4
+    )
+
+
+def test_effective_modes_and_top_share_of_no_failures_are_no_value() -> None:
+    calls = [Call("v", "s", T, False) for _ in range(10)]
+    metrics = reference_metrics(calls, "v")
+    assert metrics is not None
+    assert (metrics["effective_modes"], metrics["top3_share"]) == (None, None)
+    assert metrics["novelty_rate"] is None and metrics["distinct_modes"] == 0
 
 
 def _brute_force(x1: int, n1: float, x2: int, n2: float) -> float:
@@ -189,10 +276,11 @@ def test_modes_entropy_and_concentration() -> None:
     assert entropy([1, 1, 1, 1]) == pytest.approx(math.log(4))
     assert effective_modes([5, 5, 5, 5]) == pytest.approx(4)
     assert effective_modes([10]) == pytest.approx(1)
-    assert effective_modes([]) == 0.0
+    # no failures: shares of nothing (0/0), so no value rather than 0
+    assert effective_modes([]) is None
     assert distinct_modes([3, 0, 2]) == 2
     assert top_share([50, 20, 10, 10, 10]) == pytest.approx(0.8)
-    assert top_share([]) == 0.0
+    assert top_share([]) is None
 
 
 def test_jensen_shannon_base_two() -> None:

@@ -162,7 +162,7 @@ def test_effective_modes_increase_says_why_it_did_not_trip() -> None:
     (outcome,) = evaluate_rules(parse_rules("effective-modes-increase"), r)
     assert not outcome.tripped
     assert outcome.value == pytest.approx(change["delta"])
-    assert "not tripped: the increase is not significant (permutation p=" in outcome.reason
+    assert "not tripped: the increase is not significant (p=" in outcome.reason
     # the same move with ten times the failures is significant, and trips
     r = _compare_counts(
         {1: 120, 2: 80, 3: 40, 4: 20, 5: 10}, {1: 80, 2: 70, 3: 60, 4: 40, 5: 20, 6: 10}
@@ -185,3 +185,136 @@ def test_a_long_template_is_shortened_with_an_ellipsis() -> None:
     }
     text = _mode_line(mode)[-1]
     assert len(text) == 70 and text.endswith("…")
+
+
+# --- rules that were not evaluated are skipped, not passed -----------------------
+
+
+@pytest.fixture(scope="module")
+def canary() -> dict[str, Any]:
+    """A 50-call canary failing 22% (a new mode among them) against 5% of 2,000."""
+    base = synth_calls("prod", 2000, {1: 0.05}, seed=3)
+    cand = [Call("canary", "s", T, True, 2) for _ in range(6)]
+    cand += [Call("canary", "s", T, True, 1) for _ in range(5)]
+    cand += [Call("canary", "s", T, False) for _ in range(39)]
+    calls = base + cand
+    b, c = reference_metrics(calls, "prod"), reference_metrics(calls, "canary")
+    return compare_metrics("prod", "canary", b, c, b["modes"], c["modes"])
+
+
+def test_rules_without_enough_data_are_skipped_not_passed(canary: dict[str, Any]) -> None:
+    assert not canary["enough_data"]
+    outcomes = evaluate_rules(parse_rules("new-modes,rate-increase,jsd>0.2"), canary)
+    assert [(o.tripped, o.evaluated, o.status) for o in outcomes] == [(False, False, "skipped")] * 3
+    assert [o.as_dict()["evaluated"] for o in outcomes] == [False] * 3
+    assert outcomes[0].as_dict() == {
+        "rule": "new-modes>0",
+        "tripped": False,
+        "evaluated": False,
+        "value": None,
+        "reason": "skipped: not enough data",
+    }
+    (judged,) = evaluate_rules(parse_rules("not-enough-data"), canary)
+    assert judged.tripped and judged.evaluated and judged.as_dict()["evaluated"] is True
+
+
+def test_skipped_rules_render_as_skipped(canary: dict[str, Any]) -> None:
+    outcomes = evaluate_rules(parse_rules("new-modes,rate-increase,jsd>0.2"), canary)
+    md = render_markdown(canary, outcomes)
+    assert "- ⚠️ `new-modes>0`: skipped: not enough data" in md
+    assert "✅" not in md
+    assert "3 rule(s) skipped for lack of data do not fail the gate" in md
+    assert "add `not-enough-data` to `--fail-on`" in md
+    text = render_table(canary, outcomes)
+    assert "  SKIPPED  new-modes>0: not enough data" in text
+    assert not re.search(r"^\s+ok\s", text, re.MULTILINE)
+    # with not-enough-data in the gate, no advice: it trips
+    outcomes = evaluate_rules(parse_rules("new-modes,not-enough-data"), canary)
+    md = render_markdown(canary, outcomes)
+    assert "- ❌ `not-enough-data>0`" in md and "do not fail the gate" not in md
+
+
+def test_the_headline_says_modes_were_not_tested_without_enough_data(
+    canary: dict[str, Any], swap: dict[str, Any]
+) -> None:
+    for text in (render_table(canary), render_markdown(canary)):
+        assert "modes not tested (not enough data)" in text
+        assert "new 0" not in text and "vanished 0" not in text
+    assert "new 2, vanished 1, changed" in render_table(swap)
+
+
+def test_passed_rules_still_read_as_passed(swap: dict[str, Any]) -> None:
+    outcomes = evaluate_rules(parse_rules("new-modes>2,jsd>0.9"), swap)
+    assert [o.status for o in outcomes] == ["passed", "passed"]
+    assert all(o.as_dict()["evaluated"] for o in outcomes)
+    assert "  ok       new-modes>2: new-modes = 2 (rule new-modes>2)" in render_table(
+        swap, outcomes
+    )
+    assert "- ✅ `jsd>0.9`" in render_markdown(swap, outcomes)
+
+
+# --- thresholds that trip on every comparison ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("new-modes>=0", "at least 0"),
+        ("vanished-modes>=0", "at least 0"),
+        ("changed-modes>=0", "at least 0"),
+        ("mode-increase>=0", "at least 0"),
+        ("not-enough-data>=0", "between 0 and 1"),
+        ("jsd>=0", "between 0 and 1"),
+        ("jsd<=1", "between 0 and 1"),
+        ("failure-rate<=1", "between 0 and 1"),
+        ("failure-rate>=0", "between 0 and 1"),
+        ("novelty<=1", "between 0 and 1"),
+        ("not-enough-data<=1", "between 0 and 1"),
+    ],
+)
+def test_thresholds_every_comparison_crosses_are_refused(text: str, where: str) -> None:
+    # "new-modes>=0" failed an A/A comparison ("new-modes = 0 (rule
+    # new-modes>=0)", exit 1): a gate that fails every rollout
+    with pytest.raises(RuleError) as info:
+        parse_rules(text)
+    message = str(info.value)
+    assert f"rule {text!r} would trip on every comparison" in message and where in message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # each can hold or not
+        "jsd<1",
+        "failure-rate<0.5",
+        "new-modes<1",
+        "not-enough-data>=1",
+        # a significant increase is needed too, so these do not always trip
+        "rate-increase>=0",
+        "effective-modes-increase>=-3",
+    ],
+)
+def test_thresholds_that_can_go_either_way_are_accepted(text: str) -> None:
+    assert len(parse_rules(text)) == 1
+
+
+# --- no failures: no effective modes, no top-3 share -----------------------------
+
+
+def test_a_version_without_failures_renders_no_value_for_its_spread() -> None:
+    calls = synth_calls("old", 2000, {1: 0.03, 2: 0.02}, seed=5)
+    calls += [Call("new", "s", T, False) for _ in range(2000)]
+    b, c = reference_metrics(calls, "old"), reference_metrics(calls, "new")
+    r = compare_metrics("old", "new", b, c, b["modes"], c["modes"])
+    assert r["candidate"]["effective_modes"] is None and r["candidate"]["top3_share"] is None
+    assert r["effective_modes_change"]["delta"] is None
+    text = render_table(r)
+    (row,) = [line for line in text.splitlines() if line.startswith("effective modes")]
+    assert row.split()[-1] == "–" and row.split()[-2] != "–"
+    (row,) = [line for line in text.splitlines() if line.startswith("top-3 share")]
+    assert row.split() == ["top-3", "share", "100.0%", "–"]
+    assert "| effective modes |" in render_markdown(r)
+    (md_row,) = [line for line in render_markdown(r).splitlines() if "| top-3 share |" in line]
+    assert md_row == "| top-3 share | 100.0% | – |"
+    (outcome,) = evaluate_rules(parse_rules("effective-modes-increase"), r)
+    assert not outcome.tripped and not outcome.evaluated

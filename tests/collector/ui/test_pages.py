@@ -3,7 +3,10 @@ cover the hours the tables count."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import random
+import re
+import time
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -13,7 +16,7 @@ from faultprint_collector.store import Store
 from faultprint_collector.ui._pages import _hourly_rates, _sparkline_series
 
 from tests.collector.analysis.conftest import T0, store_calls
-from tests.collector.analysis.otlp_calls import send, version_spans, wait_for_calls
+from tests.collector.analysis.otlp_calls import send, span, version_spans, wait_for_calls
 from tests.conftest import CollectorProcess
 
 HTML = {"accept": "text/html"}
@@ -118,7 +121,7 @@ def test_compare_page_does_not_show_modes_that_rose_as_a_pass(
 
 
 def test_the_novelty_tooltip_says_what_each_window_counts(collector: CollectorProcess) -> None:
-    """All time, novelty counts from a version's own first hour (the modes it
+    """All time, novelty counts from a version's own first call (the modes it
     brought), not from a window that has no start."""
     send(collector.url, version_spans("v1", 50, {"parse": 5}, seed=1))
     wait_for_calls(collector.url, 50)
@@ -128,6 +131,45 @@ def test_the_novelty_tooltip_says_what_each_window_counts(collector: CollectorPr
         assert page.status_code == 200
         return page.text.split(">Novelty</th>", 1)[0].rsplit('title="', 1)[1].split('"', 1)[0]
 
-    assert "this version&#39;s first hour with calls" in title("")
-    assert "in this window" not in title("") and "window" not in title("")
-    assert "within this window" in title("7d")
+    assert "this version&#39;s first call" in title("")
+    assert "hour" not in title("") and "window" not in title("")
+    assert "since the start of this window" in title("7d") and "hour" not in title("7d")
+
+
+def _cells(page: str, first: str) -> list[str]:
+    """The text of the numeric cells of the table row whose first cell is FIRST."""
+    row = page.split(first, 1)[1].split("</tr>", 1)[0]
+    cells = [c.split("</td>", 1)[0] for c in row.split('<td class="num">')[1:]]
+    return [re.sub(r"<[^>]+>", "", c).strip() for c in cells]
+
+
+def test_versions_show_no_spread_without_failures_and_no_novelty_for_a_rerun(
+    collector: CollectorProcess,
+) -> None:
+    """A version without failures has no effective modes or top-3 share ("–",
+    not 0.0 and 0%), and a candidate run right after its baseline, within the
+    same hour, brought no new mode (novelty 0%, not 100%)."""
+    rng = random.Random(5)
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+
+    def ago(minutes: int) -> float:
+        return time.time() - (hour + timedelta(minutes=minutes)).timestamp()
+
+    spans = [span("v1", "parse", rng=rng, ago_s=ago(10)) for _ in range(30)]
+    spans += [span("v1", None, rng=rng, ago_s=ago(11)) for _ in range(170)]
+    spans += [span("v2", "parse", rng=rng, ago_s=ago(30)) for _ in range(25)]
+    spans += [span("v2", None, rng=rng, ago_s=ago(31)) for _ in range(175)]
+    spans += [span("quiet", None, rng=rng, ago_s=ago(40)) for _ in range(200)]
+    send(collector.url, spans)
+    wait_for_calls(collector.url, 600)
+    page = httpx.get(f"{collector.url}/", params={"window": ""}, timeout=30).text
+    # calls, failures, rate, modes, effective modes, top-3, novelty, repeatability, drift
+    assert _cells(page, "<b>quiet</b>")[3:7] == ["0", "–", "–", "–"]
+    assert _cells(page, "<b>v1</b>")[3:7] == ["1", "1.0", "100%", "100%"]
+    assert _cells(page, "<b>v2</b>")[3:7] == ["1", "1.0", "100%", "0%"]
+    compared = httpx.get(
+        f"{collector.url}/compare", params={"baseline": "v1", "candidate": "quiet"}, timeout=30
+    )
+    assert compared.status_code == 200
+    assert _cells(compared.text, "<th>Effective modes</th>") == ["1.0", "–"]
+    assert _cells(compared.text, "<th>Top-3 share</th>") == ["100.00%", "–"]
