@@ -5,13 +5,14 @@ by another process (as a collector leaves it) and read with ``--store``."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
+from tests.collector.test_cli import faultprint as cli
 
 #: an hour well inside the store's retention, two hours ago
 HOUR = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
@@ -82,13 +83,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def faultprint(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "faultprint_collector.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "COLUMNS": "200"},
-    )
+    return cli(*args, columns=200)
 
 
 def _row(text: str, label: str) -> list[str]:
@@ -146,17 +141,14 @@ def test_a_candidate_run_right_after_its_baseline_has_no_novelty(store: Path) ->
 
 def test_a_canary_without_enough_data_skips_its_rules_visibly(store: Path) -> None:
     rules = "new-modes,rate-increase,jsd>0.2"
-    md = faultprint(
-        "compare",
-        "prod",
-        "canary",
-        "--store",
-        str(store),
-        "--fail-on",
-        rules,
-        "--format",
-        "markdown",
-    )
+
+    def canary(output: str) -> subprocess.CompletedProcess[str]:
+        return faultprint(
+            "compare", "prod", "canary", "--store", str(store), "--fail-on", rules,
+            "--format", output,
+        )  # fmt: skip
+
+    md = canary("markdown")
     assert md.returncode == 0, md.stderr  # nothing tripped: nothing was judged
     for rule in ("new-modes>0", "rate-increase>0", "jsd>0.2"):
         assert f"- ⚠️ `{rule}`: skipped: not enough data" in md.stdout
@@ -164,21 +156,8 @@ def test_a_canary_without_enough_data_skips_its_rules_visibly(store: Path) -> No
     assert "modes not tested (not enough data)" in md.stdout
     assert "new 0, vanished 0, changed 0" not in md.stdout
     assert "add `not-enough-data` to `--fail-on`" in md.stdout
-    table = faultprint("compare", "prod", "canary", "--store", str(store), "--fail-on", rules)
-    assert "  SKIPPED  new-modes>0: not enough data" in table.stdout
-    as_json = json.loads(
-        faultprint(
-            "compare",
-            "prod",
-            "canary",
-            "--store",
-            str(store),
-            "--fail-on",
-            rules,
-            "--format",
-            "json",
-        ).stdout
-    )
+    assert "  SKIPPED  new-modes>0: not enough data" in canary("table").stdout
+    as_json = json.loads(canary("json").stdout)
     assert [(r["tripped"], r["evaluated"]) for r in as_json["gate"]["rules"]] == [
         (False, False)
     ] * 3
