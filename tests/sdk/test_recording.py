@@ -128,6 +128,20 @@ def test_own_provider_ignores_the_environments_sampler(monkeypatch, mode, variab
     assert sum(A.FP_FAILURE_CATEGORY in s.attributes for s in spans) == 2
 
 
+@pytest.mark.parametrize("mode", SPAN_MODES)
+def test_otel_sdk_disabled_turns_recording_off_and_counts_the_calls(monkeypatch, mode):
+    # OpenTelemetry's switch for its whole SDK: faultprint's provider obeys
+    # it too, and says what it left out instead of dropping calls unseen.
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    exporter = own_provider(mode)
+    for i in range(3):
+        with contextlib.suppress(ValueError):
+            propagating(fail=i == 0)
+    assert faultprint.flush(5)
+    assert exporter.get_finished_spans() == ()
+    assert faultprint.stats()["not_recorded"] == 3
+
+
 def test_own_providers_sampler_is_evaluated_inline_on_the_fast_path(monkeypatch):
     # The per-call path of faultprint's span class decides without calling
     # the sampler, with the decision the sampler itself makes.
