@@ -178,10 +178,8 @@ def list_versions(
     metrics = version_metrics(
         store, Selection(project=project, call_site=call_site, since=since, until=until)
     )
-    seen = _seen(store, project, call_site, metrics)
     out = []
     for version, m in sorted(metrics.items()):
-        first, last = seen.get(version, (m["first_hour"], m["last_hour"] + timedelta(hours=1)))
         out.append(
             {
                 "model_version": version,
@@ -199,49 +197,11 @@ def list_versions(
                 "repeatability_sample": _round(m["repeatability_sample"]),
                 "drift": _round(m["drift"]),
                 "grouping_strategies": m["strategies"],
-                "first_seen": _iso(first),
-                "last_seen": _iso(last),
+                "first_seen": _iso(m["first_call"]),
+                "last_seen": _iso(m["last_call"]),
             }
         )
     return out
-
-
-def _seen(
-    store: Store, project: str, call_site: str | None, metrics: dict[str, dict[str, Any]]
-) -> dict[str, tuple[datetime, datetime]]:
-    """Per version, the times of its first and last call in the window's hours.
-
-    The rollups know only the hours; the times themselves are read from
-    ``calls``, in each version's first and last hour only (a version's
-    earliest and latest calls are in those hours, whatever other hours the
-    query also reads), so the cost stays that of a few hours of calls.
-    """
-    if not metrics:
-        return {}
-    hours = sorted({h for m in metrics.values() for h in (m["first_hour"], m["last_hour"])})
-    site = "AND call_site = {call_site:String}" if call_site is not None else ""
-    rows = store.query(
-        f"""
-        SELECT model_version, min(time), max(time)
-        FROM {store.table("calls")}
-        WHERE project = {{project:String}}
-          AND model_version IN {{versions:Array(String)}}
-          AND time >= {{low:DateTime('UTC')}}
-          AND time < {{high:DateTime('UTC')}} + INTERVAL 1 HOUR
-          AND toStartOfHour(time) IN {{hours:Array(DateTime('UTC'))}}
-          {site}
-        GROUP BY model_version
-        """,
-        {
-            "project": project,
-            "versions": sorted(metrics),
-            "low": hours[0],
-            "high": hours[-1],
-            "hours": hours,
-            "call_site": call_site,
-        },
-    ).result_rows
-    return {version: (first, last) for version, first, last in rows}
 
 
 def grouping_note(versions: list[dict[str, Any]]) -> str | None:

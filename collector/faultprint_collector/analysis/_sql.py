@@ -13,7 +13,7 @@ by project.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -138,32 +138,26 @@ def _totals(store: Store, sel: Selection) -> list[dict[str, Any]]:
     )
 
 
-def _window_starts(
+def _call_times(
     store: Store, sel: Selection, totals: Sequence[dict[str, Any]]
-) -> dict[str, datetime]:
-    """Per version, when its window starts for novelty: SINCE itself, exactly
-    (not the start of its hour), or without one the version's first call in
-    the selection.
+) -> dict[str, tuple[datetime, datetime]]:
+    """Per version, the times of its first and last call in the selection's hours.
 
-    The rollups know only hours, and a cut-off at the version's first hour
-    counted every mode another version first showed earlier in that hour as
-    new (a candidate run right after its baseline read 100% novelty). The
-    catalogue's per-version first seen is a failure's; a version's first
-    call may be a success, so its time is read from ``calls``: in the
-    versions' first hours only, by the table's key, so the cost is that of
-    a few hours of calls (one query, whatever the number of versions).
+    The rollups know only hours; the times themselves are read from
+    ``calls``, in the versions' first and last hours only (a version's
+    earliest and latest calls are in those hours, whatever other hours the
+    query also reads), by the table's key: the cost of a few hours of calls,
+    in one query whatever the number of versions. A version none of whose
+    calls of those hours are left (rows deleted by hand) keeps its hours, as
+    the rollups know them.
     """
-    if sel.since is not None:
-        since = sel.since if sel.since.tzinfo else sel.since.replace(tzinfo=UTC)
-        return {t["model_version"]: since for t in totals}
-    hours = sorted({t["first_hour"] for t in totals})
+    if not totals:
+        return {}
+    hours = sorted({h for t in totals for h in (t["first_hour"], t["last_hour"])})
     site = "AND call_site = {call_site:String}" if sel.call_site is not None else ""
-    # Every version's calls in the first hours of all: a version has none
-    # before its own first hour (in the selection), so its minimum there is
-    # its first call.
     rows = store.query(
         f"""
-        SELECT model_version, min(time)
+        SELECT model_version, min(time), max(time)
         FROM {store.table("calls")}
         WHERE project = {{project:String}}
           AND model_version IN {{versions:Array(String)}}
@@ -182,12 +176,32 @@ def _window_starts(
             "call_site": sel.call_site,
         },
     ).result_rows
-    first = {str(version): _utc(time) for version, time in rows}
-    # a version none of whose calls of that hour are left (rows deleted by
-    # hand) keeps the start of the hour, as the rollups know it
+    seen = {str(version): (_utc(first), _utc(last)) for version, first, last in rows}
     return {
-        t["model_version"]: first.get(t["model_version"], _utc(t["first_hour"])) for t in totals
+        t["model_version"]: seen.get(
+            t["model_version"],
+            (_utc(t["first_hour"]), _utc(t["last_hour"]) + timedelta(hours=1)),
+        )
+        for t in totals
     }
+
+
+def _window_starts(
+    sel: Selection, times: Mapping[str, tuple[datetime, datetime]]
+) -> dict[str, datetime]:
+    """Per version, when its window starts for novelty: SINCE itself, exactly
+    (not the start of its hour), or without one the version's first call in
+    the selection (``_call_times``).
+
+    The rollups know only hours, and a cut-off at the version's first hour
+    counted every mode another version first showed earlier in that hour as
+    new (a candidate run right after its baseline read 100% novelty). The
+    catalogue's per-version first seen is a failure's; a version's first
+    call may be a success.
+    """
+    if sel.since is not None:
+        return {v: _utc(sel.since) for v in times}
+    return {v: first for v, (first, _last) in times.items()}
 
 
 def _utc(value: datetime) -> datetime:
@@ -369,12 +383,14 @@ def version_metrics(
     the window (see ``input_outcomes``). Without failures, effective modes,
     top-3 share and novelty are None (shares of no failures are 0/0).
     Novelty counts from ``novelty_start``: SINCE exactly, else the version's
-    first call in the selection (``_window_starts``).
+    first call in the selection (``_window_starts``); ``first_call`` and
+    ``last_call`` the times of its first and last call in the window's hours.
     """
     totals = _totals(store, sel)
     if not totals:
         return {}
-    starts = _window_starts(store, sel, totals)
+    times = _call_times(store, sel, totals)
+    starts = _window_starts(sel, times)
     modes = _mode_stats(store, sel, starts)
     repeat = _repeatability(store, sel)
     drift = _drift(store, sel) if with_drift else {}
@@ -409,6 +425,8 @@ def version_metrics(
             "strategies": strategies.get(v, []),
             "first_hour": t["first_hour"],
             "last_hour": t["last_hour"],
+            "first_call": times[v][0],
+            "last_call": times[v][1],
         }
     return out
 
