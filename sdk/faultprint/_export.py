@@ -58,6 +58,9 @@ _MAX_SAMPLED_OUT = 65536
 class ExportQueue(SpanProcessor):
     """Bounded queue of ended spans, exported in batches by one daemon thread."""
 
+    #: on_start does nothing (faultprint's span starter skips it)
+    faultprint_quiet_on_start = True
+
     def __init__(
         self,
         exporter_factory: Callable[[], SpanExporter],
@@ -440,6 +443,9 @@ class ProcessorSlot(SpanProcessor):
     Only model-call spans are passed on: the application's other spans are
     not faultprint's business.
     """
+
+    #: on_start does nothing for faultprint's own spans (its span starter skips it)
+    faultprint_quiet_on_start = True
 
     def __init__(self) -> None:
         self.target: ExportQueue | None = None

@@ -22,7 +22,9 @@ import types
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar, overload
 
+from opentelemetry import context as _otel_context
 from opentelemetry.context import Context, attach, detach, get_current
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.trace import (
     NonRecordingSpan,
     SpanKind,
@@ -30,6 +32,7 @@ from opentelemetry.trace import (
     StatusCode,
     set_span_in_context,
 )
+from opentelemetry.trace.propagation import _SPAN_KEY
 
 from faultprint import attributes as A
 from faultprint._capture import capture_enabled, captured
@@ -66,6 +69,23 @@ _random = random.random
 _perf = time.perf_counter
 _CATEGORIES = frozenset(A.CATEGORIES)
 _EMPTY_HASH = input_hash((), {})
+
+
+def _runtime_variable() -> tuple[Any, contextvars.ContextVar[Context] | None]:
+    """OpenTelemetry's runtime context and the variable holding the current
+    context, when it is the default (contextvars) one; else (None, None)."""
+    runtime = getattr(_otel_context, "_RUNTIME_CONTEXT", None)
+    variable = getattr(runtime, "_current_context", None)
+    if type(runtime) is ContextVarsRuntimeContext and isinstance(variable, contextvars.ContextVar):
+        return runtime, variable
+    return None, None
+
+
+# A call's span is made current by setting the default runtime's variable
+# directly: what opentelemetry.context's attach(set_span_in_context(span))
+# does, without its four layers of calls. Another runtime context
+# (OTEL_PYTHON_CONTEXT) goes through the API.
+_RUNTIME, _RUNTIME_VAR = _runtime_variable()
 #: ``raw`` not given to :meth:`Call.set_integration_output`
 _SAME: Any = object()
 
@@ -531,7 +551,8 @@ def _begin(
         if extra:
             attrs.update(extra)
         attrs[A.FP_INPUT_HASH] = input_hash(args, kwargs) if (args or kwargs) else _EMPTY_HASH
-        if capture_enabled(spec):
+        capture = spec.capture_content  # capture_enabled(spec), inline
+        if capture if capture is not None else STATE.capture_content:
             attrs[A.FP_INPUT_TEXT] = captured(canonical(args, kwargs))
         starter = STATE.starter
         if start_time is not None:
@@ -541,15 +562,26 @@ def _begin(
             if type(span) is NonRecordingSpan:
                 count_not_recorded()
             return Call(span, spec)
-        if starter is not None:
-            span = starter.start(spec.name, attrs)  # counts what it does not record
+        variable = _RUNTIME_VAR
+        fast = variable is not None and _otel_context._RUNTIME_CONTEXT is _RUNTIME
+        if starter is not None and fast:
+            current = variable.get()  # type: ignore[union-attr]
+            # The starter counts what it does not record.
+            span = starter.start(spec.name, attrs, current=current)
+            values = current.copy()
+            values[_SPAN_KEY] = span
+            otel_token = variable.set(Context(values))  # type: ignore[union-attr]
         else:
-            span = STATE.tracer.start_span(spec.name, kind=_CLIENT, attributes=attrs)
-            if type(span) is NonRecordingSpan:  # what the SDK's tracer starts then
-                count_not_recorded()
+            if starter is not None:
+                span = starter.start(spec.name, attrs)
+            else:
+                span = STATE.tracer.start_span(spec.name, kind=_CLIENT, attributes=attrs)
+                if type(span) is NonRecordingSpan:  # what the SDK's tracer starts then
+                    count_not_recorded()
+            otel_token = attach(set_span_in_context(span))
         call = Call(span, spec)
         call.start = _perf()
-        call._otel_token = attach(set_span_in_context(span))
+        call._otel_token = otel_token
         call._ctx_token = _CURRENT.set(call)
         return call
     except Exception:
@@ -565,8 +597,12 @@ def _leave(call: Call) -> None:
         _CURRENT.reset(call._ctx_token)
     except Exception:
         pass
-    try:  # noqa: SIM105
-        detach(call._otel_token)
+    token = call._otel_token
+    try:
+        if type(token) is contextvars.Token and token.var is _RUNTIME_VAR:
+            _RUNTIME_VAR.reset(token)  # detach(token), without its layers (see _RUNTIME)
+        else:
+            detach(token)
     except Exception:
         pass
 

@@ -18,7 +18,9 @@ keeps the tracer's contract:
   links) and what they drop is counted;
 * the provider's span processors see ``on_start``, ``_on_ending`` (when the
   SDK has it) and ``on_end``; the span is a ``ReadableSpan`` and, once
-  ended, immutable, so it is handed to ``on_end`` as is.
+  ended, immutable, so it is handed to ``on_end`` as is. ``on_start`` is
+  skipped only while every processor is one of faultprint's own, which do
+  nothing then.
 
 :class:`SpanStarter` is built once per tracer. It is used only for an SDK
 ``Tracer`` whose parts it knows; any other tracer (a no-op, a vendor's)
@@ -30,19 +32,29 @@ everywhere.
 from __future__ import annotations
 
 import logging
+import random
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from time import time_ns
 from types import TracebackType
-from typing import Any, cast
+from typing import Any
 
 from opentelemetry import trace as trace_api
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, sampling
 from opentelemetry.sdk.trace import Tracer as SDKTracer
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, SpanKind, TraceFlags, TraceState
+from opentelemetry.trace import (
+    DEFAULT_TRACE_STATE,
+    INVALID_SPAN_CONTEXT,
+    SpanContext,
+    SpanKind,
+    TraceFlags,
+    TraceState,
+)
+from opentelemetry.trace.propagation import _SPAN_KEY
 from opentelemetry.trace.status import Status, StatusCode
 from opentelemetry.util import types
 
@@ -60,6 +72,31 @@ _RANDOM_FLAG: int = getattr(TraceFlags, "RANDOM_TRACE_ID", 0)
 _get_current_span = trace_api.get_current_span
 _SCALARS = frozenset({bool, int, float})
 _UNSET = Status(StatusCode.UNSET)  # immutable, shared
+_new_tuple = tuple.__new__
+
+
+def _tuple_layout_known() -> bool:
+    """True when a ``SpanContext`` is the tuple (trace id, span id, is remote,
+    flags, trace state, is valid), as :meth:`SpanStarter.start` builds it."""
+    try:
+        made = SpanContext(1, 2, False, _SAMPLED, DEFAULT_TRACE_STATE)
+        built = _new_tuple(SpanContext, (1, 2, False, _SAMPLED, DEFAULT_TRACE_STATE, True))
+        return tuple(made) == tuple(built) and made.is_valid and built.span_id == 2
+    except Exception:
+        return False
+
+
+#: the installed API's SpanContext can be built as a plain tuple (see start())
+_TUPLE_CONTEXTS = _tuple_layout_known()
+
+
+def quiet_on_start(processor: Any) -> bool:
+    """Whether ``processor``'s ``on_start`` does nothing for faultprint's own spans.
+
+    faultprint's processors say so with a ``faultprint_quiet_on_start``
+    class attribute; any other processor is called.
+    """
+    return getattr(type(processor), "faultprint_quiet_on_start", False) is True
 
 
 def _clean(value: Any, max_len: int | None) -> Any:
@@ -186,6 +223,13 @@ class SpanStarter:
         self.is_enabled = getattr(tracer, "_is_enabled", None)
         is_random = getattr(self.id_generator, "is_trace_id_random", None)
         self.random_ids = bool(is_random()) if callable(is_random) else False
+        # The SDK's default id generator, and the API's tuple layout: ids are
+        # drawn and the span context built inline (see start()).
+        self.fast_ids = type(self.id_generator) is RandomIdGenerator and _TUPLE_CONTEXTS
+        #: (the provider's processors, whether their on_start does nothing
+        #: for faultprint's spans), one tuple so that threads read a matching pair
+        self._on_start_checked: tuple[Any, bool] = (_MISSING, False)
+        self.own_scope = scope.name == "faultprint"
         # The default sampler and faultprint's own are evaluated inline (see
         # start()); RecordEveryCall records what it does not sample.
         self.inline = self.sampler is sampling.DEFAULT_ON or self.sampler is RECORD_EVERY_CALL
@@ -205,22 +249,42 @@ class SpanStarter:
             return None
 
     def start(
-        self, name: str, attributes: dict[str, Any], kind: SpanKind = SpanKind.CLIENT
+        self,
+        name: str,
+        attributes: dict[str, Any],
+        kind: SpanKind = SpanKind.CLIENT,
+        current: Mapping[str, object] | None = None,
     ) -> trace_api.Span:
         """Start a span in the current context, as ``Tracer.start_span`` would.
 
         ``attributes`` becomes the span's attribute dict (it is not copied).
+        ``current`` is the current OpenTelemetry context when the caller
+        already holds it.
         """
-        found = _get_current_span().get_span_context()
+        if current is None:
+            found = _get_current_span().get_span_context()
+        else:
+            current_span = current.get(_SPAN_KEY)
+            found = (
+                current_span.get_span_context()
+                if isinstance(current_span, trace_api.Span)
+                else INVALID_SPAN_CONTEXT
+            )
         is_enabled = self.is_enabled
         if is_enabled is not None and not is_enabled():
             self.not_recorded()
             return trace_api.NonRecordingSpan(found)
         parent: SpanContext | None = found
         trace_state: TraceState | None
+        fast_ids = self.fast_ids
         if parent is None or not parent.is_valid:
             parent = None
-            trace_id = self.id_generator.generate_trace_id()
+            if fast_ids:  # RandomIdGenerator.generate_trace_id, inline
+                trace_id = random.getrandbits(128)
+                while not trace_id:
+                    trace_id = random.getrandbits(128)
+            else:
+                trace_id = self.id_generator.generate_trace_id()
             random_id = self.random_ids
         else:
             trace_id = parent.trace_id
@@ -243,18 +307,48 @@ class SpanStarter:
         flags = _SAMPLED if sampled else _NOT_SAMPLED
         if random_id:
             flags = TraceFlags(flags | _RANDOM_FLAG)
-        context = SpanContext(
-            trace_id,
-            self.id_generator.generate_span_id(),
-            is_remote=False,
-            trace_flags=flags,
-            trace_state=trace_state,
-        )
+        if fast_ids:
+            # RandomIdGenerator.generate_span_id and SpanContext(...), inline:
+            # both ids are valid, so the context is too.
+            span_id = random.getrandbits(64)
+            while not span_id:
+                span_id = random.getrandbits(64)
+            context = _new_tuple(
+                SpanContext,
+                (
+                    trace_id,
+                    span_id,
+                    False,
+                    flags,
+                    DEFAULT_TRACE_STATE if trace_state is None else trace_state,
+                    True,
+                ),
+            )
+        else:
+            context = SpanContext(
+                trace_id,
+                self.id_generator.generate_span_id(),
+                is_remote=False,
+                trace_flags=flags,
+                trace_state=trace_state,
+            )
         if not recording and not self.records_unsampled:
             self.not_recorded()
             return trace_api.NonRecordingSpan(context)
         span = ModelCallSpan(self, name, context, parent, kind, attributes)
-        self.processor.on_start(span, parent_context=None)
+        processor = self.processor
+        processors = getattr(processor, "_span_processors", None)
+        checked = self._on_start_checked
+        if checked[0] is not processors:
+            # Looked at again whenever the provider's processors change.
+            quiet = (
+                self.own_scope
+                and type(processors) is tuple
+                and all(quiet_on_start(p) for p in processors)
+            )
+            checked = self._on_start_checked = (processors, quiet)
+        if not checked[1]:
+            processor.on_start(span, parent_context=None)
         return span
 
 
@@ -308,7 +402,7 @@ class ModelCallSpan(trace_api.Span, ReadableSpan):
     # --- opentelemetry.trace.Span -----------------------------------------------------
     def get_span_context(self) -> SpanContext:
         """This span's context."""
-        return cast(SpanContext, self._context)
+        return self._context  # type: ignore[return-value]
 
     def is_recording(self) -> bool:
         """True until the span has ended."""

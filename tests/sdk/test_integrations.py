@@ -536,6 +536,8 @@ def test_anthropic_stream_helper(spans):
     span = spans.one()
     assert span.attributes[A.FP_FAILURE_CATEGORY] == "truncation"
     assert span.attributes[A.GEN_AI_RESPONSE_MODEL] == "claude-haiku-4-5-20251001"
+    # the application's function, past the stream manager's frames and faultprint's
+    assert span.attributes["code.function.name"] == f"{__name__}.test_anthropic_stream_helper"
 
 
 def test_anthropic_async_streaming(spans):
@@ -886,6 +888,7 @@ def test_anthropic_async_stream_helper(spans):
     a = spans.one().attributes
     assert a[A.FP_FAILURE_CATEGORY] == "truncation"
     assert a[A.GEN_AI_USAGE_OUTPUT_TOKENS] == 15
+    assert a["code.function.name"] == f"{__name__}.test_anthropic_async_stream_helper.<locals>.main"
     assert a[A.FP_STREAM_CHUNKS] == len(ANTHROPIC_EVENTS) - 1
 
 

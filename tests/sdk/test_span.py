@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 from faultprint._config import STATE
 from faultprint._span import ModelCallSpan, SpanStarter
 from opentelemetry import context, trace
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import (
@@ -30,7 +32,8 @@ from opentelemetry.sdk.trace import (
 )
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.trace import SpanContext, SpanKind, StatusCode
 
 
 class Recorder(SpanProcessor):
@@ -435,3 +438,122 @@ def test_overwriting_and_eviction_order_like_the_sdk(pipelines: Callable[..., Pi
     assert results[0] == results[1]
     assert dict(results[0][0])["app.a"] == 3
     assert "app.b" not in dict(results[0][0])
+
+
+class CountingIds(IdGenerator):
+    """An id generator of the application's: ids counted up from 1."""
+
+    def __init__(self) -> None:
+        self.next = 0
+
+    def generate_span_id(self) -> int:
+        self.next += 1
+        return self.next
+
+    def generate_trace_id(self) -> int:
+        self.next += 1
+        return 0xABC000 + self.next
+
+
+def test_ids_drawn_as_the_sdks_generator_draws_them(pipelines: Callable[..., Pipeline]) -> None:
+    """The default generator's ids are drawn inline from the same random
+    stream: the same seed gives both span classes the same ids, and the span
+    context is the one the SDK builds. Another generator is asked for its ids."""
+    contexts = []
+    for sdk_spans in (False, True):
+        pipeline = pipelines(sdk_spans)
+
+        @faultprint.observe(model="m")
+        def call() -> str:
+            return "ok"
+
+        random.seed(1234)
+        call()
+        (span,) = pipeline.spans()
+        contexts.append(span.context)
+    ours, sdks = contexts
+    assert ours == sdks
+    assert (ours.trace_id, ours.span_id) == (sdks.trace_id, sdks.span_id)
+    assert ours.is_valid and not ours.is_remote and ours.trace_state == sdks.trace_state
+    rebuilt = SpanContext(ours.trace_id, ours.span_id, False, ours.trace_flags, ours.trace_state)
+    assert tuple(ours) == tuple(rebuilt)
+
+    for sdk_spans in (False, True):
+        pipeline = pipelines(sdk_spans, id_generator=CountingIds())
+
+        @faultprint.observe(model="m")
+        def outer() -> str:
+            return inner()
+
+        @faultprint.observe(model="m")
+        def inner() -> str:
+            return "ok"
+
+        outer()
+        spans = sorted(pipeline.spans(), key=lambda s: s.context.span_id)
+        assert [(s.context.trace_id, s.context.span_id) for s in spans] == [
+            (0xABC001, 2),
+            (0xABC001, 3),
+        ]
+        assert spans[1].parent.span_id == 2
+
+
+def test_a_processor_added_later_sees_spans_start() -> None:
+    """With only faultprint's processors on the provider, their on_start (which
+    does nothing for faultprint's spans) is skipped; a processor the
+    application adds afterwards is called from the next span on."""
+    provider = TracerProvider()
+    exporter = InMemorySpanExporter()
+    faultprint.configure(
+        tracer_provider=provider, exporter=exporter, handle_sigterm=False, schedule_delay=0.05
+    )
+    try:
+
+        @faultprint.observe(model="m")
+        def call(i: int) -> int:
+            return i
+
+        call(1)
+        recorder = Recorder()
+        provider.add_span_processor(recorder)
+        call(2)
+        call(3)
+        assert faultprint.flush(5.0)
+        assert len(recorder.started) == 2
+        assert [s.attributes["app.processor"] for s in recorder.ended] == ["seen", "seen"]
+        assert len(exporter.get_finished_spans()) == 3
+    finally:
+        faultprint.shutdown(timeout=1.0)
+
+
+class OtherRuntime(ContextVarsRuntimeContext):
+    """A runtime context of another kind (as ``OTEL_PYTHON_CONTEXT`` would choose)."""
+
+
+def test_another_runtime_context_is_used_through_the_api(
+    pipelines: Callable[..., Pipeline], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default runtime context's variable is set directly; any other is
+    used through the API, with the same parents and the context restored."""
+    results = []
+    for runtime in (None, OtherRuntime()):
+        if runtime is not None:
+            monkeypatch.setattr(context, "_RUNTIME_CONTEXT", runtime)
+        pipeline = pipelines(False)
+        tracer = pipeline.tracer
+
+        @faultprint.observe(model="m")
+        def call() -> str:
+            with tracer.start_as_current_span("app inside"):  # noqa: B023 (called at once)
+                return "ok"
+
+        with pipeline.tracer.start_as_current_span("app outside") as outside:
+            call()
+            assert trace.get_current_span() is outside
+        assert trace.get_current_span() is trace.INVALID_SPAN
+        if runtime is not None:
+            assert runtime.get_current() == {}  # what the calls set, it reset
+        results.append(normalise(pipeline.spans()))
+    assert results[0] == results[1]
+    parents = {s["name"]: s["parent"] for s in results[0]}
+    assert parents == {"app outside": None, "chat m": "app outside", "app inside": "chat m"}

@@ -74,10 +74,15 @@ _INPUT_FIELDS = (
 )
 
 
-def caller_site() -> str:
-    """``module.qualname`` of the nearest calling function outside faultprint and the providers."""
+def caller_site(depth: int = 1) -> str:
+    """``module.qualname`` of the nearest calling function outside faultprint and the providers.
+
+    The search starts ``depth`` frames up (1: the function calling this
+    one): a caller that knows how many of faultprint's own frames lie
+    between it and the application's skips them at no cost.
+    """
     try:
-        frame = sys._getframe(1)
+        frame = sys._getframe(depth)
         # Skip frames of the provider libraries and of faultprint itself.
         while frame is not None:
             mod = frame.f_globals.get("__name__", "")
@@ -308,7 +313,8 @@ class MethodWrapper:
                     return None, None  # the provider library calling itself
                 parent.tools = kwargs.get("tools")
                 return None, parent
-            extra = None if self.call_site else {"code.function.name": caller_site()}
+            # 3: past start() and the create() replacement that called it
+            extra = None if self.call_site else {"code.function.name": caller_site(3)}
             spec = self.spec(kwargs.get("model"), self.site)
             call = _begin(spec, (_request_input(kwargs),), {}, extra)
             if call is not None:
