@@ -201,7 +201,13 @@ def provider_of(client: Any, library: str) -> str:
 
 
 def _request_input(kwargs: dict[str, Any]) -> dict[str, Any]:
-    return {k: kwargs[k] for k in _INPUT_FIELDS if k in kwargs}
+    # A loop, not a comprehension: this runs on every call, and before
+    # Python 3.12 a comprehension is a function call of its own.
+    request = {}
+    for key in _INPUT_FIELDS:
+        if key in kwargs:
+            request[key] = kwargs[key]
+    return request
 
 
 #: set on each method faultprint puts in place of a provider library's, so
@@ -247,7 +253,7 @@ class MethodWrapper:
         self.json = bool(options.get("json", False))
         self.capture_content = options.get("capture_content")
         self.sample_rate = options.get("sample_rate")
-        self._specs: dict[tuple[Any, str], CallSpec] = {}
+        self._specs: dict[Any, CallSpec] = {}
         self.extract = classify_response or extract
         #: its responses may be background ones (OpenAI's responses endpoint)
         self.background = endpoint == "responses"
@@ -276,13 +282,12 @@ class MethodWrapper:
         """
         return self.call_site or f"{self.provider}.{self.operation}"
 
-    def spec(self, model: Any, site: str) -> CallSpec:
-        """The CallSpec for (model, call site), built once."""
-        key = (model, site)
-        spec = self._specs.get(key)
+    def spec(self, model: Any) -> CallSpec:
+        """The CallSpec of this method's calls of ``model``, built once."""
+        spec = self._specs.get(model)
         if spec is None:
             spec = CallSpec(
-                call_site=site,
+                call_site=self.site,
                 model=model if isinstance(model, str) else None,
                 provider=self.provider,
                 version=self.version,
@@ -295,7 +300,7 @@ class MethodWrapper:
                 integration=True,
             )
             if len(self._specs) < 1000:
-                self._specs[key] = spec
+                self._specs[model] = spec
         return spec
 
     def start(self, kwargs: dict[str, Any]) -> tuple[Call | None, Call | None]:
@@ -315,7 +320,7 @@ class MethodWrapper:
                 return None, parent
             # 3: past start() and the create() replacement that called it
             extra = None if self.call_site else {"code.function.name": caller_site(3)}
-            spec = self.spec(kwargs.get("model"), self.site)
+            spec = self.spec(kwargs.get("model"))
             call = _begin(spec, (_request_input(kwargs),), {}, extra)
             if call is not None:
                 call.tools = kwargs.get("tools")
@@ -398,7 +403,7 @@ class MethodWrapper:
     def _nested_call(self, kwargs: dict[str, Any], began: int) -> Call | None:
         """A call of this method, started at BEGAN under the current call, not made current."""
         extra = None if self.call_site else {"code.function.name": caller_site()}
-        spec = self.spec(kwargs.get("model"), self.site)
+        spec = self.spec(kwargs.get("model"))
         return _begin(spec, (_request_input(kwargs),), {}, extra, start_time=began)
 
     def _complete_raised(self, call: Call | None, parent: Call | None, exc: BaseException) -> None:

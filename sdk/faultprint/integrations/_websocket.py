@@ -256,7 +256,7 @@ class SocketCalls:
         if recorded:
             # It carries on from the last response with input queued by
             # steering: its input is "after that response".
-            spec = self.wrapper.spec(model, self.wrapper.site)
+            spec = self.wrapper.spec(model)
             call = _begin_stream(spec, ({"previous_response_id": previous},), {}, parent)
         return _Response(rid, _Request(call, lane, model, parent), recorded)
 
