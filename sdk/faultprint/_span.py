@@ -90,6 +90,19 @@ def _tuple_layout_known() -> bool:
 _TUPLE_CONTEXTS = _tuple_layout_known()
 
 
+def _reads_tracer_config(tracer: Any) -> bool:
+    """Whether ``tracer._is_enabled()`` is the SDK's, which returns
+    ``tracer._tracer_config.is_enabled`` and does nothing else."""
+    method = getattr(type(tracer), "_is_enabled", None)
+    code = getattr(method, "__code__", None)
+    return (
+        method is getattr(SDKTracer, "_is_enabled", _MISSING)
+        and code is not None
+        and code.co_names == ("_tracer_config", "is_enabled")
+        and isinstance(getattr(getattr(tracer, "_tracer_config", None), "is_enabled", None), bool)
+    )
+
+
 def quiet_on_start(processor: Any) -> bool:
     """Whether ``processor``'s ``on_start`` does nothing for faultprint's own spans.
 
@@ -221,6 +234,9 @@ class SpanStarter:
         self.max_attributes = self.limits.max_span_attributes
         self.max_length = self.limits.max_span_attribute_length
         self.is_enabled = getattr(tracer, "_is_enabled", None)
+        #: the tracer, when its _is_enabled() reads ``_tracer_config.is_enabled``
+        #: and nothing else: read inline (see start())
+        self.config_tracer = tracer if _reads_tracer_config(tracer) else None
         is_random = getattr(self.id_generator, "is_trace_id_random", None)
         self.random_ids = bool(is_random()) if callable(is_random) else False
         # The SDK's default id generator, and the API's tuple layout: ids are
@@ -265,19 +281,24 @@ class SpanStarter:
             found = _get_current_span().get_span_context()
         else:
             current_span = current.get(_SPAN_KEY)
-            found = (
-                current_span.get_span_context()
-                if isinstance(current_span, trace_api.Span)
-                else INVALID_SPAN_CONTEXT
-            )
-        is_enabled = self.is_enabled
-        if is_enabled is not None and not is_enabled():
+            if current_span is None:  # a root: isinstance() would ask Span's ABC
+                found = INVALID_SPAN_CONTEXT
+            elif type(current_span) is ModelCallSpan or isinstance(current_span, trace_api.Span):
+                found = current_span.get_span_context()
+            else:
+                found = INVALID_SPAN_CONTEXT
+        if self.config_tracer is not None:
+            enabled = self.config_tracer._tracer_config.is_enabled  # _is_enabled(), inline
+        else:
+            is_enabled = self.is_enabled
+            enabled = is_enabled is None or is_enabled()
+        if not enabled:
             self.not_recorded()
             return trace_api.NonRecordingSpan(found)
         parent: SpanContext | None = found
         trace_state: TraceState | None
         fast_ids = self.fast_ids
-        if parent is None or not parent.is_valid:
+        if parent is None or parent is INVALID_SPAN_CONTEXT or not parent.is_valid:
             parent = None
             if fast_ids:  # RandomIdGenerator.generate_trace_id, inline
                 trace_id = random.getrandbits(128)

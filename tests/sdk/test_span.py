@@ -557,3 +557,36 @@ def test_another_runtime_context_is_used_through_the_api(
     assert results[0] == results[1]
     parents = {s["name"]: s["parent"] for s in results[0]}
     assert parents == {"app outside": None, "chat m": "app outside", "app inside": "chat m"}
+
+
+def test_a_tracer_disabled_and_enabled_again() -> None:
+    """A tracer the SDK's tracer configurator disables records no call (each
+    is counted as not recorded); enabled again, it records the next one."""
+    from opentelemetry.sdk import trace as sdk_trace
+
+    configurator = getattr(sdk_trace, "_disable_tracer_configurator", None)
+    if configurator is None:
+        pytest.skip("this OpenTelemetry SDK has no tracer configurator")
+    provider = TracerProvider()
+    exporter = InMemorySpanExporter()
+    faultprint.configure(
+        tracer_provider=provider, exporter=exporter, handle_sigterm=False, schedule_delay=0.05
+    )
+    try:
+
+        @faultprint.observe(model="m")
+        def call(i: int) -> int:
+            return i
+
+        call(1)
+        provider._set_tracer_configurator(tracer_configurator=configurator)
+        assert [call(i) for i in (2, 3)] == [2, 3]
+        provider._set_tracer_configurator(
+            tracer_configurator=lambda scope: sdk_trace._TracerConfig(is_enabled=True)
+        )
+        call(4)
+        assert faultprint.flush(5.0)
+        assert len(exporter.get_finished_spans()) == 2
+        assert faultprint.stats()["not_recorded"] == 2
+    finally:
+        faultprint.shutdown(timeout=1.0)
