@@ -58,8 +58,8 @@ _MAX_SAMPLED_OUT = 65536
 class ExportQueue(SpanProcessor):
     """Bounded queue of ended spans, exported in batches by one daemon thread."""
 
-    #: on_start does nothing (faultprint's span starter skips it)
-    faultprint_quiet_on_start = True
+    #: on_start and _on_ending do nothing (faultprint's span starter skips them)
+    faultprint_quiet_processor = True
 
     def __init__(
         self,
@@ -421,6 +421,8 @@ EXPORTER_LOGS = ExporterLogs()
 
 def is_model_call_span(span: ReadableSpan) -> bool:
     """True for spans the collector wants: faultprint's own or GenAI-attributed."""
+    if getattr(type(span), "faultprint_model_call", False) is True:
+        return True  # faultprint's own span class (faultprint._span.ModelCallSpan)
     scope = span.instrumentation_scope
     if scope is not None and scope.name == "faultprint":
         return True
@@ -444,8 +446,9 @@ class ProcessorSlot(SpanProcessor):
     not faultprint's business.
     """
 
-    #: on_start does nothing for faultprint's own spans (its span starter skips it)
-    faultprint_quiet_on_start = True
+    #: on_start and _on_ending do nothing for faultprint's own spans (its span
+    #: starter skips them)
+    faultprint_quiet_processor = True
 
     def __init__(self) -> None:
         self.target: ExportQueue | None = None

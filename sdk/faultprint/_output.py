@@ -352,9 +352,9 @@ def _refusal_message(source: str, text: str | None, capture: bool) -> str:
 
 
 def _tool_failure(out: Output, tools: Any, capture: bool) -> tuple[dict[str, Any], str] | None:
-    known = _tool_specs(tools)
     if not out.tool_calls:
         return None
+    known = _tool_specs(tools)
     for tc in out.tool_calls:
         name = tc.get("name")
         if known is not None and name not in known:
@@ -432,17 +432,18 @@ def _schema_errors(schema: Any, value: Any) -> list[CheckError]:
 
 def analyze(call: Any, out: Output, raw: Any) -> None:
     """Record ``out`` on the call's span and detect non-raising failures."""
-    record(call, out)
-    _detect(call, out, raw)
+    capture = capture_enabled(call.spec)
+    record(call, out, capture)
+    _detect(call, out, raw, capture)
 
 
-def record(call: Any, out: Output) -> None:
+def record(call: Any, out: Output, capture: bool | None = None) -> None:
     """Record what ``out`` says (response model and id, usage, finish reasons) on the span.
 
     Alone, for a stream the application stopped reading: what arrived is
-    recorded, but a partial output is not judged.
+    recorded, but a partial output is not judged. ``capture``: whether the
+    call records content (looked up when not given).
     """
-    spec = call.spec
     # One set_attributes call: each set_attribute takes the span's lock.
     attrs: dict[str, Any] = {}
     if out.response_model:
@@ -455,13 +456,17 @@ def record(call: Any, out: Output) -> None:
         attrs[A.GEN_AI_USAGE_INPUT_TOKENS] = out.input_tokens
     if out.output_tokens is not None:
         attrs[A.GEN_AI_USAGE_OUTPUT_TOKENS] = out.output_tokens
-    if out.text and capture_enabled(spec):
+    if out.text and (capture_enabled(call.spec) if capture is None else capture):
         attrs[A.FP_OUTPUT_TEXT] = captured(out.text)
     if attrs:
         call.span.set_attributes(attrs)
 
 
-def _detect(call: Any, out: Output, raw: Any) -> None:
+#: the finish reasons of an output without any
+_NO_REASONS: frozenset[str] = frozenset()
+
+
+def _detect(call: Any, out: Output, raw: Any, capture: bool) -> None:
     error = out.error
     if error is not None:
         if call.failure is None:  # an explicit failure stands
@@ -474,8 +479,8 @@ def _detect(call: Any, out: Output, raw: Any) -> None:
     if out.unfinished:
         return
     spec = call.spec
-    capture = capture_enabled(spec)
-    reasons = {r.lower() for r in out.finish_reasons or ()}
+    finish_reasons = out.finish_reasons
+    reasons = set(map(str.lower, finish_reasons)) if finish_reasons else _NO_REASONS
     if out.refusal:
         source = out.refusal_source
         call.detected("refusal", {"source": source}, _refusal_message(source, out.refusal, capture))

@@ -18,9 +18,9 @@ keeps the tracer's contract:
   links) and what they drop is counted;
 * the provider's span processors see ``on_start``, ``_on_ending`` (when the
   SDK has it) and ``on_end``; the span is a ``ReadableSpan`` and, once
-  ended, immutable, so it is handed to ``on_end`` as is. ``on_start`` is
-  skipped only while every processor is one of faultprint's own, which do
-  nothing then.
+  ended, immutable, so it is handed to ``on_end`` as is. ``on_start`` and
+  ``_on_ending`` are skipped only while every processor is one of
+  faultprint's own, which do nothing then.
 
 :class:`SpanStarter` is built once per tracer. It is used only for an SDK
 ``Tracer`` whose parts it knows; any other tracer (a no-op, a vendor's)
@@ -41,7 +41,13 @@ from typing import Any
 
 from opentelemetry import trace as trace_api
 from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, sampling
+from opentelemetry.sdk.trace import (
+    Event,
+    ReadableSpan,
+    SpanLimits,
+    SynchronousMultiSpanProcessor,
+    sampling,
+)
 from opentelemetry.sdk.trace import Tracer as SDKTracer
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.util import BoundedList
@@ -103,13 +109,14 @@ def _reads_tracer_config(tracer: Any) -> bool:
     )
 
 
-def quiet_on_start(processor: Any) -> bool:
-    """Whether ``processor``'s ``on_start`` does nothing for faultprint's own spans.
+def quiet_processor(processor: Any) -> bool:
+    """Whether ``processor``'s ``on_start`` and ``_on_ending`` do nothing for
+    faultprint's own spans.
 
-    faultprint's processors say so with a ``faultprint_quiet_on_start``
+    faultprint's processors say so with a ``faultprint_quiet_processor``
     class attribute; any other processor is called.
     """
-    return getattr(type(processor), "faultprint_quiet_on_start", False) is True
+    return getattr(type(processor), "faultprint_quiet_processor", False) is True
 
 
 def _clean(value: Any, max_len: int | None) -> Any:
@@ -242,9 +249,10 @@ class SpanStarter:
         # The SDK's default id generator, and the API's tuple layout: ids are
         # drawn and the span context built inline (see start()).
         self.fast_ids = type(self.id_generator) is RandomIdGenerator and _TUPLE_CONTEXTS
-        #: (the provider's processors, whether their on_start does nothing
-        #: for faultprint's spans), one tuple so that threads read a matching pair
-        self._on_start_checked: tuple[Any, bool] = (_MISSING, False)
+        #: (the provider's processors, whether they are all quiet processors
+        #: behind the SDK's synchronous multi-processor: see quiet_processor),
+        #: one tuple so that threads read a matching pair
+        self.quiet_checked: tuple[Any, bool] = (_MISSING, False)
         self.own_scope = scope.name == "faultprint"
         # The default sampler and faultprint's own are evaluated inline (see
         # start()); RecordEveryCall records what it does not sample.
@@ -359,15 +367,16 @@ class SpanStarter:
         span = ModelCallSpan(self, name, context, parent, kind, attributes)
         processor = self.processor
         processors = getattr(processor, "_span_processors", None)
-        checked = self._on_start_checked
+        checked = self.quiet_checked
         if checked[0] is not processors:
             # Looked at again whenever the provider's processors change.
             quiet = (
                 self.own_scope
+                and type(processor) is SynchronousMultiSpanProcessor
                 and type(processors) is tuple
-                and all(quiet_on_start(p) for p in processors)
+                and all(quiet_processor(p) for p in processors)
             )
-            checked = self._on_start_checked = (processors, quiet)
+            checked = self.quiet_checked = (processors, quiet)
         if not checked[1]:
             processor.on_start(span, parent_context=None)
         return span
@@ -375,6 +384,10 @@ class SpanStarter:
 
 class ModelCallSpan(trace_api.Span, ReadableSpan):
     """A recording span; a ``ReadableSpan`` too, frozen once ended."""
+
+    #: a model call's span: faultprint's export queue takes it without
+    #: looking at its scope (see faultprint._export.is_model_call_span)
+    faultprint_model_call = True
 
     def __init__(
         self,
@@ -551,9 +564,18 @@ class ModelCallSpan(trace_api.Span, ReadableSpan):
             return
         self._end_time = end_time if end_time is not None else time_ns()
         starter = self._starter
+        processor = starter.processor
+        processors: tuple[Any, ...]
+        processors, quiet = starter.quiet_checked
+        if quiet and processors is getattr(processor, "_span_processors", None):
+            # Only quiet processors (see start()): no _on_ending, and each
+            # on_end called as the synchronous multi-processor calls it.
+            for each in processors:
+                each.on_end(self)
+            return
         if starter.on_ending is not None:
             starter.on_ending(self)
-        starter.processor.on_end(self)
+        processor.on_end(self)
 
     def __exit__(
         self,

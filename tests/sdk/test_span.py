@@ -513,15 +513,27 @@ def test_a_processor_added_later_sees_spans_start() -> None:
         def call(i: int) -> int:
             return i
 
-        call(1)
         recorder = Recorder()
-        provider.add_span_processor(recorder)
+
+        @faultprint.observe(model="m")
+        def adding() -> str:
+            provider.add_span_processor(recorder)  # while a span is open
+            return "added"
+
+        call(1)
+        adding()
         call(2)
         call(3)
         assert faultprint.flush(5.0)
         assert len(recorder.started) == 2
-        assert [s.attributes["app.processor"] for s in recorder.ended] == ["seen", "seen"]
-        assert len(exporter.get_finished_spans()) == 3
+        # the span open when it was added ends through it too
+        assert len(recorder.ended) == 3
+        assert [s.attributes.get("app.processor") for s in recorder.ended] == [
+            None,
+            "seen",
+            "seen",
+        ]
+        assert len(exporter.get_finished_spans()) == 4
     finally:
         faultprint.shutdown(timeout=1.0)
 
