@@ -5,8 +5,10 @@ move by a few percent from run to run, and part of what it measures is how
 the processor's caches fare when faultprint's code runs between the client
 library's. This benchmark counts the work instead: the machine instructions
 the process executes (all threads, the export thread included), under
-valgrind's callgrind. The count is the same from run to run within a few
-hundredths of a percent, whatever else the machine is doing.
+valgrind's callgrind. Whatever else the machine is doing, the count moves
+by a few tenths of a percent at most from run to run: how the export
+thread's work interleaves with the calling thread's moves when garbage
+collections fall.
 
 Each candidate runs in its own process under callgrind, with the same
 warm-up (every candidate called ``--warm-up`` times, 50 by default) and the same workload as
