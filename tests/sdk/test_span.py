@@ -498,44 +498,48 @@ def test_ids_drawn_as_the_sdks_generator_draws_them(pipelines: Callable[..., Pip
         assert spans[1].parent.span_id == 2
 
 
-def test_a_processor_added_later_sees_spans_start() -> None:
-    """With only faultprint's processors on the provider, their on_start (which
-    does nothing for faultprint's spans) is skipped; a processor the
-    application adds afterwards is called from the next span on."""
+@pytest.fixture
+def own_processors_only() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
+    """A provider holding faultprint's processors alone, and faultprint's exporter."""
+    faultprint.shutdown(timeout=1.0)
     provider = TracerProvider()
     exporter = InMemorySpanExporter()
     faultprint.configure(
         tracer_provider=provider, exporter=exporter, handle_sigterm=False, schedule_delay=0.05
     )
-    try:
+    yield provider, exporter
+    faultprint.shutdown(timeout=1.0)
 
-        @faultprint.observe(model="m")
-        def call(i: int) -> int:
-            return i
 
-        recorder = Recorder()
+def test_a_processor_added_later_sees_spans_start(
+    own_processors_only: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    """With only faultprint's processors on the provider, their on_start (which
+    does nothing for faultprint's spans) is skipped; a processor the
+    application adds afterwards is called from the next span on."""
+    provider, exporter = own_processors_only
 
-        @faultprint.observe(model="m")
-        def adding() -> str:
-            provider.add_span_processor(recorder)  # while a span is open
-            return "added"
+    @faultprint.observe(model="m")
+    def call(i: int) -> int:
+        return i
 
-        call(1)
-        adding()
-        call(2)
-        call(3)
-        assert faultprint.flush(5.0)
-        assert len(recorder.started) == 2
-        # the span open when it was added ends through it too
-        assert len(recorder.ended) == 3
-        assert [s.attributes.get("app.processor") for s in recorder.ended] == [
-            None,
-            "seen",
-            "seen",
-        ]
-        assert len(exporter.get_finished_spans()) == 4
-    finally:
-        faultprint.shutdown(timeout=1.0)
+    recorder = Recorder()
+
+    @faultprint.observe(model="m")
+    def adding() -> str:
+        provider.add_span_processor(recorder)  # while a span is open
+        return "added"
+
+    call(1)
+    adding()
+    call(2)
+    call(3)
+    assert faultprint.flush(5.0)
+    assert len(recorder.started) == 2
+    # the span open when it was added ends through it too
+    assert len(recorder.ended) == 3
+    assert [s.attributes.get("app.processor") for s in recorder.ended] == [None, "seen", "seen"]
+    assert len(exporter.get_finished_spans()) == 4
 
 
 class OtherRuntime(ContextVarsRuntimeContext):
@@ -571,7 +575,9 @@ def test_another_runtime_context_is_used_through_the_api(
     assert parents == {"app outside": None, "chat m": "app outside", "app inside": "chat m"}
 
 
-def test_a_tracer_disabled_and_enabled_again() -> None:
+def test_a_tracer_disabled_and_enabled_again(
+    own_processors_only: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
     """A tracer the SDK's tracer configurator disables records no call (each
     is counted as not recorded); enabled again, it records the next one."""
     from opentelemetry.sdk import trace as sdk_trace
@@ -579,26 +585,19 @@ def test_a_tracer_disabled_and_enabled_again() -> None:
     configurator = getattr(sdk_trace, "_disable_tracer_configurator", None)
     if configurator is None:
         pytest.skip("this OpenTelemetry SDK has no tracer configurator")
-    provider = TracerProvider()
-    exporter = InMemorySpanExporter()
-    faultprint.configure(
-        tracer_provider=provider, exporter=exporter, handle_sigterm=False, schedule_delay=0.05
+    provider, exporter = own_processors_only
+
+    @faultprint.observe(model="m")
+    def call(i: int) -> int:
+        return i
+
+    call(1)
+    provider._set_tracer_configurator(tracer_configurator=configurator)
+    assert [call(i) for i in (2, 3)] == [2, 3]
+    provider._set_tracer_configurator(
+        tracer_configurator=lambda scope: sdk_trace._TracerConfig(is_enabled=True)
     )
-    try:
-
-        @faultprint.observe(model="m")
-        def call(i: int) -> int:
-            return i
-
-        call(1)
-        provider._set_tracer_configurator(tracer_configurator=configurator)
-        assert [call(i) for i in (2, 3)] == [2, 3]
-        provider._set_tracer_configurator(
-            tracer_configurator=lambda scope: sdk_trace._TracerConfig(is_enabled=True)
-        )
-        call(4)
-        assert faultprint.flush(5.0)
-        assert len(exporter.get_finished_spans()) == 2
-        assert faultprint.stats()["not_recorded"] == 2
-    finally:
-        faultprint.shutdown(timeout=1.0)
+    call(4)
+    assert faultprint.flush(5.0)
+    assert len(exporter.get_finished_spans()) == 2
+    assert faultprint.stats()["not_recorded"] == 2
