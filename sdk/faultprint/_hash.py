@@ -80,14 +80,4 @@ def input_hash(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         # The commonest model-call shape, one prompt string: skip JSON.
         # The \x00 prefix keeps this form apart from any JSON text.
         return _xxh(b"\x00" + args[0].encode("utf-8", "surrogatepass"))
-    text = None
-    if _c_encode is not None:
-        # canonical()'s first try, inline: it runs on every call (try/except,
-        # not contextlib.suppress, which costs more than the encoding).
-        try:  # noqa: SIM105
-            text = "".join(_c_encode([args, kwargs] if kwargs else args, 0))
-        except Exception:
-            pass  # canonical() falls back
-    if text is None:
-        text = canonical(args, kwargs)
-    return _xxh(text.encode("utf-8", "surrogatepass"))
+    return _xxh(canonical(args, kwargs).encode("utf-8", "surrogatepass"))

@@ -563,21 +563,23 @@ def _begin(
                 count_not_recorded()
             return Call(span, spec)
         variable = _RUNTIME_VAR
-        fast = variable is not None and _otel_context._RUNTIME_CONTEXT is _RUNTIME
-        if starter is not None and fast:
-            current = variable.get()  # type: ignore[union-attr]
+        current = (
+            variable.get()
+            if variable is not None and _otel_context._RUNTIME_CONTEXT is _RUNTIME
+            else None
+        )
+        if starter is not None:
             # The starter counts what it does not record.
             span = starter.start(spec.name, attrs, current=current)
+        else:
+            span = STATE.tracer.start_span(spec.name, kind=_CLIENT, attributes=attrs)
+            if type(span) is NonRecordingSpan:  # what the SDK's tracer starts then
+                count_not_recorded()
+        if current is not None:
             values = current.copy()
             values[_SPAN_KEY] = span
             otel_token = variable.set(Context(values))  # type: ignore[union-attr]
         else:
-            if starter is not None:
-                span = starter.start(spec.name, attrs)
-            else:
-                span = STATE.tracer.start_span(spec.name, kind=_CLIENT, attributes=attrs)
-                if type(span) is NonRecordingSpan:  # what the SDK's tracer starts then
-                    count_not_recorded()
             otel_token = attach(set_span_in_context(span))
         call = Call(span, spec)
         call.start = _perf()

@@ -320,10 +320,7 @@ class MethodWrapper:
                 return None, parent
             # 3: past start() and the create() replacement that called it
             extra = None if self.call_site else {"code.function.name": caller_site(3)}
-            model = kwargs.get("model")
-            spec = self._specs.get(model)  # self.spec(model), once it is built
-            if spec is None:
-                spec = self.spec(model)
+            spec = self.spec(kwargs.get("model"))
             call = _begin(spec, (_request_input(kwargs),), {}, extra)
             if call is not None:
                 call.tools = kwargs.get("tools")
