@@ -70,25 +70,13 @@ class ExportQueue(SpanProcessor):
         schedule_delay: float = 0.5,
     ) -> None:
         self._exporter_factory = exporter_factory
-        self._exporter: SpanExporter | None = None
         self._max_queue_size = max(1, int(max_queue_size))
         self._batch_size = max(1, int(max_export_batch_size))
         self._delay = max(0.001, float(schedule_delay))
-        #: counted by application threads, under ``_lock``
-        self._counters: dict[str, int] = collections.Counter()
-        #: counted by the export thread alone, without a lock
-        self._worker_counters: dict[str, int] = collections.Counter(
-            {"exported": 0, "export_failed": 0, "export_batches": 0, "sampled_out": 0}
-        )
-        self._sampled_out: set[int] = set()
         self._closed = False
-        self._failing = False  # the last export failed
-        #: spans of the batch being exported (0: none), stats()["exporting"]
-        self._in_flight = 0
-        #: exports begun, and the one a flush stopped waiting for (see flush)
+        #: exports begun (see flush)
         self._export_seq = 0
-        self._abandoned_export = -1
-        self._exporter_closed = False
+        self._reset_process_state()
         self._reset_runtime()
         ref = weakref.ref(self)
 
@@ -116,21 +104,30 @@ class ExportQueue(SpanProcessor):
         self._worker_ident: int | None = None
         self._stopping = False
 
-    def _after_fork_in_child(self) -> None:
-        # Spans the parent had left to finish are the parent's to finish, and
-        # what the parent counted is the parent's: the child counts afresh.
-        # (Its exit flush: faultprint._config._arrange_multiprocessing_exit.)
-        self._reset_runtime()
-        self._sampled_out = set()
-        self._exporter = None  # rebuilt lazily in the child
+    def _reset_process_state(self) -> None:
+        """The exporter, the export's state and the counters, as in a new process."""
+        self._exporter: SpanExporter | None = None  # built lazily by the export thread
         self._exporter_closed = False
-        self._failing = False
+        self._failing = False  # the last export failed
+        #: spans of the batch being exported (0: none), stats()["exporting"]
         self._in_flight = 0
+        #: the export a flush stopped waiting for (see flush)
         self._abandoned_export = -1
-        self._counters = collections.Counter()
-        self._worker_counters = collections.Counter(
+        self._sampled_out: set[int] = set()
+        #: counted by application threads, under ``_lock``
+        self._counters: dict[str, int] = collections.Counter()
+        #: counted by the export thread alone, without a lock
+        self._worker_counters: dict[str, int] = collections.Counter(
             {"exported": 0, "export_failed": 0, "export_batches": 0, "sampled_out": 0}
         )
+
+    def _after_fork_in_child(self) -> None:
+        # Spans the parent had left to finish are the parent's to finish, and
+        # what the parent counted is the parent's: the child counts afresh
+        # with an exporter of its own, not the parent's connections.
+        # (Its exit flush: faultprint._config._arrange_multiprocessing_exit.)
+        self._reset_runtime()
+        self._reset_process_state()
 
     # --- SpanProcessor --------------------------------------------------------
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
