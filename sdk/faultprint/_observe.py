@@ -18,6 +18,7 @@ import logging
 import random
 import sys
 import time
+import traceback
 import types
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar, overload
@@ -58,7 +59,7 @@ from faultprint._output import (
     finish_stream,
     record_partial_stream,
 )
-from faultprint._redact import truncate
+from faultprint._redact import truncate, utf8_text
 
 __all__ = ["Call", "call", "current_call", "observe", "record_failure"]
 
@@ -270,7 +271,7 @@ class Call:
         holding itself as ``"[circular]"``. An explicit failure overrides one
         detected automatically.
         """
-        if category not in _CATEGORIES:
+        if not isinstance(category, str) or category not in _CATEGORIES:
             _log.warning("faultprint: unknown failure category %r ignored", category)
             return False
         if isinstance(detail, str):
@@ -303,31 +304,33 @@ class Call:
             span = self.span
             etype = exception_type_name(exc)
             span.set_attribute(A.ERROR_TYPE, etype)
+            # With capture off, an exception whose own text quotes the output
+            # is recorded without it.
             rewritten = None if capture_enabled(self.spec) else content_free_exception(exc)
-            if rewritten is None:
-                span.record_exception(exc, escaped=True)
-            else:
-                # The exception's own text quotes the output: recorded without it.
-                span.record_exception(
-                    exc,
-                    attributes={
-                        "exception.message": rewritten[0],
-                        "exception.stacktrace": rewritten[1],
-                    },
-                    escaped=True,
-                )
+            if rewritten is None:  # the message and trace the SDK would record
+                rewritten = (_text(exc), "".join(traceback.format_exception(exc)))
+            msg = utf8_text(rewritten[0])
+            span.record_exception(
+                exc,
+                attributes={
+                    "exception.message": msg,
+                    "exception.stacktrace": utf8_text(rewritten[1]),
+                },
+                escaped=True,
+            )
             if self.failure is None:
                 if self.chunks or self.first_chunk_ms is not None:
                     # A stream that failed part-way: what arrived before it did.
                     span.set_attributes(self._stream_attrs())
                 category, code, status = classify_exception(exc)
                 if code:
-                    span.set_attribute(A.FP_ERROR_CODE, code)
+                    span.set_attribute(
+                        A.FP_ERROR_CODE, utf8_text(code) if type(code) is str else code
+                    )
                 if status is not None:
                     span.set_attribute(A.FP_HTTP_STATUS, status)
                 span.set_attribute(A.FP_FAILURE_CATEGORY, category)
                 span.set_attribute(A.FP_SAMPLE_WEIGHT, 1.0)
-                msg = str(exc) if rewritten is None else rewritten[0]
                 span.set_status(Status(StatusCode.ERROR, f"{etype}: {msg}"[:512]))
                 self._end_span()
             else:
@@ -365,9 +368,19 @@ class Call:
                 analyze_result(self, result)
         except Exception:
             _log.debug("faultprint: output analysis failed", exc_info=True)
+        except BaseException as exc:
+            # Interrupted while an output check ran: cancelled, as when the
+            # function itself is (see _finish_interrupted).
+            self.finish_exception(exc)
+            raise
+        self._finish_checked()
+
+    def _finish_checked(self) -> None:
+        """End the span once the output is analysed; with ``raise_on_invalid``
+        and a failed output check, end it with the :class:`InvalidOutputError`
+        the application asked for, and raise that."""
         failure = self.failure
         if self.spec.raise_on_invalid and failure is not None and failure[0] == "invalid_output":
-            # The application asked for this exception: end the span with it.
             exc = InvalidOutputError(failure[2] or "invalid output", failure[1])
             self.finish_exception(exc)
             raise exc
@@ -386,7 +399,7 @@ class Call:
                 if detail is not None:
                     attrs[A.FP_FAILURE_DETAIL] = _detail_json(detail)
                 if message:
-                    message = truncate(_text(message), 1024)
+                    message = utf8_text(truncate(_text(message), 1024))
                     attrs[A.FP_FAILURE_MESSAGE] = message
                 current = span.attributes
                 if current is None or A.ERROR_TYPE not in current:
@@ -613,17 +626,21 @@ def _detail_json(detail: Any) -> str:
     """A failure detail as JSON, whatever the application put in it.
 
     Values JSON cannot hold become their ``str``; a container that contains
-    itself becomes ``"[circular]"``. Never raises: a detail that cannot be
-    encoded must not cost the failure it describes.
+    itself becomes ``"[circular]"``; text UTF-8 cannot encode (a lone
+    surrogate) is written as its escape, a backslash and five characters
+    (see ``utf8_text``). Never raises: a detail that cannot be encoded must
+    not cost the failure it describes.
     """
     try:
-        return _json.dumps(detail, sort_keys=True, default=_text, ensure_ascii=False)
+        text = _json.dumps(detail, sort_keys=True, default=_text, ensure_ascii=False)
+        if utf8_text(text) is text:
+            return text
     except (TypeError, ValueError, RecursionError):
         pass  # a circular container, keys JSON cannot sort or hold, nesting too deep
     try:
         return _json.dumps(_plain(detail, set(), 0), sort_keys=True, ensure_ascii=False)
     except Exception:
-        return _json.dumps(_text(detail))
+        return _json.dumps(utf8_text(_text(detail)), ensure_ascii=False)
 
 
 #: nesting below this depth is cut: a detail is a summary, not a data dump
@@ -631,20 +648,23 @@ _MAX_DETAIL_DEPTH = 32
 
 
 def _plain(value: Any, path: set[int], depth: int) -> Any:
-    """``value`` with only JSON types: str keys, no cycles, bounded depth."""
-    if value is None or isinstance(value, (str, bool, int, float)):
+    """``value`` with only JSON types: str keys, text UTF-8 can encode, no
+    cycles, bounded depth."""
+    if value is None or isinstance(value, (bool, int, float)):
         return value
+    if isinstance(value, str):
+        return utf8_text(value)
     if depth >= _MAX_DETAIL_DEPTH:
         return "[too deep]"
     if not isinstance(value, (dict, list, tuple)):
-        return _text(value)
+        return utf8_text(_text(value))
     key = id(value)
     if key in path:
         return "[circular]"
     path.add(key)
     try:
         if isinstance(value, dict):
-            return {_text(k): _plain(v, path, depth + 1) for k, v in value.items()}
+            return {utf8_text(_text(k)): _plain(v, path, depth + 1) for k, v in value.items()}
         return [_plain(v, path, depth + 1) for v in value]
     finally:
         path.discard(key)
@@ -690,12 +710,13 @@ def call(
     raise_on_invalid: bool = False,
     tools: Any = None,
     input: Any = None,
-) -> Call:
+) -> CallBlock:
     """Observe a block of code as one model call: ``with faultprint.call(model=...) as c:``.
 
     ``call_site`` defaults to the calling function (``module.function``);
     ``input`` (any JSON-able value) feeds the input hash. Declare the output
-    with ``c.set_output(...)``.
+    with ``c.set_output(...)``. The call starts when the block is entered
+    (see :class:`CallBlock`).
 
     The options are those of :func:`observe`, checked the same way: one it
     cannot use raises :class:`faultprint.ConfigurationError` (``TypeError``
@@ -728,13 +749,53 @@ def call(
         raise_on_invalid=raise_on_invalid,
         tools=tools,
     )
-    try:
-        started = _begin(spec, () if input is None else (input,), {})
-        if started is not None:
-            return started
-    except Exception:
-        _log.debug("faultprint: call() failed", exc_info=True)
-    return _NoCallContext()
+    return CallBlock(spec, () if input is None else (input,))
+
+
+class CallBlock:
+    """A block of code observed as one model call: what :func:`call` returns.
+
+    Each ``with`` (or ``async with``) entering it starts a call and makes it
+    current, and leaving the block ends it. A block built ahead and never
+    entered records nothing and leaves nothing current. One block may be
+    entered again, or by several tasks at once: each entry is a call of its
+    own, and each exit ends the one entered in its context.
+    """
+
+    __slots__ = ("_args", "_open", "_spec")
+
+    def __init__(self, spec: CallSpec, args: tuple[Any, ...]) -> None:
+        self._spec = spec
+        self._args = args
+        #: calls entered and not yet left
+        self._open: list[Call] = []
+
+    def __enter__(self) -> Call:
+        try:
+            started = _begin(self._spec, self._args, {})
+        except Exception:
+            _log.debug("faultprint: call() failed", exc_info=True)
+            started = None
+        if started is None:
+            return _NoCallContext()
+        self._open.append(started)
+        return started
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
+        # The call this context entered is the current one (a nested block
+        # has been left by now); none is when its entry recorded nothing.
+        current = _CURRENT.get()
+        for i, entered in enumerate(self._open):
+            if entered is current:
+                del self._open[i]
+                return entered.__exit__(exc_type, exc, tb)
+        return False
+
+    async def __aenter__(self) -> Call:
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
+        return self.__exit__(exc_type, exc, tb)
 
 
 class _NoCallContext(_NoCall):
@@ -804,7 +865,7 @@ def observe(
     declared check fails a None return (``no_output``). A failed check is
     recorded as ``invalid_output``; the return value is unchanged unless
     ``raise_on_invalid=True``, which raises
-    :class:`faultprint.InvalidOutputError`.
+    :class:`faultprint.InvalidOutputError` (a stream: after its last chunk).
 
     An argument it cannot use raises :class:`faultprint.ConfigurationError`
     (``TypeError`` for an unusable ``expect=``) when it decorates.
@@ -936,11 +997,16 @@ def _stream_closed(call: Call) -> None:
 
 
 def _stream_done(call: Call) -> None:
+    """End a stream read to its end (as ``Call.finish_ok`` ends a returned call):
+    with ``raise_on_invalid``, a failed output check raises here, after the last chunk."""
     try:
         finish_stream(call)
     except Exception:
         _log.debug("faultprint: stream output not analysed", exc_info=True)
-    call._finish()
+    except BaseException as exc:  # interrupted while an output check ran
+        call.finish_exception(exc)
+        raise
+    call._finish_checked()
 
 
 def _begin_stream(
@@ -1050,8 +1116,8 @@ def _observed_gen(
         except StopIteration as stop:
             _CURRENT.reset(ctoken)
             detach(token)
-            _stream_done(call)
-            return stop.value
+            value = stop.value
+            break
         except BaseException as exc:  # KeyboardInterrupt included: end the span
             _CURRENT.reset(ctoken)
             detach(token)
@@ -1063,13 +1129,21 @@ def _observed_gen(
         try:
             to_send = yield item
         except GeneratorExit:
+            # The body's own cleanup (an application span's ``with`` left
+            # open across the yield) runs in the context it ran in, and
+            # leaves the consumer's context as it was.
+            token = attach(ctx)
+            ctoken = _CURRENT.set(call)
             try:
                 gen.close()
             finally:
+                _safe_reset(ctoken, token)
                 _stream_closed(call)
             raise
         except BaseException as exc:
             to_throw = exc
+    _stream_done(call)  # out of the except block: an InvalidOutputError is not raised "during" it
+    return value
 
 
 def _wrap_async_gen(fn: Callable[..., Any], spec: CallSpec, target: Any) -> Callable[..., Any]:
@@ -1108,8 +1182,7 @@ async def _observed_async_gen(
         except StopAsyncIteration:
             _CURRENT.reset(ctoken)
             detach(token)
-            _stream_done(call)
-            return
+            break
         except BaseException as exc:  # CancelledError included: end the span
             _safe_reset(ctoken, token)
             call.finish_exception(exc)
@@ -1120,13 +1193,17 @@ async def _observed_async_gen(
         try:
             to_send = yield item
         except GeneratorExit:
+            token = attach(ctx)  # as for a generator (see _observed_gen)
+            ctoken = _CURRENT.set(call)
             try:
                 await agen.aclose()
             finally:
+                _safe_reset(ctoken, token)
                 _stream_closed(call)
             raise
         except BaseException as exc:
             to_throw = exc
+    _stream_done(call)
 
 
 def _safe_reset(ctoken: Any, token: Any) -> None:

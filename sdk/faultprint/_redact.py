@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["default_redactor", "truncate"]
+__all__ = ["default_redactor", "truncate", "utf8_text"]
 
 _PATTERNS: dict[str, str] = {
     # "Authorization: Bearer <token>" and bare "Bearer <token>": the token is
@@ -54,3 +54,21 @@ def truncate(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     return text[:limit] + f"…[truncated {len(text) - limit} chars]"
+
+
+def utf8_text(text: str) -> str:
+    """``text`` as OTLP can carry it: lone surrogates written as ``\\udcff``.
+
+    Text decoded with ``surrogateescape`` (file names, ``sys.argv``, a
+    subprocess's output) or a JSON body holding half an emoji (``"\\ud83d"``)
+    has code points UTF-8 cannot encode. One of them in a span's status
+    would make the whole export batch fail to encode, the other calls'
+    spans with it. Any other text is returned as it is (the same object).
+    """
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text

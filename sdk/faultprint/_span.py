@@ -549,10 +549,13 @@ class ModelCallSpan(trace_api.Span, ReadableSpan):
             "exception.type": (
                 f"{module}.{qualname}" if module and module != "builtins" else qualname
             ),
-            "exception.message": str(exception),
-            "exception.stacktrace": "".join(traceback.format_exception(exception)),
             "exception.escaped": str(escaped),
         }
+        # Given ones win, as in the SDK: only what is not given is computed.
+        if not attributes or "exception.message" not in attributes:
+            event["exception.message"] = str(exception)
+        if not attributes or "exception.stacktrace" not in attributes:
+            event["exception.stacktrace"] = "".join(traceback.format_exception(exception))
         if attributes:
             event.update(attributes)
         self.add_event("exception", event, timestamp)

@@ -81,7 +81,17 @@ class OTLPReceiver:
                             for kv in span.attributes:
                                 value = kv.value
                                 attrs[kv.key] = getattr(value, value.WhichOneof("value"))
-                            received.append({"name": span.name, "attributes": attrs})
+                            received.append(
+                                {
+                                    "name": span.name,
+                                    "attributes": attrs,
+                                    "status": span.status.message,
+                                    "events": [
+                                        {kv.key: kv.value.string_value for kv in e.attributes}
+                                        for e in span.events
+                                    ],
+                                }
+                            )
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", "0")

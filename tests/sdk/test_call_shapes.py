@@ -577,3 +577,126 @@ def test_cancelled_async_generator_ends_its_span_with_what_it_streamed(spans):
     assert_cancelled_without_verdict(span, "asyncio.exceptions.CancelledError")
     assert span.attributes[A.FP_STREAM_CHUNKS] == 3
     assert A.FP_STREAM_TTFC_MS in span.attributes
+
+
+def test_a_stream_closed_or_abandoned_leaves_the_consumers_context_as_it_was(spans):
+    """A generator body holding an application span across a yield: its cleanup
+    on close() or on being abandoned runs in the stream's context, so the
+    consumer's current span is its own again, not faultprint's ended span."""
+    tracer = spans_tracer()
+
+    @faultprint.observe(model="m")
+    def events():
+        with tracer.start_as_current_span("inside the stream"):
+            yield "a"
+            yield "b"
+
+    with tracer.start_as_current_span("request") as request:
+        gen = events()
+        next(gen)
+        gen.close()
+        assert trace.get_current_span() is request
+        assert faultprint.current_call().record_failure("refusal") is False
+        gen = events()
+        next(gen)
+        del gen
+        gc.collect()
+        assert trace.get_current_span() is request
+    closed, abandoned = spans.all()  # faultprint exports its own spans only
+    assert closed.attributes["faultprint.stream.closed_early"] is True
+    assert abandoned.attributes["faultprint.stream.closed_early"] is True
+
+
+def test_an_async_stream_closed_early_leaves_the_consumers_context_as_it_was(spans):
+    tracer = spans_tracer()
+
+    @faultprint.observe(model="m")
+    async def events():
+        with tracer.start_as_current_span("inside the stream"):
+            yield "a"
+            yield "b"
+
+    async def consume() -> None:
+        with tracer.start_as_current_span("request") as request:
+            agen = events()
+            await agen.__anext__()
+            await agen.aclose()
+            assert trace.get_current_span() is request
+
+    asyncio.run(consume())
+    assert spans.one().attributes["faultprint.stream.closed_early"] is True
+
+
+def test_a_call_block_starts_when_entered_not_when_built(spans):
+    """A block built ahead and left unentered records nothing and leaves nothing
+    current; the calls made after it are recorded on their own."""
+    ahead = faultprint.call(model="cached", input="q1")
+    assert faultprint.current_call().record_failure("refusal") is False
+    assert not trace.get_current_span().get_span_context().is_valid
+
+    @faultprint.observe(model="m")
+    def later() -> str:
+        return "answer"
+
+    later()
+    del ahead
+    span = spans.one()
+    assert span.name == "chat m" and span.parent is None
+
+
+def test_one_call_block_entered_again_and_by_concurrent_tasks(spans):
+    block = faultprint.call(model="m", input="same question")
+    for i in range(2):
+        with block as c:
+            c.set_output(f"answer {i}")
+
+    async def task(i: int) -> None:
+        async with block as c:
+            await asyncio.sleep(0.01 * (3 - i))  # the first to enter leaves last
+            c.record_failure("tool_error", {"task": i})
+
+    async def main() -> None:
+        await asyncio.gather(*(task(i) for i in range(3)))
+
+    asyncio.run(main())
+    found = spans.all()
+    assert len(found) == 5
+    assert all(s.parent is None for s in found)
+    details = sorted(
+        s.attributes[A.FP_FAILURE_DETAIL] for s in found if A.FP_FAILURE_DETAIL in s.attributes
+    )
+    assert details == ['{"task": 0}', '{"task": 1}', '{"task": 2}']
+    assert faultprint.current_call().record_failure("refusal") is False
+
+
+def test_record_failure_with_a_category_that_is_not_text_is_ignored(spans):
+    @faultprint.observe(model="m")
+    def f() -> str:
+        assert faultprint.current_call().record_failure(["tool_error"]) is False  # type: ignore[arg-type]
+        assert faultprint.record_failure({"tool_error": 1}) is False  # type: ignore[arg-type]
+        return "ok"
+
+    assert f() == "ok"
+    assert A.FP_FAILURE_CATEGORY not in spans.one().attributes
+
+
+def test_an_interrupt_while_an_output_check_runs_ends_the_span_cancelled(spans):
+    def check(value: str) -> bool:
+        raise KeyboardInterrupt
+
+    @faultprint.observe(model="m", expect=check)
+    def f() -> str:
+        return "answer"
+
+    @faultprint.observe(model="m", expect=check)
+    def stream():
+        yield "answer"
+
+    with pytest.raises(KeyboardInterrupt):
+        f()
+    with pytest.raises(KeyboardInterrupt):
+        list(stream())
+    found = spans.all()
+    assert len(found) == 2
+    for span in found:
+        assert_cancelled_without_verdict(span, "KeyboardInterrupt")

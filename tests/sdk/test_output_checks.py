@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import enum
 import json
@@ -1159,3 +1160,39 @@ def test_jsonschema_is_not_imported_to_record_an_exception():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["None", "False"]
+
+
+def test_raise_on_invalid_on_a_stream_raises_after_its_last_chunk(spans):
+    @faultprint.observe(model="m", json=True, raise_on_invalid=True)
+    def stream():
+        yield '{"answer": '
+        yield "4"
+
+    @faultprint.observe(model="m", json=True, raise_on_invalid=True)
+    async def astream():
+        yield '{"answer": '
+        yield "4"
+
+    received = []
+    with pytest.raises(faultprint.InvalidOutputError) as info:
+        for chunk in stream():
+            received.append(chunk)
+    assert received == ['{"answer": ', "4"]
+    assert info.value.__context__ is None  # not raised "during" the StopIteration
+
+    async def consume() -> list[str]:
+        return [chunk async for chunk in astream()]
+
+    with pytest.raises(faultprint.InvalidOutputError):
+        asyncio.run(consume())
+
+    @faultprint.observe(model="m", json=True, raise_on_invalid=True)
+    def valid():
+        yield '{"answer": 4}'
+
+    assert list(valid()) == ['{"answer": 4}']
+    failed = [s for s in spans.all() if A.FP_FAILURE_CATEGORY in s.attributes]
+    assert len(failed) == 2
+    for span in failed:
+        assert span.attributes[A.FP_FAILURE_CATEGORY] == "invalid_output"
+        assert span.attributes[A.ERROR_TYPE] == "faultprint._errors.InvalidOutputError"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from faultprint._redact import default_redactor
+from faultprint._redact import default_redactor, utf8_text
+from hypothesis import given
+from hypothesis import strategies as st
 
 
 @pytest.mark.parametrize(
@@ -34,3 +36,24 @@ def test_secrets_and_emails_are_scrubbed(text: str, expected: str) -> None:
 )
 def test_ordinary_text_is_left_alone(text: str) -> None:
     assert default_redactor(text) == text
+
+
+#: any code point, lone surrogates included (st.text() leaves them out)
+_ANY_CHAR = st.one_of(st.characters(), st.integers(0xD800, 0xDFFF).map(chr))
+
+
+@given(st.text(_ANY_CHAR))
+def test_any_text_becomes_utf8_and_encodable_text_is_kept(text: str) -> None:
+    out = utf8_text(text)
+    out.encode("utf-8")  # never raises
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        assert out != text
+    else:
+        assert out is text
+
+
+def test_lone_surrogates_are_written_as_escapes() -> None:
+    assert utf8_text("report-\udcff.pdf") == "report-\\udcff.pdf"
+    assert utf8_text("half \ud83d emoji, é kept") == "half \\ud83d emoji, é kept"

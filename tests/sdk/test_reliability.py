@@ -381,3 +381,57 @@ def test_reuses_the_applications_global_provider(receiver):
     assert out.strip() == "['chat m', 'http request']"
     # ... the collector only the model call, once, under the app's resource
     assert [s["name"] for s in receiver.received] == ["chat m"]
+
+
+def test_a_lone_surrogate_in_a_failure_costs_no_span_of_the_batch(receiver):
+    """Text UTF-8 cannot encode (a file name decoded with surrogateescape, half
+    an emoji in a provider's error body) is escaped in the failure's status,
+    message, detail and exception event: the batch holding it is exported whole."""
+    import openai
+
+    from tests.sdk.providers import OPENAI_KW, openai_client, responder
+
+    faultprint.configure(endpoint=receiver.url, use_global_provider=False, handle_sigterm=False)
+    name = b"report-\xff.pdf".decode("utf-8", "surrogateescape")
+
+    @faultprint.observe(model="m")
+    def ok() -> str:
+        return "fine"
+
+    @faultprint.observe(model="m")
+    def read_document() -> str:
+        raise FileNotFoundError(f"no such document: {name}")
+
+    @faultprint.observe(model="m")
+    def look_up() -> str:
+        faultprint.record_failure("tool_error", {"tool": name}, message=f"unknown tool {name}")
+        return "x"
+
+    body = (
+        b'{"error": {"message": "string starting with \'Summarise \\ud83d\' is not valid",'
+        b' "type": "invalid_request_error", "param": "messages", "code": "invalid_value"}}'
+    )
+    client = faultprint.instrument_openai(openai_client(responder(400, body)))
+    ok()
+    with pytest.raises(FileNotFoundError):
+        read_document()
+    look_up()
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(**OPENAI_KW)
+    ok()
+    assert faultprint.flush(10)
+    assert faultprint.stats()["export_failed"] == 0
+    spans = {s["attributes"][A.FP_CALL_SITE].rsplit(".", 1)[-1]: s for s in receiver.received}
+    assert len(receiver.received) == 5
+    read = spans["read_document"]
+    assert read["status"] == "FileNotFoundError: no such document: report-\\udcff.pdf"
+    (event,) = read["events"]
+    assert event["exception.message"] == "no such document: report-\\udcff.pdf"
+    assert "report-\\udcff.pdf" in event["exception.stacktrace"]
+    tool = spans["look_up"]
+    assert tool["attributes"][A.FP_FAILURE_MESSAGE] == "unknown tool report-\\udcff.pdf"
+    assert json.loads(tool["attributes"][A.FP_FAILURE_DETAIL]) == {"tool": "report-\\udcff.pdf"}
+    assert tool["status"] == "tool_error: unknown tool report-\\udcff.pdf"
+    provider = spans["chat"]
+    assert "Summarise \\ud83d" in provider["status"]
+    assert provider["attributes"][A.FP_ERROR_CODE] == "invalid_value"
