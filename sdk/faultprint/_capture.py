@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from faultprint._config import STATE
+from faultprint._redact import utf8_text
 
 __all__ = ["REDACTION_FAILED", "capture_enabled", "captured"]
 
@@ -39,7 +40,7 @@ def capture_enabled(spec: Any) -> bool:
 
 
 def captured(text: str, limit: int | None = None) -> str:
-    """``text`` as it may be recorded: redacted, then cut to ``limit`` characters.
+    """``text`` as it may be recorded: redacted, cut to ``limit`` characters, UTF-8.
 
     ``limit`` defaults to ``configure(max_content_chars=...)`` and never
     exceeds it. A redaction hook that raises yields ``"[redaction failed]"``,
@@ -55,6 +56,8 @@ def captured(text: str, limit: int | None = None) -> str:
         except Exception:
             return REDACTION_FAILED
     dropped = len(window) - bound + max(0, len(text) - end)
-    if dropped <= 0:
-        return window
-    return window[:bound] + f"…[truncated {dropped} chars]"
+    if dropped > 0:
+        window = window[:bound] + f"…[truncated {dropped} chars]"
+    # Half an emoji cut from a model's output would otherwise cost the whole
+    # attribute (and an error in the application's logs): see utf8_text.
+    return utf8_text(window)

@@ -93,3 +93,20 @@ def test_capture_per_decorator_overrides_configure(spans):
     for span in (off_default, off_global_on):
         assert A.FP_INPUT_TEXT not in span.attributes
         assert A.FP_OUTPUT_TEXT not in span.attributes
+
+
+def test_captured_text_utf8_cannot_encode_is_kept_escaped(spans, caplog):
+    """Half an emoji in a prompt or an output: the captured text keeps it as an
+    escape, and the span encodes to OTLP whole, with no error in the logs."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    configure(spans, capture_content=True)
+    echo("half an emoji: \ud83d")
+    span = spans.one()
+    assert span.attributes[A.FP_OUTPUT_TEXT] == "half an emoji: \\ud83d"
+    assert "\\ud83d" in span.attributes[A.FP_INPUT_TEXT]
+    with caplog.at_level("ERROR"):
+        (scope,) = encode_spans([span]).resource_spans[0].scope_spans
+    assert caplog.records == []
+    stored = {kv.key: kv.value.string_value for kv in scope.spans[0].attributes}
+    assert stored[A.FP_OUTPUT_TEXT] == "half an emoji: \\ud83d"
