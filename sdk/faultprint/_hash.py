@@ -30,7 +30,12 @@ def _default(obj: Any) -> Any:
         except Exception:
             pass
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dataclasses.asdict(obj)
+        # Its fields as they are, not dataclasses.asdict(): that deep-copies
+        # every value, which fails on a field holding a lock or a client and
+        # costs a copy of all the data a method's ``self`` holds. The encoder
+        # reaches nested dataclasses through this function again, so the
+        # text is the same as asdict's.
+        return {field.name: getattr(obj, field.name) for field in dataclasses.fields(obj)}
     if isinstance(obj, (bytes, bytearray, memoryview)):
         return {"$bytes": _xxh(bytes(obj))}
     if isinstance(obj, (set, frozenset)):
@@ -40,6 +45,10 @@ def _default(obj: Any) -> Any:
     isoformat = getattr(obj, "isoformat", None)
     if isoformat is not None and callable(isoformat):
         return isoformat()
+    return _type_name(obj)
+
+
+def _type_name(obj: Any) -> str:
     cls = type(obj)
     return f"<{cls.__module__}.{cls.__qualname__}>"
 
@@ -71,7 +80,19 @@ def canonical(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     except Exception:
         # Unsortable mixed-type keys, circular structures, failing dumps:
         # fall back to type names so hashing never fails.
-        return _encode([[_default(a) for a in args], sorted(kwargs)])
+        reduced = ",".join(_reduced(a) for a in args)
+        return f"[[{reduced}],{_ENCODER.encode(sorted(kwargs))}]"
+
+
+def _reduced(arg: Any) -> str:
+    """The text of what ``_default`` makes of an argument, or of its type
+    name when that cannot be encoded either."""
+    try:
+        # check_circular on: a cycle (a dataclass holding itself) is found at
+        # its first repeat instead of at the recursion limit.
+        return _ENCODER.encode(_default(arg))
+    except Exception:
+        return _ENCODER.encode(_type_name(arg))
 
 
 def input_hash(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
