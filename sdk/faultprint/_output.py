@@ -300,31 +300,114 @@ def _anthropic_stop(reason: str, out: Output) -> None:
         out.unfinished = True  # a long turn paused: the next request continues it
 
 
-def extract(obj: Any) -> Output:
-    """An ``Output`` for a string, provider response object or dict."""
-    if isinstance(obj, str):
-        return Output(obj)
-    out = Output()
-    if isinstance(obj, (bytes, bytearray)):
-        out.text = bytes(obj).decode("utf-8", "replace")
-        return out
-    if not isinstance(obj, dict):
-        module = type(obj).__module__ or ""
-        if not module.startswith(("openai", "anthropic")):
-            return out
-    fields = _fields(obj)
+def _library_object(obj: Any) -> bool:
+    """Whether ``obj`` is of one of the provider libraries' own types.
+
+    Such an object's shape is the provider's whatever its fields hold; a
+    dict, or an object of the application's, has to show it (see
+    ``_provider_body``).
+    """
+    module = type(obj).__module__ or ""
+    return module.partition(".")[0] in ("openai", "anthropic")
+
+
+#: ``object`` of an OpenAI chat completion, its stream chunks and a text
+#: completion (a tuple, not a set: the field may hold any JSON value)
+_CHAT_OBJECTS = ("chat.completion", "chat.completion.chunk", "text_completion")
+#: fields of a chat or text completion's choice, one of which it always holds
+_CHOICE_FIELDS = ("message", "delta", "text", "finish_reason")
+
+
+def _chat_body(fields: Any) -> bool:
+    """Whether a body with ``choices`` is an OpenAI chat or text completion (or chunk).
+
+    An application's own result may have ``choices`` too (the options it
+    picked from); the provider's says what it is, or else holds choices
+    that each have a message, a delta, a text or a finish reason.
+    """
+    if fields.get("object") in _CHAT_OBJECTS:
+        return True
+    choices = fields.get("choices")
+    return (
+        isinstance(choices, list)
+        and bool(choices)
+        and all(any(_get(choice, key) is not None for key in _CHOICE_FIELDS) for choice in choices)
+    )
+
+
+def _provider_body(body: dict[str, Any]) -> str | None:
+    """Which provider response a dict is the JSON body of, if any.
+
+    Dicts are read by shape, as an application calling a provider's HTTP API
+    itself returns the body it got; but an application's own result may
+    share a key or two with one (``{"status": "completed", "output": "..."}``)
+    and must not be judged as a model's output. So the shape must be the
+    provider's whole: a chat completion's list of choices, a Responses
+    object (``"object": "response"``, or a status and a list of output items
+    that each have a type), an Anthropic message (``"type": "message"`` and
+    a list of content blocks).
+    """
+    if _chat_body(body):
+        return "chat"
+    if body.get("object") == "response":
+        return "response"
+    output = body.get("output")
+    if (
+        isinstance(output, list)
+        and output
+        and isinstance(body.get("status"), str)
+        and all(isinstance(item, dict) and isinstance(item.get("type"), str) for item in output)
+    ):
+        return "response"
+    if body.get("type") == "message" and isinstance(body.get("content"), list):
+        return "anthropic"
+    return None
+
+
+def _library_body(fields: Any) -> str | None:
+    """Which response a provider library's object is: its type says it is one."""
     get = fields.get
     if get("choices") is not None:
+        return "chat"
+    if get("object") == "response" or (get("output") is not None and get("status") is not None):
+        return "response"
+    if get("stop_reason") is not None or (get("type") == "message" and get("content") is not None):
+        return "anthropic"
+    return None
+
+
+def extract(obj: Any) -> Output:
+    """An ``Output`` for a string, provider response object or dict.
+
+    A dict that is no provider's response body, and an object of no
+    provider library, give an ``Output`` without ``provider_shape``: the
+    application's own value, which only declared checks judge.
+    """
+    if isinstance(obj, str):
+        return Output(obj)
+    if isinstance(obj, (bytes, bytearray)):
+        return Output(bytes(obj).decode("utf-8", "replace"))
+    if isinstance(obj, dict):
+        return _read(obj, _provider_body(obj))
+    if _library_object(obj):
+        fields = _fields(obj)
+        return _read(fields, _library_body(fields))
+    return Output()
+
+
+def _read(fields: Any, kind: str | None) -> Output:
+    """An ``Output`` for a provider's response of ``kind`` ("chat", "response", "anthropic")."""
+    out = Output()
+    if kind == "chat":
         _from_chat_completion(fields, out)
-    elif get("object") == "response" or (get("output") is not None and get("status") is not None):
+    elif kind == "response":
         _from_response(fields, out)
-    elif get("stop_reason") is not None or (
-        get("type") == "message" and get("content") is not None
-    ):
+    elif kind == "anthropic":
         _from_anthropic(fields, out)
     else:
         return out
     out.provider_shape = True
+    get = fields.get
     out.set_usage(get("usage"))
     model = get("model")
     out.response_model = model if isinstance(model, str) else None
@@ -593,6 +676,36 @@ def _warn_deferred(call_site: str, result: Any) -> None:
 
 
 # --- streams -------------------------------------------------------------------
+#: Anthropic Messages stream events. The Responses API's all begin with
+#: "response."; an application's own event dicts (``{"type": "token"}``) are
+#: neither.
+_ANTHROPIC_EVENTS = frozenset(
+    {
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+        "ping",
+    }
+)
+
+
+def _stream_event(ctype: str, fields: Any) -> bool:
+    """Whether a stream chunk of type ``ctype`` is a provider's stream event.
+
+    An error event (both providers send one) is the provider's when it is
+    shaped like theirs: Anthropic's holds an ``error`` object, OpenAI's a
+    ``sequence_number``, as every Responses event does.
+    """
+    if ctype in _ANTHROPIC_EVENTS or ctype.startswith("response."):
+        return True
+    return ctype == "error" and (
+        isinstance(fields.get("error"), dict) or fields.get("sequence_number") is not None
+    )
+
+
 class StreamState:
     """Accumulates a stream's chunks into one ``Output``."""
 
@@ -608,14 +721,21 @@ class StreamState:
         self.tool_args: dict[int, list[str]] = {}
 
     def add(self, chunk: Any) -> None:
-        """Fold one chunk (text, OpenAI chunk/event, Anthropic event) in."""
+        """Fold one chunk (text, OpenAI chunk/event, Anthropic event) in.
+
+        Any other chunk (a tuple, an event dict of the application's own
+        such as ``{"type": "token", ...}``) is the application's own output,
+        not the model's: it is not read.
+        """
         if isinstance(chunk, str):
             self.texts.append(chunk)
             return
         out = self.out
-        ctype = _get(chunk, "type")
-        choices = _get(chunk, "choices")
-        if choices is not None:  # OpenAI chat.completion.chunk (or text_completion)
+        fields = _fields(chunk)
+        ctype = fields.get("type")
+        choices = fields.get("choices")
+        if choices is not None and (_chat_body(fields) or _library_object(chunk)):
+            # OpenAI chat.completion.chunk (or text_completion)
             out.provider_shape = True
             self._meta(chunk)
             for choice in _seq(choices):
@@ -646,7 +766,7 @@ class StreamState:
             usage = _get(chunk, "usage")
             if usage is not None:
                 out.set_usage(usage)
-        elif isinstance(ctype, str):
+        elif isinstance(ctype, str) and _stream_event(ctype, fields):
             self._event(ctype, chunk)
         else:
             self.saw_other = True
@@ -719,17 +839,17 @@ class StreamState:
                 if self.items and fields.get("output") is None and isinstance(fields, dict):
                     # Over a WebSocket the final event may leave the output
                     # out: it arrived item by item.
-                    response = {**fields, "output": self.items}
-                final = extract(response)
+                    fields = {**fields, "output": self.items}
+                # A response, whatever its fields say: the event says so.
+                final = _read(fields, "response")
                 final.text = "".join(self.texts) if self.texts else final.text
                 if out.refusal and not final.refusal:
                     final.refusal = out.refusal
                 self.out = final
                 self.texts = []
-        elif ctype in ("message_stop", "content_block_stop", "ping"):
-            pass
         else:
-            # Unknown event type: still a provider stream, nothing to fold in.
+            # message_stop, content_block_stop, ping, error, and the other
+            # Responses events: a provider stream, with nothing to fold in.
             pass
 
     def result(self) -> Output:

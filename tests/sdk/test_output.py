@@ -1,4 +1,5 @@
-"""Reading provider responses and stream events: property tests over malformed input.
+"""Reading provider responses and stream events: property tests over malformed input,
+and the line between a provider's body and the application's own values.
 
 A response the SDK cannot read must cost only what it could not read: the
 reader never raises (an exception would be swallowed by the call wrapper,
@@ -14,11 +15,13 @@ from typing import Any
 
 import faultprint
 import pytest
+from faultprint import attributes as A
 from faultprint._export import DiscardingExporter
 from faultprint._output import Output, StreamState, analyze, extract
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.sdk import providers
 from tests.strategies import json_values
 
 JSON = json_values(text=8, size=3, leaves=12)
@@ -190,3 +193,156 @@ def test_any_stream_of_events_is_read_without_raising(pipeline, events: list[Any
     check(out)
     with faultprint.call(model="m") as call:
         analyze(call, out, out.text)
+
+
+# --- the application's own values are not the model's output ----------------------
+
+#: results an application returns that share keys with a provider's body
+APPLICATION_DICTS = [
+    {"status": "completed", "output": "The invoice total is 42.00 EUR", "steps": 3},
+    {"status": "ok", "output": {"label": "spam", "score": 0.97}},
+    {"status": "ok", "output": [{"label": "spam"}, {"label": "ham"}]},
+    {"choices": ["short", "long"], "picked": "short"},
+    {"choices": [{"label": "a"}, {"label": "b"}]},
+    {"choices": []},
+    {"type": "message", "content": "Your order has shipped"},
+    {"stop_reason": "done", "result": 42},
+]
+
+
+@pytest.mark.parametrize("value", APPLICATION_DICTS)
+def test_an_application_dict_is_not_read_as_a_provider_response(value: dict[str, Any]) -> None:
+    out = extract(value)
+    assert not out.provider_shape
+    assert out.text is None and out.finish_reasons is None
+
+
+def chat_chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-9",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "text", "finish_reasons"),
+    [
+        (providers.CHAT, "Hello!", ["stop"]),
+        ({k: v for k, v in providers.CHAT.items() if k != "object"}, "Hello!", ["stop"]),
+        (providers.RESPONSE, "In a peaceful grove", ["max_output_tokens"]),
+        (
+            {k: v for k, v in providers.RESPONSE.items() if k != "object"},
+            "In a peaceful grove",
+            ["max_output_tokens"],
+        ),
+        (providers.FAILED_RESPONSE, None, ["failed"]),
+        (providers.MESSAGE, None, ["tool_use"]),
+        (
+            {
+                "id": "cmpl-1",
+                "object": "text_completion",
+                "model": "gpt-3.5-turbo-instruct",
+                "choices": [{"text": "Hi", "index": 0, "logprobs": None, "finish_reason": "stop"}],
+            },
+            "Hi",
+            ["stop"],
+        ),
+        ({**chat_chunk({}, "stop"), "choices": []}, None, None),
+    ],
+)
+def test_provider_bodies_are_read(body: dict[str, Any], text: str | None, finish_reasons) -> None:
+    out = extract(body)
+    assert out.provider_shape
+    assert (out.text, out.finish_reasons) == (text, finish_reasons)
+
+
+@pytest.mark.parametrize("value", APPLICATION_DICTS[:3])
+def test_a_function_returning_its_own_dict_is_not_judged(spans, value: dict[str, Any]) -> None:
+    @faultprint.observe(model="gpt-4o-mini", version="v1")
+    def run_agent(task: str) -> dict[str, Any]:
+        return value
+
+    assert run_agent("x") is value
+    span = spans.one()
+    assert A.FP_FAILURE_CATEGORY not in span.attributes
+    assert A.GEN_AI_RESPONSE_FINISH_REASONS not in span.attributes
+
+
+#: a chat UI backend's own events, made of the model's answer
+APPLICATION_EVENTS = [
+    {"type": "start", "id": 1},
+    *({"type": "token", "content": word} for word in ("The ", "answer ", "is ", "42.")),
+    {"type": "error", "message": "retrying"},
+    {"type": "end"},
+]
+
+ANTHROPIC_EVENTS = [
+    {
+        "type": "message_start",
+        "message": {
+            **providers.MESSAGE,
+            "content": [],
+            "stop_reason": None,
+            "usage": {"input_tokens": 25, "output_tokens": 1},
+        },
+    },
+    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    {"type": "ping"},
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Once "}},
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "upon"}},
+    {"type": "content_block_stop", "index": 0},
+    {
+        "type": "message_delta",
+        "delta": {"stop_reason": "max_tokens"},
+        "usage": {"output_tokens": 2},
+    },
+    {"type": "message_stop"},
+]
+
+
+def test_application_stream_events_are_not_provider_events() -> None:
+    state = StreamState()
+    for event in APPLICATION_EVENTS:
+        state.add(event)
+    assert state.saw_other
+    assert not state.out.provider_shape
+
+
+@pytest.mark.parametrize(
+    ("events", "text", "finish_reasons"),
+    [
+        (ANTHROPIC_EVENTS, "Once upon", ["max_tokens"]),
+        (providers.RESPONSE_EVENTS, "In a peaceful grove", ["max_output_tokens"]),
+        ([chat_chunk({"content": "Hi"}), chat_chunk({}, "length")], "Hi", ["length"]),
+    ],
+)
+def test_provider_stream_events_are_read(events: list[Any], text: str, finish_reasons) -> None:
+    state = StreamState()
+    for event in events:
+        state.add(event)
+    out = state.result()
+    assert out.provider_shape
+    assert (out.text, out.finish_reasons) == (text, finish_reasons)
+
+
+def test_a_generator_of_its_own_events_is_not_judged(spans) -> None:
+    @faultprint.observe(model="gpt-4o-mini", version="v1")
+    def chat_events(question: str):
+        yield from APPLICATION_EVENTS
+
+    assert list(chat_events("what is the answer?")) == APPLICATION_EVENTS
+    span = spans.one()
+    assert A.FP_FAILURE_CATEGORY not in span.attributes
+    assert span.attributes[A.FP_STREAM_CHUNKS] == len(APPLICATION_EVENTS)
+
+
+def test_a_generator_of_provider_events_is_judged(spans) -> None:
+    @faultprint.observe(model="claude-haiku-4-5", version="v1")
+    def story(prompt: str):
+        yield from ANTHROPIC_EVENTS
+
+    list(story("a story"))
+    assert spans.one().attributes[A.FP_FAILURE_CATEGORY] == "truncation"
