@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+from collections import deque
 from typing import Any
 
 from faultprint._naming import code_module
@@ -70,6 +71,8 @@ def classify_exception(exc: BaseException) -> tuple[str, str | None, int | None]
     its provider code but gets no HTTP status (OpenAI raises it without one,
     Anthropic with the stream's 200), since no HTTP error was returned.
     """
+    if isinstance(exc, BaseExceptionGroup):
+        return _classify_group(exc)
     cls = type(exc)
     name = cls.__name__
     module = cls.__module__ or ""
@@ -93,6 +96,54 @@ def classify_exception(exc: BaseException) -> tuple[str, str | None, int | None]
         if code is not None:
             return "api_error", code, None
     return "exception", None, None
+
+
+def _classify_group(group: BaseExceptionGroup[Any]) -> tuple[str, str | None, int | None]:
+    """An exception group's classification: its members', when they agree.
+
+    A group is how ``asyncio.TaskGroup`` (and trio's nurseries) pass on what
+    their tasks raised, not a failure mode of its own: a rate limit (or a
+    fan-out of them) is an ``api_error`` however it arrived. Members that
+    disagree (a rate limit and a bug) make the group an ``exception``.
+    """
+    found: tuple[str, str | None, int | None] | None = None
+    for member in _group_members(group):
+        kind = classify_exception(member)
+        if found is None:
+            found = kind
+        elif kind != found:
+            return "exception", None, None
+    return found or ("exception", None, None)
+
+
+def failure_subject(exc: BaseException) -> BaseException:
+    """The exception a failure is described by: ``exc``, or the one exception
+    an exception group holds (through groups of one).
+
+    A task group passing on its one failed task's rate limit or timeout is
+    that failure, with that error type and message: the same failure mode,
+    one fingerprint, as when the call raised it directly.
+    """
+    if isinstance(exc, BaseExceptionGroup):
+        members = _group_members(exc)
+        if len(members) == 1:
+            return members[0]
+    return exc
+
+
+def _group_members(group: BaseExceptionGroup[Any]) -> list[BaseException]:
+    """The exceptions ``group`` holds, through the groups it holds (bounded)."""
+    members: list[BaseException] = []
+    pending: deque[BaseException] = deque(group.exceptions[:_MAX_EXCEPTIONS])
+    visited = 0
+    while pending and visited < _MAX_EXCEPTIONS:
+        visited += 1
+        member = pending.popleft()
+        if isinstance(member, BaseExceptionGroup):
+            pending.extend(member.exceptions[:_MAX_EXCEPTIONS])
+        else:
+            members.append(member)
+    return members
 
 
 def _error_event_code(exc: BaseException) -> str | None:
@@ -150,6 +201,9 @@ _pydantic_kinds: frozenset[str] | None = None
 
 #: chained exceptions followed when a traceback is written without content
 _MAX_CHAIN = 16
+#: exceptions followed through exception groups: each failed task of a
+#: task group (a fan-out of model calls, all rate limited) is one
+_MAX_EXCEPTIONS = 256
 
 
 def _validation_error_class() -> Any:
@@ -371,14 +425,38 @@ def _messages(chain: list[BaseException], pydantic_error: Any, schema_error: Any
 
 
 def exception_chain(exc: BaseException | None, *, suppressed: bool = False) -> list[BaseException]:
-    """``exc`` and the exceptions it was raised from or while handling (bounded).
+    """``exc``, the exceptions it was raised from or while handling, and the
+    members of the exception groups among them, with theirs (bounded).
 
-    A context hidden by ``raise … from None`` is left out, as ``traceback``
-    leaves it out, unless ``suppressed``: it still caused ``exc``.
+    ``exc``'s own chain comes first, raised last first, then the members of
+    groups, level by level: a provider error that ended a call through an
+    ``asyncio.TaskGroup`` (an ``ExceptionGroup`` holding it) is part of
+    what ended it, as one the application raised ``from`` it is. A context
+    hidden by ``raise … from None`` is left out, as ``traceback`` leaves it
+    out, unless ``suppressed``: it still caused ``exc``.
     """
     found: list[BaseException] = []
     seen: set[int] = set()
-    current = exc
+    pending: deque[BaseException] = deque()
+    if exc is not None:
+        pending.append(exc)
+    while pending and len(found) < _MAX_EXCEPTIONS:
+        for current in _raised_chain(pending.popleft(), suppressed):
+            if id(current) in seen or len(found) >= _MAX_EXCEPTIONS:
+                break
+            found.append(current)
+            seen.add(id(current))
+            if isinstance(current, BaseExceptionGroup):
+                pending.extend(current.exceptions[:_MAX_EXCEPTIONS])
+    return found
+
+
+def _raised_chain(exc: BaseException, suppressed: bool = False) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from or while handling: what
+    ``traceback`` writes as one report, without the members of a group."""
+    found: list[BaseException] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
     while current is not None and len(found) < _MAX_CHAIN and id(current) not in seen:
         found.append(current)
         seen.add(id(current))
@@ -395,24 +473,28 @@ def content_free_exception(exc: BaseException) -> tuple[str, str] | None:
     """(message, stack trace) to record for ``exc`` with content capture off.
 
     None when ``str(exc)`` and the usual trace may be recorded as they are:
-    no exception of the chain is a validator's that quotes the value it
-    rejected. A pydantic ``ValidationError`` does (``input_value='Jane Doe,
-    12 Main St'``): its message is rewritten without the input (its errors'
-    kinds, locations and messages). So does a jsonschema ``ValidationError``
+    no exception of the chain (an exception group's members included) is a
+    validator's that quotes the value it rejected. A pydantic
+    ``ValidationError`` does (``input_value='Jane Doe, 12 Main St'``): its
+    message is rewritten without the input (its errors' kinds, locations
+    and messages). So does a jsonschema ``ValidationError``
     (``'Jane Doe, 12 Main St' is not of type 'integer'``, then ``On
     instance``: the whole instance): its message keeps the keyword, the
     generalised path and the schema, with ``<value>`` for the instance. The
     trace, which otherwise repeats them, is rewritten too; its frames are
-    those ``traceback`` writes. Should writing them fail, the exception's
-    type alone is recorded, never its text.
+    those ``traceback`` writes, without the members of an exception group
+    (the group's own frames and message stay). Should writing them fail,
+    the exception's type alone is recorded, never its text.
     """
     pydantic_error, schema_error = _validation_error_class(), _schema_error_class()
     quoting = tuple(c for c in (pydantic_error, schema_error) if c is not None)
     if not quoting:
         return None
-    chain = exception_chain(exc)
-    if not any(isinstance(e, quoting) for e in chain):
+    if not any(isinstance(e, quoting) for e in exception_chain(exc)):
         return None
+    # Written without the members of exception groups: the trace keeps the
+    # group's own frames and message, the members' may quote the value.
+    chain = _raised_chain(exc)
     try:
         texts = _messages(chain, pydantic_error, schema_error)
         return texts[0], _trace(chain, texts)

@@ -45,6 +45,7 @@ from faultprint._errors import (
     content_free_exception,
     exception_chain,
     exception_type_name,
+    failure_subject,
     interrupts_call,
 )
 from faultprint._hash import canonical, input_hash
@@ -302,19 +303,27 @@ class Call:
             return
         try:
             span = self.span
-            etype = exception_type_name(exc)
+            # A group of one (asyncio.TaskGroup) is described by its member:
+            # its type, message and class; the trace is the whole group's.
+            subject = failure_subject(exc)
+            etype = exception_type_name(subject)
             span.set_attribute(A.ERROR_TYPE, etype)
             # With capture off, an exception whose own text quotes the output
             # is recorded without it.
             rewritten = None if capture_enabled(self.spec) else content_free_exception(exc)
             if rewritten is None:  # the message and trace the SDK would record
-                rewritten = (_text(exc), "".join(traceback.format_exception(exc)))
-            msg = utf8_text(rewritten[0])
+                message, trace = _text(subject), "".join(traceback.format_exception(exc))
+            else:
+                message, trace = rewritten
+                if subject is not exc:
+                    own = content_free_exception(subject)
+                    message = own[0] if own is not None else _text(subject)
+            msg = utf8_text(message)
             span.record_exception(
                 exc,
                 attributes={
                     "exception.message": msg,
-                    "exception.stacktrace": utf8_text(rewritten[1]),
+                    "exception.stacktrace": utf8_text(trace),
                 },
                 escaped=True,
             )
@@ -322,7 +331,7 @@ class Call:
                 if self.chunks or self.first_chunk_ms is not None:
                     # A stream that failed part-way: what arrived before it did.
                     span.set_attributes(self._stream_attrs())
-                category, code, status = classify_exception(exc)
+                category, code, status = classify_exception(subject)
                 if code:
                     span.set_attribute(
                         A.FP_ERROR_CODE, utf8_text(code) if type(code) is str else code

@@ -333,6 +333,84 @@ def test_a_provider_error_that_ends_the_observed_call_is_counted_once(spans):
     assert span.attributes[A.FP_FAILURE_CATEGORY] == "exception"
 
 
+def test_a_provider_error_that_ends_the_observed_call_through_a_task_group_is_counted_once(
+    spans,
+):
+    """An asyncio.TaskGroup passes its task's rate limit on in an ExceptionGroup:
+    still that call's failure, recorded once, as the rate limit it is."""
+    primary = faultprint.instrument_openai(openai_client(responder(429, OPENAI_429), is_async=True))
+
+    @faultprint.observe(model="gpt-4o-mini", provider="openai", version="v1")
+    async def answer() -> None:
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(primary.chat.completions.create(**OPENAI_KW))
+
+    with pytest.raises(ExceptionGroup):
+        asyncio.run(answer())
+    span = spans.one()
+    assert span.attributes[A.FP_CALL_SITE].endswith("answer")
+    assert span.attributes[A.FP_FAILURE_CATEGORY] == "api_error"
+    assert span.attributes[A.FP_ERROR_CODE] == "rate_limit_exceeded"
+    assert span.attributes[A.FP_HTTP_STATUS] == 429
+    # described by the one error the group holds, as when raised directly
+    assert span.attributes[A.ERROR_TYPE] == "openai.RateLimitError"
+    assert span.status.description.startswith("openai.RateLimitError: Error code: 429")
+
+
+def test_a_task_group_passing_on_one_timeout_is_that_timeout(spans):
+    """One failure mode, one fingerprint: a timeout that reached the call
+    through a task group is recorded as the same timeout raised directly."""
+
+    async def fetch() -> None:
+        raise TimeoutError("read timed out")
+
+    @faultprint.observe(model="m")
+    async def grouped() -> None:
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(fetch())
+
+    @faultprint.observe(model="m")
+    async def direct() -> None:
+        await fetch()
+
+    with pytest.raises(ExceptionGroup):
+        asyncio.run(grouped())
+    with pytest.raises(TimeoutError):
+        asyncio.run(direct())
+    through_group, raised = spans.all()
+    for key in (A.ERROR_TYPE, A.FP_FAILURE_CATEGORY):
+        assert through_group.attributes[key] == raised.attributes[key]
+    assert through_group.attributes[A.FP_FAILURE_CATEGORY] == "timeout"
+    assert through_group.status.description == raised.status.description
+    (event,) = through_group.events
+    assert event.attributes["exception.message"] == "read timed out"
+    assert "ExceptionGroup" in event.attributes["exception.stacktrace"]
+
+
+def test_a_task_group_failing_in_unrelated_ways_is_one_exception(spans):
+    primary = faultprint.instrument_openai(openai_client(responder(429, OPENAI_429), is_async=True))
+
+    async def lookup() -> None:
+        try:
+            await asyncio.Event().wait()  # until the rate limit cancels it
+        finally:
+            raise KeyError("order")
+
+    @faultprint.observe(model="gpt-4o-mini", provider="openai", version="v1")
+    async def answer() -> None:
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(primary.chat.completions.create(**OPENAI_KW))
+            tasks.create_task(lookup())
+
+    with pytest.raises(ExceptionGroup) as raised:
+        asyncio.run(answer())
+    assert {type(e) for e in raised.value.exceptions} == {openai.RateLimitError, KeyError}
+    span = spans.one()
+    assert span.attributes[A.FP_FAILURE_CATEGORY] == "exception"
+    assert span.attributes[A.ERROR_TYPE] == "ExceptionGroup"
+    assert A.FP_ERROR_CODE not in span.attributes
+
+
 def test_the_last_response_inside_observe_is_the_calls_output(spans):
     """A draft cut short, then a full answer: the call returned the answer."""
     draft = faultprint.instrument_openai(openai_client(responder(200, _cut("Once upon"))))
