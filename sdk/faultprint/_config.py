@@ -700,7 +700,7 @@ def _close_open_spans() -> None:
             _log.debug("faultprint: open spans not ended", exc_info=True)
 
 
-def _shutdown_pipeline(timeout: float, *, keep_counting: bool = False) -> None:
+def _shutdown_pipeline(timeout: float | None, *, keep_counting: bool = False) -> None:
     """Flush and stop the running pipeline.
 
     ``keep_counting`` (``shutdown()``): the provider's faultprint slot stays
@@ -743,8 +743,12 @@ def _forget_stopped_pipeline() -> None:
         slot.target = None
 
 
-def flush(timeout: float = 10.0) -> bool:
-    """Export every span ended so far; True when done within ``timeout`` seconds."""
+def flush(timeout: float | None = 10.0) -> bool:
+    """Export every span ended so far; True when done within ``timeout`` seconds.
+
+    ``None`` or ``float("inf")`` waits until done; a negative or NaN timeout
+    (a deadline already passed) does not wait.
+    """
     try:
         queue = STATE.queue
         return True if queue is None else queue.flush(timeout)
@@ -753,8 +757,9 @@ def flush(timeout: float = 10.0) -> bool:
         return False
 
 
-def shutdown(timeout: float = 5.0) -> None:
-    """Flush (bounded by ``timeout``) and stop exporting; spans afterwards go nowhere.
+def shutdown(timeout: float | None = 5.0) -> None:
+    """Flush (bounded by ``timeout``, taken as ``flush`` takes it) and stop
+    exporting; spans afterwards go nowhere.
 
     What they were is still counted: ``stats()`` goes on reporting this
     pipeline, spans that end after the shutdown included, until the next

@@ -55,6 +55,21 @@ _MAX_INSIDE_CALLS = 65536
 _MAX_SAMPLED_OUT = 65536
 
 
+def wait_seconds(timeout: float | None) -> float | None:
+    """A flush's ``timeout`` as ``threading``'s waits take it.
+
+    None (wait until done) for None and for a wait longer than those can
+    (``float("inf")``: their own OverflowError would end the flush at once);
+    0 (do not wait) for a negative one, as a deadline already passed gives
+    (``deadline - time.monotonic()``), and for NaN, which no wait can last.
+    """
+    if timeout is None or timeout >= threading.TIMEOUT_MAX:
+        return None
+    if timeout > 0:  # False for NaN
+        return float(timeout)
+    return 0.0
+
+
 class ExportQueue(SpanProcessor):
     """Bounded queue of ended spans, exported in batches by one daemon thread."""
 
@@ -199,7 +214,10 @@ class ExportQueue(SpanProcessor):
         BEFORE_EXIT (the SIGTERM handler's flush): when it gives up on an
         export under way, ``shutdown`` does not wait for that export again.
         An application's own flush, however short, leaves shutdown its wait.
+        ``timeout`` None or infinite waits until done; negative or NaN, not
+        at all (see ``wait_seconds``).
         """
+        timeout = wait_seconds(timeout)
         if self._closed:
             # Nothing is queued once shut down, and the export thread is gone:
             # a flush reaching a stopped queue (faultprint.shutdown() leaves
@@ -227,8 +245,8 @@ class ExportQueue(SpanProcessor):
             self._abandoned_export = self._export_seq
         return False
 
-    def shutdown(self, timeout: float = 5.0) -> bool:  # type: ignore[override]
-        """Flush within ``timeout``, then stop the worker and the exporter.
+    def shutdown(self, timeout: float | None = 5.0) -> bool:  # type: ignore[override]
+        """Flush within ``timeout`` (as ``flush`` takes it), then stop the worker and the exporter.
 
         True when the flush ended within ``timeout`` (every span exported,
         or given up on because the collector is unreachable).

@@ -10,11 +10,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 
 import faultprint
 import pytest
 from faultprint import attributes as A
-from faultprint._export import EXPORTER_LOGS, DiscardingExporter, ExportQueue
+from faultprint._export import EXPORTER_LOGS, DiscardingExporter, ExportQueue, wait_seconds
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -346,3 +347,75 @@ def test_shutdown_during_a_first_export_that_retries_ends_the_retries():
         time.sleep(0.01)
     assert queue.shutdown(5)  # did not wait out the retries
     assert exporter.log == ["export started", "shutdown", "export gave up"]
+
+
+class HeldExporter(InMemorySpanExporter):
+    """Exports only once ``release`` is set: an export under way as long as a test needs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.shut_down = False
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.release.wait()
+        return super().export(spans)
+
+    def shutdown(self) -> None:
+        self.shut_down = True
+        super().shutdown()
+
+
+def held_calls(n: int) -> HeldExporter:
+    """faultprint exporting to a ``HeldExporter``, ``n`` calls made."""
+    exporter = HeldExporter()
+    faultprint.configure(exporter=exporter, use_global_provider=False, handle_sigterm=False)
+
+    @faultprint.observe(model="m")
+    def answer(i: int) -> str:
+        return "fine"
+
+    for i in range(n):
+        answer(i)
+    return exporter
+
+
+@pytest.mark.parametrize("timeout", [None, float("inf"), 1e10])
+def test_a_flush_without_a_bound_waits_until_everything_is_exported(timeout):
+    exporter = held_calls(5)
+    threading.Timer(0.2, exporter.release.set).start()
+    assert faultprint.flush(timeout)
+    assert len(exporter.get_finished_spans()) == 5
+
+
+def test_a_shutdown_without_a_bound_exports_everything_and_stops():
+    exporter = held_calls(5)
+    threading.Timer(0.2, exporter.release.set).start()
+    faultprint.shutdown(float("inf"))
+    assert len(exporter.get_finished_spans()) == 5
+    assert exporter.shut_down
+
+
+@pytest.mark.parametrize("timeout", [-1.0, -0.5, float("nan"), 0])
+def test_a_flush_past_its_deadline_does_not_wait(timeout):
+    exporter = held_calls(5)
+    # Should the flush wait, this release ends the wait, and the flush says done.
+    safety = threading.Timer(30, exporter.release.set)
+    safety.start()
+    try:
+        assert faultprint.flush(timeout) is False
+    finally:
+        safety.cancel()
+        exporter.release.set()
+    assert faultprint.flush(None)
+    assert len(exporter.get_finished_spans()) == 5
+
+
+def test_wait_seconds():
+    assert wait_seconds(None) is None
+    assert wait_seconds(float("inf")) is None
+    assert wait_seconds(threading.TIMEOUT_MAX) is None
+    assert wait_seconds(2) == 2.0
+    assert wait_seconds(-3) == 0.0
+    assert wait_seconds(float("nan")) == 0.0
+    assert wait_seconds(float("-inf")) == 0.0
