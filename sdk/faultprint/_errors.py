@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from collections import deque
@@ -114,6 +115,42 @@ def _classify_group(group: BaseExceptionGroup[Any]) -> tuple[str, str | None, in
         elif kind != found:
             return "exception", None, None
     return found or ("exception", None, None)
+
+
+#: files named by ``frame_modules``: the innermost frames, more than the
+#: collector reads
+_MAX_NAMED_FRAMES = 32
+
+
+def frame_modules(exc: BaseException) -> tuple[str, ...]:
+    """``"module path"`` for each file of ``exc``'s traceback, innermost last.
+
+    The module is the one the file's code runs as: ``shop.orders`` for
+    ``/srv/app/shop/orders.py``, ``worker`` for a ``worker.py`` run as a
+    script (``__main__``; under ``python -m`` the name it was run by). A
+    traceback names files by path only, and a path says less: whether
+    ``/home/ci/shop/worker.py`` is module ``shop.worker`` or a script beside
+    others in a checkout named ``shop`` depends on ``sys.path``, which the
+    collector cannot see.
+    """
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    found: dict[str, str] = {}
+    for frame in frames[-_MAX_NAMED_FRAMES:]:
+        path = frame.f_code.co_filename
+        if path in found:
+            continue
+        names = frame.f_globals
+        name = names.get("__name__")
+        if name == "__main__":
+            spec = names.get("__spec__")
+            name = getattr(spec, "name", None) or os.path.splitext(os.path.basename(path))[0]
+        if isinstance(name, str) and name:
+            found[path] = name
+    return tuple(f"{name} {path}" for path, name in found.items())
 
 
 def failure_subject(exc: BaseException) -> BaseException:

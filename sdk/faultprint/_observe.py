@@ -46,6 +46,7 @@ from faultprint._errors import (
     exception_chain,
     exception_type_name,
     failure_subject,
+    frame_modules,
     interrupts_call,
 )
 from faultprint._hash import canonical, input_hash
@@ -319,14 +320,14 @@ class Call:
                     own = content_free_exception(subject)
                     message = own[0] if own is not None else _text(subject)
             msg = utf8_text(message)
-            span.record_exception(
-                exc,
-                attributes={
-                    "exception.message": msg,
-                    "exception.stacktrace": utf8_text(trace),
-                },
-                escaped=True,
-            )
+            event: dict[str, Any] = {
+                "exception.message": msg,
+                "exception.stacktrace": utf8_text(trace),
+            }
+            modules = frame_modules(exc)
+            if modules:
+                event[A.FP_EXCEPTION_MODULES] = tuple(utf8_text(m) for m in modules)
+            span.record_exception(exc, attributes=event, escaped=True)
             if self.failure is None:
                 if self.chunks or self.first_chunk_ms is not None:
                     # A stream that failed part-way: what arrived before it did.

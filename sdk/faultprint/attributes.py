@@ -16,6 +16,7 @@ __all__ = [
     "FP_CANCELLED",
     "FP_CONTRACT",
     "FP_ERROR_CODE",
+    "FP_EXCEPTION_MODULES",
     "FP_FAILURE_CATEGORY",
     "FP_FAILURE_DETAIL",
     "FP_FAILURE_MESSAGE",
@@ -85,6 +86,11 @@ FP_STREAM_CLOSED_EARLY = "faultprint.stream.closed_early"
 #: what ended a call the caller abandoned, no verdict on the model: the
 #: exception's type (asyncio.exceptions.CancelledError, KeyboardInterrupt)
 FP_CANCELLED = "faultprint.cancelled"
+#: on an ``exception`` event: ``"module path"`` for each file of the raised
+#: exception's traceback, the module its code runs as (a script run as
+#: ``__main__``: its file's stem), so that the collector names in-app frames
+#: by module wherever the code is deployed
+FP_EXCEPTION_MODULES = "faultprint.exception.modules"
 
 CATEGORIES = (
     "exception",

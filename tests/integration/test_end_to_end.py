@@ -284,3 +284,46 @@ def test_outputs_that_are_no_json_are_one_mode_per_shape(collector) -> None:
         ["prose where JSON was expected", 2, 1],
     ]
     assert not any("total" in row[3] for row in rows)
+
+
+def test_a_script_deployed_in_two_directories_fails_with_one_fingerprint(
+    collector, tmp_path
+) -> None:
+    """The same worker.py in an image's /app and in a CI checkout named after
+    its repository: a baseline and a candidate compared after a swap see one
+    failure mode, not a mode gone and a new one."""
+    script = (
+        "import sys, faultprint\n"
+        "faultprint.configure(endpoint=sys.argv[1], service='worker')\n"
+        "@faultprint.observe(model='m', provider='acme', version=sys.argv[2])\n"
+        "def summarise(i):\n"
+        "    raise ValueError(f'bad score {i}')\n"
+        "for i in range(3):\n"
+        "    try:\n"
+        "        summarise(i)\n"
+        "    except ValueError:\n"
+        "        pass\n"
+        "assert faultprint.flush(timeout=30)\n"
+    )
+    for directory, version in (("app", "baseline"), ("shop", "candidate")):
+        (tmp_path / directory).mkdir()
+        (tmp_path / directory / "worker.py").write_text(script)
+        subprocess.run(
+            [sys.executable, "worker.py", collector.url, version],
+            cwd=tmp_path / directory,
+            check=True,
+            timeout=120,
+        )
+    _wait_for(collector.url, 6)
+    rows = httpx.post(
+        f"{collector.url}/api/sql",
+        json={
+            "sql": "SELECT model_version, uniqExact(fingerprint), any(fingerprint_hex) "
+            "FROM failures_v GROUP BY model_version ORDER BY model_version"
+        },
+        timeout=30,
+    ).json()["rows"]
+    (baseline, one_mode, fp), (candidate, also_one, same_fp) = rows
+    assert (baseline, candidate) == ("baseline", "candidate")
+    assert one_mode == also_one == 1
+    assert fp == same_fp

@@ -94,3 +94,31 @@ def test_a_validation_error_in_a_group_is_written_without_the_value() -> None:
     # the group's own frames and message
     assert ", in raised\n" in trace
     assert "ExceptionGroup: unhandled errors in a TaskGroup" in trace
+
+
+def _raised_in(source: str, path: str, names: dict[str, Any]) -> BaseException:
+    try:
+        exec(compile(source, path, "exec"), names)
+    except Exception as exc:
+        return exc
+    raise AssertionError("nothing raised")
+
+
+def test_frame_modules_name_the_module_each_file_runs_as() -> None:
+    from faultprint._errors import frame_modules
+
+    def inner() -> None:
+        raise ValueError("x")
+
+    try:
+        inner()
+    except ValueError as exc:
+        assert frame_modules(exc) == (f"{__name__} {__file__}",)  # one file, named once
+    script = _raised_in("raise KeyError(1)", "/home/ci/shop/worker.py", {"__name__": "__main__"})
+    assert frame_modules(script)[-1] == "worker /home/ci/shop/worker.py"
+    spec = type("Spec", (), {"name": "shop.cli"})()  # python -m shop.cli
+    run_as = _raised_in(
+        "raise KeyError(1)", "/srv/shop/cli.py", {"__name__": "__main__", "__spec__": spec}
+    )
+    assert frame_modules(run_as)[-1] == "shop.cli /srv/shop/cli.py"
+    assert frame_modules(KeyError("never raised")) == ()

@@ -37,7 +37,7 @@ from ._validation import (
 __all__ = ["STRATEGY", "FailureRecord", "Fingerprint", "explain", "fingerprint", "line_fingerprint"]
 
 #: name of the grouping strategy; a change of algorithm is a new strategy
-STRATEGY = "v6"
+STRATEGY = "v7"
 
 Components = dict[str, Any]
 
@@ -55,6 +55,9 @@ class FailureRecord:
     error_type: str = ""
     message: str = ""
     stacktrace: str = ""
+    #: path → module each traceback file runs as, when the SDK says (else
+    #: frames are named by their path, see ``module_of``)
+    modules: dict[str, str] = field(default_factory=dict)
     finish_reason: str = ""
     output: str | None = None
     call_site: str = ""
@@ -353,7 +356,7 @@ def _app_package(r: FailureRecord) -> str:
 def _frames_of(r: FailureRecord) -> list[str]:
     if not r.stacktrace:
         return []
-    return in_app_frames(r.stacktrace, app_package=_app_package(r))
+    return in_app_frames(r.stacktrace, app_package=_app_package(r), modules=r.modules)
 
 
 def _maybe_validation(msg: str) -> bool:

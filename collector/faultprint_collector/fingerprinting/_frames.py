@@ -14,6 +14,7 @@ from a source checkout.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 __all__ = ["MAX_FRAMES", "in_app_frames", "is_library_path", "module_of"]
 
@@ -90,12 +91,21 @@ def module_of(path: str) -> str:
     return ".".join(tail)
 
 
-def in_app_frames(stacktrace: str, limit: int = MAX_FRAMES, app_package: str = "") -> list[str]:
+def in_app_frames(
+    stacktrace: str,
+    limit: int = MAX_FRAMES,
+    app_package: str = "",
+    modules: Mapping[str, str] | None = None,
+) -> list[str]:
     """Innermost in-app frames of the raised exception, as ``module.function``.
 
     Innermost last (the traceback's order). Consecutive repeats collapse, so
     the depth of a recursion does not split a mode. Files of APP_PACKAGE (a
-    top-level package name) are in-app even when installed.
+    top-level package name) are in-app even when installed. MODULES maps a
+    file's path to the module its code runs as, when the sender knows it
+    (faultprint's SDK does): the module then names the frame, cut as
+    ``module_of`` cuts a path, so that a script at the root of a checkout
+    is the same module whatever the checkout's directory is called.
     """
     if "File " not in stacktrace:
         return []
@@ -110,7 +120,9 @@ def in_app_frames(stacktrace: str, limit: int = MAX_FRAMES, app_package: str = "
         path = m.group("path")
         if is_library_path(path) and not _installed_app(path, app_package):
             continue
-        frame = f"{module_of(path)}.{m.group('func')}"
+        name = modules.get(path) if modules else None
+        module = module_of(name.replace(".", "/")) if name else module_of(path)
+        frame = f"{module}.{m.group('func')}"
         if not frames or frames[-1] != frame:
             frames.append(frame)
     return frames[-limit:]

@@ -121,6 +121,7 @@ def classify(span: SpanView, project: str) -> CallRecord:
                 error_type=error_type,
                 message=message,
                 stacktrace=view.stacktrace,
+                modules=view.frame_modules,
                 finish_reason=finish_reason,
                 output=record.output_text,
                 call_site=record.call_site,

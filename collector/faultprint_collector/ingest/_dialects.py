@@ -355,6 +355,8 @@ class CallView:
     error_type: str = ""
     message: str = ""
     stacktrace: str = ""
+    #: path → module the SDK says each traceback file runs as (see frame_modules)
+    frame_modules: dict[str, str] = field(default_factory=dict)
     http_status: int = 0
     error_code: str = ""
     #: a failure inferred from a span that was not marked as an error
@@ -697,6 +699,32 @@ def _read_output(span: SpanView, attrs: dict[str, Any], response: Any) -> _Outpu
 # --- errors ---------------------------------------------------------------------
 
 
+#: a dotted module name as the SDK reports it
+_MODULE_NAME = re.compile(r"^[A-Za-z_][\w.]{0,255}$")
+#: entries of ``faultprint.exception.modules`` read, and the longest path kept
+_MAX_FRAME_MODULES = 64
+_MAX_PATH_CHARS = 4096
+
+
+def frame_modules(value: Any) -> dict[str, str]:
+    """Path → module from the SDK's ``faultprint.exception.modules``.
+
+    Each entry is ``"module path"``: the module the file's code runs as.
+    Anything else (another sender's value, a malformed entry) is left out:
+    the frames of those files are named by their path.
+    """
+    if not isinstance(value, (list, tuple)):
+        return {}
+    found: dict[str, str] = {}
+    for entry in value[:_MAX_FRAME_MODULES]:
+        if type(entry) is not str:
+            continue
+        name, sep, path = entry.partition(" ")
+        if sep and path and len(path) <= _MAX_PATH_CHARS and _MODULE_NAME.match(name):
+            found[path] = name
+    return found
+
+
 def _exception_event(span: SpanView) -> dict[str, Any]:
     for event in span.events:
         if event.name == "exception":
@@ -780,6 +808,7 @@ def read_call(span: SpanView) -> CallView:
     if view.error_type == "_OTHER" and exc.get("exception.type"):
         view.error_type = as_text(exc["exception.type"])
     view.stacktrace = as_text(exc.get("exception.stacktrace"))
+    view.frame_modules = frame_modules(exc.get("faultprint.exception.modules"))
     view.message = as_text(
         exc.get("exception.message")
         or attrs.get("faultprint.failure.message")

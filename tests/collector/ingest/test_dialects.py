@@ -935,3 +935,22 @@ def test_ordinary_prose_without_a_type_is_no_timeout(message: str) -> None:
         span({"gen_ai.system": "openai"}, status=STATUS_ERROR, status_message=message), "p"
     )
     assert record.category in ("exception", "api_error"), message
+
+
+def test_frame_modules_are_read_from_the_sdks_entries_only() -> None:
+    from faultprint_collector.ingest._dialects import frame_modules
+
+    assert frame_modules(["worker /app/worker.py", "shop.orders /srv/a b/shop/orders.py"]) == {
+        "/app/worker.py": "worker",
+        "/srv/a b/shop/orders.py": "shop.orders",
+    }
+    for junk in (None, "worker /app/worker.py", 7, [7, "no-path", " /x.py", "not-a-module! /x.py"]):
+        assert frame_modules(junk) == {}
+
+
+@given(st.lists(st.one_of(st.text(), st.integers(), st.none())) | st.text() | st.none())
+def test_frame_modules_never_raise_and_keep_only_module_names(value: Any) -> None:
+    from faultprint_collector.ingest._dialects import frame_modules
+
+    for path, module in frame_modules(value).items():
+        assert path and module.replace(".", "").replace("_", "").isalnum()

@@ -227,3 +227,57 @@ def test_a_type_expression_check_groups_by_kind_and_path(exporter):
     assert first.category == second.category == "invalid_output"
     assert first.fingerprint == second.fingerprint
     assert "missing@*.price" in json.loads(first.components)["errors"]
+
+
+# --- in-app frames named by the module the code runs as ------------------------------
+WORKER = """
+import faultprint
+
+@faultprint.observe(model="m")
+def summarise(i):
+    return score(i)
+
+def score(i):
+    raise ValueError(f"bad score {i}")
+"""
+
+
+def _worker_failure(exporter: InMemorySpanExporter, path: str, module: str) -> Any:
+    """The stored failure of WORKER's code, compiled from PATH and run as MODULE."""
+    names: dict[str, Any] = {"__name__": module}
+    exec(compile(WORKER, path, "exec"), names)
+    with pytest.raises(ValueError):
+        names["summarise"](1)
+    (record,) = stored(exporter)
+    return record
+
+
+def test_a_script_is_one_module_wherever_it_is_deployed(exporter):
+    """An image's /app/worker.py and a CI checkout's /home/ci/shop/worker.py,
+    run as scripts or imported as top-level modules: one failure mode. Named
+    by path alone, the checkout's directory made the second shop.worker."""
+    for module in ("__main__", "worker"):  # two call sites: __main__.summarise, worker.summarise
+        found = {
+            _worker_failure(exporter, path, module).fingerprint
+            for path in ("/app/worker.py", "/home/ci/shop/worker.py", "/srv/rel-2.0/worker.py")
+        }
+        assert len(found) == 1, module
+
+
+def test_modules_of_a_package_read_as_their_paths_do(exporter):
+    """The module the SDK sends is cut as a path is: a package's modules keep
+    the fingerprints a traceback alone gives them."""
+    from faultprint_collector.fingerprinting import in_app_frames
+
+    record = _worker_failure(exporter, "/srv/app/src/shop/worker.py", "shop.worker")
+    tb = (
+        "Traceback (most recent call last):\n"
+        '  File "/srv/app/src/shop/worker.py", line 9, in score\n'
+        "ValueError: bad score 1\n"
+    )
+    assert in_app_frames(tb, modules={"/srv/app/src/shop/worker.py": "shop.worker"}) == (
+        in_app_frames(tb)
+    )
+    assert in_app_frames(tb) == ["shop.worker.score"]
+    elsewhere = _worker_failure(exporter, "/elsewhere/shop/worker.py", "shop.worker")
+    assert record.fingerprint == elsewhere.fingerprint
