@@ -43,8 +43,8 @@ def captured(text: str, limit: int | None = None) -> str:
     """``text`` as it may be recorded: redacted, cut to ``limit`` characters, UTF-8.
 
     ``limit`` defaults to ``configure(max_content_chars=...)`` and never
-    exceeds it. A redaction hook that raises yields ``"[redaction failed]"``,
-    never the unredacted text.
+    exceeds it. A redaction hook that raises, or returns something other
+    than text, yields ``"[redaction failed]"``, never the unredacted text.
     """
     bound = STATE.max_content_chars if limit is None else min(limit, STATE.max_content_chars)
     end = bound + _REDACT_MARGIN
@@ -52,8 +52,10 @@ def captured(text: str, limit: int | None = None) -> str:
     redact = STATE.redact
     if redact is not None:
         try:
-            window = str(redact(window))
+            window = redact(window)
         except Exception:
+            return REDACTION_FAILED
+        if not isinstance(window, str):  # None, bytes: not a redacted text
             return REDACTION_FAILED
     dropped = len(window) - bound + max(0, len(text) - end)
     if dropped > 0:

@@ -228,11 +228,17 @@ class Call:
         Records usage, finish reasons and response ids, and detects failures
         that do not raise: refusal, content filter, truncation, tool errors,
         empty output and failed output checks. After ``set_output`` the
-        decorated function's return value is not inspected again.
+        decorated function's return value is not inspected again. Declared
+        again, the last output is the call's (a refusal, then the answer a
+        retry got): a failure seen in an earlier output goes with it, one
+        recorded with ``record_failure`` stays.
         """
         try:
             if self.ended:
                 return
+            failure = self.failure
+            if failure is not None and not failure[3]:
+                self.failure = None
             self.output_from_integration = False
             if isinstance(output, Output):
                 out = output

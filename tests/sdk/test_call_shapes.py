@@ -700,3 +700,22 @@ def test_an_interrupt_while_an_output_check_runs_ends_the_span_cancelled(spans):
     assert len(found) == 2
     for span in found:
         assert_cancelled_without_verdict(span, "KeyboardInterrupt")
+
+
+def test_the_output_declared_last_is_the_calls(spans):
+    """A refusal, then the answer a retry got: the call answered. A failure the
+    application recorded stays whatever output it declares after."""
+    with faultprint.call(model="m") as c:
+        c.set_output("I'm sorry, but I can't help with that.")
+        c.set_output("The total is 42.")
+    with faultprint.call(model="m") as c:
+        c.set_output("The total is 42.")
+        c.set_output("The total is", finish_reason="length")
+    with faultprint.call(model="m") as c:
+        c.record_failure("tool_error", {"tool": "lookup"})
+        c.set_output("The total is 42.")
+    answered, cut, recorded = spans.all()
+    assert A.FP_FAILURE_CATEGORY not in answered.attributes
+    assert answered.status.status_code == StatusCode.UNSET
+    assert cut.attributes[A.FP_FAILURE_CATEGORY] == "truncation"
+    assert recorded.attributes[A.FP_FAILURE_CATEGORY] == "tool_error"

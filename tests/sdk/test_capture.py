@@ -110,3 +110,12 @@ def test_captured_text_utf8_cannot_encode_is_kept_escaped(spans, caplog):
     assert caplog.records == []
     stored = {kv.key: kv.value.string_value for kv in scope.spans[0].attributes}
     assert stored[A.FP_OUTPUT_TEXT] == "half an emoji: \\ud83d"
+
+
+@pytest.mark.parametrize("returned", [None, b"bytes", 42])
+def test_a_redaction_hook_returning_no_text_records_a_placeholder(spans, returned):
+    configure(spans, capture_content=True, redact=lambda text: returned)
+    assert echo("top secret plan") == "top secret plan"
+    attrs = spans.one().attributes
+    assert attrs[A.FP_INPUT_TEXT] == "[redaction failed]"
+    assert attrs[A.FP_OUTPUT_TEXT] == "[redaction failed]"
