@@ -108,6 +108,7 @@ class CallSpec:
         "name",
         "provider",
         "raise_on_invalid",
+        "receiver",
         "sample_rate",
         "tools",
     )
@@ -128,8 +129,11 @@ class CallSpec:
         sample_rate: float | None = None,
         capture_content: bool | None = None,
         integration: bool = False,
+        receiver: bool = False,
     ) -> None:
         self.name = f"{operation} {model}" if model else operation
+        #: the first argument is a method's self or cls, left out of the input
+        self.receiver = receiver
         self.integration = integration
         self.call_site = call_site
         self.model = model
@@ -579,6 +583,8 @@ def _begin(
             attrs.update(STATE.extra_attrs)
         if extra:
             attrs.update(extra)
+        if spec.receiver and args:
+            args = args[1:]
         attrs[A.FP_INPUT_HASH] = input_hash(args, kwargs) if (args or kwargs) else _EMPTY_HASH
         capture = spec.capture_content  # capture_enabled(spec), inline
         if capture if capture is not None else STATE.capture_content:
@@ -931,7 +937,7 @@ def _decorate(fn: Any, call_site: str | None, options: dict[str, Any]) -> Any:
     target = _function_of(inspect.unwrap(fn))
     module = code_module(getattr(target, "__module__", None) or "?")
     site = call_site or f"{module}.{getattr(target, '__qualname__', repr(target))}"
-    spec = CallSpec(call_site=site, **options)
+    spec = CallSpec(call_site=site, receiver=_takes_receiver(target), **options)
     if inspect.isasyncgenfunction(fn):
         wrapper = _wrap_async_gen(fn, spec, _function_of(fn))
     elif inspect.isgeneratorfunction(fn):
@@ -943,6 +949,17 @@ def _decorate(fn: Any, call_site: str | None, options: dict[str, Any]) -> Any:
     functools.update_wrapper(wrapper, fn)
     wrapper.__faultprint_spec__ = spec  # type: ignore[attr-defined]
     return wrapper
+
+
+def _takes_receiver(fn: Any) -> bool:
+    """Whether ``fn``'s first parameter is a method's receiver, ``self`` or ``cls``.
+
+    The receiver is not the call's input: hashing it would make the input
+    hash depend on the object's state (and cost a pass over all the data a
+    dataclass or pydantic ``self`` holds, on every call).
+    """
+    code = getattr(fn, "__code__", None)
+    return code is not None and code.co_argcount > 0 and code.co_varnames[0] in ("self", "cls")
 
 
 def _function_of(fn: Any) -> Any:

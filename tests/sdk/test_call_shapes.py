@@ -719,3 +719,35 @@ def test_the_output_declared_last_is_the_calls(spans):
     assert answered.status.status_code == StatusCode.UNSET
     assert cut.attributes[A.FP_FAILURE_CATEGORY] == "truncation"
     assert recorded.attributes[A.FP_FAILURE_CATEGORY] == "tool_error"
+
+
+def test_a_methods_receiver_is_not_part_of_its_input(spans):
+    """The same question to two assistants holding different (and large) state:
+    one input. Hashing self would read all it holds on every call."""
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Library:
+        documents: list[str]
+
+        @faultprint.observe(model="m")
+        def answer(self, question: str) -> str:
+            return "answer"
+
+        @faultprint.observe(model="m")
+        @classmethod
+        def default(cls, question: str) -> str:
+            return "answer"
+
+    @faultprint.observe(model="m")
+    def answer(question: str) -> str:
+        return "answer"
+
+    Library(["a"] * 10).answer("q")
+    Library(["b"] * 100_000).answer("q")
+    Library.default("q")
+    answer("q")
+    answer("another q")
+    hashes = [s.attributes[A.FP_INPUT_HASH] for s in spans.all()]
+    assert len(set(hashes[:4])) == 1
+    assert hashes[4] != hashes[0]
