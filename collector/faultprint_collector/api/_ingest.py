@@ -19,6 +19,7 @@ import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import xxhash
 from fastapi import APIRouter, Depends, Request, Response
@@ -33,6 +34,9 @@ from faultprint_collector.ingest import (
     encode_response,
 )
 from faultprint_collector.spool import RecordTooLarge, SpoolError, SpoolFull
+
+if TYPE_CHECKING:
+    from faultprint_collector.api.app import CollectorState
 
 router = APIRouter()
 _log = logging.getLogger("faultprint.ingest")
@@ -73,7 +77,12 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 class RateLimiter:
-    """Token buckets of spans per project (burst: two seconds' worth)."""
+    """Token buckets of spans per project (burst: two seconds' worth).
+
+    Only accepted spans count: a request ``take``s its spans before it is
+    spooled, so that concurrent requests cannot all pass the same tokens,
+    and one that the spool then refuses ``refund``s them.
+    """
 
     def __init__(self, spans_per_s: float) -> None:
         self.rate = spans_per_s
@@ -94,6 +103,17 @@ class RateLimiter:
                 return 0.0
             self._buckets[project] = (tokens, now)
             return (spans - tokens) / self.rate
+
+    def refund(self, project: str, spans: int) -> None:
+        """Give back SPANS that ``take`` let pass and that were then not accepted."""
+        if self.rate <= 0 or spans <= 0:
+            return
+        burst = max(self.rate * 2, float(spans))
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(project, (burst, now))
+            tokens = min(burst, tokens + (now - last) * self.rate + spans)
+            self._buckets[project] = (tokens, now)
 
 
 class RecentRequests:
@@ -293,34 +313,46 @@ async def _spool_request(
             **{"Retry-After": str(max(1, round(wait + 0.5)))},
         ), False
     if spans:
-        try:
-            await run_in_threadpool(state.writer.write_encoded, result.payload, spans)
-        except RecordTooLarge:
-            # Not backpressure: retrying can never succeed, so no Retry-After.
-            stats["rejected_requests"] += 1
-            limit = state.settings.spool_max_bytes
-            return otlp_error(
-                413,
-                f"the {spans} spans of this request take {len(result.payload)} bytes, "
-                f"more than the whole spool holds ({limit} bytes, "
-                "FAULTPRINT_SPOOL_MAX_BYTES); send smaller batches",
-                content_type,
-            ), False
-        except SpoolFull:
-            stats["spool_full_responses"] += 1
-            return otlp_error(
-                503, "spool full: storage is behind, retry later", content_type, **_RETRY
-            ), False
-        except SpoolError as exc:
-            # The spool never writes an append it refused, so the retry this
-            # asks for stores the calls once.
-            stats["spool_errors"] += 1
-            return otlp_error(503, f"spool unavailable: {exc}", content_type, **_RETRY), False
+        refused = await _spool(state, result.payload, spans, content_type)
+        if refused is not None:
+            # nothing of the request was accepted, so nothing of it counts
+            # against the project's rate: the retry it needs is not held back
+            state.limiter.refund(project, spans)
+            return refused, False
     stats["accepted_spans"] += spans
     stats["rejected_spans"] += result.rejected
     stats["repeated_spans"] += result.repeated
     body_out, media_type = encode_response(result.rejected, "; ".join(result.errors), content_type)
     return Response(body_out, media_type=media_type), True
+
+
+async def _spool(
+    state: CollectorState, payload: bytes, spans: int, content_type: str
+) -> Response | None:
+    """Append SPANS encoded as PAYLOAD to the spool; the refusal, or None once durable."""
+    stats = state.stats
+    try:
+        await run_in_threadpool(state.writer.write_encoded, payload, spans)
+    except RecordTooLarge:
+        # Not backpressure: retrying can never succeed, so no Retry-After.
+        stats["rejected_requests"] += 1
+        limit = state.settings.spool_max_bytes
+        return otlp_error(
+            413,
+            f"the {spans} spans of this request take {len(payload)} bytes, "
+            f"more than the whole spool holds ({limit} bytes, "
+            "FAULTPRINT_SPOOL_MAX_BYTES); send smaller batches",
+            content_type,
+        )
+    except SpoolFull:
+        stats["spool_full_responses"] += 1
+        return otlp_error(503, "spool full: storage is behind, retry later", content_type, **_RETRY)
+    except SpoolError as exc:
+        # The spool never writes an append it refused, so the retry this
+        # asks for stores the calls once.
+        stats["spool_errors"] += 1
+        return otlp_error(503, f"spool unavailable: {exc}", content_type, **_RETRY)
+    return None
 
 
 _RETRY = {"Retry-After": "5"}

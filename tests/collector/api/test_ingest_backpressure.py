@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import socket
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
+from faultprint_collector.api._decoder import DecodeResult
+from faultprint_collector.api._ingest import RateLimiter, _spool_request
+from faultprint_collector.settings import Settings
+from faultprint_collector.spool import RecordTooLarge, SpoolError, SpoolFull
 from faultprint_collector.store import open_store
 from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
@@ -44,6 +51,67 @@ def test_a_request_larger_than_the_whole_spool_gets_413(
     assert "retry-after" not in big.headers
     assert "FAULTPRINT_SPOOL_MAX_BYTES" in Status.FromString(big.content).message
     assert post(collector, request(5)[0].SerializeToString()).status_code == 200
+
+
+def test_spans_refused_as_too_large_leave_the_rate_limit_unspent(
+    start_collector: Callable[..., CollectorProcess],
+) -> None:
+    # 0.01 spans/s: a budget spent here would not refill while the test runs
+    collector = start_collector(
+        env={"FAULTPRINT_SPOOL_MAX_BYTES": "30000", "FAULTPRINT_RATE_LIMIT_SPANS_PER_S": "0.01"}
+    )
+    assert post(collector, request(300)[0].SerializeToString()).status_code == 413
+    # nothing was accepted, so the next request within the limit is
+    accepted = post(collector, request(5)[0].SerializeToString())
+    assert accepted.status_code == 200, Status.FromString(accepted.content).message
+    assert post(collector, request(5)[0].SerializeToString()).status_code == 429
+
+
+@pytest.mark.parametrize(
+    ("refusal", "status"),
+    [
+        (RecordTooLarge("larger than the whole spool"), 413),
+        (SpoolFull("spool full"), 503),
+        (SpoolError("disk failed"), 503),
+    ],
+)
+def test_spans_the_spool_refuses_are_not_charged_to_the_rate_limit(
+    refusal: SpoolError, status: int
+) -> None:
+    """Refused by the spool (too large, full, failing), the spans were not
+    accepted: the project's budget is as before, so the retry passes."""
+
+    class Decoder:
+        async def decode(self, *_: object) -> DecodeResult:
+            return DecodeResult(payload=b"encoded rows", rows=10)
+
+    def write_encoded(payload: bytes, rows: int) -> int:
+        raise refusal
+
+    limiter = RateLimiter(0.001)  # a burst of 10 spans, refilled after hours
+    state = SimpleNamespace(
+        stats=Counter(),
+        settings=Settings(),
+        limiter=limiter,
+        decoder=Decoder(),
+        writer=SimpleNamespace(write_encoded=write_encoded),
+    )
+    request_ = SimpleNamespace(
+        app=SimpleNamespace(state=SimpleNamespace(faultprint=state)), headers={}
+    )
+    answer, acknowledged = asyncio.run(
+        _spool_request(request_, "shop", b"body", PROTOBUF["content-type"])  # type: ignore[arg-type]
+    )
+    assert (answer.status_code, acknowledged) == (status, False)
+    assert limiter.take("shop", 10) == 0
+    assert limiter.take("shop", 10) > 0  # and then it is spent
+
+
+def test_a_refund_never_raises_the_budget_past_its_burst() -> None:
+    limiter = RateLimiter(0.001)
+    limiter.refund("shop", 10)  # nothing taken: the bucket is full already
+    assert limiter.take("shop", 10) == 0
+    assert limiter.take("shop", 10) > 0
 
 
 def test_too_many_requests_in_flight_answers_503(
