@@ -272,8 +272,9 @@ def _state_hint(columns: str) -> str:
     )
 
 
-def _column_count(store: Store, sql: str) -> int:
-    """How many columns SQL returns (from the analyser; the query does not run).
+def _described_columns(store: Store, sql: str) -> tuple[list[str], list[str]]:
+    """The names and types of the columns SQL returns (from the analyser; the
+    query does not run).
 
     Refuses a result with a column of aggregation states (``SELECT * FROM
     fingerprint_catalog``): the driver could not decode it, and the engine's
@@ -287,7 +288,9 @@ def _column_count(store: Store, sql: str) -> int:
     if states:
         names = ", ".join(states)
         raise AdhocRefused(_state_hint(f"column{'s' if len(states) > 1 else ''} {names}"))
-    return len(described.result_rows)
+    return [str(row[0]) for row in described.result_rows], [
+        str(row[1]) for row in described.result_rows
+    ]
 
 
 def _refusal(exc: Exception, limits: SqlLimits) -> AdhocRefused:
@@ -326,7 +329,8 @@ def run_readonly_sql(
         raise AdhocRefused(f"max_rows must be between 1 and {MAX_ROWS}")
     statement = _check_text(sql or "")
     _check_tables(store, statement)
-    rows_cap = max(1, min(max_rows, MAX_CELLS // max(1, _column_count(store, statement))))
+    names, types = _described_columns(store, statement)
+    rows_cap = max(1, min(max_rows, MAX_CELLS // max(1, len(names))))
     filters = {}
     for table in _PROJECT_TABLES:
         condition = f"project = {_quote(project)}"
@@ -350,9 +354,14 @@ def run_readonly_sql(
         raise _refusal(exc, limits) from exc
     rows = result.result_rows
     truncated = len(rows) > rows_cap
+    if result.column_names:
+        names = list(result.column_names)
+        types = [t.name for t in result.column_types]
+    # else no rows: the engine sends no block, so no names or types, over
+    # HTTP or embedded; the analyser's are the same, and a header still shows
     return {
-        "columns": list(result.column_names),
-        "types": [t.name for t in result.column_types],
+        "columns": names,
+        "types": types,
         "rows": [[_json_value(v) for v in row] for row in rows[:rows_cap]],
         "truncated": truncated,
     }

@@ -164,6 +164,24 @@ def test_functions_reading_outside_the_tables_are_refused(
         run_readonly_sql(store, "p", sql.format(path=f"'{secret}'"))
 
 
+def test_a_result_without_rows_keeps_its_columns_and_types(store: Store) -> None:
+    # the engine sends no block for no rows: no names or types with it
+    empty = run_readonly_sql(store, "p", "SELECT 1 AS a, 'x' AS b WHERE 0")
+    assert (empty["columns"], empty["types"], empty["rows"]) == (
+        ["a", "b"],
+        ["UInt8", "String"],
+        [],
+    )
+    grouped = run_readonly_sql(
+        store, "p", "SELECT model_version, count() AS n FROM calls WHERE 0 GROUP BY model_version"
+    )
+    assert grouped["columns"] == ["model_version", "n"]
+    assert grouped["types"] == ["LowCardinality(String)", "UInt64"]
+    # the same names and types as a result with rows has
+    with_rows = run_readonly_sql(store, "p", "SELECT 1 AS a, 'x' AS b")
+    assert (with_rows["columns"], with_rows["types"]) == (empty["columns"], empty["types"])
+
+
 def test_nan_and_infinity_come_back_as_json_text(store: Store) -> None:
     result = run_readonly_sql(
         store, "p", "SELECT avg(latency_ms), 1 / 0, -1 / 0, 0.5 FROM calls WHERE 0"

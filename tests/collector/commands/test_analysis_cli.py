@@ -102,6 +102,18 @@ def test_sql_prints_whole_weighted_counts_as_integers(failure_store: Path) -> No
     assert as_json["rows"] == [[8.0, 2.5]] and as_json["types"][0] == "Float64"
 
 
+EMPTY_QUERY = "SELECT model_version, count() AS n FROM calls WHERE 0 GROUP BY model_version"
+
+
+def test_sql_without_rows_prints_its_header(failure_store: Path) -> None:
+    store = ["--store", str(failure_store)]
+    assert _ok(faultprint("sql", EMPTY_QUERY, *store, "--format", "tsv")) == "model_version\tn\n"
+    table = faultprint("sql", EMPTY_QUERY, *store)
+    assert "┃ model_version ┃ n ┃" in _ok(table) and "(no rows)" in table.stderr
+    as_json = json.loads(_ok(faultprint("sql", EMPTY_QUERY, *store, "--format", "json")))
+    assert as_json["columns"] == ["model_version", "n"] and as_json["rows"] == []
+
+
 def test_sql_jsonl_is_one_object_per_row(failure_store: Path) -> None:
     query = (
         "SELECT fingerprint_hex, model_version FROM fingerprints_v "
@@ -263,6 +275,13 @@ def test_sql_counts_through_a_collector_print_as_integers(live: CollectorProcess
     )
     out = _ok(faultprint("sql", query, "--url", live.url, "--format", "tsv"))
     assert out.splitlines()[1:] == ["canary\t70", "json-v1\t2", "stable\t25"]
+
+
+def test_sql_without_rows_through_a_collector_prints_its_header(live: CollectorProcess) -> None:
+    out = _ok(faultprint("sql", EMPTY_QUERY, "--url", live.url, "--format", "tsv"))
+    assert out == "model_version\tn\n"
+    as_json = json.loads(_ok(faultprint("sql", EMPTY_QUERY, "--url", live.url, "--format", "json")))
+    assert as_json["types"] == ["LowCardinality(String)", "UInt64"]
 
 
 def test_show_counts_and_exemplars_only_the_window(failure_store: Path) -> None:
