@@ -40,7 +40,11 @@ router = APIRouter(include_in_schema=False)
 
 #: the UI's cookie holding an API key, when the collector requires keys
 KEY_COOKIE = "faultprint_key"
-WINDOWS = {"24h": "last 24 hours", "7d": "last 7 days", "30d": "last 30 days", "": "all time"}
+#: the windows the pages offer (``?window=``), by the value their drop-down sends
+WINDOWS = {"24h": "last 24 hours", "7d": "last 7 days", "30d": "last 30 days", "all": "all time"}
+#: other spellings of a window: the empty ``window=`` is all time too (what
+#: the drop-down sent before ``all``, so links and bookmarks keep working)
+_WINDOW_ALIASES = {"": "all"}
 
 
 def novelty_help(window: str) -> str:
@@ -52,7 +56,7 @@ def novelty_help(window: str) -> str:
     the all-time figure is the share of the modes a version brought, not of
     modes first seen "in the window".
     """
-    if window:
+    if window != "all":
         return (
             "share of this version's failures in fingerprints first seen (on any version) "
             "since the start of this window"
@@ -92,9 +96,21 @@ def ui_project(request: Request) -> str:
     return project
 
 
-def _since(value: str) -> datetime | None:
+def _window(value: str) -> tuple[str, datetime | None]:
+    """The window VALUE names (as ``WINDOWS`` spells it) and its start (None: all time).
+
+    A value that is no window is a 400 listing those there are.
+    """
+    window = _WINDOW_ALIASES.get(value, value)
+    if window not in WINDOWS:
+        accepted = ", ".join(WINDOWS)
+        raise HTTPException(
+            400, f"window must be one of {accepted} (an empty window is all time too)"
+        )
+    if window == "all":
+        return window, None
     try:
-        return parse_since(value)
+        return window, parse_since(window)
     except QueryError as exc:
         raise HTTPException(400, f"window: {exc}") from exc
 
@@ -177,9 +193,7 @@ async def overview(
     project: str = Depends(ui_project),
 ) -> Response:
     """Versions with their consistency metrics and sparklines; the newest modes."""
-    if window not in WINDOWS:
-        raise HTTPException(400, f"window must be one of {', '.join(k or 'all' for k in WINDOWS)}")
-    since = _since(window)
+    window, since = _window(window)
 
     def load(store: Store) -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]]]:
         versions = list_versions(store, project, since)
@@ -259,13 +273,11 @@ async def compare_page(
     request: Request,
     baseline: str = Query("", max_length=MAX_VERSION_CHARS),
     candidate: str = Query("", max_length=MAX_VERSION_CHARS),
-    window: str = Query("", max_length=16),
+    window: str = Query("all", max_length=16),
     project: str = Depends(ui_project),
 ) -> Response:
     """Pick a baseline and a candidate; see the comparison as charts and tables."""
-    if window not in WINDOWS:
-        raise HTTPException(400, f"window must be one of {', '.join(k or 'all' for k in WINDOWS)}")
-    since = _since(window)
+    window, since = _window(window)
     versions = await run_read(request, list_versions, project, since)
     names = [v["model_version"] for v in versions]
     if not baseline and not candidate:

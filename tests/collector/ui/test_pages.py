@@ -136,6 +136,25 @@ def test_the_novelty_tooltip_says_what_each_window_counts(collector: CollectorPr
     assert "since the start of this window" in title("7d") and "hour" not in title("7d")
 
 
+@pytest.mark.parametrize("path", ["/", "/compare"])
+def test_every_window_offered_or_named_is_accepted(collector: CollectorProcess, path: str) -> None:
+    """The windows the drop-down offers and those a refusal names are all
+    accepted, ``all`` and the empty window as all time."""
+    page = httpx.get(f"{collector.url}{path}", timeout=30)
+    assert page.status_code == 200
+    offered = re.findall(r'<option value="([^"]*)"', page.text.split('name="window"', 1)[1])
+    refused = httpx.get(f"{collector.url}{path}", params={"window": "bogus"}, timeout=30)
+    assert refused.status_code == 400
+    # "window must be one of 24h, 7d, 30d, all (...)"
+    named = refused.json()["detail"].split("one of ", 1)[1].split(" (", 1)[0].split(", ")
+    assert {"24h", "7d", "30d", "all"} <= set(offered) & set(named)
+    for window in {*offered, *named, ""}:
+        answer = httpx.get(f"{collector.url}{path}", params={"window": window}, timeout=30)
+        assert answer.status_code == 200, (window, answer.text[:200])
+    all_time = httpx.get(f"{collector.url}{path}", params={"window": "all"}, timeout=30).text
+    assert '<option value="all" selected>all time</option>' in all_time
+
+
 def _cells(page: str, first: str) -> list[str]:
     """The text of the numeric cells of the table row whose first cell is FIRST."""
     row = page.split(first, 1)[1].split("</tr>", 1)[0]
