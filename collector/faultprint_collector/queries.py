@@ -25,16 +25,19 @@ from faultprint_collector.analysis import (
     name_error_types,
     version_metrics,
 )
+from faultprint_collector.ingest import LATEST_START
 from faultprint_collector.ingest._records import MAX_VERSION_CHARS
 from faultprint_collector.store import Store
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _FINGERPRINT = re.compile(r"^[0-9a-fA-F]{1,16}$")
-#: what a ClickHouse ``DateTime`` holds, with a margin below its 2106 end for
-#: the whole-hour rounding of windows
+#: the times a query may name: those the store holds, from 1970 to the end
+#: of 2105 (before ``LATEST_START``, the first start time ingest refuses),
+#: which leaves a month below the 2106-02-07 end of ClickHouse's ``DateTime``
+#: for the whole-hour rounding of windows
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = datetime(2105, 1, 1, tzinfo=UTC)
+LATEST = LATEST_START
 #: how many known versions a "no such version" message lists
 _KNOWN_SHOWN = 20
 #: the longest stretch of hours a fingerprint's timeline fills with zeros, per
@@ -56,9 +59,10 @@ def parse_since(value: str | None, now: datetime | None = None) -> datetime | No
 
     A duration counts back from NOW (default: the current time); the two
     ends of one window are parsed against the same NOW (``parse_window``).
-    The result must lie between 1970 and 2105 (what the store's ``DateTime``
-    holds): a duration reaching back before 1970 is refused like an ISO time
-    out of that range, rather than failing in the store.
+    The result must lie between 1970 and the end of 2105 (from ``EARLIEST``,
+    before ``LATEST``: the times ingest stores): a duration reaching back before
+    1970 is refused like an ISO time out of that range, rather than failing
+    in the store.
     """
     if value is None or value == "":
         return None
@@ -84,10 +88,18 @@ def parse_since(value: str | None, now: datetime | None = None) -> datetime | No
     try:
         parsed = parsed.astimezone(UTC)
     except OverflowError:  # an offset that pushes year 1 or 9999 out of range
-        raise QueryError(f"time {value!r} is out of range (1970 to 2105)") from None
-    if not EARLIEST <= parsed <= LATEST:
-        raise QueryError(f"time {value!r} is out of range (1970 to 2105)")
+        raise QueryError(_out_of_range(value)) from None
+    if not EARLIEST <= parsed < LATEST:
+        raise QueryError(_out_of_range(value))
     return parsed
+
+
+def _out_of_range(value: str) -> str:
+    return (
+        f"time {value!r} is out of range: it must fall between "
+        f"{EARLIEST:%Y-%m-%dT%H:%M:%SZ} and the end of {LATEST.year - 1} "
+        f"(before {LATEST:%Y-%m-%dT%H:%M:%SZ})"
+    )
 
 
 def parse_window(

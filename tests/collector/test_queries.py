@@ -8,7 +8,7 @@ import pytest
 from faultprint_collector import queries
 from faultprint_collector.analysis import fingerprint_info
 from faultprint_collector.analysis._reference import Call
-from faultprint_collector.ingest import CallRecord
+from faultprint_collector.ingest import LATEST_START, CallRecord, start_time_error
 from faultprint_collector.store import Store
 from faultprint_collector.store._writer import insert_rows
 
@@ -48,6 +48,34 @@ def test_times_within_range_are_parsed() -> None:
     before = datetime.now(UTC) - timedelta(weeks=2000)
     ago = queries.parse_since("2000w")
     assert ago is not None and before <= ago <= datetime.now(UTC) - timedelta(weeks=2000)
+
+
+@pytest.mark.parametrize("value", ["2105-01-01T00:00:01", "2105-06-01", "2105-12-31T23:59:59"])
+def test_times_of_2105_are_parsed(value: str) -> None:
+    assert queries.parse_since(value) == datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def test_the_query_range_is_the_range_ingest_stores() -> None:
+    """What ingest stores (start times before the end of 2105) a query can
+    name, and what it refuses a query refuses, saying where the range ends."""
+    clock = LATEST_START - timedelta(hours=1)  # a collector whose clock says late 2105
+    last = LATEST_START - timedelta(microseconds=1)
+    assert start_time_error(last, clock, 90) == ""
+    assert queries.parse_since(last.isoformat()) == last
+    assert start_time_error(LATEST_START, clock, 90)
+    with pytest.raises(queries.QueryError) as refused:
+        queries.parse_since(LATEST_START.isoformat())
+    assert "between 1970-01-01T00:00:00Z and the end of 2105" in str(refused.value)
+
+
+def test_an_open_window_counts_the_calls_of_2105(store: Store) -> None:
+    late = datetime(2105, 12, 31, 23, 30, tzinfo=UTC)
+    store_calls(store, [Call("v1", "s", T0, False), Call("v1", "s", late, True, 7)])
+    (version,) = queries.list_versions(store, "default")
+    assert (version["calls"], version["failures"]) == (2, 1)
+    until = queries.parse_since("2105-12-31T23:59:59")
+    (windowed,) = queries.list_versions(store, "default", None, until)
+    assert (windowed["calls"], windowed["failures"]) == (2, 1)
 
 
 def test_a_long_window_reads_instead_of_failing_in_the_store(store: Store) -> None:

@@ -24,6 +24,7 @@ from faultprint_collector.analysis._reference import (
     rate_equivalent_calls,
     wilson_interval,
 )
+from faultprint_collector.ingest import LATEST_START
 from faultprint_collector.store import Store
 
 __all__ = [
@@ -38,7 +39,8 @@ __all__ = [
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_FAR = datetime(2105, 1, 1, tzinfo=UTC)
+#: the end of an open window: past every time the store holds (up to the end of 2105)
+_FAR = LATEST_START
 
 
 def _ch_time(value: datetime, *, round_up: bool = False) -> str:

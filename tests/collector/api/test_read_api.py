@@ -267,6 +267,16 @@ def test_a_missing_version_is_named_with_the_known_ones(api: CollectorProcess) -
     assert "same version" in same and "two different versions" in same
 
 
+def test_times_up_to_the_end_of_2105_are_accepted(api: CollectorProcess) -> None:
+    for until in ("2105-06-01", "2105-12-31T23:59:59"):
+        response = get(api, "/api/versions", until=until)
+        assert response.status_code == 200, response.text
+        assert len(response.json()["versions"]) == 2
+    refused = get(api, "/api/versions", until="2106-01-01")
+    assert refused.status_code == 400
+    assert "the end of 2105" in refused.json()["detail"]
+
+
 def test_a_long_duration_leaves_the_connection_usable(api: CollectorProcess) -> None:
     with httpx.Client(headers={"authorization": f"Bearer {KEY_A}"}, timeout=60) as client:
         bad = client.get(f"{api.url}/api/versions", params={"since": "99999w"})
