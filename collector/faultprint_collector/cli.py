@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import socket
 import sys
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -14,7 +16,10 @@ from rich.console import Console
 from faultprint_collector.commands._options import project_option
 from faultprint_collector.commands._tables import Column, Kind, print_table, time_cell
 from faultprint_collector.reader import Reader, ReadError
-from faultprint_collector.settings import DEFAULT_PROJECT
+from faultprint_collector.settings import DEFAULT_PROJECT, Settings
+
+if TYPE_CHECKING:
+    from faultprint_collector.api._auth import KeyRing
 
 app = typer.Typer(
     name="faultprint",
@@ -29,6 +34,8 @@ T = TypeVar("T")
 
 URL_HELP = "Read through the collector at this URL (e.g. http://127.0.0.1:4318)."
 STORE_HELP = "Read this store directly: a directory (embedded) or a ClickHouse URL."
+#: the exit code of a collector that could not start serving (uvicorn's)
+STARTUP_FAILURE = 3
 #: uvicorn's levels, checked here: an unknown one fails inside uvicorn after start-up
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
@@ -104,6 +111,44 @@ def _log_level(value: str) -> str:
     return level
 
 
+def _listen(host: str, port: int) -> list[socket.socket]:
+    """Sockets bound to HOST:PORT as uvicorn binds them; a message and exit 2 when taken.
+
+    Bound before anything is announced or created, and then handed to
+    uvicorn, so that the address it serves on is the one checked: no other
+    process can take it in between. The options are asyncio's for a server
+    (uvicorn's listener): every address HOST resolves to, SO_REUSEADDR (a
+    restart need not wait for the old connections' TIME_WAIT), IPv6
+    sockets IPv6 only.
+    """
+    try:
+        infos = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        fail(f"cannot listen on {host}: {exc.strerror}")
+    listeners: list[socket.socket] = []
+    for family, kind, proto, _, address in dict.fromkeys(infos):
+        sock = socket.socket(family, kind, proto)
+        listeners.append(sock)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+        except OSError as exc:
+            for bound in listeners:
+                bound.close()
+            if exc.errno == errno.EADDRINUSE:
+                fail(
+                    f"port {port} on {host} is in use: another process listens there "
+                    "(another collector?); stop it or choose another --port"
+                )
+            fail(f"cannot listen on {host} port {port}: {exc.strerror or exc}")
+        sock.set_inheritable(True)
+    return listeners
+
+
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
@@ -126,14 +171,9 @@ def serve(
     ),
 ) -> None:
     """Run the collector: OTLP/HTTP on /v1/traces, the read API under /api/."""
-    import uvicorn
-
-    from faultprint_collector.api import create_app
     from faultprint_collector.api._auth import KeyConfigError, KeyRing, is_loopback
     from faultprint_collector.ingest import Scrubber
-    from faultprint_collector.settings import Settings
-    from faultprint_collector.spool import FSYNC_POLICIES, Spool, SpoolError
-    from faultprint_collector.store import StoreError, check_store, open_store
+    from faultprint_collector.spool import FSYNC_POLICIES
 
     _refuse_empty_store(store)
     try:
@@ -166,6 +206,28 @@ def serve(
             f"--fsync / FAULTPRINT_SPOOL_FSYNC must be one of {', '.join(FSYNC_POLICIES)}, "
             f"got {settings.spool_fsync!r}"
         )
+    listeners = _listen(host, port)
+    try:
+        _serve(settings, ring, store, listeners, log_level)
+    finally:
+        for sock in listeners:
+            sock.close()
+
+
+def _serve(
+    settings: Settings,
+    ring: KeyRing,
+    store: str | None,
+    listeners: list[socket.socket],
+    log_level: str,
+) -> None:
+    """``serve`` once its address is bound: check the store and spool, then run."""
+    import uvicorn
+
+    from faultprint_collector.api import create_app
+    from faultprint_collector.spool import Spool, SpoolError
+    from faultprint_collector.store import StoreError, check_store, open_store
+
     origin = _store_origin(store)
     try:  # before the spool is made beside it: nothing is created for a wrong store
         check_store(settings.store, create=True)
@@ -191,16 +253,24 @@ def serve(
         fail(f"{exc} ({origin})" if origin != "--store" else str(exc))
     app_ = create_app(settings)
     err.print(
-        f"faultprint collector on http://{host}:{port}  store: {settings.store}  "
+        f"faultprint collector on http://{settings.host}:{settings.port}  "
+        f"store: {settings.store}  "
         f"spool: {settings.spool_path()} (fsync {settings.spool_fsync})",
         soft_wrap=True,
         markup=False,
         highlight=False,
     )
+    server = uvicorn.Server(
+        uvicorn.Config(app_, host=settings.host, port=settings.port, log_level=log_level)
+    )
     try:
-        uvicorn.run(app_, host=host, port=port, log_level=log_level)
+        server.run(sockets=listeners)
     except StoreError as exc:
         fail(str(exc))
+    except KeyboardInterrupt:  # as uvicorn.run: an interrupt is a stop, not an error
+        pass
+    if not server.started:
+        raise typer.Exit(STARTUP_FAILURE)
 
 
 def _print_json(data: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -128,3 +129,16 @@ def test_a_bad_store_from_the_environment_is_named_by_its_variable(tmp_path: Pat
     for scheme in ("chdb://", "http://", "https://", "clickhouse://", "directory"):
         assert scheme in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_port_in_use_is_a_clear_error_before_anything_is_created(tmp_path: Path) -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        done = _serve("--port", str(port), "--store", str(tmp_path / "store"))
+    assert done.returncode == 2
+    assert f"port {port} on 127.0.0.1 is in use" in done.stderr
+    assert "faultprint collector on" not in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr + done.stdout
+    assert list(tmp_path.iterdir()) == []  # no store, no spool beside it
