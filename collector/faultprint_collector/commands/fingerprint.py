@@ -122,13 +122,18 @@ def unknown_fields(obj: dict[str, Any]) -> list[str]:
     return [key for key in obj if key not in KNOWN_FIELDS]
 
 
-def _field(obj: dict[str, Any], name: str) -> Any:
-    """OBJ's value of field NAME, under its own name or an alias (which must agree)."""
+def _field(obj: dict[str, Any], name: str) -> tuple[str, Any]:
+    """The key OBJ gives field NAME under (its own name or an alias) and its value.
+
+    The key is what a message about the value names: the input's own
+    (``http_status``, the stored column), not the field it maps to. Values
+    under several of them must agree; (NAME, None) when none is given.
+    """
     given = [(key, obj[key]) for key in (name, *_aliases_of(name)) if obj.get(key) is not None]
     if len({json.dumps(v, sort_keys=True, default=str) for _, v in given}) > 1:
         keys = " and ".join(repr(k) for k, _ in given)
         raise BadRecord(f"fields {keys} name the same thing and disagree")
-    return given[0][1] if given else None
+    return given[0] if given else (name, None)
 
 
 def _aliases_of(name: str) -> tuple[str, ...]:
@@ -175,20 +180,20 @@ def record_from_json(obj: Any) -> FailureRecord:
     for name in _STR_FIELDS:
         if name in ("model", "caller"):
             continue
-        values[name] = _text(name, _field(obj, name))
-    status = _field(obj, "status_code")
+        values[name] = _text(*_field(obj, name))
+    status_key, status = _field(obj, "status_code")
     if status is None or status == "":
         code = 0
     elif isinstance(status, bool):
-        raise BadRecord("field 'status_code' must be an integer")
+        raise BadRecord(f"field {status_key!r} must be an integer")
     elif isinstance(status, int):
         code = status
     elif isinstance(status, str) and status.strip().isdigit():
         code = int(status)
     else:
-        raise BadRecord(f"field 'status_code' must be an integer, got {status!r:.40}")
+        raise BadRecord(f"field {status_key!r} must be an integer, got {status!r:.40}")
     if not 0 <= code <= 999:
-        raise BadRecord(f"field 'status_code' out of range: {code}")
+        raise BadRecord(f"field {status_key!r} out of range: {code}")
     detail = obj.get("detail")
     if isinstance(detail, str):
         try:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import typer
 from faultprint_collector.commands import fingerprint as command
 from typer.testing import CliRunner
@@ -212,6 +213,26 @@ def test_two_names_of_one_field_must_agree() -> None:
     result = invoke(json.dumps({"call_site": "shop.a", "function": "shop.b"}) + "\n")
     assert result.exit_code == 1
     assert "line 1: fields 'call_site' and 'function' name the same thing" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        ({"http_status": "abc"}, "field 'http_status' must be an integer, got 'abc'"),
+        ({"http_status": True}, "field 'http_status' must be an integer"),
+        ({"http_status": 1000}, "field 'http_status' out of range: 1000"),
+        ({"output_text": 5}, "field 'output_text' must be a string, got int"),
+        ({"function": ["a"]}, "field 'function' must be a string, got list"),
+    ],
+)
+def test_a_bad_value_is_named_by_the_field_the_input_gives(
+    record: dict[str, object], message: str
+) -> None:
+    # an input field named as the stored column is named so back, not as the
+    # record field it fills
+    result = invoke(json.dumps({"category": "api_error", **record}) + "\n")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == f"line 1: {message}"
 
 
 def test_help_names_the_fields() -> None:
