@@ -133,6 +133,35 @@ def anthropic_client(handler, is_async=False):
 MESSAGES = [{"role": "user", "content": "Say hello"}]
 
 
+#: an Anthropic Messages stream cut by max_tokens, as the API sends its events
+ANTHROPIC_EVENTS = [
+    {
+        "type": "message_start",
+        "message": {
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "content": [],
+            "model": "claude-haiku-4-5-20251001",
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": 25, "output_tokens": 1},
+        },
+    },
+    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    {"type": "ping"},
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Once "}},
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "upon"}},
+    {"type": "content_block_stop", "index": 0},
+    {
+        "type": "message_delta",
+        "delta": {"stop_reason": "max_tokens", "stop_sequence": None},
+        "usage": {"output_tokens": 15},
+    },
+    {"type": "message_stop"},
+]
+
+
 RESPONSE_EVENTS = [
     {
         "type": "response.created",

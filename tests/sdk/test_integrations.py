@@ -14,6 +14,7 @@ from faultprint import attributes as A
 from opentelemetry.trace import StatusCode
 
 from tests.sdk.providers import (
+    ANTHROPIC_EVENTS,
     ANTHROPIC_KW,
     CHAT,
     FAILED_RESPONSE,
@@ -556,34 +557,6 @@ def test_anthropic_overloaded(spans):
     assert a[A.FP_FAILURE_CATEGORY] == "api_error"
     assert a[A.FP_HTTP_STATUS] == 529
     assert a[A.FP_ERROR_CODE] == "overloaded_error"
-
-
-ANTHROPIC_EVENTS = [
-    {
-        "type": "message_start",
-        "message": {
-            "id": "msg_1",
-            "type": "message",
-            "role": "assistant",
-            "content": [],
-            "model": "claude-haiku-4-5-20251001",
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": {"input_tokens": 25, "output_tokens": 1},
-        },
-    },
-    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-    {"type": "ping"},
-    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Once "}},
-    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "upon"}},
-    {"type": "content_block_stop", "index": 0},
-    {
-        "type": "message_delta",
-        "delta": {"stop_reason": "max_tokens", "stop_sequence": None},
-        "usage": {"output_tokens": 15},
-    },
-    {"type": "message_stop"},
-]
 
 
 def test_anthropic_streaming_create(spans):

@@ -279,28 +279,7 @@ APPLICATION_EVENTS = [
     {"type": "end"},
 ]
 
-ANTHROPIC_EVENTS = [
-    {
-        "type": "message_start",
-        "message": {
-            **providers.MESSAGE,
-            "content": [],
-            "stop_reason": None,
-            "usage": {"input_tokens": 25, "output_tokens": 1},
-        },
-    },
-    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-    {"type": "ping"},
-    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Once "}},
-    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "upon"}},
-    {"type": "content_block_stop", "index": 0},
-    {
-        "type": "message_delta",
-        "delta": {"stop_reason": "max_tokens"},
-        "usage": {"output_tokens": 2},
-    },
-    {"type": "message_stop"},
-]
+ANTHROPIC_EVENTS = providers.ANTHROPIC_EVENTS
 
 
 def test_application_stream_events_are_not_provider_events() -> None:
