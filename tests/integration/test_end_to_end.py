@@ -55,6 +55,11 @@ def _wait_for(url: str, calls: int) -> list[dict]:
         time.sleep(0.1)
 
 
+def _rows(url: str, sql: str) -> list[list]:
+    """The rows of SQL, read through the collector's /api/sql."""
+    return httpx.post(f"{url}/api/sql", json={"sql": sql}, timeout=30).json()["rows"]
+
+
 def test_calls_of_two_versions_are_counted_exactly(collector) -> None:
     _send_known_traffic(collector.url)
     versions = {v["model_version"]: v for v in _wait_for(collector.url, 22)}
@@ -131,11 +136,7 @@ def test_environment_and_release_are_stored_on_the_applications_provider(collect
     answer()
     assert faultprint.flush(timeout=30)
     _wait_for(collector.url, 1)
-    rows = httpx.post(
-        f"{collector.url}/api/sql",
-        json={"sql": "SELECT service, environment, release FROM calls"},
-        timeout=30,
-    ).json()["rows"]
+    rows = _rows(collector.url, "SELECT service, environment, release FROM calls")
     assert rows == [["shop", "prod", "9.9"]]
 
 
@@ -153,16 +154,13 @@ def test_a_streams_chunks_and_early_close_are_stored(collector) -> None:
     stream.close()
     assert faultprint.flush(timeout=30)
     _wait_for(collector.url, 2)
-    rows = httpx.post(
-        f"{collector.url}/api/sql",
-        json={
-            "sql": "SELECT attributes['faultprint.stream.chunks'], "
-            "attributes['faultprint.stream.closed_early'], "
-            "toFloat64OrNull(attributes['faultprint.stream.time_to_first_chunk_ms']) >= 0 "
-            "FROM calls ORDER BY time"
-        },
-        timeout=30,
-    ).json()["rows"]
+    rows = _rows(
+        collector.url,
+        "SELECT attributes['faultprint.stream.chunks'], "
+        "attributes['faultprint.stream.closed_early'], "
+        "toFloat64OrNull(attributes['faultprint.stream.time_to_first_chunk_ms']) >= 0 "
+        "FROM calls ORDER BY time",
+    )
     assert rows == [["4", "", True], ["1", "true", True]]
 
 
@@ -270,14 +268,11 @@ def test_outputs_that_are_no_json_are_one_mode_per_shape(collector) -> None:
         extract(i)
     assert faultprint.flush(timeout=30)
     _wait_for(collector.url, len(outputs))
-    rows = httpx.post(
-        f"{collector.url}/api/sql",
-        json={
-            "sql": "SELECT template, count(), uniqExact(fingerprint), any(message) "
-            "FROM failures_v GROUP BY template ORDER BY template"
-        },
-        timeout=30,
-    ).json()["rows"]
+    rows = _rows(
+        collector.url,
+        "SELECT template, count(), uniqExact(fingerprint), any(message) "
+        "FROM failures_v GROUP BY template ORDER BY template",
+    )
     assert [row[:3] for row in rows] == [
         ["JSON output cut off before its end", 2, 1],
         ["JSON output wrapped in other text", 2, 1],
@@ -315,14 +310,11 @@ def test_a_script_deployed_in_two_directories_fails_with_one_fingerprint(
             timeout=120,
         )
     _wait_for(collector.url, 6)
-    rows = httpx.post(
-        f"{collector.url}/api/sql",
-        json={
-            "sql": "SELECT model_version, uniqExact(fingerprint), any(fingerprint_hex) "
-            "FROM failures_v GROUP BY model_version ORDER BY model_version"
-        },
-        timeout=30,
-    ).json()["rows"]
+    rows = _rows(
+        collector.url,
+        "SELECT model_version, uniqExact(fingerprint), any(fingerprint_hex) "
+        "FROM failures_v GROUP BY model_version ORDER BY model_version",
+    )
     (baseline, one_mode, fp), (candidate, also_one, same_fp) = rows
     assert (baseline, candidate) == ("baseline", "candidate")
     assert one_mode == also_one == 1
