@@ -156,8 +156,11 @@ def test_fingerprint_page_from_the_overview(page: Any, demo_collector: Collector
     fp = link.inner_text().strip()
     link.click()
     page.wait_for_load_state()
-    assert page.url.endswith(f"/fingerprint/{fp}")
-    detail = httpx.get(f"{demo_collector.url}/api/fingerprints/{fp}", timeout=30).json()
+    # the overview's window (7d, the default) goes along
+    assert page.url.endswith(f"/fingerprint/{fp}?window=7d")
+    detail = httpx.get(
+        f"{demo_collector.url}/api/fingerprints/{fp}", params={"since": "7d"}, timeout=30
+    ).json()
     components = page.locator("#components").inner_text()
     for key in detail["components"]:
         assert key in components

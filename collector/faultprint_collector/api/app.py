@@ -133,8 +133,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(_ingest.router)
     app.include_router(_read.router)
-    ui.register(app)
     _guard.install(app)
+    # after the guard's handlers: the UI's answer a page's bad parameters with
+    # a page and hand the API's back to the guard's
+    ui.register(app)
 
     @app.get("/healthz", summary="Liveness, store reachability and spool backlog")
     def healthz() -> dict[str, Any]:

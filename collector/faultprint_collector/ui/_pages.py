@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -27,6 +27,7 @@ from faultprint_collector.queries import (
     error_type_label,
     fingerprint_detail,
     grouping_note,
+    list_incidents,
     list_versions,
     parse_fingerprint,
     parse_since,
@@ -45,6 +46,16 @@ WINDOWS = {"24h": "last 24 hours", "7d": "last 7 days", "30d": "last 30 days", "
 #: other spellings of a window: the empty ``window=`` is all time too (what
 #: the drop-down sent before ``all``, so links and bookmarks keep working)
 _WINDOW_ALIASES = {"": "all"}
+#: the window of a page opened without ``?window=``: the same on every page, so
+#: moving between them without a window in the link shows the same calls
+DEFAULT_WINDOW = "7d"
+#: what the key page may say, by its ``?code=``: never text from the link
+#: itself, which anyone could write (content spoofing)
+KEY_MESSAGES = {
+    "needed": "This collector requires an API key.",
+    "invalid": "That API key is not valid here.",
+    "bad-text": "That is not a valid API key: keys are printable ASCII characters.",
+}
 
 
 def novelty_help(window: str) -> str:
@@ -68,11 +79,14 @@ def novelty_help(window: str) -> str:
 
 
 class NeedsKey(Exception):
-    """The collector requires an API key and the browser has not given one."""
+    """The collector requires an API key and the browser has not given one.
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    CODE names the key page's message (a key of ``KEY_MESSAGES``).
+    """
+
+    def __init__(self, code: str) -> None:
+        super().__init__(KEY_MESSAGES[code])
+        self.code = code
 
 
 def ui_project(request: Request) -> str:
@@ -89,10 +103,10 @@ def ui_project(request: Request) -> str:
         return caller_project(request)
     key = request.cookies.get(KEY_COOKIE)
     if not key:
-        raise NeedsKey("This collector requires an API key.")
+        raise NeedsKey("needed")
     project = ring.project_of(key)
     if project is None:
-        raise NeedsKey("That API key is not valid here.")
+        raise NeedsKey("invalid")
     return project
 
 
@@ -116,7 +130,12 @@ def _window(value: str) -> tuple[str, datetime | None]:
 
 
 def _render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
-    context = {"windows": WINDOWS, "path": request.url.path, **context}
+    context = {
+        "windows": WINDOWS,
+        "window_label": WINDOWS.get(context.get("window", "")),
+        "path": request.url.path,
+        **context,
+    }
     return templates.TemplateResponse(request, name, context, status_code=status)
 
 
@@ -145,6 +164,10 @@ def _hourly_rates(
     return out
 
 
+#: how many of the window's most frequent failure modes the overview lists
+TOP_MODES = 15
+
+
 def _recent_new_modes(store: Store, project: str, limit: int = 10) -> list[dict[str, Any]]:
     """The fingerprints first seen most recently (over every version)."""
     return store.query_dicts(
@@ -163,7 +186,11 @@ def _recent_new_modes(store: Store, project: str, limit: int = 10) -> list[dict[
 def _sparkline_series(
     points: list[tuple[datetime, float, float]], since: datetime | None
 ) -> list[float | None]:
-    """Failure rate per hour from the first hour shown to the last, gaps as None."""
+    """Failure rate per hour from the first hour shown to the last, gaps as None.
+
+    Beyond two weeks, one point per day (UTC), a day without calls a gap too,
+    so the points stay evenly spaced in time.
+    """
     if not points:
         return []
     by_hour = {h.replace(tzinfo=UTC) if h.tzinfo is None else h: (n, f) for h, n, f in points}
@@ -175,10 +202,15 @@ def _sparkline_series(
     if hours > 24 * 14:  # beyond two weeks one point per day reads better
         days: dict[datetime, list[float]] = {}
         for h, (n, f) in by_hour.items():
+            if h < start:
+                continue
             acc = days.setdefault(h.replace(hour=0), [0.0, 0.0])
             acc[0] += n
             acc[1] += f
-        return [f / n if n else None for _, (n, f) in sorted(days.items())]
+        first_day = start.replace(hour=0)
+        count = (end.replace(hour=0) - first_day).days + 1
+        daily = (days.get(first_day + timedelta(days=i), (0.0, 0.0)) for i in range(count))
+        return [f / n if n else None for n, f in daily]
     series: list[float | None] = []
     for i in range(hours):
         n, f = by_hour.get(start + timedelta(hours=i), (0.0, 0.0))
@@ -189,17 +221,25 @@ def _sparkline_series(
 @router.get("/", response_class=HTMLResponse)
 async def overview(
     request: Request,
-    window: str = Query("7d", max_length=16),
+    window: str = Query(DEFAULT_WINDOW, max_length=16),
     project: str = Depends(ui_project),
 ) -> Response:
-    """Versions with their consistency metrics and sparklines; the newest modes."""
+    """Versions with their consistency metrics and sparklines; the window's top
+    failure modes (as ``/api/incidents`` and ``faultprint incidents``); the newest modes."""
     window, since = _window(window)
 
-    def load(store: Store) -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]]]:
+    def load(
+        store: Store,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
         versions = list_versions(store, project, since)
-        return versions, _hourly_rates(store, project, since), _recent_new_modes(store, project)
+        return (
+            versions,
+            _hourly_rates(store, project, since),
+            list_incidents(store, project, since, limit=TOP_MODES),
+            _recent_new_modes(store, project),
+        )
 
-    versions, hourly, recent = await run_read(request, load)
+    versions, hourly, top, recent = await run_read(request, load)
     for v in versions:
         series = _sparkline_series(hourly.get(v["model_version"], []), since)
         v["sparkline"] = _svg.sparkline(
@@ -224,6 +264,7 @@ async def overview(
             "window": window,
             "versions": versions,
             "grouping_note": grouping_note(versions),
+            "top": top,
             "recent": recent,
             "chart": chart,
             "novelty_help": novelty_help(window),
@@ -262,7 +303,8 @@ def _mode_rows(
 
 def _mode_label(fp: int, mode: dict[str, Any]) -> str:
     """A short name for a mode: fingerprint prefix, call site, error kind."""
-    site = (mode.get("call_site") or "").rsplit(".", 1)[-1]
+    # the whole call site: its last part alone makes a.summarise and b.summarise alike
+    site = mode.get("call_site") or ""
     types = mode.get("error_types") or [mode.get("error_type") or ""]
     kind = error_type_label([t for t in types if t], short=True)
     return f"{fp:016x}"[:6] + f" {site} · {kind or mode.get('category', '?')}"
@@ -273,7 +315,7 @@ async def compare_page(
     request: Request,
     baseline: str = Query("", max_length=MAX_VERSION_CHARS),
     candidate: str = Query("", max_length=MAX_VERSION_CHARS),
-    window: str = Query("all", max_length=16),
+    window: str = Query(DEFAULT_WINDOW, max_length=16),
     project: str = Depends(ui_project),
 ) -> Response:
     """Pick a baseline and a candidate; see the comparison as charts and tables."""
@@ -282,9 +324,13 @@ async def compare_page(
     names = [v["model_version"] for v in versions]
     if not baseline and not candidate:
         baseline, candidate = _default_pair(versions)
+    # a version asked for stays selected even without calls in the window, so
+    # that widening the window and pressing Compare compares what was asked
+    absent = [n for n in dict.fromkeys((baseline, candidate)) if n and n not in names]
     context: dict[str, Any] = {
         "project": project,
         "names": names,
+        "absent": absent,
         "baseline": baseline,
         "candidate": candidate,
         "window": window,
@@ -338,32 +384,59 @@ async def compare_page(
     return _render(request, "compare.html", context, status)
 
 
+def _timeline_buckets(
+    series: dict[str, list[tuple[datetime, float]]],
+) -> tuple[dict[str, list[tuple[datetime, float]]], timedelta]:
+    """SERIES per hour, or per day (UTC) when it spans more than two weeks: an
+    hour's slot in the chart would be narrower than a pixel."""
+    hours = [t for points in series.values() for t, _ in points]
+    if not hours or max(hours) - min(hours) <= timedelta(days=14):
+        return series, timedelta(hours=1)
+    daily: dict[str, list[tuple[datetime, float]]] = {}
+    for name, points in series.items():
+        days: dict[datetime, float] = {}
+        for t, v in points:
+            day = t.replace(hour=0, minute=0, second=0, microsecond=0)
+            days[day] = days.get(day, 0.0) + v
+        daily[name] = sorted(days.items())
+    return daily, timedelta(days=1)
+
+
 @router.get("/fingerprint/{fp}", response_class=HTMLResponse)
 async def fingerprint_page(
     request: Request,
     fp: str,
+    window: str = Query(DEFAULT_WINDOW, max_length=16),
     project: str = Depends(ui_project),
 ) -> Response:
-    """Why these failures are one mode, when each version had it, example calls."""
+    """Why these failures are one mode, when each version had it, example calls.
+
+    The window limits the failure counts, the timeline and the exemplars, as
+    ``faultprint show --since`` does; first and last seen stay overall.
+    """
+    window, since = _window(window)
     try:
         value = parse_fingerprint(fp)
     except QueryError as exc:
         raise HTTPException(400, str(exc)) from exc
     try:
-        detail = await run_read(request, fingerprint_detail, project, value)
+        detail = await run_read(request, fingerprint_detail, project, value, since=since)
     except NotFound as exc:
         raise HTTPException(404, str(exc)) from exc
     series: dict[str, list[tuple[datetime, float]]] = {}
     for point in detail.get("timeline", []):
         hour = datetime.fromisoformat(point["hour"])
         series.setdefault(point["model_version"], []).append((hour, float(point["failures"])))
-    chart = _svg.timeline(series, title="Failures per hour, per model version")
+    series, step = _timeline_buckets(series)
+    per = "hour" if step == timedelta(hours=1) else "day (UTC)"
+    chart = _svg.timeline(series, title=f"Failures per {per}, per model version", step=step)
     kinds = [k["error_type"] for k in detail.get("error_types", [])]
     return _render(
         request,
         "fingerprint.html",
         {
             "project": project,
+            "window": window,
             "fp": detail,
             "chart": chart,
             "error_type": error_type_label(kinds) or detail["error_type"],
@@ -374,10 +447,43 @@ async def fingerprint_page(
     )
 
 
+def safe_next(value: str | None) -> str:
+    """VALUE when it is a path on this site (``/compare?…``), else ``/``.
+
+    Only a relative path may come back from the key form: anything with a
+    scheme or a host (``https://evil``, ``//evil``, ``/\\evil``) would make
+    the form an open redirect.
+    """
+    if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
+        return "/"
+    if any(c in value for c in "\\\r\n\t") or not value.isprintable():
+        return "/"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return value
+
+
+def _keys_open(request: Request) -> bool:
+    state = getattr(request.app.state, "faultprint", None)
+    ring = getattr(state, "keys", None) or KeyRing()
+    return ring.open
+
+
 @router.get("/ui/key", response_class=HTMLResponse)
-async def key_page(request: Request, message: str = "") -> Response:
-    """The form that asks for an API key when the collector requires one."""
-    return _render(request, "key.html", {"message": message, "project": None}, 401)
+async def key_page(
+    request: Request,
+    code: str = Query("", max_length=16),
+    next_path: str = Query("/", alias="next", max_length=2048),
+) -> Response:
+    """The form that asks for an API key when the collector requires one; it
+    leads back to NEXT (a path on this site) once a key is given."""
+    target = safe_next(next_path)
+    if _keys_open(request):
+        context = {"open": True, "next": target, "message": None, "project": None}
+        return _render(request, "key.html", context)
+    context = {"open": False, "next": target, "message": KEY_MESSAGES.get(code), "project": None}
+    return _render(request, "key.html", context, 401)
 
 
 def _is_key_text(key: str) -> bool:
@@ -389,14 +495,27 @@ def _is_key_text(key: str) -> bool:
 @router.post("/ui/key")
 async def set_key(request: Request) -> Response:
     """Keep the given API key in an HttpOnly cookie (checked on every page)."""
-    form = (await request.body()).decode("utf-8", "replace")
-    key = (parse_qs(form).get("key") or [""])[0].strip()
+    form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    key = (form.get("key") or [""])[0].strip()
+    target = safe_next((form.get("next") or ["/"])[0])
     if not _is_key_text(key):
         # a cookie (like the header an API client sends) carries only
         # printable ASCII; no configured key can be anything else
-        message = "That is not a valid API key: keys are printable ASCII characters."
-        return _render(request, "key.html", {"message": message, "project": None}, 400)
-    response = RedirectResponse("/", status_code=303)
+        context = {
+            "open": False,
+            "next": target,
+            "message": KEY_MESSAGES["bad-text"],
+            "project": None,
+        }
+        return _render(request, "key.html", context, 400)
+    response = RedirectResponse(target, status_code=303)
     if key:
         response.set_cookie(KEY_COOKIE, key, httponly=True, samesite="strict")
     return response
+
+
+@router.get("/favicon.ico")
+async def favicon() -> Response:
+    """No icon, and no 404 for it: browsers ask on every page (the pages link the
+    UI's own icon; this answers those that ask anyway)."""
+    return Response(status_code=204)

@@ -164,6 +164,26 @@ def paired_bars(
     return _svg(width, height, title, body, "paired")
 
 
+def _series_fill(k: int, prefix: str) -> tuple[str, str]:
+    """The fill of series K and the ``<defs>`` entry it needs (empty for a colour).
+
+    The palette's colours first; beyond them the same colours striped, each
+    round of the palette at another angle, so no two series look alike.
+    """
+    color = PALETTE[k % len(PALETTE)]
+    round_ = k // len(PALETTE)
+    if round_ == 0:
+        return color, ""
+    pid = f"{prefix}{k}"
+    angle = (45 + 50 * (round_ - 1)) % 180
+    pattern = (
+        f'<pattern id="{pid}" width="4" height="4" patternUnits="userSpaceOnUse" '
+        f'patternTransform="rotate({angle})"><rect width="4" height="4" fill="#fff"/>'
+        f'<rect width="2.2" height="4" fill="{color}"/></pattern>'
+    )
+    return f"url(#{pid})", pattern
+
+
 def timeline(
     series: dict[str, list[tuple[datetime, float]]],
     *,
@@ -172,51 +192,81 @@ def timeline(
     height: int = 200,
     step: timedelta = timedelta(hours=1),
 ) -> str:
-    """Bars per time bucket of length STEP, one colour per series (e.g. failures per
+    """Bars per time bucket of length STEP, one fill per series (e.g. failures per
     hour per version).
 
     The time axis is proportional: every bucket from the first to the last
     has its slot, so a quiet stretch between two bursts is as wide as it
-    lasted, whether or not the series carry its buckets as zeros.
+    lasted, whether or not the series carry its buckets as zeros. Every bar
+    stays within its bucket's slot: side by side while each gets two pixels,
+    else stacked. The legend wraps into as many rows as the series need (the
+    chart grows taller), each series with its own fill.
     """
-    left, bottom, top_pad = 48, 34, 30
+    left, bottom, legend_w, legend_row = 48, 34, 190, 16
     buckets = sorted({t for points in series.values() for t, _ in points})
     names = sorted(series)
+    per_row = max(1, (width - left) // legend_w)
+    legend_rows = max(1, -(-len(names) // per_row))
+    top_pad = 14 + legend_rows * legend_row
+    height += (legend_rows - 1) * legend_row
+    fills = [_series_fill(k, "tl-fill-") for k in range(len(names))]
     body = [_text(0, 14, title, size=12)]
+    defs = "".join(d for _, d in fills)
+    if defs:
+        body.append(f"<defs>{defs}</defs>")
     for k, name in enumerate(names):
-        lx = left + k * 190
+        lx = left + (k % per_row) * legend_w
+        ly = 20 + (k // per_row) * legend_row
         body.append(
-            f'<rect x="{lx}" y="20" width="10" height="10" fill="{PALETTE[k % len(PALETTE)]}"/>'
+            f'<rect x="{lx}" y="{ly}" width="10" height="10" fill="{fills[k][0]}" '
+            f'stroke="{PALETTE[k % len(PALETTE)]}" stroke-width="0.5"/>'
         )
-        body.append(_text(lx + 14, 29, _short(name, 26), size=10))
+        body.append(_text(lx + 14, ly + 9, _short(name, 26), size=10))
     if not buckets:
         body.append(_text(left, height / 2, "no data in this window"))
         return _svg(width, height, title, body, "timeline")
     first = buckets[0]
     slots = int((buckets[-1] - first) / step) + 1
-    peak = max(v for points in series.values() for _, v in points) or 1.0
     plot_h = height - bottom - top_pad - 8
     plot_w = width - left - 10
     slot = plot_w / slots
-    bar_w = max(1.0, min(40.0, slot * 0.8 / max(1, len(names))))
+    side_by_side = slot * 0.8 / max(1, len(names)) >= 2.0
+    if side_by_side:
+        bar_w = min(40.0, slot * 0.8 / max(1, len(names)))
+        peak = max(v for points in series.values() for _, v in points) or 1.0
+    else:
+        bar_w = slot * 0.8
+        totals: dict[datetime, float] = {}
+        for points in series.values():
+            for t, v in points:
+                totals[t] = totals.get(t, 0.0) + max(0.0, v)
+        peak = max(totals.values()) or 1.0
     base = height - bottom
     body.append(f'<line x1="{left}" y1="{base}" x2="{width - 10}" y2="{base}" stroke="#999"/>')
     body.append(_text(left - 6, base - plot_h + 4, f"{peak:,.0f}", "end", 10))
     body.append(_text(left - 6, base, "0", "end", 10))
+    stacked: dict[int, float] = {}
     for k, name in enumerate(names):
         for t, v in series[name]:
             if v <= 0:  # an empty bucket is the gap its slot leaves
                 continue
             i = int((t - first) / step)
-            x0 = left + i * slot + (slot - bar_w * len(names)) / 2
             h = plot_h * v / peak
+            if side_by_side:
+                x = left + i * slot + (slot - bar_w * len(names)) / 2 + k * bar_w
+                y = base - h
+            else:
+                x = left + i * slot + (slot - bar_w) / 2
+                y = base - stacked.get(i, 0.0) - h
+                stacked[i] = stacked.get(i, 0.0) + h
             body.append(
-                f'<rect x="{x0 + k * bar_w:.1f}" y="{base - h:.1f}" width="{bar_w:.1f}" '
-                f'height="{h:.1f}" fill="{PALETTE[k % len(PALETTE)]}">'
+                f'<rect x="{x:.2f}" y="{y:.1f}" width="{bar_w:.2f}" '
+                f'height="{h:.1f}" fill="{fills[k][0]}">'
                 f"<title>{escape(name)} {t:%Y-%m-%d %H:%M}: {v:,.0f}</title></rect>"
             )
     label_every = max(1, slots // 6)
+    stamp = "%m-%d %H:%M" if step < timedelta(days=1) else "%Y-%m-%d"
     for i in range(0, slots, label_every):
         t = first + i * step
-        body.append(_text(left + i * slot + slot / 2, base + 14, f"{t:%m-%d %H:%M}", "middle", 10))
+        body.append(_text(left + i * slot + slot / 2, base + 14, f"{t:{stamp}}", "middle", 10))
     return _svg(width, height, title, body, "timeline")

@@ -192,3 +192,14 @@ def test_versions_show_no_spread_without_failures_and_no_novelty_for_a_rerun(
     assert compared.status_code == 200
     assert _cells(compared.text, "<th>Effective modes</th>") == ["1.0", "–"]
     assert _cells(compared.text, "<th>Top-3 share</th>") == ["100.00%", "–"]
+
+
+def test_a_daily_sparkline_keeps_the_days_without_calls() -> None:
+    """Over three weeks one point per day: days without calls are gaps, so the
+    points stay evenly spaced in time (as the hourly sparkline's hours)."""
+    day0 = datetime(2030, 1, 1, tzinfo=UTC)
+    points = [(day0 + timedelta(days=d, hours=3), 10.0, float(d % 3)) for d in (0, 1, 5, 20)]
+    series = _sparkline_series(points, None)
+    assert len(series) == 21
+    assert series[0] == 0.0 and series[1] == 0.1 and series[5] == 0.2 and series[20] == 0.2
+    assert all(v is None for i, v in enumerate(series) if i not in (0, 1, 5, 20))
