@@ -269,9 +269,16 @@ class Call:
         self._raise_if_invalid()
 
     def _raise_if_invalid(self) -> None:
+        exc = self._invalid_output_error()
+        if exc is not None:
+            raise exc
+
+    def _invalid_output_error(self) -> InvalidOutputError | None:
+        """With ``raise_on_invalid``, the exception a failed output check raises."""
         failure = self.failure
         if self.spec.raise_on_invalid and failure is not None and failure[0] == "invalid_output":
-            raise InvalidOutputError(failure[2] or "invalid output", failure[1])
+            return InvalidOutputError(failure[2] or "invalid output", failure[1])
+        return None
 
     def record_failure(
         self, category: str, detail: dict[str, Any] | str | None = None, message: str | None = None
@@ -399,9 +406,8 @@ class Call:
         """End the span once the output is analysed; with ``raise_on_invalid``
         and a failed output check, end it with the :class:`InvalidOutputError`
         the application asked for, and raise that."""
-        failure = self.failure
-        if self.spec.raise_on_invalid and failure is not None and failure[0] == "invalid_output":
-            exc = InvalidOutputError(failure[2] or "invalid output", failure[1])
+        exc = self._invalid_output_error()
+        if exc is not None:
             self.finish_exception(exc)
             raise exc
         self._finish()
