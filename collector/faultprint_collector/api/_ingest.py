@@ -89,6 +89,11 @@ class RateLimiter:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
+    def _tokens(self, project: str, burst: float, now: float) -> float:
+        """PROJECT's tokens at NOW (under the lock): what it had, refilled since, at most BURST."""
+        tokens, last = self._buckets.get(project, (burst, now))
+        return min(burst, tokens + (now - last) * self.rate)
+
     def take(self, project: str, spans: int) -> float:
         """0 when SPANS may pass now, else the seconds to wait before retrying."""
         if self.rate <= 0 or spans <= 0:
@@ -96,8 +101,7 @@ class RateLimiter:
         burst = max(self.rate * 2, float(spans))
         now = time.monotonic()
         with self._lock:
-            tokens, last = self._buckets.get(project, (burst, now))
-            tokens = min(burst, tokens + (now - last) * self.rate)
+            tokens = self._tokens(project, burst, now)
             if tokens >= spans:
                 self._buckets[project] = (tokens - spans, now)
                 return 0.0
@@ -111,8 +115,7 @@ class RateLimiter:
         burst = max(self.rate * 2, float(spans))
         now = time.monotonic()
         with self._lock:
-            tokens, last = self._buckets.get(project, (burst, now))
-            tokens = min(burst, tokens + (now - last) * self.rate + spans)
+            tokens = min(burst, self._tokens(project, burst, now) + spans)
             self._buckets[project] = (tokens, now)
 
 
