@@ -29,7 +29,8 @@ _PREFIX = re.compile(
 )
 # The Go libraries Stainless generates (openai-go, anthropic-sdk-go) format an
 # HTTP error as ``%s %q: %d %s %s``: the request's method, its quoted URL, the
-# status, the status's reason phrase (capitalised words; empty for a code Go
+# status, the status's reason phrase (capitalised words, but for 418's "I'm a
+# teapot"; empty for a code Go
 # does not name, such as 529) and the error body as raw JSON. Anchored on an
 # upper-case method and a quoted URL followed by ": " and a 4xx/5xx status, a
 # shape no prose takes; Go's own transport errors (``Post "<url>": context
@@ -37,7 +38,7 @@ _PREFIX = re.compile(
 # they do not match.
 _GO_PREFIX = re.compile(
     r'^\s*(?:GET|POST|PUT|PATCH|DELETE) "(?:[^"\\\n]|\\.){1,2048}": '
-    r"(?P<status>[45]\d\d)\b(?: [A-Z][\w'-]*)* *"
+    r"(?P<status>[45]\d\d)\b(?: I'm a [Tt]eapot| [A-Z][\w'-]*)* *"
 )
 
 

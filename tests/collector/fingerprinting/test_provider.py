@@ -134,6 +134,16 @@ def test_ordinary_messages_are_no_provider_error(message: str) -> None:
     assert category_from_fields(error_type="ValueError", message=message) != "api_error"
 
 
+def test_the_one_reason_phrase_with_lower_case_words_is_read() -> None:
+    """418's reason phrase, "I'm a teapot" as Go writes it ("I'm a Teapot" in
+    Python's http module), is no part of the body."""
+    for phrase in ("I'm a teapot", "I'm a Teapot"):
+        body = '{"error": {"message": "", "type": "a", "param": null, "code": "b"}}'
+        parsed = parse_provider_error(f'POST "{OPENAI_URL}": 418 {phrase} {body}')
+        assert parsed is not None
+        assert (parsed.status, parsed.code, parsed.error_type) == (418, "b", "a")
+
+
 _IDENT = st.from_regex(r"[a-z][a-z_]{0,30}", fullmatch=True)
 
 
