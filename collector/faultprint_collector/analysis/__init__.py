@@ -18,6 +18,8 @@ from faultprint_collector.analysis._compare import (
     compare_versions,
     concerns,
     fingerprint_hex,
+    p_number,
+    p_text,
 )
 from faultprint_collector.analysis._render import render_markdown, render_table
 from faultprint_collector.analysis._rules import (
@@ -57,6 +59,8 @@ __all__ = [
     "mode_counts",
     "mode_exposure",
     "name_error_types",
+    "p_number",
+    "p_text",
     "parse_rules",
     "render_markdown",
     "render_table",

@@ -80,6 +80,8 @@ __all__ = [
     "compare_versions",
     "concerns",
     "fingerprint_hex",
+    "p_number",
+    "p_text",
 ]
 
 #: significance level for every test (low, because a CI gate must not cry wolf)
@@ -102,6 +104,26 @@ _METRIC_KEYS = (
     "novelty_rate",
     "repeatability",
 )
+
+
+#: p-values below this are shown as "p<1e-300": a float's 0.0 is an underflow, not zero
+P_FLOOR = 1e-300
+
+
+def p_number(p: float, digits: int = 3) -> str:
+    """A p-value to DIGITS significant digits; ``<1e-300`` for one that underflowed.
+
+    A test that underflows returns 0.0, which would read as a certainty.
+    """
+    return "<1e-300" if p < P_FLOOR else f"{p:.{digits}g}"
+
+
+def p_text(p: float, digits: int = 3, sep: str = "") -> str:
+    """A p-value as text: ``p=0.0123``, or ``p<1e-300``; SEP goes around the sign."""
+    number = p_number(p, digits)
+    if number.startswith("<"):
+        return f"p{sep}<{sep}{number[1:]}"
+    return f"p{sep}={sep}{number}"
 
 
 def fingerprint_hex(fp: int) -> str:
@@ -459,7 +481,7 @@ def _verdict(r: dict[str, Any], same_modes: str = "the same failure modes") -> s
         return "not enough data for a verdict"
     parts = []
     change = r["failure_rate_change"]
-    rates = f"{_pct(c['failure_rate'])} vs {_pct(b['failure_rate'])}, p={change['p_value']:.3g}"
+    rates = f"{_pct(c['failure_rate'])} vs {_pct(b['failure_rate'])}, {p_text(change['p_value'])}"
     if change["significant"]:
         word = "more" if change["delta"] > 0 else "less"
         parts.append(f"candidate fails {word} often ({rates})")
@@ -483,7 +505,7 @@ def _verdict(r: dict[str, Any], same_modes: str = "the same failure modes") -> s
         word = "more" if spread["delta"] > 0 else "fewer"
         parts.append(
             f"failures spread over {word} modes "
-            f"({spread['delta']:+.2f} effective modes, p={spread['p_value']:.3g})"
+            f"({spread['delta']:+.2f} effective modes, {p_text(spread['p_value'])})"
         )
     return "; ".join(parts)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from faultprint_collector.analysis._compare import p_number, p_text
 from faultprint_collector.analysis._rules import RuleOutcome
 
 __all__ = ["render_markdown", "render_table"]
@@ -57,7 +58,7 @@ def _headline(r: dict[str, Any]) -> list[str]:
         f"verdict: {r['verdict']}",
         f"failure rate {_cell(b, 'failure_rate')} → {_cell(c, 'failure_rate')}"
         f" (Δ {r['failure_rate_change']['delta'] * 100:+.2f} pts,"
-        f" p={r['failure_rate_change']['p_value']:.3g}); JSD {jsd}; {_mode_counts(r)}",
+        f" {p_text(r['failure_rate_change']['p_value'])}); JSD {jsd}; {_mode_counts(r)}",
     ]
 
 
@@ -93,7 +94,7 @@ def _mode_line(m: dict[str, Any]) -> list[str]:
         _num(m["baseline_failures"]),
         _num(m["candidate_failures"]),
         ratio,
-        f"{m['adjusted_p_value']:.2g}",
+        p_number(m["adjusted_p_value"], 2),
         m.get("category") or "",
         text,
     ]

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from faultprint_collector.analysis._compare import p_text
+
 __all__ = ["RULES", "Rule", "RuleError", "RuleOutcome", "evaluate_rules", "parse_rules"]
 
 
@@ -55,6 +57,10 @@ class _Spec:
     unsupported: Callable[[dict[str, Any]], str | None] | None = None
 
 
+def _not_significant(change: dict[str, Any], r: dict[str, Any]) -> str:
+    return f"the increase is not significant ({p_text(change['p_value'])}, alpha {r['alpha']:g})"
+
+
 def _rate_increase(r: dict[str, Any]) -> float:
     return float(r["failure_rate_change"]["delta"])
 
@@ -64,7 +70,7 @@ def _rate_unsupported(r: dict[str, Any]) -> str | None:
     if change["delta"] <= 0:
         return "the failure rate did not increase"
     if not change["significant"]:
-        return f"the increase is not significant (p={change['p_value']:.3g}, alpha {r['alpha']:g})"
+        return _not_significant(change, r)
     return None
 
 
@@ -91,7 +97,7 @@ def _eff_unsupported(r: dict[str, Any]) -> str | None:
     if change["delta"] <= 0:
         return "effective modes did not increase"
     if not change["significant"]:
-        return f"the increase is not significant (p={change['p_value']:.3g}, alpha {r['alpha']:g})"
+        return _not_significant(change, r)
     return None
 
 

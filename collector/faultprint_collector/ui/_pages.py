@@ -16,7 +16,14 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from faultprint_collector.analysis import Selection, concerns, fingerprint_info, mode_counts
+from faultprint_collector.analysis import (
+    Selection,
+    concerns,
+    fingerprint_info,
+    mode_counts,
+    p_number,
+    p_text,
+)
 from faultprint_collector.api._auth import KeyRing, caller_project
 from faultprint_collector.api._reads import run_read
 from faultprint_collector.ingest._records import MAX_VERSION_CHARS
@@ -37,6 +44,7 @@ from faultprint_collector.ui import _svg
 
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
+templates.env.globals.update(p_number=p_number, p_text=p_text)
 router = APIRouter(include_in_schema=False)
 
 #: the UI's cookie holding an API key, when the collector requires keys

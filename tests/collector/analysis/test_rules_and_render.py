@@ -11,13 +11,15 @@ from faultprint_collector.analysis import (
     RuleError,
     compare_metrics,
     evaluate_rules,
+    p_number,
+    p_text,
     parse_rules,
     render_markdown,
     render_table,
 )
 from faultprint_collector.analysis._reference import Call, reference_metrics
 
-from .conftest import synth_calls
+from .conftest import synth_calls, underflowing_comparison
 
 T = datetime(2026, 5, 1, 12, tzinfo=UTC)
 
@@ -318,3 +320,27 @@ def test_a_version_without_failures_renders_no_value_for_its_spread() -> None:
     assert md_row == "| top-3 share | 100.0% | – |"
     (outcome,) = evaluate_rules(parse_rules("effective-modes-increase"), r)
     assert not outcome.tripped and not outcome.evaluated
+
+
+# --- a p-value that underflows ---------------------------------------------------
+
+
+def test_p_values_are_shown_with_three_digits_and_an_underflow_as_a_bound() -> None:
+    assert p_text(0.012345) == "p=0.0123"
+    assert p_text(0.5, sep=" ") == "p = 0.5"
+    assert p_text(0.0) == "p<1e-300"
+    assert p_text(0.0, sep=" ") == "p < 1e-300"
+    assert p_number(3.2e-12, 2) == "3.2e-12"
+    assert p_number(0.0, 2) == "<1e-300"
+
+
+def test_a_p_value_that_underflows_is_not_rendered_as_zero() -> None:
+    # a million calls per version: "p=0" read as if the change were certain
+    result = underflowing_comparison()
+    assert result["failure_rate_change"]["p_value"] == 0.0
+    assert any(m["adjusted_p_value"] == 0.0 for m in result["new_modes"] + result["changed_modes"])
+    for text in (render_table(result), render_markdown(result)):
+        assert "p<1e-300" in text
+        assert not re.search(r"p=0\b", text)
+    table = render_table(result).splitlines()
+    assert any(line.split()[:1] == [f"{4:016x}"] and "<1e-300" in line for line in table), table

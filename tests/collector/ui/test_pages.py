@@ -10,12 +10,13 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from faultprint_collector.analysis import concerns
 from faultprint_collector.analysis._reference import Call
 from faultprint_collector.queries import list_versions
 from faultprint_collector.store import Store
-from faultprint_collector.ui._pages import _hourly_rates, _sparkline_series
+from faultprint_collector.ui._pages import WINDOWS, _hourly_rates, _sparkline_series, templates
 
-from tests.collector.analysis.conftest import T0, store_calls
+from tests.collector.analysis.conftest import T0, store_calls, underflowing_comparison
 from tests.collector.analysis.otlp_calls import send, span, version_spans, wait_for_calls
 from tests.conftest import CollectorProcess
 
@@ -203,3 +204,25 @@ def test_a_daily_sparkline_keeps_the_days_without_calls() -> None:
     assert len(series) == 21
     assert series[0] == 0.0 and series[1] == 0.1 and series[5] == 0.2 and series[20] == 0.2
     assert all(v is None for i, v in enumerate(series) if i not in (0, 1, 5, 20))
+
+
+def test_compare_page_shows_a_p_value_that_underflows_as_a_bound() -> None:
+    result = underflowing_comparison()
+    page = templates.get_template("compare.html").render(
+        windows=WINDOWS,
+        window="7d",
+        path="/compare",
+        project="default",
+        names=["old", "new"],
+        absent=[],
+        baseline="old",
+        candidate="new",
+        result=result,
+        error=None,
+        concerns=concerns(result),
+        novelty_help="",
+    )
+    assert "(p &lt; 1e-300)" in page
+    assert "(p = 0)" not in page
+    # the p (adj.) column of the modes' tables
+    assert page.count('<td class="num">&lt;1e-300</td>') == 3
