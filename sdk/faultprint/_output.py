@@ -706,6 +706,24 @@ def _stream_event(ctype: str, fields: Any) -> bool:
     )
 
 
+def error_event(ev: Any) -> tuple[str, str]:
+    """(provider error code, message) of a stream's error event.
+
+    OpenAI's library yields a Responses stream's ``error`` event (its code
+    and message at the top) instead of raising it; Anthropic's and the
+    Realtime ones hold an ``error`` object. Recorded as the same error
+    raised would be: its provider code, no HTTP status.
+    """
+    error = _get(ev, "error")
+    if error is not None:
+        code = _get(error, "code") or _get(error, "type")
+        message = _get(error, "message")
+    else:
+        code, message = _get(ev, "code"), _get(ev, "message")
+    code = code if isinstance(code, str) and code else "error"
+    return code, message if isinstance(message, str) and message else code
+
+
 class StreamState:
     """Accumulates a stream's chunks into one ``Output``."""
 
@@ -845,10 +863,14 @@ class StreamState:
                 final.text = "".join(self.texts) if self.texts else final.text
                 if out.refusal and not final.refusal:
                     final.refusal = out.refusal
+                if out.error and not final.error:
+                    final.error = out.error
                 self.out = final
                 self.texts = []
+        elif ctype == "error":
+            out.error = error_event(ev)
         else:
-            # message_stop, content_block_stop, ping, error, and the other
+            # message_stop, content_block_stop, ping, and the other
             # Responses events: a provider stream, with nothing to fold in.
             pass
 

@@ -1428,6 +1428,39 @@ def test_openai_responses_stream_ending_failed_is_the_provider_error(spans):
     assert a[A.FP_STREAM_CHUNKS] == 4
 
 
+@pytest.mark.parametrize("before", [1, 3], ids=["no text", "after text"])
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_openai_responses_stream_error_event_is_the_provider_error(spans, before, is_async):
+    # The library yields a Responses stream's error event instead of raising
+    # it: once recorded as empty output, or, after some text, as a success.
+    error = {
+        "type": "error",
+        "sequence_number": before,
+        "code": "rate_limit_exceeded",
+        "message": "Rate limit reached for gpt-4.1 on tokens per min (TPM).",
+        "param": None,
+    }
+    body = sse([*RESPONSE_EVENTS[:before], error], named=True)
+    client = faultprint.instrument_openai(openai_client(responder(200, body), is_async=is_async))
+
+    async def consume() -> list:
+        stream = await client.responses.create(model="gpt-4.1", input="Write", stream=True)
+        return [event async for event in stream]
+
+    if is_async:
+        events = asyncio.run(consume())
+    else:
+        events = list(client.responses.create(model="gpt-4.1", input="Write", stream=True))
+    assert events[-1].type == "error"  # what the application sees is unchanged
+    span = spans.one()
+    a = span.attributes
+    assert a[A.FP_FAILURE_CATEGORY] == "api_error"
+    assert a[A.FP_ERROR_CODE] == "rate_limit_exceeded"
+    assert A.FP_HTTP_STATUS not in a  # the response was a 200: no HTTP error
+    assert a[A.FP_FAILURE_MESSAGE] == error["message"]
+    assert span.status.status_code is StatusCode.ERROR
+
+
 def test_openai_responses_refusal_and_unknown_function_call(spans):
     refused = {
         **RESPONSE,

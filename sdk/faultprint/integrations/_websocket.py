@@ -52,6 +52,7 @@ from faultprint._output import (
     RESPONSE_STARTED_EVENTS,
     Output,
     StreamState,
+    error_event,
 )
 from faultprint.integrations._common import replacement
 
@@ -397,10 +398,6 @@ def _close(call: Call, state: StreamState | None) -> None:
 
 def _fail(call: Call, event: Any) -> None:
     """End ``call`` with the provider error an ``error`` event carries."""
-    error = getattr(event, "error", None)
-    code = getattr(error, "code", None) or getattr(error, "type", None)
-    code = code if isinstance(code, str) and code else "error"
-    message = getattr(error, "message", None)
     status = getattr(event, "status", None)
     if type(status) is int and status >= 400:
         # A request the server refused as it would have over HTTP (429, 400):
@@ -408,7 +405,7 @@ def _fail(call: Call, event: Any) -> None:
         call.set_attribute(A.FP_HTTP_STATUS, status)
     out = Output()
     out.provider_shape = True
-    out.error = (code, message if isinstance(message, str) and message else code)
+    out.error = error_event(event)
     call.set_output(out)
     call._finish()
 
