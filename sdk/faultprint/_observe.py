@@ -178,6 +178,7 @@ class Call:
         "failure",
         "first_chunk_ms",
         "nested",
+        "open_stream",
         "output_from_integration",
         "output_set",
         "span",
@@ -196,6 +197,9 @@ class Call:
         self.output_from_integration = False
         #: provider calls made inside this one that raised: (their call, the exception)
         self.nested: list[tuple[Call, BaseException]] | None = None
+        #: the last stream a provider client returned inside this call:
+        #: (what the application got, its observer)
+        self.open_stream: tuple[Any, Any] | None = None
         self.ended = False
         self.chunks = 0
         self.first_chunk_ms: float | None = None
@@ -386,8 +390,14 @@ class Call:
         """End the span for a call that returned ``result``.
 
         ``returned=False``: a ``with faultprint.call()`` block, which returns
-        nothing; its output is what ``set_output`` declared.
+        nothing; its output is what ``set_output`` declared. A function that
+        returns the stream a provider client gave it, unread, leaves it to its
+        caller to read: the call ends when that stream does, as a streaming
+        call.
         """
+        stream, self.open_stream = self.open_stream, None
+        if stream is not None and result is stream[0] and stream[1]._fp_adopt():
+            return
         try:
             if not self.output_set and (
                 result is not None or (returned and self.spec.checks is not None)

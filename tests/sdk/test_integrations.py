@@ -318,6 +318,61 @@ def test_a_handled_provider_error_inside_observe_is_a_failed_call_of_its_own(spa
     assert outer.start_time <= inner.start_time <= inner.end_time <= outer.end_time
 
 
+#: the events anthropic's stream yields (it drops "ping")
+ANTHROPIC_YIELDED = [event for event in ANTHROPIC_EVENTS if event["type"] != "ping"]
+ANTHROPIC_ERROR_EVENT_SSE = sse(ANTHROPIC_EVENTS[:2], named=True) + sse([ANTHROPIC_529], named=True)
+
+
+@pytest.mark.parametrize(
+    ("how", "status", "body"),
+    [
+        ("create", 529, ANTHROPIC_529),
+        ("create(stream=True)", 529, ANTHROPIC_529),
+        ("stream()", 529, ANTHROPIC_529),
+        ("create(stream=True)", 200, ANTHROPIC_ERROR_EVENT_SSE),
+        ("stream()", 200, ANTHROPIC_ERROR_EVENT_SSE),
+    ],
+    ids=["create", "stream-529", "helper-529", "stream-error-event", "helper-error-event"],
+)
+def test_a_handled_anthropic_overload_inside_observe_is_a_failed_call_of_its_own(
+    spans, how, status, body
+):
+    """The same overload before a fallback is recorded whichever way the
+    request was made: once lost when it came from messages.stream() or an
+    error event inside a stream."""
+    primary = faultprint.instrument_anthropic(anthropic_client(responder(status, body)))
+    fallback = faultprint.instrument_anthropic(anthropic_client(responder(200, MESSAGE)))
+
+    def ask() -> None:
+        if how == "create":
+            primary.messages.create(**ANTHROPIC_KW)
+        elif how == "stream()":
+            with primary.messages.stream(**ANTHROPIC_KW) as stream:
+                stream.get_final_message()
+        else:
+            for _event in primary.messages.create(**ANTHROPIC_KW, stream=True):
+                pass
+
+    @faultprint.observe(model="claude-haiku-4-5", provider="anthropic", version="v1")
+    def answer() -> object:
+        try:
+            ask()
+        except anthropic.APIStatusError:
+            return fallback.messages.create(**ANTHROPIC_KW)
+        raise AssertionError("the primary request did not fail")
+
+    answer()
+    by_name = {s.attributes[A.FP_CALL_SITE]: s for s in spans.all()}
+    assert len(by_name) == 2
+    outer = next(s for site, s in by_name.items() if site.endswith("answer"))
+    inner = by_name["anthropic.chat"]
+    assert A.FP_FAILURE_CATEGORY not in outer.attributes  # the answer came back
+    assert inner.attributes[A.FP_FAILURE_CATEGORY] == "api_error"
+    assert inner.attributes[A.FP_ERROR_CODE] == "overloaded_error"
+    assert inner.parent.span_id == outer.context.span_id
+    assert outer.start_time <= inner.start_time <= inner.end_time <= outer.end_time
+
+
 def test_a_provider_error_that_ends_the_observed_call_is_counted_once(spans):
     primary = faultprint.instrument_openai(openai_client(responder(429, OPENAI_429)))
 
@@ -758,6 +813,94 @@ def test_openai_async_client_error(spans):
     assert a[A.FP_FAILURE_CATEGORY] == "api_error"
     assert a[A.FP_ERROR_CODE] == "rate_limit_exceeded"
     assert a[A.FP_HTTP_STATUS] == 429
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_create_stream_returns_the_library_stream_itself(spans, is_async):
+    """Applications (and the libraries' own helpers) check a stream's type:
+    an instrumented create(stream=True) returns the library's Stream, observed."""
+    oclient = faultprint.instrument_openai(openai_client(responder(200, OPENAI_SSE), is_async))
+    aclient = faultprint.instrument_anthropic(
+        anthropic_client(responder(200, ANTHROPIC_SSE), is_async)
+    )
+
+    async def read_async() -> tuple[object, object]:
+        ostream = await oclient.chat.completions.create(**OPENAI_STREAM_KW)
+        assert isinstance(ostream, openai.AsyncStream)
+        async for _chunk in ostream:
+            pass
+        astream = await aclient.messages.create(**ANTHROPIC_STREAM_KW)
+        assert isinstance(astream, anthropic.AsyncStream)
+        async with astream:
+            async for _event in astream:
+                pass
+        return ostream, astream
+
+    if is_async:
+        asyncio.run(read_async())
+    else:
+        ostream = oclient.chat.completions.create(**OPENAI_STREAM_KW)
+        assert isinstance(ostream, openai.Stream)
+        assert len(list(ostream)) == len(OPENAI_CHUNKS)
+        astream = aclient.messages.create(**ANTHROPIC_STREAM_KW)
+        assert isinstance(astream, anthropic.Stream)
+        with astream:
+            assert len(list(astream)) == len(ANTHROPIC_YIELDED)
+    chat, message = spans.all()
+    assert_chat_stream_recorded(chat.attributes)
+    assert_message_stream_recorded(message.attributes, ANTHROPIC_YIELDED)
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_a_decorated_function_returning_a_stream_ends_with_the_stream(spans, is_async):
+    """An endpoint that starts the model's stream and returns it for its caller
+    to read: once recorded as a success with no output, the stream's
+    truncation lost."""
+    client = faultprint.instrument_anthropic(
+        anthropic_client(responder(200, ANTHROPIC_SSE), is_async)
+    )
+    observe = faultprint.observe(model="claude-haiku-4-5", provider="anthropic", version="v1")
+
+    @observe
+    def start() -> object:
+        return client.messages.create(**ANTHROPIC_STREAM_KW)
+
+    @observe
+    async def start_async() -> object:
+        return await client.messages.create(**ANTHROPIC_STREAM_KW)
+
+    async def read_async() -> int:
+        return len([event async for event in await start_async()])
+
+    if is_async:
+        assert asyncio.run(read_async()) == len(ANTHROPIC_YIELDED)
+    else:
+        stream = start()
+        assert isinstance(stream, anthropic.Stream)
+        assert spans.all() == []  # open until the caller has read the stream
+        assert len(list(stream)) == len(ANTHROPIC_YIELDED)
+    span = spans.one()
+    assert span.attributes[A.FP_CALL_SITE].endswith("start" + ("_async" if is_async else ""))
+    assert_message_stream_recorded(span.attributes, ANTHROPIC_YIELDED)
+    assert span.attributes[A.FP_FAILURE_CATEGORY] == "truncation"
+
+
+def test_a_returned_stream_that_fails_fails_its_call(spans):
+    client = faultprint.instrument_anthropic(
+        anthropic_client(responder(200, ANTHROPIC_ERROR_EVENT_SSE))
+    )
+
+    @faultprint.observe(model="claude-haiku-4-5", provider="anthropic", version="v1")
+    def start() -> object:
+        return client.messages.create(**ANTHROPIC_STREAM_KW)
+
+    stream = start()
+    with pytest.raises(anthropic.APIStatusError):
+        list(stream)
+    span = spans.one()
+    assert span.attributes[A.FP_FAILURE_CATEGORY] == "api_error"
+    assert span.attributes[A.FP_ERROR_CODE] == "overloaded_error"
+    assert span.attributes[A.FP_STREAM_CHUNKS] == 2
 
 
 def test_abandoned_integration_stream_ends_its_span_closed_early(spans):

@@ -12,7 +12,9 @@ instrumented with the same options.
 
 from __future__ import annotations
 
+import functools
 import logging
+from time import time_ns
 from typing import Any
 
 from faultprint._observe import _leave
@@ -54,12 +56,24 @@ class _StreamManagerProxy:
         self._parent: Any = None
         self._stream: Any = None
         self._observed: Any = None
+        #: when the request was sent (epoch ns), inside an @observe call
+        self._began = 0
 
     def _begin(self) -> None:
         # Current while the manager sends the request, as inside create(), so
         # that a span the library starts for it is this call's child; not in
         # the with-block (see _sent).
         self._call, self._parent = self._wrapper.start(self._kwargs)
+        if self._parent is not None:
+            self._began = time_ns()
+
+    def _failed(self, exc: BaseException) -> None:
+        """The request failed: the manager's enter raised ``exc``."""
+        if self._parent is not None:
+            # inside an @observe call: a failed call of its own, as create()'s
+            self._wrapper._raised(None, self._parent, exc, self._kwargs, self._began)
+        else:
+            self._end(exc)
 
     def _sent(self) -> None:
         if self._call is not None:
@@ -74,7 +88,12 @@ class _StreamManagerProxy:
             raw = stream._raw_stream
             if isinstance(raw, _StreamBase):
                 return
-            observed = proxy(raw, call, own=self._call is not None)
+            on_error = None
+            if self._parent is not None:
+                on_error = functools.partial(
+                    self._wrapper._hold_nested, self._parent, self._kwargs, self._began
+                )
+            observed = proxy(raw, call, own=self._call is not None, on_error=on_error)
             # MessageStream reads _raw_stream lazily, on its first event.
             stream._raw_stream = observed
             self._observed = observed
@@ -116,7 +135,7 @@ class _StreamManagerProxy:
             finally:
                 self._sent()
         except BaseException as exc:
-            self._end(exc)
+            self._failed(exc)
             raise
         self._observe(stream, StreamProxy)
         return stream
@@ -135,7 +154,7 @@ class _StreamManagerProxy:
             finally:
                 self._sent()
         except BaseException as exc:
-            self._end(exc)
+            self._failed(exc)
             raise
         self._observe(stream, AsyncStreamProxy)
         return stream

@@ -388,17 +388,68 @@ class MethodWrapper:
         """
         if call is not None:
             _leave(call)
-        elif parent is not None and kwargs is not None and began:
-            try:
-                if _finish_reason_completion(exc) is None and not interrupts_call(exc):
-                    nested = self._nested_call(kwargs, began)
-                    if nested is not None:
-                        nested.end_time = time_ns()
-                        parent.hold_nested(nested, exc)
-                        return
-            except Exception:
-                _log.debug("faultprint: nested provider error not recorded", exc_info=True)
+        elif (
+            parent is not None
+            and kwargs is not None
+            and began
+            and self._hold_nested(parent, kwargs, began, exc)
+        ):
+            return
         self._complete_raised(call, parent, exc)
+
+    def _hold_nested(
+        self, parent: Call, kwargs: dict[str, Any], began: int, exc: BaseException
+    ) -> bool:
+        """Have PARENT keep a call of this method begun at BEGAN (epoch ns)
+        that failed with ``exc`` (see ``Call.hold_nested``).
+
+        False when ``exc`` is no failed call of its own: an interruption, or
+        a completion refused for its finish reason (the caller records it).
+        """
+        try:
+            if _finish_reason_completion(exc) is None and not interrupts_call(exc):
+                nested = self._nested_call(kwargs, began)
+                if nested is not None:
+                    nested.end_time = time_ns()
+                    parent.hold_nested(nested, exc)
+                    return True
+        except Exception:
+            _log.debug("faultprint: nested provider error not recorded", exc_info=True)
+        return False
+
+    def _streamed(
+        self,
+        result: Any,
+        call: Call | None,
+        parent: Call | None,
+        kwargs: dict[str, Any],
+        began: int,
+        proxy: type[_StreamBase],
+    ) -> Any:
+        """Observe the stream a ``create(..., stream=True)`` returned; returns what
+        the application gets.
+
+        A provider library's own ``Stream`` is observed in place: applications
+        and the library's helpers check its type. Anything else is wrapped in
+        PROXY. Inside an ``@observe`` call (PARENT), an error the stream
+        raises is a failed model call of its own, as a ``create`` that raised.
+        """
+        if call is not None:
+            _leave(call)
+        on_error = None
+        if parent is not None:
+            on_error = functools.partial(self._hold_nested, parent, kwargs, began)
+        returned: Any = result
+        observed = None
+        try:
+            observed = _observe_library_stream(result, call or parent, call is not None, on_error)
+        except Exception:
+            _log.debug("faultprint: library stream not observed in place", exc_info=True)
+        if observed is None:
+            observed = returned = proxy(result, call or parent, call is not None, on_error)
+        if parent is not None:
+            parent.open_stream = (returned, observed)
+        return returned
 
     def _nested_call(self, kwargs: dict[str, Any], began: int) -> Call | None:
         """A call of this method, started at BEGAN under the current call, not made current."""
@@ -475,9 +526,7 @@ class MethodWrapper:
                 self._raised(call, parent, exc, kwargs, began)
                 raise
             if kwargs.get("stream") and _is_stream(result):
-                if call is not None:
-                    _leave(call)
-                return StreamProxy(result, call or parent, own=call is not None)
+                return self._streamed(result, call, parent, kwargs, began, StreamProxy)
             # with_raw_response / with_streaming_response? (one dict lookup otherwise)
             mode = _raw_mode(result, kwargs) if "extra_headers" in kwargs else None
             if mode is not None:
@@ -508,9 +557,7 @@ class MethodWrapper:
                 self._raised(call, parent, exc, kwargs, began)
                 raise
             if kwargs.get("stream") and _is_stream(result):
-                if call is not None:
-                    _leave(call)
-                return AsyncStreamProxy(result, call or parent, own=call is not None)
+                return self._streamed(result, call, parent, kwargs, began, AsyncStreamProxy)
             # with_raw_response / with_streaming_response? (one dict lookup otherwise)
             mode = _raw_mode(result, kwargs) if "extra_headers" in kwargs else None
             if mode is not None:
@@ -682,7 +729,12 @@ def _is_library_stream(obj: Any) -> bool:
     return (cls.__module__ or "").startswith(("openai", "anthropic")) and hasattr(cls, "__stream__")
 
 
-def _observe_library_stream(stream: Any, call: Call | None, own: bool) -> _StreamBase | None:
+def _observe_library_stream(
+    stream: Any,
+    call: Call | None,
+    own: bool,
+    on_error: Callable[[BaseException], object] | None = None,
+) -> _StreamBase | None:
     """Observe a provider library's ``Stream`` / ``AsyncStream`` in place.
 
     The application keeps the library's own stream object (the library's
@@ -697,7 +749,7 @@ def _observe_library_stream(stream: Any, call: Call | None, own: bool) -> _Strea
     if isinstance(iterator, _StreamBase):
         return iterator
     proxy: type[_StreamBase] = AsyncStreamProxy if hasattr(iterator, "__anext__") else StreamProxy
-    observed = proxy(iterator, call, own)
+    observed = proxy(iterator, call, own, on_error)
     stream._iterator = observed
     _on_close(stream, observed._fp_end, early=True)
     return observed
@@ -862,12 +914,35 @@ def _is_stream(obj: Any) -> bool:
 class _StreamBase:
     """Observes a provider stream; the span ends when it is exhausted or closed."""
 
-    def __init__(self, stream: Any, call: Call | None, own: bool) -> None:
+    def __init__(
+        self,
+        stream: Any,
+        call: Call | None,
+        own: bool,
+        on_error: Callable[[BaseException], object] | None = None,
+    ) -> None:
         self._fp_stream = stream
         self._fp_call = call
         self._fp_own = own
+        #: a stream of a call inside another (not OWN): records an error the
+        #: stream raises as a failed call of its own (``MethodWrapper._hold_nested``)
+        self._fp_on_error = on_error
         self._fp_state = StreamState()
         self._fp_finished = call is None
+
+    def _fp_adopt(self) -> bool:
+        """Make this stream of a call inside another its call's own.
+
+        The decorated function that made it returned it unread: its call
+        ends when the stream does (exhausted, closed, abandoned or failed),
+        with the stream's chunks and output. False when the stream has ended
+        or is its own call's already.
+        """
+        if self._fp_finished or self._fp_own:
+            return False
+        self._fp_own = True
+        self._fp_on_error = None
+        return True
 
     def _fp_chunk(self, item: Any) -> None:
         call = self._fp_call
@@ -893,6 +968,8 @@ class _StreamBase:
                     # what arrived before is recorded if the caller cancelled it
                     call.stream_parts = self._fp_state
                     call.finish_exception(exc)
+                elif self._fp_on_error is not None:
+                    self._fp_on_error(exc)
                 return
             if self._fp_own:
                 call.stream_parts = self._fp_state
