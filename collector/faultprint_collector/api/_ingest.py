@@ -134,7 +134,9 @@ class RecentRequests:
     it restarted (the acknowledgement lost in the crash or the shutdown) is
     recognised too. A digest is journaled only once its body is acknowledged,
     so durable: a crash between the two can count a retry twice, never lose
-    one. An identical body is the same spans (their ids and times), however
+    one (the digest is journaled on the spool's writing thread as soon as
+    the append returns, which leaves that gap as narrow as it can be short
+    of one write for both). An identical body is the same spans (their ids and times), however
     late it comes, so digests need no age.
     """
 
@@ -205,8 +207,11 @@ class RecentRequests:
             return digest in self._seen
 
     def add(self, digest: bytes) -> None:
-        """Remember DIGEST as acknowledged."""
+        """Remember DIGEST as acknowledged (journaled once)."""
         with self._lock:
+            if digest in self._seen:
+                self._seen.move_to_end(digest)
+                return
             self._seen[digest] = None
             while len(self._seen) > self.size:
                 self._seen.popitem(last=False)
@@ -286,16 +291,16 @@ async def receive_traces(request: Request, project: str = Depends(caller_project
         return Response(body_out, media_type=media_type)
     acknowledged = False
     try:
-        response, acknowledged = await _spool_request(request, project, body, content_type)
+        response, acknowledged = await _spool_request(request, project, body, content_type, digest)
     finally:
         state.recent.release(digest, acknowledged=acknowledged)
     return response
 
 
 async def _spool_request(
-    request: Request, project: str, body: bytes, content_type: str
+    request: Request, project: str, body: bytes, content_type: str, digest: bytes
 ) -> tuple[Response, bool]:
-    """The answer to one claimed body, and whether it acknowledges the body."""
+    """The answer to one claimed body (DIGEST), and whether it acknowledges the body."""
     state = request.app.state.faultprint
     stats = state.stats
     result = await state.decoder.decode(
@@ -316,7 +321,7 @@ async def _spool_request(
             **{"Retry-After": str(max(1, round(wait + 0.5)))},
         ), False
     if spans:
-        refused = await _spool(state, result.payload, spans, content_type)
+        refused = await _spool(state, result.payload, spans, content_type, digest)
         if refused is not None:
             # nothing of the request was accepted, so nothing of it counts
             # against the project's rate: the retry it needs is not held back
@@ -329,13 +334,25 @@ async def _spool_request(
     return Response(body_out, media_type=media_type), True
 
 
+def _append(state: CollectorState, payload: bytes, spans: int, digest: bytes) -> None:
+    """Append PAYLOAD to the spool, then journal the request's DIGEST at once.
+
+    On the same thread, right after the append is durable: a collector
+    killed before it answers then still knows the body when its client
+    resends it. Journaled later, back on the event loop, the gap was wide
+    enough under load for a resent body to be spooled and counted twice.
+    """
+    state.writer.write_encoded(payload, spans)
+    state.recent.add(digest)
+
+
 async def _spool(
-    state: CollectorState, payload: bytes, spans: int, content_type: str
+    state: CollectorState, payload: bytes, spans: int, content_type: str, digest: bytes
 ) -> Response | None:
     """Append SPANS encoded as PAYLOAD to the spool; the refusal, or None once durable."""
     stats = state.stats
     try:
-        await run_in_threadpool(state.writer.write_encoded, payload, spans)
+        await run_in_threadpool(_append, state, payload, spans, digest)
     except RecordTooLarge:
         # Not backpressure: retrying can never succeed, so no Retry-After.
         stats["rejected_requests"] += 1

@@ -100,7 +100,7 @@ def test_spans_the_spool_refuses_are_not_charged_to_the_rate_limit(
         app=SimpleNamespace(state=SimpleNamespace(faultprint=state)), headers={}
     )
     answer, acknowledged = asyncio.run(
-        _spool_request(request_, "shop", b"body", PROTOBUF["content-type"])  # type: ignore[arg-type]
+        _spool_request(request_, "shop", b"body", PROTOBUF["content-type"], b"digest")  # type: ignore[arg-type]
     )
     assert (answer.status_code, acknowledged) == (status, False)
     assert limiter.take("shop", 10) == 0

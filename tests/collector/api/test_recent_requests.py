@@ -4,9 +4,14 @@ in a journal that a torn write or an unreadable file cannot break."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
-from faultprint_collector.api._ingest import RecentRequests
+from faultprint_collector.api._decoder import DecodeResult
+from faultprint_collector.api._ingest import RateLimiter, RecentRequests, _spool_request
+from faultprint_collector.settings import Settings
+from faultprint_collector.spool import Spool
 
 
 def digest(i: int) -> bytes:
@@ -72,3 +77,36 @@ def test_an_unusable_journal_leaves_the_memory_working(tmp_path: Path) -> None:
     acknowledge(recent, 1)
     assert recent.seen(digest(1))
     recent.close()
+
+
+def test_a_body_is_journaled_as_soon_as_it_is_spooled(tmp_path: Path) -> None:
+    """A collector killed between spooling a body and answering it must know
+    the body when its client resends it: the digest is journaled right after
+    the append, on the spool's writing thread, not once the answer is sent
+    (the gap in which a resent body was spooled and counted twice)."""
+
+    class Decoder:
+        async def decode(self, *_: object) -> DecodeResult:
+            return DecodeResult(payload=b"encoded rows", rows=10)
+
+    spool = Spool(tmp_path / "spool")
+    journal = tmp_path / "recent"
+    state = SimpleNamespace(
+        stats=Counter(),
+        settings=Settings(),
+        limiter=RateLimiter(0),
+        decoder=Decoder(),
+        writer=SimpleNamespace(write_encoded=spool.append),
+        recent=RecentRequests(journal=journal),
+    )
+    request = SimpleNamespace(
+        app=SimpleNamespace(state=SimpleNamespace(faultprint=state)), headers={}
+    )
+    body_digest = digest(7)
+    answer, acknowledged = asyncio.run(
+        _spool_request(request, "default", b"body 7", "application/x-protobuf", body_digest)  # type: ignore[arg-type]
+    )
+    assert (answer.status_code, acknowledged) == (200, True)
+    # killed now, before the request's claim is released: the journal knows it
+    assert RecentRequests(journal=journal).seen(body_digest)
+    spool.close()
