@@ -145,9 +145,24 @@ def _check_text(name: str, value: str | None) -> None:
         raise QueryError(f"{name} must be at most {MAX_VERSION_CHARS} characters without NUL")
 
 
-def _window(since: datetime | None, until: datetime | None) -> None:
+def _window(
+    since: datetime | None, until: datetime | None
+) -> tuple[datetime | None, datetime | None]:
+    """The window [SINCE, UNTIL) checked, with its end: UNTIL, or now for a
+    window that has a start and no end.
+
+    "The last 24 hours" ends now: a call stamped later (ingest takes start
+    times up to a day ahead, from a sender whose clock runs fast) is not in
+    it until its time has come, as Grafana's "now" leaves it out. The window
+    is read by whole hours, so the hour under way is in it.
+    """
     if since and until and since >= until:
         raise QueryError("since must be earlier than until")
+    if since is not None and until is None:
+        now = datetime.now(UTC)
+        if since < now:  # one that starts later is empty either way, and says so
+            until = now
+    return since, until
 
 
 def _iso(value: Any) -> Any:
@@ -186,7 +201,7 @@ def list_versions(
 ) -> list[dict[str, Any]]:
     """Every model version with its consistency metrics, each call counted once."""
     _check_text("call_site", call_site)
-    _window(since, until)
+    since, until = _window(since, until)
     metrics = version_metrics(
         store, Selection(project=project, call_site=call_site, since=since, until=until)
     )
@@ -272,7 +287,7 @@ def list_fingerprints(
         raise QueryError("limit must be between 1 and 1000")
     for name, value in (("version", version), ("call_site", call_site), ("category", category)):
         _check_text(name, value)
-    _window(since, until)
+    since, until = _window(since, until)
     sel = Selection(
         project=project,
         versions=[version] if version is not None else None,
@@ -394,7 +409,7 @@ def fingerprint_detail(
     """
     if not 1 <= exemplars <= 100:
         raise QueryError("exemplars must be between 1 and 100")
-    _window(since, until)
+    since, until = _window(since, until)
     versions = store.query_dicts(
         f"""
         SELECT model_version,
@@ -721,7 +736,7 @@ def compare(
             raise QueryError(f"{name} version is required")
         _check_text(name, value)
     _check_text("call_site", call_site)
-    _window(since, until)
+    since, until = _window(since, until)
     if not 0 < alpha < 0.5:
         raise QueryError("alpha must be between 0 and 0.5")
     if baseline == candidate:

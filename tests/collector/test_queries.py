@@ -297,3 +297,25 @@ def test_a_fingerprint_with_several_error_types_says_so() -> None:
     assert queries.error_type_label(["openai.RateLimitError", "C"], short=True) == (
         "RateLimitError +1"
     )
+
+
+def test_an_open_window_ends_now_and_leaves_out_calls_stamped_later(store: Store) -> None:
+    """A sender whose clock runs 3 hours fast (ingest takes start times up to a
+    day ahead): its calls are not in "the last 24 hours" before their time,
+    as Grafana's "now" leaves them out; the whole store holds them."""
+    now = datetime.now(UTC)
+    store_calls(store, synth_calls("v-now", 150, {1: 0.1}, seed=8, start=now - timedelta(hours=3)))
+    ahead = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=3)
+    store_calls(store, synth_calls("v-ahead", 50, {1: 0.5}, seed=9, start=ahead))
+    day = now - timedelta(hours=24)
+    assert [v["model_version"] for v in queries.list_versions(store, "default", day)] == ["v-now"]
+    assert {v["model_version"] for v in queries.list_versions(store, "default")} == {
+        "v-now",
+        "v-ahead",
+    }
+    (incident,) = queries.list_incidents(store, "default", day)
+    assert incident["model_versions"] == ["v-now"]
+    # an explicit end is the caller's to choose
+    later = now + timedelta(hours=12)
+    both = queries.list_versions(store, "default", day, until=later)
+    assert {v["model_version"] for v in both} == {"v-now", "v-ahead"}
