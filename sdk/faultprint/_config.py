@@ -151,7 +151,7 @@ _BASE_URL_FORM = f"a collector URL http(s)://host[:port][/path], such as {DEFAUL
 _FULL_URL_FORM = (
     f"a traces URL http(s)://host[:port]/path, used as is, such as {DEFAULT_ENDPOINT}{TRACES_PATH}"
 )
-_KEY_FORM = "a key without spaces or control characters"
+_KEY_FORM = "a key of printable ASCII characters without spaces"
 
 #: where the endpoint comes from when configure() is given none, first found
 #: first; True: a full traces URL, used as is

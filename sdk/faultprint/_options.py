@@ -60,6 +60,8 @@ class Hidden:
                 return f"<hidden: {size}, a control character at position {i}>"
             if ch.isspace():
                 return f"<hidden: {size}, a space at position {i}>"
+            if not ch.isascii():
+                return f"<hidden: {size}, a character outside ASCII at position {i}>"
         return f"<hidden: {size}>"
 
 
@@ -91,8 +93,13 @@ def _has_space_or_control(text: str) -> bool:
 
 
 def is_token(text: str) -> bool:
-    """``text`` is non-empty and has no space or control character (an API key)."""
-    return bool(text) and not _has_space_or_control(text)
+    """``text`` is non-empty printable ASCII without spaces (an API key).
+
+    A key is sent in an HTTP header, which holds no line break and, in the
+    exporter's HTTP client, nothing beyond Latin-1: a key with a control
+    character or a letter outside ASCII would fail every export.
+    """
+    return bool(text) and text.isascii() and text.isprintable() and " " not in text
 
 
 def url_problem(url: str, *, full: bool) -> str | None:

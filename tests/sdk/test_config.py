@@ -133,8 +133,12 @@ BAD_VARIABLES = [
     ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "localhost:4318", "a traces URL"),
     ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://:4318/v1/traces", "a traces URL"),
     ("FAULTPRINT_ENDPOINT", "http://collector:4318/v1/traces extra", "a collector URL"),
-    ("FAULTPRINT_API_KEY", "fp_key1 fp_key2", "a key without spaces"),
-    ("FAULTPRINT_API_KEY", "fp_key1\nX-Other: 1", "a key without spaces"),
+    ("FAULTPRINT_API_KEY", "fp_key1 fp_key2", "a key of printable ASCII characters without spaces"),
+    (
+        "FAULTPRINT_API_KEY",
+        "fp_key1\nX-Other: 1",
+        "a key of printable ASCII characters without spaces",
+    ),
     ("FAULTPRINT_SAMPLE_RATE", "half", "a number in (0, 1]"),
     ("FAULTPRINT_SAMPLE_RATE", "0", "a number in (0, 1]"),
     ("FAULTPRINT_SAMPLE_RATE", "1.5", "a number in (0, 1]"),
@@ -189,12 +193,16 @@ def test_an_argument_it_cannot_use_is_refused_and_changes_nothing(running, name,
     ("name", "value"),
     [
         ("api_key", "fp_secret key"),
+        ("api_key", "fp_secret_ключ"),
+        ("api_key", "fp\u00a0secret"),
         ("headers", {"authorization": "Bearer fp_secret\n"}),
         ("headers", {"x team": "fp_secret"}),
     ],
 )
 def test_a_refused_secret_is_not_shown(running, name, value):
-    """Errors reach logs and CI output: a key or header value is described, not quoted."""
+    """Errors reach logs and CI output: a key or header value is described, not
+    quoted. A key outside ASCII was once taken, and then every export failed
+    (the exporter's HTTP client encodes headers as Latin-1)."""
     with pytest.raises(faultprint.ConfigurationError) as refused:
         faultprint.configure(**{name: value})
     message = str(refused.value)
