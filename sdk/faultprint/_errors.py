@@ -60,6 +60,23 @@ def _provider_code(exc: BaseException) -> str | None:
     return None
 
 
+#: the HTTP clients (and their transports) the providers' libraries use
+_HTTP_CLIENTS = frozenset({"httpx", "httpx2", "httpcore", "httpcore2"})
+#: their errors for a connection that failed or broke (not timeouts)
+_TRANSPORT_ERRORS = frozenset(
+    {
+        "ConnectError",
+        "ReadError",
+        "WriteError",
+        "CloseError",
+        "NetworkError",
+        "ProtocolError",
+        "RemoteProtocolError",
+        "LocalProtocolError",
+    }
+)
+
+
 def classify_exception(exc: BaseException) -> tuple[str, str | None, int | None]:
     """(category, provider error code, HTTP status) for a raised exception.
 
@@ -77,19 +94,25 @@ def classify_exception(exc: BaseException) -> tuple[str, str | None, int | None]
     cls = type(exc)
     name = cls.__name__
     module = cls.__module__ or ""
-    if isinstance(exc, TimeoutError) or "Timeout" in name:
-        return "timeout", None, None
     status = getattr(exc, "status_code", None)
     root = module.split(".", 1)[0]
     provider = root in ("openai", "anthropic")
     if (
         isinstance(status, int)
         and status >= 400
-        and (provider or root in ("httpx", "httpx2") or hasattr(exc, "response"))
+        and (provider or root in _HTTP_CLIENTS or hasattr(exc, "response"))
     ):
+        # before the name: a provider's GatewayTimeoutError keeps its status
         if status in (408, 504):
             return "timeout", _provider_code(exc), status
         return "api_error", _provider_code(exc), status
+    if isinstance(exc, TimeoutError) or "Timeout" in name:
+        return "timeout", None, None
+    if root in _HTTP_CLIENTS and name in _TRANSPORT_ERRORS:
+        # The connection failed under the provider's client: raised as the
+        # library's APIConnectionError before a response, as the HTTP
+        # client's own error while a stream is read. One failure mode.
+        return "api_error", "connection_error", None
     if provider:
         if "Connection" in name:
             return "api_error", "connection_error", None

@@ -903,6 +903,57 @@ def test_a_returned_stream_that_fails_fails_its_call(spans):
     assert span.attributes[A.FP_STREAM_CHUNKS] == 2
 
 
+class _CutStream(httpx2.SyncByteStream):
+    """A stream body the server's connection drops after its first bytes."""
+
+    def __init__(self, head: bytes) -> None:
+        self.head = head
+
+    def __iter__(self):
+        yield self.head
+        raise httpx2.RemoteProtocolError(
+            "peer closed connection without sending complete message body"
+        )
+
+
+def test_a_connection_dropped_mid_stream_is_the_connection_error_it_is(spans):
+    """The HTTP client's own error, raised while the stream is read: once an
+    exception fingerprinted by the application's frames (a mode per code
+    path), it is the connection failure a drop before the response is."""
+    head = sse(ANTHROPIC_EVENTS[:3], named=True)
+
+    def cut(request):
+        return httpx2.Response(
+            200, stream=_CutStream(head), headers={"content-type": "text/event-stream"}
+        )
+
+    def refused(request):
+        raise httpx2.ConnectError("connection refused", request=request)
+
+    client = faultprint.instrument_anthropic(anthropic_client(cut))
+    with pytest.raises(httpx2.RemoteProtocolError):
+        list(client.messages.create(**ANTHROPIC_STREAM_KW))
+    before = faultprint.instrument_anthropic(anthropic_client(refused))
+    with pytest.raises(anthropic.APIConnectionError):
+        before.messages.create(**ANTHROPIC_KW)
+    dropped, unconnected = (s.attributes for s in spans.all())
+    for a in (dropped, unconnected):
+        assert a[A.FP_FAILURE_CATEGORY] == "api_error"
+        assert a[A.FP_ERROR_CODE] == "connection_error"
+    assert dropped[A.FP_STREAM_CHUNKS] == 2  # the ping is not an event the library yields
+
+
+def test_a_gateway_timeout_keeps_its_status(spans):
+    body = {"type": "error", "error": {"type": "timeout_error", "message": "Gateway timeout"}}
+    client = faultprint.instrument_anthropic(anthropic_client(responder(504, body)))
+    with pytest.raises(anthropic.APIStatusError):
+        client.messages.create(**ANTHROPIC_KW)
+    a = spans.one().attributes
+    assert a[A.FP_FAILURE_CATEGORY] == "timeout"
+    assert a[A.FP_HTTP_STATUS] == 504
+    assert a[A.FP_ERROR_CODE] == "timeout_error"
+
+
 def test_abandoned_integration_stream_ends_its_span_closed_early(spans):
     chunks = [chat_chunk({"content": f"t{i}"}) for i in range(5)]
     client = faultprint.instrument_openai(openai_client(responder(200, sse(chunks, done=True))))
