@@ -7,8 +7,13 @@ responsive. A body that makes a worker die costs that request a 400, never
 the collector, nor the requests decoding beside it: a dying worker breaks
 the whole pool and fails every body in it, so each of those is decoded
 again, one at a time in a process of its own, where a second death can
-only be its own. With ``decode_workers = 0`` everything runs in threads of
-the main process (one core).
+only be its own, if the body caused it: a process that crashed (a fatal
+signal it raises itself, such as SIGSEGV or SIGABRT, or an exit of its own)
+convicts its body, while one killed from outside (SIGKILL from the OOM
+killer or an operator, SIGTERM) does not, and its body is decoded alone
+once more, then answered 503 so that the client retries. With
+``decode_workers = 0`` everything runs in threads of the main process (one
+core).
 """
 
 from __future__ import annotations
@@ -16,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
 import os
 import signal
 import threading
@@ -24,6 +28,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from multiprocessing.context import SpawnContext, SpawnProcess
+from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
 
@@ -36,6 +42,17 @@ from faultprint_collector.ingest import (
 from faultprint_collector.store._writer import RowEncoder
 
 log = logging.getLogger("faultprint.ingest")
+
+#: signals a process gets from its own code when it crashes (a fault, an
+#: abort): the body it was decoding is to blame; any other signal came from
+#: outside (SIGKILL, SIGTERM, ...) and says nothing about the body
+CRASH_SIGNALS = frozenset(
+    {signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGFPE, signal.SIGILL, signal.SIGSYS}
+)
+#: decodings alone of one body whose process was killed from outside
+ALONE_ATTEMPTS = 2
+#: how long ``Decoder.close`` lets workers finish before killing them
+CLOSE_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -150,6 +167,69 @@ def _ping(_: int) -> int:
     return os.getpid()
 
 
+def killed_from_outside(exitcode: int | None) -> bool:
+    """Whether a dead process's EXITCODE says it was killed, not crashed by its work.
+
+    An unknown exit code counts as killed: a 503 can be retried, a 400 loses the calls.
+    """
+    if exitcode is None:
+        return True
+    return exitcode < 0 and -exitcode not in CRASH_SIGNALS
+
+
+class _Processes(SpawnContext):
+    """The spawn context, remembering the processes a pool starts through it.
+
+    ``ProcessPoolExecutor`` starts its workers with ``mp_context.Process``
+    and does not say how one died; the processes do (``exitcode``), and can
+    be stopped when the pool's own shutdown would wait forever.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: list[SpawnProcess] = []
+
+    def Process(self, *args: Any, **kwargs: Any) -> SpawnProcess:  # type: ignore[override]
+        process = SpawnProcess(*args, **kwargs)
+        self.started.append(process)
+        return process
+
+
+class _Pool(ProcessPoolExecutor):
+    """A spawn process pool that knows its processes."""
+
+    def __init__(self, workers: int, initargs: tuple[Any, ...]) -> None:
+        self.processes = _Processes()
+        # spawn, never fork: the parent runs the embedded engine's threads
+        super().__init__(
+            workers, mp_context=self.processes, initializer=_init_worker, initargs=initargs
+        )
+
+    def exit_codes(self, timeout: float = 5.0) -> list[int | None]:
+        """The exit codes of the pool's dead processes (after a collapse)."""
+        deadline = time.monotonic() + timeout
+        for process in self.processes.started:
+            process.join(max(0.0, deadline - time.monotonic()))
+        return [p.exitcode for p in self.processes.started if p.exitcode is not None]
+
+    def stop(self, timeout: float) -> None:
+        """Shut down without waiting more than about TIMEOUT seconds.
+
+        A worker killed while writing its result can leave the pool's
+        manager thread reading forever; ending the workers ends that read.
+        """
+        with contextlib.suppress(Exception):
+            self.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + timeout
+        for process in self.processes.started:
+            process.join(max(0.0, deadline - time.monotonic()))
+        for process in self.processes.started:
+            if process.exitcode is None:
+                with contextlib.suppress(Exception):
+                    process.kill()
+                    process.join(2)
+
+
 def default_workers() -> int:
     """Worker processes when not configured: one per core, none on one core."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -186,27 +266,21 @@ class Decoder:
         )
         #: in-process decoding holds the GIL: more threads only add memory
         self._slots = threading.Semaphore(2)
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: _Pool | None = None
         self._lock = threading.Lock()
         #: bodies caught in a pool's collapse, decoded again one at a time
         #: in a one-process pool of their own (started when needed)
-        self._alone_pool: ProcessPoolExecutor | None = None
+        self._alone_pool: _Pool | None = None
         self._alone_turn = asyncio.Lock()
         self._suspects = 0
         self._closed = False
         if workers > 0:
             self._pool = self._start(workers)
 
-    def _new_pool(self, workers: int) -> ProcessPoolExecutor:
-        # spawn, never fork: the parent runs the embedded engine's threads
-        return ProcessPoolExecutor(
-            workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker,
-            initargs=self._init_args,
-        )
+    def _new_pool(self, workers: int) -> _Pool:
+        return _Pool(workers, self._init_args)
 
-    def _start(self, workers: int) -> ProcessPoolExecutor:
+    def _start(self, workers: int) -> _Pool:
         pool = self._new_pool(workers)
         # start every worker now (they import in the background), not under
         # the first requests; start-up does not wait for them
@@ -219,9 +293,11 @@ class Decoder:
     ) -> DecodeResult:
         """Decode one body; never raises for anything the body holds.
 
-        Refused with 400 when the body made a decoder process die twice
-        (once among others, once alone); 503 when it could not be decoded
-        again because the decoder is stopping or cannot start a process.
+        Refused with 400 when the body crashed a decoder process twice
+        (once among others, once alone); 503 when the process decoding it
+        alone was killed from outside (``ALONE_ATTEMPTS`` times), or it
+        could not be decoded again because the decoder is stopping or
+        cannot start a process.
         """
         args: _Request = (body, content_type, encoding, project)
         if self.workers <= 0:
@@ -230,15 +306,22 @@ class Decoder:
             return await self._decode_in_pool(args)
         except BrokenProcessPool:
             pass
-        try:
-            return await self._decode_alone(args)
-        except BrokenProcessPool:
-            return DecodeResult(
-                status=400, reason="the body could not be decoded: it made the decoder crash"
-            )
-        except (RuntimeError, OSError) as exc:
-            log.error("could not decode a body again after a decoder crash: %s", exc)
-            return DecodeResult(status=503, reason="the decoder is restarting, retry later")
+        for _ in range(ALONE_ATTEMPTS):
+            try:
+                return await self._decode_alone(args)
+            except _KilledFromOutside as exc:
+                log.warning("a decoder process was killed from outside (%s); decoding again", exc)
+            except BrokenProcessPool:
+                return DecodeResult(
+                    status=400, reason="the body could not be decoded: it made the decoder crash"
+                )
+            except (RuntimeError, OSError) as exc:
+                log.error("could not decode a body again after a decoder crash: %s", exc)
+                return DecodeResult(status=503, reason="the decoder is restarting, retry later")
+        return DecodeResult(
+            status=503,
+            reason="the decoder process was killed from outside while decoding; retry later",
+        )
 
     async def _decode_in_pool(self, args: _Request) -> DecodeResult:
         """Decode in the shared pool; BrokenProcessPool when a worker died under it."""
@@ -263,7 +346,7 @@ class Decoder:
                 raise
         return DecodeResult(status=503, reason="the decoder is restarting, retry later")
 
-    def _replace(self, pool: ProcessPoolExecutor) -> None:
+    def _replace(self, pool: _Pool) -> None:
         """Put a new pool in place of POOL, which a dying worker broke."""
         with self._lock:
             if self._pool is not pool or self._closed:
@@ -296,6 +379,9 @@ class Decoder:
                 except BrokenProcessPool:
                     self._alone_pool = None
                     pool.shutdown(wait=False)
+                    codes = await asyncio.to_thread(pool.exit_codes)
+                    if not codes or any(killed_from_outside(code) for code in codes):
+                        raise _KilledFromOutside(_describe(codes)) from None
                     raise
         finally:
             self._suspects -= 1
@@ -319,11 +405,25 @@ class Decoder:
                 self.retention_days,
             )
 
-    def close(self) -> None:
-        """Stop the worker processes."""
+    def close(self, timeout: float = CLOSE_TIMEOUT_S) -> None:
+        """Stop the worker processes (killing those still running after TIMEOUT seconds)."""
         self._closed = True
         for pool in (self._pool, self._alone_pool):
             if pool is not None:
-                with contextlib.suppress(Exception):
-                    pool.shutdown(wait=True, cancel_futures=True)
+                pool.stop(timeout)
         self._pool = self._alone_pool = None
+
+
+class _KilledFromOutside(BrokenProcessPool):
+    """The process decoding a body alone was killed by a signal from outside."""
+
+
+def _describe(codes: list[int | None]) -> str:
+    names = []
+    for code in codes:
+        if code is not None and code < 0:
+            with contextlib.suppress(ValueError):
+                names.append(signal.Signals(-code).name)
+                continue
+        names.append(f"exit code {code}")
+    return ", ".join(names) or "exit code unknown"

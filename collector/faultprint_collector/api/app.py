@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 
 from faultprint_collector import ui
 from faultprint_collector.api import _guard, _ingest, _read
@@ -138,24 +138,39 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # a page and hand the API's back to the guard's
     ui.register(app)
 
-    @app.get("/healthz", summary="Liveness, store reachability and spool backlog")
-    def healthz() -> dict[str, Any]:
+    @app.get(
+        "/healthz",
+        summary="Liveness, store reachability and spool backlog",
+        responses={503: {"description": "the spool refuses appends or replay cannot progress"}},
+    )
+    def healthz(response: Response) -> dict[str, Any]:
         """``ok`` when the collector runs and its store answers, with the spool's state.
 
         ``degraded`` (still 200: the collector accepts into its spool) when
-        the store does not answer.
+        the store does not answer; ``failing`` (503) when the spool refuses
+        appends or cannot replay (its directory deleted or unwritable, the
+        disk full), with the reason in ``last_error``.
         """
         state = app.state.faultprint
         try:
             state.store.query("SELECT 1")
-            status = "ok"
+            store_ok = True
         except Exception:
-            status = "degraded"
+            store_ok = False
         spool = state.writer.spool
         replayer = state.writer.replayer
+        failing = spool.fault or replayer.stalled
+        if not replayer.running:
+            failing = failing or "the replay thread stopped: spooled calls are not stored"
+        status = "failing" if failing else "ok" if store_ok else "degraded"
+        if failing:
+            response.status_code = 503
+        last_error = max(
+            (replayer.last_error_at, replayer.last_error), (spool.last_error_at, spool.last_error)
+        )[1]
         return {
             "status": status,
-            "store": "ok" if status == "ok" else "unreachable",
+            "store": "ok" if store_ok else "unreachable",
             "open": state.keys.open,
             "spool": {
                 "backlog_records": replayer.backlog,
@@ -167,7 +182,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "inserts": replayer.inserts,
                 "insert_errors": replayer.insert_errors,
                 "quarantined_rows": replayer.quarantined_rows,
-                "last_error": replayer.last_error,
+                "lost_records": spool.lost_records,
+                "failing": failing,
+                "last_error": last_error,
             },
         }
 

@@ -7,6 +7,12 @@ re-sent with the same token, so ClickHouse's insert deduplication (in
 ``calls`` and, with ``deduplicate_blocks_in_dependent_materialized_views``,
 in every materialized view's target) drops it if it had landed. The spool
 id keeps tokens of different collectors sharing one server apart.
+
+The replay thread never dies of a failure: one the store causes is retried
+(and quarantined if the store answers yet refuses the batch); one the spool
+causes (its cursor cannot be saved, a segment vanished) is logged once, shown
+in ``stalled`` and ``last_error``, and retried with a bounded backoff after
+asking the spool to check its directory, until it clears.
 """
 
 from __future__ import annotations
@@ -61,6 +67,9 @@ class Replayer:
         self.insert_errors = 0
         self.quarantined_rows = 0
         self.last_error = ""
+        self.last_error_at = 0.0
+        #: why replay cannot progress now, apart from the store being down ("": it can)
+        self.stalled = ""
         self._stop = threading.Event()
         self._stopping_deadline = 0.0
         self._thread = threading.Thread(target=self._run, name="faultprint-replay", daemon=True)
@@ -75,30 +84,60 @@ class Replayer:
         """The deduplication token of the batch FIRST..LAST (deterministic)."""
         return f"faultprint-{self.spool.spool_id}-{first}-{last}"
 
+    @property
+    def running(self) -> bool:
+        """Whether the replay thread runs (it stops only when closed)."""
+        return self._thread.is_alive()
+
+    def _note_error(self, exc: BaseException) -> str:
+        self.last_error = f"{type(exc).__name__}: {str(exc)[:300]}"
+        self.last_error_at = time.time()
+        return self.last_error
+
     def _run(self) -> None:
+        failures = 0
         while True:
-            if self.spool.pending:
-                first, last = self.spool.pending
-                records = self.spool.read(first - 1, max_rows=0, max_bytes=0, through=last)
-            else:
-                if not self.spool.wait_for_records(self.spool.committed, 0.2):
-                    if self._stop.is_set():
-                        return
-                    continue
-                if not self._stop.is_set():
-                    # Let more appends join the insert: few large parts cost
-                    # the engine far less (inserts, merges, views) than many
-                    # small ones, for at most LINGER_S of extra staleness.
-                    self._stop.wait(self.linger_s)
-                records = self.spool.read(
-                    self.spool.committed, max_rows=self.max_rows, max_bytes=self.max_bytes
-                )
-                if not records:
-                    continue
-                first, last = records[0].seq, records[-1].seq
-                self.spool.begin(first, last)
-            if not self._store_batch(first, last, records):
+            try:
+                go_on = self._replay_once()
+            except Exception as exc:
+                failures += 1
+                self.stalled = self._note_error(exc)
+                if failures == 1:
+                    log.error(
+                        "replaying the spool failed, retrying: %s", self.stalled, exc_info=True
+                    )
+                self.spool.request_check()  # a deleted directory is recreated
+                if self._stop.is_set() and time.monotonic() > self._stopping_deadline:
+                    return  # stays spooled; the next start replays it
+                self._stop.wait(min(self.max_backoff_s, 0.1 * 2 ** min(failures, 10)))
+                continue
+            if failures:
+                log.warning("replaying the spool works again after %d failed attempts", failures)
+                failures, self.stalled = 0, ""
+            if not go_on:
                 return
+
+    def _replay_once(self) -> bool:
+        """Store the next batch (or wait a little for one); False to stop."""
+        if self.spool.pending:
+            first, last = self.spool.pending
+            records = self.spool.read(first - 1, max_rows=0, max_bytes=0, through=last)
+        else:
+            if not self.spool.wait_for_records(self.spool.committed, 0.2):
+                return not self._stop.is_set()
+            if not self._stop.is_set():
+                # Let more appends join the insert: few large parts cost
+                # the engine far less (inserts, merges, views) than many
+                # small ones, for at most LINGER_S of extra staleness.
+                self._stop.wait(self.linger_s)
+            records = self.spool.read(
+                self.spool.committed, max_rows=self.max_rows, max_bytes=self.max_bytes
+            )
+            if not records:
+                return True
+            first, last = records[0].seq, records[-1].seq
+            self.spool.begin(first, last)
+        return self._store_batch(first, last, records)
 
     def _store_batch(self, first: int, last: int, records: list[Record]) -> bool:
         """Insert one batch until it is stored or quarantined; False to stop."""
@@ -114,7 +153,7 @@ class Replayer:
             except Exception as exc:
                 attempt += 1
                 self.insert_errors += 1
-                self.last_error = f"{type(exc).__name__}: {str(exc)[:300]}"
+                self._note_error(exc)
                 log.warning("insert of spooled batch %s failed: %s", token, self.last_error)
                 if attempt >= POISON_ATTEMPTS and self._available():
                     rows -= self._store_one_by_one(token, records)
@@ -166,6 +205,8 @@ class Replayer:
         while time.monotonic() < deadline:
             if self.spool.committed >= self.spool.durable_seq and not self.spool.pending:
                 return True
+            if not self.running:
+                return False
             time.sleep(0.02)
         return False
 

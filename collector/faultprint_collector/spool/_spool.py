@@ -10,7 +10,14 @@ Invariants:
   when it raises, the record is not written, then or later (a caller that
   refuses its batch must not find it stored behind its back);
 - records are handed to the reader in sequence order, only once durable;
-- a segment is deleted only when every record in it is committed (stored).
+- a segment is deleted only when every record in it is committed (stored);
+- an append is acknowledged only while the directory it was written to is
+  still the spool's: when the directory (or a segment) is deleted under a
+  running collector, the writer notices before and after each group commit,
+  refuses the group it wrote to the deleted file, recreates the directory
+  (taking its lock again) and goes on in it; the records that were only in
+  the deleted files are counted in ``lost_records`` and skipped, never
+  waited for.
 
 Appends from many threads are group-committed by one writer thread: one
 write and one fsync for everything that queued up meanwhile, so durability
@@ -38,6 +45,8 @@ log = logging.getLogger("faultprint.spool")
 
 FSYNC_POLICIES = ("always", "batch", "interval")
 SEGMENT_SUFFIX = ".seg"
+#: how often an idle writer checks that its directory was not deleted
+CHECK_INTERVAL_S = 2.0
 
 
 class SpoolError(RuntimeError):
@@ -95,18 +104,13 @@ class Spool:
         self.fsync = fsync
         self.fsync_interval_s = fsync_interval_s
         self.corrupt_bytes = 0
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            self._lock_handle = (self.directory / "lock").open("a+b")
-        except OSError as exc:
-            raise SpoolError(f"cannot open spool directory {self.directory}: {exc}") from exc
-        try:
-            fcntl.flock(self._lock_handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            self._lock_handle.close()
-            raise SpoolError(
-                f"the spool {self.directory} is in use by another collector process"
-            ) from exc
+        #: records acknowledged, then lost with files deleted under the spool
+        self.lost_records = 0
+        #: the latest failure of the spool's directory, and when (time.time())
+        self.last_error = ""
+        self.last_error_at = 0.0
+        self._lock_handle = self._lock_directory()
+        self._directory_id = _identity(self.directory)
         self.spool_id = self._load_id()
         self.committed, self.pending = self._load_cursor()
         self._segments: list[_Segment] = []
@@ -126,11 +130,34 @@ class Spool:
         self._cond = threading.Condition()
         self._closed = False
         self._dirty = False
-        self._reader: tuple[Path, BinaryIO, int] | None = None  # path, handle, next seq
+        self._reader: tuple[_Segment, BinaryIO, int] | None = None  # segment, handle, next seq
+        #: seq ranges lost with deleted segments, not yet passed by ``committed``
+        self._lost: list[tuple[int, int]] = []
+        #: why the writer cannot write now / the cursor cannot be saved ("": it can)
+        self._write_fault = self._cursor_fault = ""
+        self._check_requested = False
+        #: one cursor write at a time (the replayer's and the writer's repairs)
+        self._cursor_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="faultprint-spool", daemon=True)
         self._thread.start()
 
     # -- opening ---------------------------------------------------------
+
+    def _lock_directory(self) -> BinaryIO:
+        """Create the directory if needed and lock it for this process alone."""
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            handle = (self.directory / "lock").open("a+b")
+        except OSError as exc:
+            raise SpoolError(f"cannot open spool directory {self.directory}: {exc}") from exc
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            handle.close()
+            raise SpoolError(
+                f"the spool {self.directory} is in use by another collector process"
+            ) from exc
+        return handle
 
     def _load_id(self) -> str:
         path = self.directory / "spool.id"
@@ -214,6 +241,10 @@ class Spool:
         with self._cond:
             if self._closed:
                 raise SpoolError("the spool is closed")
+            if self._cursor_fault:
+                # Replay cannot progress: what is appended now might never
+                # leave the spool, so it is refused (the caller retries).
+                raise SpoolError(self._cursor_fault)
             if self.size_bytes + self._queued_bytes + incoming > self.max_bytes:
                 raise SpoolFull(
                     f"spool holds {self.size_bytes} bytes, the limit is {self.max_bytes}"
@@ -241,22 +272,28 @@ class Spool:
         return item.seq
 
     def _run(self) -> None:
-        last_sync = time.monotonic()
+        last_sync = last_check = time.monotonic()
         while True:
             with self._cond:
-                while not self._queue and not self._closed:
-                    wait = None
+                while not self._queue and not self._closed and not self._check_requested:
+                    wait = CHECK_INTERVAL_S - (time.monotonic() - last_check)
                     if self.fsync == "interval" and self._dirty:
-                        wait = max(0.0, self.fsync_interval_s - (time.monotonic() - last_sync))
-                        if wait == 0.0:
-                            break
+                        wait = min(wait, self.fsync_interval_s - (time.monotonic() - last_sync))
+                    if wait <= 0:
+                        break
                     self._cond.wait(wait)
                 batch, self._queue = self._queue, []
                 closing = self._closed
+                check, self._check_requested = self._check_requested, False
             if batch:
-                self._write(batch)
+                self._write(batch)  # checks the directory itself
+            elif check or time.monotonic() - last_check >= CHECK_INTERVAL_S:
+                with contextlib.suppress(SpoolError, OSError):  # recorded as the write fault
+                    self._ensure_directory(scan=check)
+                last_check = time.monotonic()
             if self._dirty and (closing or time.monotonic() - last_sync >= self.fsync_interval_s):
-                self._sync()
+                with contextlib.suppress(OSError):  # the next group commit meets it again
+                    self._sync()
                 last_sync = time.monotonic()
             if closing and not batch:
                 return
@@ -264,28 +301,37 @@ class Spool:
     def _write(self, batch: list[_Append]) -> None:
         error: BaseException | None = None
         try:
-            for item in batch:
-                self._ensure_segment()
-                assert self._fd is not None
-                seq = self._next_seq
-                data = encode(seq, item.rows, item.payload)
-                _write_all(self._fd, data)
-                self._next_seq += 1
-                segment = self._segments[-1]
-                segment.size += len(data)
-                segment.last_seq = seq
-                with self._cond:
-                    self._appended += len(data)
-                    self._ends.append((seq, self._appended))
-                item.seq = seq
-                self._dirty = True
-                if self.fsync == "always":
+            self._ensure_directory()
+            self._ensure_segment()
+            segment = self._segments[-1]
+            before = (self._next_seq, segment.size, segment.last_seq, self._appended)
+            try:
+                for item in batch:
+                    assert self._fd is not None
+                    seq = self._next_seq
+                    data = encode(seq, item.rows, item.payload)
+                    _write_all(self._fd, data)
+                    self._next_seq += 1
+                    segment.size += len(data)
+                    segment.last_seq = seq
+                    with self._cond:
+                        self._appended += len(data)
+                        self._ends.append((seq, self._appended))
+                    item.seq = seq
+                    self._dirty = True
+                    if self.fsync == "always":
+                        self._sync()
+                if self.fsync == "batch":
                     self._sync()
-            if self.fsync == "batch":
-                self._sync()
+                if not self._intact():
+                    raise SpoolError(f"the spool directory {self.directory} was deleted")
+            except BaseException:
+                self._withdraw(segment, *before)
+                raise
+            self._set_write_fault("")
         except BaseException as exc:  # every waiting caller learns of it
             error = exc
-            log.exception("spool write failed")
+            self._set_write_fault(f"spool write failed: {exc}")
         with self._cond:
             self._queued_bytes -= sum(HEADER.size + len(i.payload) for i in batch)
             if error is None:
@@ -294,6 +340,144 @@ class Spool:
         for item in batch:
             item.error = error
             item.done.set()
+
+    def _withdraw(
+        self, segment: _Segment, seq: int, size: int, last_seq: int, appended: int
+    ) -> None:
+        """Undo a group commit that failed: its callers are told it was not written."""
+        with self._cond:
+            while self._ends and self._ends[-1][0] >= seq:
+                self._ends.pop()
+            self._appended = appended
+        segment.last_seq = last_seq
+        try:
+            assert self._fd is not None
+            os.ftruncate(self._fd, size)
+            segment.size = size
+            self._next_seq = seq
+        except (OSError, AssertionError):
+            # The bytes may stay in the file: their seqs are never reused,
+            # and readers stop at the segment's size, before them.
+            segment.size = size
+            self._close_segment()
+
+    def _close_segment(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+
+    def _set_write_fault(self, fault: str) -> None:
+        """Record (and log once) that appends fail, or that they work again."""
+        if fault and not self._write_fault:
+            log.error("the spool refuses appends: %s", fault)
+        elif self._write_fault and not fault:
+            log.warning("the spool %s takes appends again", self.directory)
+        self._write_fault = fault
+        if fault:
+            self._note_error(fault)
+
+    def _note_error(self, message: str) -> None:
+        self.last_error, self.last_error_at = message, time.time()
+
+    @property
+    def fault(self) -> str:
+        """Why appends are refused now (the directory or the cursor), or ""."""
+        return self._write_fault or self._cursor_fault
+
+    def request_check(self) -> None:
+        """Ask the writer to check the directory and its segments (files deleted?)."""
+        with self._cond:
+            self._check_requested = True
+            self._cond.notify_all()
+
+    def _intact(self) -> bool:
+        """Whether the directory and open segment are still the spool's (cheap)."""
+        try:
+            if os.fstat(self._lock_handle.fileno()).st_nlink == 0:
+                return False
+            if _identity(self.directory) != self._directory_id:
+                return False
+            return self._fd is None or os.fstat(self._fd).st_nlink > 0
+        except OSError:
+            return False
+
+    def _ensure_directory(self, *, scan: bool = False) -> None:
+        """Writer thread: recreate the directory if it was deleted, forget lost segments.
+
+        SCAN also looks for segments deleted from an intact directory. Raises
+        SpoolError when the directory cannot be recreated (the write fault).
+        """
+        if self._intact() and not scan:
+            return
+        try:
+            if not self._intact():
+                self._close_segment()
+                lock_lost = os.fstat(self._lock_handle.fileno()).st_nlink == 0
+                if lock_lost or _identity(self.directory) != self._directory_id:
+                    self._recreate_directory()
+            lost = [s for s in self._segments if not s.path.exists()]
+            if lost and lost[-1] is self._segments[-1]:
+                self._close_segment()  # the next group commit opens a new one
+            if lost:
+                self._forget(lost)
+        except (OSError, SpoolError) as exc:
+            self._set_write_fault(str(exc))
+            raise SpoolError(str(exc)) from exc
+        self._set_write_fault("")
+
+    def _recreate_directory(self) -> None:
+        try:
+            handle = self._lock_directory()
+        except SpoolError as exc:
+            raise SpoolError(f"the spool directory was deleted and {exc}") from exc
+        try:
+            directory_id = _identity(self.directory)
+            if not (self.directory / "spool.id").exists():
+                # the same id: replays of pending ranges keep their tokens
+                _atomic_write(self.directory / "spool.id", self.spool_id.encode())
+        except BaseException:
+            handle.close()
+            raise
+        old, self._lock_handle, self._directory_id = self._lock_handle, handle, directory_id
+        old.close()
+        message = f"the spool directory {self.directory} was deleted while in use; recreated it"
+        log.error("%s", message)
+        self._note_error(message)
+
+    def _forget(self, lost: list[_Segment]) -> None:
+        """Drop segments whose files are gone; their unstored records are lost."""
+        ranges = []
+        with self._cursor_lock:
+            with self._cond:
+                self._segments = [s for s in self._segments if s not in lost]
+                for segment in lost:
+                    first = max(segment.first_seq, self.committed + 1)
+                    if segment.last_seq >= first:
+                        ranges.append((first, segment.last_seq))
+                self._lost = sorted(self._lost + ranges)
+                self._pass_lost()
+                committed, pending = self.committed, self.pending
+                self._cond.notify_all()
+            with contextlib.suppress(OSError):  # the replayer saves it again
+                self._save_cursor(committed, pending)
+        count = sum(last - first + 1 for first, last in ranges)
+        self.lost_records += count
+        names = ", ".join(s.path.name for s in lost)
+        message = (
+            f"spool segment(s) {names} deleted while in use: {count} acknowledged record(s) "
+            f"not yet stored are lost"
+            + (f" (seq {ranges[0][0]}..{ranges[-1][1]})" if ranges else "")
+        )
+        (log.error if count else log.warning)("%s", message)
+        self._note_error(message)
+
+    def _pass_lost(self) -> None:
+        """Under the lock: move ``committed`` past lost records it reached."""
+        while self._lost and self._lost[0][0] <= self.committed + 1:
+            self.committed = max(self.committed, self._lost.pop(0)[1])
+        while self._ends and self._ends[0][0] <= self.committed:
+            self._committed_bytes = self._ends.popleft()[1]
 
     def _ensure_segment(self) -> None:
         if self._fd is not None and self._segments[-1].size < self.segment_bytes:
@@ -340,7 +524,8 @@ class Spool:
             handle = self._reader_at(segment, seq)
             while True:
                 position = handle.tell()
-                record = read_record(handle)
+                # past the size: withdrawn bytes of a failed group commit
+                record = read_record(handle) if position < segment.size else None
                 full = (
                     bool(out)
                     and through is None
@@ -352,7 +537,7 @@ class Spool:
                 if record is None or record.seq > limit or full:
                     # Not consumed: the next read starts at this record again.
                     handle.seek(position)
-                    self._reader = (segment.path, handle, seq)
+                    self._reader = (segment, handle, seq)
                     if record is None:
                         break
                     return out
@@ -362,14 +547,14 @@ class Spool:
                 rows += record.rows
                 size += len(record.payload)
                 seq = record.seq + 1
-                self._reader = (segment.path, handle, seq)
+                self._reader = (segment, handle, seq)
         return out
 
     def _reader_at(self, segment: _Segment, seq: int) -> BinaryIO:
         """A handle on SEGMENT positioned at record SEQ (or the nearest after)."""
         if self._reader is not None:
-            path, handle, next_seq = self._reader
-            if path == segment.path and next_seq == seq:
+            current, handle, next_seq = self._reader
+            if current is segment and next_seq == seq:
                 return handle
             handle.close()
             self._reader = None
@@ -381,22 +566,31 @@ class Spool:
                 break
             position = handle.tell()
         handle.seek(position)
-        self._reader = (segment.path, handle, seq)
+        self._reader = (segment, handle, seq)
         return handle
 
     def begin(self, first: int, last: int) -> None:
-        """Record (durably) that records FIRST..LAST are being inserted."""
-        self.pending = (first, last)
-        self._save_cursor()
+        """Record (durably) that records FIRST..LAST are being inserted.
+
+        Raises OSError when the cursor cannot be saved; nothing changed then.
+        """
+        with self._cursor_lock:
+            self._save_cursor(self.committed, (first, last))
+            self.pending = (first, last)
 
     def commit(self, last: int) -> None:
-        """Mark every record up to LAST stored; delete fully stored segments."""
-        self.committed = last
-        self.pending = None
-        self._save_cursor()
+        """Mark every record up to LAST stored; delete fully stored segments.
+
+        Raises OSError when the cursor cannot be saved; nothing changed then.
+        """
+        with self._cursor_lock:
+            self._save_cursor(max(self.committed, last), None)
+            with self._cond:
+                self.committed = max(self.committed, last)
+                self.pending = None
         with self._cond:
-            while self._ends and self._ends[0][0] <= last:
-                self._committed_bytes = self._ends.popleft()[1]
+            self._pass_lost()
+            last = self.committed
             done = [s for s in self._segments[:-1] if s.last_seq <= last]
             tail = self._segments[-1] if self._segments else None
             # The newest segment is still appended to unless the writer closed it.
@@ -405,15 +599,29 @@ class Spool:
             self._segments = [s for s in self._segments if s not in done]
             self._cond.notify_all()
         for segment in done:
-            if self._reader is not None and self._reader[0] == segment.path:
+            if self._reader is not None and self._reader[0] is segment:
                 self._reader[1].close()
                 self._reader = None
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 segment.path.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:  # stored already: the next start deletes it
+                log.warning("could not delete replayed spool segment %s: %s", segment.path, exc)
 
-    def _save_cursor(self) -> None:
-        data = {"committed": self.committed, "pending": list(self.pending or ()) or None}
-        _atomic_write(self.directory / "cursor.json", json.dumps(data).encode())
+    def _save_cursor(self, committed: int, pending: tuple[int, int] | None) -> None:
+        """Write the cursor (under ``_cursor_lock``); a failure refuses appends until one works."""
+        path = self.directory / "cursor.json"
+        data = {"committed": committed, "pending": list(pending or ()) or None}
+        try:
+            _atomic_write(path, json.dumps(data).encode())
+        except OSError as exc:
+            self._cursor_fault = f"the spool cannot save its replay cursor {path}: {exc}"
+            self._note_error(self._cursor_fault)
+            raise
+        if self._cursor_fault:
+            log.warning("the spool %s saves its replay cursor again", self.directory)
+            self._cursor_fault = ""
 
     def close(self) -> None:
         """Finish queued appends, fsync, and release the directory."""
@@ -439,6 +647,12 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    """What tells a directory from another created at the same path."""
+    stat = os.stat(path)
+    return stat.st_dev, stat.st_ino
 
 
 def _fsync_dir(directory: Path) -> None:

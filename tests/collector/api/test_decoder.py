@@ -1,8 +1,10 @@
 """The decoder's worker processes dying under real bodies (loopback, real processes).
 
-A worker is killed with SIGKILL, as the OOM killer or a body that crashes
-the decoder would: the bodies decoding beside it must still be decoded,
-and only a body that kills every process decoding it is refused.
+A worker is killed with SIGKILL, as the OOM killer or an operator would:
+the bodies decoding beside it must still be decoded, and a body whose every
+decoding process is killed so is answered 503 (retried by its client), not
+refused. A body that crashes every process decoding it (SIGSEGV, SIGABRT:
+signals a process gets from its own code) is refused with 400.
 """
 
 from __future__ import annotations
@@ -57,10 +59,28 @@ def decoder_processes() -> set[int]:
     return pids
 
 
-def kill(pids: set[int]) -> None:
+def kill(pids: set[int], sig: int = signal.SIGKILL) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):  # gone already
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, sig)
+
+
+def decode_while_every_decoder_process_dies(decoder: Decoder, sig: int) -> DecodeResult:
+    """Decode one body while every decoder process gets SIG as soon as it exists."""
+    done = threading.Event()
+
+    def kill_every_decoder_process() -> None:
+        while not done.is_set():
+            kill(decoder_processes(), sig)
+            done.wait(0.01)
+
+    killer = threading.Thread(target=kill_every_decoder_process)
+    killer.start()
+    try:
+        return decode(decoder, request(2000)[0].SerializeToString())
+    finally:
+        done.set()
+        killer.join()
 
 
 def decode(decoder: Decoder, body: bytes) -> DecodeResult:
@@ -88,22 +108,13 @@ def test_bodies_decoding_when_a_worker_dies_are_decoded_again(encoder: RowEncode
         decoder.close()
 
 
-def test_a_body_that_kills_every_process_decoding_it_gets_400(encoder: RowEncoder) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGSEGV, signal.SIGABRT])
+def test_a_body_that_kills_every_process_decoding_it_gets_400(
+    encoder: RowEncoder, sig: signal.Signals
+) -> None:
+    # SIGSEGV / SIGABRT are what a body that crashes the decoder does to it
     decoder = start_decoder(encoder, workers=2)
-    done = threading.Event()
-
-    def kill_every_decoder_process() -> None:
-        while not done.is_set():
-            kill(decoder_processes())
-            done.wait(0.01)
-
-    killer = threading.Thread(target=kill_every_decoder_process)
-    killer.start()
-    try:
-        refused = decode(decoder, request(2000)[0].SerializeToString())
-    finally:
-        done.set()
-        killer.join()
+    refused = decode_while_every_decoder_process_dies(decoder, sig)
     try:
         assert refused.status == 400
         assert "could not be decoded" in refused.reason
@@ -111,3 +122,43 @@ def test_a_body_that_kills_every_process_decoding_it_gets_400(encoder: RowEncode
         assert decode(decoder, request(10)[0].SerializeToString()).rows == 10
     finally:
         decoder.close()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_a_body_whose_decoder_is_killed_from_outside_gets_503_not_400(
+    encoder: RowEncoder, sig: signal.Signals
+) -> None:
+    # the OOM killer or an operator killing the one process decoding a body
+    # alone says nothing against the body: its client must retry it
+    decoder = start_decoder(encoder, workers=1)
+    answered = decode_while_every_decoder_process_dies(decoder, sig)
+    try:
+        assert answered.status == 503
+        assert "killed" in answered.reason
+        assert decode(decoder, request(10)[0].SerializeToString()).rows == 10
+    finally:
+        decoder.close()
+
+
+def test_close_returns_while_a_worker_is_stuck(encoder: RowEncoder) -> None:
+    decoder = start_decoder(encoder, workers=1)
+    assert decode(decoder, request(1)[0].SerializeToString()).rows == 1
+    stuck = decoder_processes()
+    kill(stuck, signal.SIGSTOP)  # as a worker hung under a body would be
+    body = request(10)[0].SerializeToString()
+    answers: list[DecodeResult] = []
+    request_thread = threading.Thread(
+        target=lambda: answers.append(decode(decoder, body)), daemon=True
+    )
+    closer = threading.Thread(target=decoder.close, daemon=True)
+    try:
+        request_thread.start()
+        request_thread.join(0.2)  # the body waits in the stuck worker
+        closer.start()
+        closer.join(60)
+        assert not closer.is_alive()  # SIGTERM can stop the collector
+        assert not decoder_processes() & stuck
+        request_thread.join(60)
+        assert [a.status for a in answers] == [503]  # retried by its client
+    finally:
+        kill(stuck, signal.SIGKILL)
