@@ -106,14 +106,14 @@ def measure(n: int, runs: int) -> dict[str, float]:
             0
         ][0]
         input_rows = store.query(
-            f"SELECT count() FROM {store.table('input_outcomes')}"
+            f"SELECT count() FROM {store.table('input_outcomes_hourly')}"
         ).result_rows[0][0]
         p = {"project": PROJECT}
         result = {
             "calls": n,
             "load_s": load_s,
             "calls_hourly_rows": rollup_rows,
-            "input_outcomes_rows": input_rows,
+            "input_rows": input_rows,
             "compare_ms": _median_ms(lambda: compare_versions(store, PROJECT, "v1", "v2"), runs),
             "versions_ms": _median_ms(lambda: list_versions(store, PROJECT), runs),
             "count_ms": _median_ms(
@@ -168,7 +168,7 @@ def main() -> None:
     for r in results:
         print(
             f"{r['calls']:>11,} calls  load {r['load_s']:.1f} s  "
-            f"(rollup rows: hourly {r['calls_hourly_rows']:,}, inputs {r['input_outcomes_rows']:,})"
+            f"(rollup rows: hourly {r['calls_hourly_rows']:,}, inputs × hours {r['input_rows']:,})"
         )
         print(
             f"    compare {r['compare_ms']:7.1f} ms   versions {r['versions_ms']:7.1f} ms   "

@@ -319,3 +319,44 @@ def test_an_open_window_ends_now_and_leaves_out_calls_stamped_later(store: Store
     later = now + timedelta(hours=12)
     both = queries.list_versions(store, "default", day, until=later)
     assert {v["model_version"] for v in both} == {"v-now", "v-ahead"}
+
+
+def test_repeatability_is_the_windows_own(store: Store) -> None:
+    """QA's case: a version whose inputs were repeated hours ago and which
+    made two calls of distinct inputs since shows no repeatability since then
+    (it showed the whole history's, 11 repeated inputs), and the figure of
+    its repeats in a window that holds them."""
+    calls = synth_calls("v-rep", 60, {7: 0.2}, seed=11, span=timedelta(hours=2), inputs=12)
+    later = T0 + timedelta(hours=5)
+    calls += [
+        Call("v-rep", "app.summarise", later + timedelta(minutes=1), False, 0, 1.0, 1001),
+        Call("v-rep", "app.summarise", later + timedelta(minutes=2), False, 0, 1.0, 1002),
+    ]
+    calls += synth_calls("v-base", 60, {7: 0.2}, seed=12, span=timedelta(hours=6), inputs=12)
+    store_calls(store, calls)
+    early = [c for c in calls if c.model_version == "v-rep" and c.time < later]
+    outcomes: dict[int, set[int]] = {}
+    for c in early:
+        outcomes.setdefault(c.input_hash, set()).add(c.outcome)
+    agree = sum(1 for o in outcomes.values() if len(o) == 1) / len(outcomes)
+    assert len(outcomes) == 12 and 0 < agree < 1  # every input repeated, some disagree
+
+    def rep(since: datetime | None, until: datetime | None = None) -> dict:
+        versions = queries.list_versions(store, "default", since, until)
+        return next(v for v in versions if v["model_version"] == "v-rep")
+
+    recent = rep(later)
+    assert (recent["calls"], recent["repeatability"], recent["repeated_inputs"]) == (2, None, 0)
+    holding = rep(T0, later)
+    assert holding["calls"] == 60 and holding["repeated_inputs"] == 12
+    assert holding["repeatability"] == pytest.approx(agree, abs=1e-6)
+    assert rep(None)["repeated_inputs"] == 12  # all time: the two later calls repeat nothing
+
+    compared = queries.compare(
+        store, "default", "v-base", "v-rep", since=later - timedelta(hours=1)
+    )
+    assert compared["candidate"]["calls"] == 2
+    assert compared["candidate"]["repeatability"] is None
+    assert compared["baseline"]["repeatability"] is not None
+    held = queries.compare(store, "default", "v-base", "v-rep", since=T0, until=later)
+    assert held["candidate"]["repeatability"] == pytest.approx(agree)

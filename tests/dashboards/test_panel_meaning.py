@@ -8,6 +8,8 @@ store holds what the demo lacks, each for one question a panel answers:
   is whatever an instrumented application sets);
 - a version with calls but no failures and no repeated input (its mode
   metrics and repeatability are no data, not 0);
+- a baseline whose inputs repeat within each hour, and one input that
+  repeats only across hours (repeatability follows the range);
 - a candidate that adds a call site the baseline never called (a new mode
   there was never expected on the baseline);
 - a mode first seen ten days ago, beyond the rollups' retention, that comes
@@ -328,6 +330,36 @@ def test_versions_at_a_glance_agrees_with_the_api(store: Any) -> None:
             assert row["effective_modes"] == pytest.approx(truth["effective_modes"])
             assert row["top3_share"] == pytest.approx(truth["top3_share"])
     assert rows[BASE]["repeatability"] == pytest.approx(10 / 11)
+
+
+@pytest.mark.parametrize(
+    ("hours", "expected"),
+    [
+        # one hour: inputs 1-10 twice each, input 1 also failing with FP2;
+        # input 11 (FP1) is called once an hour, so it repeats over two hours
+        (1, (9 / 10, 10)),
+        (2, (10 / 11, 11)),
+    ],
+)
+def test_repeatability_follows_the_range(
+    store: Any, hours: int, expected: tuple[float, int]
+) -> None:
+    # the range ends on a whole hour: that hour is not read
+    span = (NOW_H - timedelta(hours=5), NOW_H - timedelta(hours=5 - hours))
+    board = _board("failure-consistency")
+    glance = {r["model_version"]: r for r in _run(store, board, 1, span, CHOSEN)}
+    per_version = {r["model_version"]: r for r in _run(store, board, 6, span, CHOSEN)}
+    assert set(per_version) == {BASE}  # the others never call an input twice
+    shown = per_version[BASE]
+    assert (shown["repeatability"], shown["repeated_inputs"]) == (
+        pytest.approx(expected[0]),
+        expected[1],
+    )
+    assert glance[BASE]["repeatability"] == pytest.approx(expected[0])
+    assert glance[CAND]["repeatability"] is None
+    api = version_metrics(store, Selection(PROJECT, since=span[0], until=span[1]), with_drift=False)
+    assert api[BASE]["repeatability"] == pytest.approx(expected[0])
+    assert api[BASE]["repeated_inputs"] == expected[1]
 
 
 # --- #3: expected on the baseline at the mode's own call site ---------------------

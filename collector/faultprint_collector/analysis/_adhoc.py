@@ -39,7 +39,12 @@ from faultprint_collector.store import Store
 __all__ = ["ADHOC_TABLES", "AdhocLimitExceeded", "AdhocRefused", "SqlLimits", "run_readonly_sql"]
 
 #: tables with a ``project`` column that ad-hoc SQL may read (filtered per project)
-_PROJECT_TABLES = ("calls", "calls_hourly", "input_outcomes", "fingerprint_catalog")
+_PROJECT_TABLES = (
+    "calls",
+    "calls_hourly",
+    "input_outcomes_hourly",
+    "fingerprint_catalog",
+)
 #: everything ad-hoc SQL may name: the tables above and the views built on them
 ADHOC_TABLES = frozenset(
     {

@@ -615,7 +615,9 @@ def repeatability(calls: Iterable[Call]) -> float | None:
     An input is a (call site, input hash) pair; hash 0 means "not recorded".
     Outcomes agree when every call succeeded, or every call failed with the
     same fingerprint. Inputs count once each; a sampled-out success was never
-    observed, so qualification uses the calls actually stored.
+    observed, so qualification uses the calls actually stored. CALLS are the
+    calls of one window (``reference_metrics`` passes those of its window):
+    only their occurrences count towards "at least twice".
     """
     outcomes: dict[tuple[str, int], set[int]] = defaultdict(set)
     counts: dict[tuple[str, int], int] = defaultdict(int)
@@ -725,9 +727,10 @@ def reference_metrics(
     window starts exactly at SINCE, or at the version's first call in the
     selection when SINCE is not given (not at the start of its hour: a mode
     another version first showed minutes before this one's first call is
-    not one this version brought). Repeatability ignores the window: it is
-    measured over every call of the version (at CALL_SITE when given). None if the version has no
-    calls in the selection.
+    not one this version brought). Repeatability, as every other metric,
+    reads the calls in the window only: an input called once before the
+    window and once in it is not a repeated input of the window. None if
+    the version has no calls in the selection.
     """
     lo = _hour(since) if since else None
     chosen = [
@@ -762,11 +765,7 @@ def reference_metrics(
         "effective_modes": effective_modes(per_fp.values()),
         "top3_share": top_share(per_fp.values(), 3),
         "novelty_rate": novelty_rate(per_fp, first_seen, window_start),
-        "repeatability": repeatability(
-            c
-            for c in calls
-            if c.model_version == version and (call_site is None or c.call_site == call_site)
-        ),
+        "repeatability": repeatability(chosen),
         "drift": drift([c for c in chosen if c.is_failure]),
         "modes": dict(per_fp),
     }

@@ -1,7 +1,7 @@
 """The consistency metrics computed in ClickHouse from the rollups.
 
 The metrics read the pre-aggregated tables (``calls_hourly``,
-``input_outcomes``, ``fingerprint_catalog``), so the cost grows with
+``input_outcomes_hourly``, ``fingerprint_catalog``), so the cost grows with
 versions × call sites × hours × fingerprints rather than with the number
 of calls; ``calls`` itself is read only by its key over a bounded slice
 (a version's first call, where novelty's window starts, and the grouping
@@ -68,19 +68,15 @@ class Selection:
     since: datetime | None = None
     until: datetime | None = None
 
-    def where(self, alias: str = "", *, timed: bool = True) -> str:
-        """The WHERE conditions (parameter placeholders only, never values).
-
-        TIMED False leaves out the window (for ``input_outcomes``, which has
-        no time in its key).
-        """
+    def where(self, alias: str = "") -> str:
+        """The WHERE conditions on a rollup with an ``hour`` (parameter
+        placeholders only, never values)."""
         a = f"{alias}." if alias else ""
-        parts = [f"{a}project = {{project:String}}"]
-        if timed:
-            parts += [
-                f"{a}hour >= toStartOfHour({{since:DateTime('UTC')}})",
-                f"{a}hour < {{until:DateTime('UTC')}}",
-            ]
+        parts = [
+            f"{a}project = {{project:String}}",
+            f"{a}hour >= toStartOfHour({{since:DateTime('UTC')}})",
+            f"{a}hour < {{until:DateTime('UTC')}}",
+        ]
         if self.versions is not None:
             parts.append(f"{a}model_version IN {{versions:Array(String)}}")
         if self.call_site is not None:
@@ -265,67 +261,56 @@ def _mode_stats(
     return {r["model_version"]: r for r in rows}
 
 
-#: above this many input rows, repeatability reads a hash range of inputs
+#: above this many input rows (an input's hours), repeatability reads a hash range of inputs
 REPEATABILITY_MAX_INPUTS = 200_000
 _U64 = 2**64 - 1
 
 
 def _repeatability(
-    store: Store,
-    sel: Selection,
-    *,
-    max_inputs: int = REPEATABILITY_MAX_INPUTS,
-    final: bool | None = None,
+    store: Store, sel: Selection, *, max_inputs: int = REPEATABILITY_MAX_INPUTS
 ) -> dict[str, tuple[float, int, float]]:
     """Per version: (repeatability, repeated inputs counted, share of inputs read).
 
+    Reads ``input_outcomes_hourly`` over the window's hours, as the other
+    metrics read ``calls_hourly``, and merges each input's hours: an input
+    is repeated when it was called at least twice within them, and its
+    outcomes agree when the smallest equals the largest. Calls of the input
+    outside the window count neither way (the all-time ``input_outcomes``
+    counted them: a version with 2 calls in the window showed the
+    repeatability of its whole history).
+
     Input hashes are uniform 64-bit hashes, so the inputs whose hash lies in
     [0, f·2⁶⁴) are a random sample of inputs, independent of their outcomes:
-    when a selection holds more than MAX_INPUTS input rows, only that range
-    is read (the sort key ends in input_hash, so the range prunes granules)
-    and repeatability is the share among the sampled inputs.
-
-    FINAL merges each input's partial rows far faster than a GROUP BY; on a
-    cluster an input's rows may sit on several shards, where only GROUP BY
-    merges them, so FINAL is used only on a single server.
+    when a selection holds more than MAX_INPUTS rows, only that range is
+    read (the sort key has input_hash right after the call site, so the
+    range prunes granules) and repeatability is the share among the sampled
+    inputs. An input's rows may sit in several parts, hours or shards; the
+    GROUP BY merges them all.
     """
-    final = not store.cluster if final is None else final
     params = sel.params()
-    table = store.table("input_outcomes")
-    where = sel.where(timed=False)
+    table = store.table("input_outcomes_hourly")
+    where = sel.where()
     total = store.query(f"SELECT count() FROM {table} WHERE {where}", params).result_rows[0][0]
     fraction = 1.0 if total <= max_inputs else max_inputs / total
     params["cut"] = _U64 if fraction >= 1.0 else int(fraction * 2**64)
     where += " AND input_hash <= {cut:UInt64}"
-    if final:
-        # the conditions on non-key columns stay inside the aggregates, so
-        # they apply after FINAL has merged the rows
-        sql = f"""
-            SELECT model_version,
-                   countIf(occurrences >= 2 AND min_outcome = max_outcome)
-                       / countIf(occurrences >= 2) AS repeatability,
-                   countIf(occurrences >= 2) AS inputs
-            FROM {table} FINAL
+    rows = store.query_dicts(
+        f"""
+        SELECT model_version,
+               countIf(lo = hi) / count() AS repeatability,
+               count() AS inputs
+        FROM (
+            SELECT model_version, call_site, input_hash,
+                   sum(occurrences) AS n, min(min_outcome) AS lo, max(max_outcome) AS hi
+            FROM {table}
             WHERE {where}
-            GROUP BY model_version
-            HAVING inputs > 0
-        """
-    else:
-        sql = f"""
-            SELECT model_version,
-                   countIf(lo = hi) / count() AS repeatability,
-                   count() AS inputs
-            FROM (
-                SELECT model_version, call_site, input_hash,
-                       sum(occurrences) AS n, min(min_outcome) AS lo, max(max_outcome) AS hi
-                FROM {table}
-                WHERE {where}
-                GROUP BY model_version, call_site, input_hash
-                HAVING n >= 2
-            )
-            GROUP BY model_version
-        """
-    rows = store.query_dicts(sql, params)
+            GROUP BY model_version, call_site, input_hash
+            HAVING n >= 2
+        )
+        GROUP BY model_version
+        """,
+        params,
+    )
     return {r["model_version"]: (r["repeatability"], r["inputs"], fraction) for r in rows}
 
 
@@ -381,8 +366,9 @@ def version_metrics(
     number of calls (``rate_equivalent_calls``); ``effective_calls`` is that,
     but never more than ``spans`` (see ``effective_calls``); ``strategies`` the
     fingerprint strategies that grouped its failures. Repeatability
-    covers every stored call of the version at the call site(s), whatever
-    the window (see ``input_outcomes``). Without failures, effective modes,
+    counts the calls in the window's hours, as every other metric (an input
+    called once before the window and once in it is not repeated; see
+    ``_repeatability``). Without failures, effective modes,
     top-3 share and novelty are None (shares of no failures are 0/0).
     Novelty counts from ``novelty_start``: SINCE exactly, else the version's
     first call in the selection (``_window_starts``); ``first_call`` and

@@ -118,5 +118,10 @@ def store_calls(
 
 def truncate(store: Store) -> None:
     """Empty every table that holds calls or rollups (between hypothesis examples)."""
-    for table in ("calls", "calls_hourly", "input_outcomes", "fingerprint_catalog"):
+    for table in (
+        "calls",
+        "calls_hourly",
+        "input_outcomes_hourly",
+        "fingerprint_catalog",
+    ):
         store.command(f"TRUNCATE TABLE {store.table(table)}")

@@ -88,7 +88,7 @@ def test_other_projects_stay_invisible(store: Store) -> None:
         "SELECT count() FROM calls FINAL WHERE project = 'other'",
         "SELECT count() FROM failures_v",
         "SELECT count() FROM (SELECT * FROM calls_hourly) WHERE project = 'other'",
-        "SELECT count() FROM input_outcomes",
+        "SELECT count() FROM input_outcomes_hourly",
         "SELECT count() FROM fingerprint_catalog_v",
         "WITH x AS (SELECT * FROM calls) SELECT count() FROM x",
         "SELECT count() FROM numbers(3) WHERE number IN (SELECT input_hash FROM calls)",

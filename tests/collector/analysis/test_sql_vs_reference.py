@@ -150,24 +150,65 @@ def test_compare_from_sql_equals_compare_from_reference(store: Store, calls: lis
         assert [m["fingerprint"] for m in got[key]] == [m["fingerprint"] for m in expected[key]]
 
 
-@settings(
-    max_examples=15,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(
-    calls=st.lists(call_strategy, min_size=1, max_size=120), call_site=st.sampled_from([None, "s2"])
-)
-def test_repeatability_by_group_by_equals_final(
-    store: Store, calls: list[Call], call_site: str | None
-) -> None:
-    # the GROUP BY path is what a cluster uses (an input's rows on several shards)
-    from faultprint_collector.analysis._sql import _repeatability
+def _split_inputs() -> list[Call]:
+    """Inputs whose calls the windows below cut in two.
 
-    project = f"r{next(_projects)}"
+    a: a success in hour 1 and another in hour 3 (repeated only over both);
+    b: a success and a failure in hour 1 (repeated there, disagreeing);
+    c: two successes in hour 3 (repeated there, agreeing).
+    """
+    h1, h3 = T0 + timedelta(hours=1), T0 + timedelta(hours=3)
+    a, b, c = 0xA, 0xB, 0xC
+    return [
+        Call("v1", "s1", h1 + timedelta(minutes=5), False, 0, 1.0, a),
+        Call("v1", "s1", h3 + timedelta(minutes=5), False, 0, 1.0, a),
+        Call("v1", "s1", h1 + timedelta(minutes=10), False, 0, 1.0, b),
+        Call("v1", "s1", h1 + timedelta(minutes=20), True, 11, 1.0, b),
+        Call("v1", "s1", h3 + timedelta(minutes=10), False, 0, 1.0, c),
+        Call("v1", "s1", h3 + timedelta(minutes=20), False, 0, 1.0, c),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("since_h", "until_h", "expected"),
+    [
+        (None, None, (2 / 3, 3)),  # a and c agree, b does not
+        (0, 2, (0.0, 1)),  # b only: a's call in hour 1 is one call
+        (2, 4, (1.0, 1)),  # c only: a's call in hour 3 is one call
+        (1, 4, (2 / 3, 3)),  # both of a's hours
+        (2, None, (1.0, 1)),
+    ],
+)
+def test_repeatability_counts_the_calls_of_the_window_only(
+    store: Store, since_h: int | None, until_h: int | None, expected: tuple[float, int]
+) -> None:
+    """A window that cuts an input's calls in two leaves it with one call: not
+    a repeated input of the window (all-time it is, and agrees)."""
+    calls = _split_inputs()
+    project = f"w{next(_projects)}"
     store_calls(store, calls, project)
-    sel = Selection(project=project, call_site=call_site)
-    assert _repeatability(store, sel, final=False) == _repeatability(store, sel, final=True)
+    since = T0 + timedelta(hours=since_h) if since_h is not None else None
+    until = T0 + timedelta(hours=until_h) if until_h is not None else None
+    got = version_metrics(store, Selection(project=project, since=since, until=until))["v1"]
+    ref = reference_metrics(calls, "v1", since=since, until=until)
+    assert ref is not None
+    assert (got["repeatability"], got["repeated_inputs"]) == (
+        pytest.approx(expected[0]),
+        expected[1],
+    )
+    assert got["repeatability"] == pytest.approx(ref["repeatability"])
+
+
+def test_a_window_after_every_repeat_has_no_repeatability(store: Store) -> None:
+    # input a once more in hour 5: its third call, but the only one of the window
+    calls = [*_split_inputs(), Call("v1", "s1", T0 + timedelta(hours=5), False, 0, 1.0, 0xA)]
+    project = f"w{next(_projects)}"
+    store_calls(store, calls, project)
+    since = T0 + timedelta(hours=5)
+    got = version_metrics(store, Selection(project=project, since=since))["v1"]
+    assert (got["calls"], got["repeatability"], got["repeated_inputs"]) == (1, None, 0)
+    ref = reference_metrics(calls, "v1", since=since)
+    assert ref is not None and ref["repeatability"] is None
 
 
 def test_repeatability_reads_a_hash_sample_of_many_inputs(store: Store) -> None:

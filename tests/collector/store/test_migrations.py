@@ -90,8 +90,16 @@ def test_an_older_store_is_upgraded_with_its_calls_in_the_rollups(tmp_path: Path
             "SELECT sum(calls), sum(failures) FROM version_hourly_v WHERE model_version = 'v1'"
         ).result_rows[0]
         assert rollup == (40.0, 10.0)
-        repeat = store.query("SELECT sum(occurrences) FROM input_outcomes").result_rows[0][0]
-        assert repeat == 40
+        # the all-time input_outcomes is dropped: input_outcomes_hourly replaces it
+        dropped = store.query(
+            "SELECT count() FROM system.tables WHERE database = currentDatabase() "
+            "AND name IN ('input_outcomes', 'input_outcomes_mv')"
+        ).result_rows[0][0]
+        assert dropped == 0
+        hourly = store.query(
+            "SELECT sum(occurrences), uniqExact(hour) FROM input_outcomes_hourly"
+        ).result_rows[0]
+        assert hourly == (40, 5)  # a call every 7 minutes from 3 hours ago
         # new calls count once on top, and a second open backfills nothing more
         _insert(store, _calls(44)[40:], "new")
         assert apply_migrations(store) == []
@@ -116,8 +124,70 @@ def test_the_retention_follows_the_setting_on_an_existing_store(tmp_path: Path) 
             close_state(state)
 
     first = start_collector(90)
-    assert {"calls", "calls_hourly", "input_outcomes"} <= set(first)
+    assert {"calls", "calls_hourly", "input_outcomes_hourly"} <= set(first)
     assert set(first.values()) == {"90"}
     # restarted with FAULTPRINT_RETENTION_DAYS=30, then back to 90
     assert start_collector(30) == dict.fromkeys(first, "30")
     assert start_collector(90) == first
+
+
+def test_a_store_of_the_previous_release_answers_windowed_repeatability_at_once(
+    tmp_path: Path,
+) -> None:
+    """Upgraded to input_outcomes_hourly, a store's past calls are in it (each
+    once), so repeatability over a window is right before any new call."""
+    from faultprint_collector.analysis import Selection, version_metrics
+
+    store = open_store(str(tmp_path / "store"))
+    try:
+        previous = [m for m in load_migrations() if m.name != "input_outcomes_hourly"]
+        store.command(migrations_table_ddl())
+        for migration in previous:
+            for stmt in render_ddl(migration.sql):
+                store.command(stmt)
+            store.insert(
+                MIGRATIONS_TABLE, [[migration.version, migration.name]], ["version", "name"]
+            )
+        calls = _calls(40)  # inputs 1, 2, 3 in turn, a call every 7 minutes
+        _insert(store, calls, "old")
+
+        applied = apply_migrations(store)
+        assert [m.name for m in load_migrations() if m.version in applied] == [
+            "input_outcomes_hourly"
+        ]
+        hourly = store.query("SELECT sum(occurrences) FROM input_outcomes_hourly").result_rows[0][0]
+        assert hourly == 40
+        # the fifth hour holds calls 35-39: input 1 (36 failing, 39) and input
+        # 3 (35, 38, both succeeding) repeated, input 2 called once
+        since = calls[0].time + timedelta(hours=4)
+        got = version_metrics(store, Selection("default", since=since))["v1"]
+        assert (got["calls"], got["repeatability"], got["repeated_inputs"]) == (5, 0.5, 2)
+        # all time, every input disagrees somewhere
+        everything = version_metrics(store, Selection("default"))["v1"]
+        assert (everything["repeatability"], everything["repeated_inputs"]) == (0.0, 3)
+    finally:
+        store.close()
+
+
+def test_the_hourly_input_rollup_is_sharded_and_filled_per_shard_on_a_cluster() -> None:
+    (migration,) = [m for m in load_migrations() if m.name == "input_outcomes_hourly"]
+    ddl = render_ddl(migration.sql, database="fp", cluster="c")
+    local, distributed, view, *drops = ddl
+    # the all-time input_outcomes it replaces goes, with its shards' tables
+    assert drops == [
+        "DROP VIEW IF EXISTS fp.input_outcomes_mv ON CLUSTER c",
+        "DROP TABLE IF EXISTS fp.input_outcomes ON CLUSTER c",
+        "DROP TABLE IF EXISTS fp.input_outcomes_local ON CLUSTER c",
+    ]
+    assert local.startswith(
+        "CREATE TABLE IF NOT EXISTS fp.input_outcomes_hourly_local ON CLUSTER c"
+    )
+    assert (
+        "ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/fp/input_outcomes_hourly_local'"
+        in local
+    )
+    assert "TTL hour + INTERVAL 90 DAY" in local
+    # read-only over the shards: no sharding key, the views write each shard
+    assert distributed.endswith("Distributed('c', 'fp', 'input_outcomes_hourly_local')")
+    assert "TO fp.input_outcomes_hourly_local" in view and "FROM fp.calls_local" in view
+    assert "ON CLUSTER c" in view
