@@ -8,10 +8,12 @@ import os
 import socket
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from faultprint_collector.commands._options import project_option
 from faultprint_collector.commands._tables import Column, Kind, print_table, time_cell
@@ -36,13 +38,16 @@ URL_HELP = "Read through the collector at this URL (e.g. http://127.0.0.1:4318).
 STORE_HELP = "Read this store directly: a directory (embedded) or a ClickHouse URL."
 #: the exit code of a collector that could not start serving (uvicorn's)
 STARTUP_FAILURE = 3
+#: the file a spool's one owner holds locked (see faultprint_collector.spool)
+SPOOL_LOCK_FILE = "lock"
 #: uvicorn's levels, checked here: an unknown one fails inside uvicorn after start-up
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print MESSAGE on stderr and exit with CODE."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # escaped: a message quotes values ("[::1]", "[/DATABASE]") rich would read as markup
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -50,16 +55,17 @@ def reader_for(url: str | None, store: str | None) -> Reader:
     """A Reader for --url or --store (not both)."""
     if url is not None and store is not None:
         fail("give either --url or --store, not both")
-    _refuse_empty_store(store)
+    _refuse_empty("--store", store, "give a store directory or a ClickHouse URL")
     try:
         return Reader(url=url, store=store)
     except ReadError as exc:
         fail(str(exc))
 
 
-def _refuse_empty_store(store: str | None) -> None:
-    if store is not None and not store.strip():
-        fail("--store must not be empty: give a store directory or a ClickHouse URL")
+def _refuse_empty(option: str, value: str | None, hint: str) -> None:
+    """A usage error for an option given as "": it is not the option left out."""
+    if value is not None and not value.strip():
+        fail(f"{option} must not be empty: {hint}")
 
 
 def read(
@@ -91,7 +97,7 @@ def read(
 
 
 def _note(text: str) -> None:
-    err.print(f"[yellow]note:[/] {text}", highlight=False, soft_wrap=True)
+    err.print(f"[yellow]note:[/] {escape(text)}", highlight=False, soft_wrap=True)
 
 
 def _store_origin(store: str | None) -> str:
@@ -175,7 +181,10 @@ def serve(
     from faultprint_collector.ingest import Scrubber
     from faultprint_collector.spool import FSYNC_POLICIES
 
-    _refuse_empty_store(store)
+    _refuse_empty("--host", host, "give an address to listen on, e.g. 127.0.0.1")
+    _refuse_empty("--store", store, "give a store directory or a ClickHouse URL")
+    _refuse_empty("--keys", keys, "give an API key file (see 'faultprint keys add')")
+    _refuse_empty("--spool", spool, "give a directory, or leave it out for one beside the store")
     try:
         settings = Settings.from_env(
             host=host,
@@ -195,19 +204,20 @@ def serve(
         fail(f"FAULTPRINT_SCRUB_PATTERNS: {exc}")
     # every refusal that needs nothing on disk comes first: a refused start
     # leaves no store and no spool directory behind
-    if ring.open and not is_loopback(host) and not settings.insecure:
-        fail(
-            f"refusing to listen on {host} without API keys: anyone could write and "
-            "read every project. Create keys with 'faultprint keys add PROJECT' and "
-            "pass --keys FILE, or pass --insecure"
-        )
     if settings.spool_fsync not in FSYNC_POLICIES:
         fail(
             f"--fsync / FAULTPRINT_SPOOL_FSYNC must be one of {', '.join(FSYNC_POLICIES)}, "
             f"got {settings.spool_fsync!r}"
         )
+    # an address it cannot listen on is that problem, whatever else is wrong
     listeners = _listen(host, port)
     try:
+        if ring.open and not is_loopback(host) and not settings.insecure:
+            fail(
+                f"refusing to listen on {host} without API keys: anyone could write and "
+                "read every project. Create keys with 'faultprint keys add PROJECT' and "
+                "pass --keys FILE, or pass --insecure"
+            )
         _serve(settings, ring, store, listeners, log_level)
     finally:
         for sock in listeners:
@@ -227,10 +237,22 @@ def _serve(
     from faultprint_collector.api import create_app
     from faultprint_collector.spool import Spool, SpoolError
     from faultprint_collector.store import StoreError, check_store, open_store
+    from faultprint_collector.store._client import redacted
 
     origin = _store_origin(store)
-    try:  # before the spool is made beside it: nothing is created for a wrong store
+    # Every check that can refuse runs before anything is announced, and
+    # those that create nothing first: the store's location, the spool's,
+    # then the store itself (a server may be unreachable), then the spool.
+    # Each is opened and closed again: the collector below is their one owner.
+    try:
         check_store(settings.store, create=True)
+    except StoreError as exc:
+        fail(f"{exc} ({origin})" if origin != "--store" else str(exc))
+    refusal = _spool_refusal(settings.spool_path())
+    if refusal:
+        fail(refusal)
+    try:  # a wrong URL or a held directory is a message, not a traceback
+        open_store(settings.store, cluster=settings.cluster).close()
     except StoreError as exc:
         fail(f"{exc} ({origin})" if origin != "--store" else str(exc))
     try:  # a clear message now rather than a failed start-up later
@@ -247,14 +269,10 @@ def _serve(
     else:
         projects = sorted(set(ring.projects.values()))
         err.print(f"API keys for {len(projects)} project(s): {', '.join(projects)}")
-    try:  # the store too: a wrong URL or a held directory is a message, not a traceback
-        open_store(settings.store, cluster=settings.cluster).close()
-    except StoreError as exc:
-        fail(f"{exc} ({origin})" if origin != "--store" else str(exc))
     app_ = create_app(settings)
     err.print(
         f"faultprint collector on http://{settings.host}:{settings.port}  "
-        f"store: {settings.store}  "
+        f"store: {redacted(settings.store)}  "
         f"spool: {settings.spool_path()} (fsync {settings.spool_fsync})",
         soft_wrap=True,
         markup=False,
@@ -271,6 +289,22 @@ def _serve(
         pass
     if not server.started:
         raise typer.Exit(STARTUP_FAILURE)
+
+
+def _spool_refusal(path: str) -> str | None:
+    """Why the spool at PATH cannot be opened, found without creating it (None: no reason).
+
+    The spool is created only after the store opened; these are the
+    refusals that can be known before, so a refused start makes no store.
+    """
+    from faultprint_collector.store._client import lock_held
+
+    directory = Path(path)
+    if directory.exists() and not directory.is_dir():
+        return f"cannot open spool directory {directory}: it is not a directory"
+    if lock_held(directory / SPOOL_LOCK_FILE):
+        return f"the spool {directory} is in use by another collector process"
+    return None
 
 
 def _print_json(data: Any) -> None:

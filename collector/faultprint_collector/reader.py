@@ -8,6 +8,7 @@ collector holds it.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -37,7 +38,8 @@ class Reader:
         self.url = check_url(url) if url is not None else ""
         self._store_path = store
         self._store: Store | None = None
-        self._api_key = os.environ.get("FAULTPRINT_API_KEY", "")
+        # only a read through a collector sends the key: a direct read needs none
+        self._api_key = api_key_from_env() if self.url else ""
         #: notes a collector answered beside its data (``note``), for the CLI to print
         self.notes: list[str] = []
 
@@ -291,6 +293,28 @@ def check_url(url: str) -> str:
     if extra:
         raise ReadError(f"invalid --url {url!r}: {' and '.join(extra)}; {expected}")
     return url.rstrip("/")
+
+
+#: what an API key may hold: it travels in an HTTP header, and keys made by
+#: ``faultprint keys add`` are printable ASCII without spaces
+_API_KEY = re.compile(r"[!-~]+")
+
+
+def api_key_from_env() -> str:
+    """FAULTPRINT_API_KEY without surrounding whitespace ("" when unset or blank).
+
+    Raises ReadError for a key with a space, a control or a non-ASCII
+    character inside: the HTTP client would refuse the header (a line break
+    would end it) with an error that quotes the whole key. The key is never
+    shown: errors reach logs and CI output.
+    """
+    key = os.environ.get("FAULTPRINT_API_KEY", "").strip()
+    if key and not _API_KEY.fullmatch(key):
+        raise ReadError(
+            "FAULTPRINT_API_KEY must be a key without spaces, control or non-ASCII "
+            "characters, as 'faultprint keys add' prints it (the value is not shown)"
+        )
+    return key
 
 
 def _reason(response: Any) -> str:

@@ -32,10 +32,17 @@ class SettingsError(ValueError):
 
 def _env_number(name: str, parse: Callable[[str], T], what: str) -> T:
     text = os.environ[name].strip()
-    try:
-        return parse(text)
-    except ValueError:
-        raise SettingsError(f"{name} must be {what}, got {text[:40]!r}") from None
+    # int() and float() also read digits of other scripts ('٣' is 3) and
+    # underscores ('1_0' is 10): a value only Python reads as a number is a
+    # typo or a paste, and another reader of the same variable would refuse it
+    plain = text.isascii() and "_" not in text
+    if plain:
+        try:
+            return parse(text)
+        except ValueError:
+            pass
+    hint = "" if plain else " (in plain ASCII digits, without '_')"
+    raise SettingsError(f"{name} must be {what}{hint}, got {text[:40]!r}")
 
 
 #: what a yes/no variable accepts (compared lower-cased, without surrounding spaces)

@@ -15,7 +15,7 @@ import pytest
 
 from tests.collector.analysis.otlp_calls import send, version_spans, wait_for_calls
 from tests.collector.conftest import CALL_SITE, FAILURES, OTHER_PROJECT, VERSION_A, VERSION_B
-from tests.conftest import CollectorProcess
+from tests.conftest import CollectorProcess, free_port
 
 
 def faultprint(
@@ -276,3 +276,67 @@ def test_a_key_whose_project_has_no_calls_gets_the_note(
         full = faultprint(command, "--url", collector.url, env={"FAULTPRINT_API_KEY": keys["shop"]})
         assert full.returncode == 0 and "v1" in full.stdout
         assert "note" not in full.stderr
+
+
+# --- store URLs and the API key: refused before any request ----------------------
+
+
+@pytest.mark.parametrize(
+    ("store", "problem"),
+    [
+        ("http://127.0.0.1:99999/db", "port is not a number in 1-65535"),
+        ("http://user:secret@127.0.0.1:99999/db", "port is not a number in 1-65535"),
+        ("http://user:secret@127.0.0.1:port/db", "port is not a number in 1-65535"),
+        ("http://[::1", "Invalid IPv6 URL"),
+        ("http://", "names no host"),
+        ("clickhouse://:8123/db", "names no host"),
+        ("http://user:secret@127.0.0.1:8123/no-such-db", "invalid database name"),
+        ("chdb://", "names no directory"),
+    ],
+)
+def test_a_malformed_store_url_is_a_usage_error_before_any_request(
+    store: str, problem: str
+) -> None:
+    done = faultprint("incidents", "--store", store)
+    _refused(done, problem)
+    assert "secret" not in done.stderr  # a password is never echoed
+    assert "cannot connect" not in done.stderr  # refused, not tried (localhost:8123)
+
+
+def test_a_malformed_store_url_from_the_environment_is_named_by_its_variable(
+    tmp_path: Path,
+) -> None:
+    done = faultprint(
+        "versions", cwd=tmp_path, env={"FAULTPRINT_STORE": "http://u:secret@127.0.0.1:99999/x"}
+    )
+    _refused(done, "invalid store URL", "FAULTPRINT_STORE", "u:***@127.0.0.1:99999")
+    assert "secret" not in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["fpk_secret with spaces", "fpk_secret\x7finside", "ключ-secret", "fpk_secret\ninside"],
+)
+def test_a_malformed_api_key_is_refused_without_showing_it(key: str) -> None:
+    # nothing listens there: a refusal before any request cannot say "cannot reach"
+    done = faultprint(
+        "versions", "--url", f"http://127.0.0.1:{free_port()}", env={"FAULTPRINT_API_KEY": key}
+    )
+    _refused(done, "FAULTPRINT_API_KEY", "not shown")
+    assert "secret" not in done.stdout + done.stderr
+    assert "cannot reach" not in done.stderr
+
+
+def test_the_api_key_is_read_without_surrounding_whitespace(
+    start_collector: Callable[..., CollectorProcess],
+) -> None:
+    key = "key-of-shop-0123456789"
+    collector = start_collector(env={"FAULTPRINT_API_KEYS": f"shop:{key}"})
+    for pasted in (f" {key} ", f"{key}\n"):
+        done = faultprint("versions", "--url", collector.url, env={"FAULTPRINT_API_KEY": pasted})
+        assert done.returncode == 0, done.stderr
+        assert key not in done.stderr
+    # a blank key is no key: the collector answers 401, and says so
+    blank = faultprint("versions", "--url", collector.url, env={"FAULTPRINT_API_KEY": "  "})
+    assert blank.returncode == 2 and "401" in blank.stderr

@@ -92,3 +92,35 @@ def test_scrubbing_is_turned_on_or_off_by_its_variable(
 ) -> None:
     monkeypatch.setenv("FAULTPRINT_SCRUB", value)
     assert Settings.from_env().scrub is scrub
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("FAULTPRINT_RETENTION_DAYS", "٣"),  # Arabic-Indic 3: int() reads it
+        ("FAULTPRINT_RETENTION_DAYS", "1_0"),  # int() reads 10
+        ("FAULTPRINT_MAX_BODY_BYTES", "１０２４"),  # fullwidth digits
+        ("FAULTPRINT_RATE_LIMIT_SPANS_PER_S", "٠.٥"),
+        ("FAULTPRINT_SQL_TIMEOUT_S", "1_0.5"),
+    ],
+)
+def test_a_number_in_other_digits_or_with_underscores_is_refused(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env()
+    assert name in str(info.value) and "ASCII digits" in str(info.value)
+
+
+def test_the_plain_number_forms_stay_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "FAULTPRINT_RETENTION_DAYS": "+30",
+        "FAULTPRINT_SQL_TIMEOUT_S": "1e3",
+        "FAULTPRINT_RATE_LIMIT_SPANS_PER_S": " .5 ",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings.from_env()
+    assert settings.retention_days == 30
+    assert settings.sql_timeout_s == 1000.0
+    assert settings.rate_limit_spans_per_s == 0.5

@@ -132,7 +132,8 @@ RULES: dict[str, _Spec] = {
         (">", 0),
         True,
         _rate_increase,
-        bounds=(0.0, 1.0),
+        # the candidate's rate minus the baseline's: negative when it fell
+        bounds=(-1.0, 1.0),
         fraction=True,
         unsupported=_rate_unsupported,
     ),
@@ -264,16 +265,20 @@ def _check_threshold(text: str, name: str, spec: _Spec, op: str, threshold: floa
     """RuleError when THRESHOLD lies outside the values NAME can take, when the
     comparison could never hold there (``jsd>1``: such a gate never trips),
     and when it always holds (``new-modes>=0``: such a gate fails every
-    comparison it judges). A rule that also needs a significant change
-    (``rate-increase>=0``) can hold without tripping, so only the first two."""
+    comparison it judges). A rule that also needs a significant increase
+    (``rate-increase>=0``) can hold without tripping, so it is never refused
+    as always tripping; it trips only on a value above 0, so a ``<`` or
+    ``<=`` at 0 or below never trips (``rate-increase<-0.1``)."""
     lo, hi = spec.bounds
-    never = (
+    increase_only = spec.unsupported is not None
+    below_increase = increase_only and op in ("<", "<=") and threshold <= 0
+    never = below_increase or (
         (op == ">" and threshold >= hi)
         or (op == ">=" and threshold > hi)
         or (op == "<" and threshold <= lo)
         or (op == "<=" and threshold < lo)
     )
-    always = spec.unsupported is None and (
+    always = not increase_only and (
         (op == ">=" and threshold <= lo)
         or (op == ">" and threshold < lo)
         or (op == "<=" and threshold >= hi)
@@ -281,8 +286,18 @@ def _check_threshold(text: str, name: str, spec: _Spec, op: str, threshold: floa
     )
     if not never and not always and lo <= threshold <= hi:
         return
-    effect = "would never trip" if never else "would trip on every comparison"
-    where = f"is at least {lo:g}" if hi == math.inf else f"lies between {lo:g} and {hi:g}"
+    if never:
+        effect = "would never trip"
+    elif always:
+        effect = "would trip on every comparison"
+    else:  # below the range of a rule that needs an increase: it can still trip
+        effect = "sets a threshold outside the values it judges"
+    if below_increase:
+        where = "trips only on a significant increase, a value above 0"
+    elif hi == math.inf:
+        where = f"is at least {lo:g}"
+    else:
+        where = f"lies between {lo:g} and {hi:g}"
     hint = f"; {_FRACTION_HINT}" if spec.fraction else ""
     raise RuleError(f"rule {text!r} {effect}: {name} {where}{hint}")
 

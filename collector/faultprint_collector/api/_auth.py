@@ -107,8 +107,29 @@ class KeyRing:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> KeyRing:
-        """The key ring the settings describe."""
-        return cls.load(settings.api_keys_file, settings.api_keys)
+        """The key ring the settings describe.
+
+        Raises KeyConfigError when keys are asked for and none are given (a
+        key file without keys, ``FAULTPRINT_API_KEYS`` without items): the
+        collector would run open, every request project ``default``, when
+        its operator meant it to require keys.
+        """
+        file, inline = settings.api_keys_file, settings.api_keys
+        ring = cls.load(file)
+        if file and ring.open:
+            raise KeyConfigError(
+                f"the API key file {Path(file).expanduser()} holds no API keys; add one "
+                f"with 'faultprint keys add PROJECT --file {file}', or leave out "
+                "--keys / FAULTPRINT_API_KEYS_FILE to run open"
+            )
+        given = cls.load(inline=inline)
+        if inline.strip() and given.open:
+            raise KeyConfigError(
+                "FAULTPRINT_API_KEYS holds no API keys: give project:key items separated "
+                "by commas, or leave it unset to run open"
+            )
+        ring.projects.update(given.projects)
+        return ring
 
 
 def append_key(file: str, project: str) -> str:

@@ -208,13 +208,21 @@ def _locked_by_another_process(data_dir: Path) -> bool:
     Checked before opening, because the engine reports a held lock only as a
     generic initialisation error (after printing its own message to stderr).
     """
+    return lock_held(data_dir / "status")
+
+
+def lock_held(path: Path) -> bool:
+    """True when a process holds an exclusive ``flock`` on the existing file PATH.
+
+    Probed without creating PATH: the engine's ``status`` file and the
+    spool's lock file are both taken this way by their one owner.
+    """
     import fcntl
 
-    status = data_dir / "status"
-    if not status.exists():
+    if not path.exists():
         return False
     try:
-        with status.open("rb") as handle:
+        with path.open("rb") as handle:
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
@@ -247,6 +255,55 @@ def _scheme_checked(store: str) -> None:
             f"unsupported store URL scheme {match[1]!r}: give a directory path, "
             "chdb://DIR, or a ClickHouse URL (http://, https:// or clickhouse://)"
         )
+    if store.startswith("chdb://") and not store[len("chdb://") :].strip():
+        # an empty path would be the current directory, whatever it holds
+        raise StoreError("the store chdb:// names no directory: give chdb://DIR")
+    if is_url(store) and not store.startswith("chdb://"):
+        problem = _server_url_problem(store)
+        if problem:
+            raise StoreError(
+                f"invalid store URL {redacted(store)!r}: {problem}; expected "
+                "http(s)://[USER[:PASSWORD]@]HOST[:PORT][/DATABASE] or clickhouse://…"
+            )
+
+
+#: a password in a store URL, hidden from messages: ``//user:secret@`` -> ``//user:***@``
+#: (up to the first ``@``: a password may hold a ``/``)
+_PASSWORD = re.compile(r"(//[^/@:]*):[^@]*@")
+
+
+def redacted(store: str) -> str:
+    """STORE with the password of a server URL hidden, for messages."""
+    return _PASSWORD.sub(r"\1:***@", store)
+
+
+def _server_url_problem(store: str) -> str | None:
+    """What makes a server URL unusable (None: nothing).
+
+    Each would otherwise surface later: a bad port or bracket as a
+    ValueError from urlsplit, a missing host as a connection to
+    localhost:8123 the user never asked for.
+    """
+    if any(c.isspace() or not c.isprintable() for c in store):
+        return "it holds a space or a control character"
+    try:
+        parts = urlsplit(store)
+        port = parts.port
+    except ValueError as exc:
+        if "port" in str(exc).lower():
+            # urlsplit's own text ("could not be cast ... as 'pw'") may quote a password
+            return "its port is not a number in 1-65535"
+        return str(exc)  # "Invalid IPv6 URL"
+    if not parts.hostname:
+        return "it names no host"
+    if port is not None and not 1 <= port <= 65535:
+        return f"port {port} is not in 1-65535"
+    if parts.query or parts.fragment:
+        return "a query or fragment is not part of it"
+    database = parts.path.strip("/")
+    if database and not database.replace("_", "").isalnum():
+        return f"invalid database name {database!r}: use letters, digits and _"
+    return None
 
 
 def is_faultprint_store(data_dir: Path) -> bool:
@@ -257,15 +314,22 @@ def is_faultprint_store(data_dir: Path) -> bool:
 def check_store(store: str, *, create: bool) -> None:
     """Refuse a STORE location before anything is created there.
 
-    Every store needs a known URL scheme. A directory must be a faultprint
-    store; with CREATE it may instead be missing or empty (a new store), but
-    never a file or a directory holding anything else, so the engine does
-    not scatter its files among someone's own.
+    Every store needs a known URL scheme, and a server URL a host, a port in
+    1-65535 and a database name. A directory held by another process is
+    refused. A directory must be a faultprint store; with CREATE it may
+    instead be missing or empty (a new store), but never a file or a
+    directory holding anything else, so the engine does not scatter its
+    files among someone's own.
     """
     _scheme_checked(store)
     if is_url(store) and not store.startswith("chdb://"):
         return
     data_dir = _data_dir(store)
+    if _locked_by_another_process(data_dir):
+        raise StoreLockedError(
+            f"the store {data_dir} is in use by another process (a running collector "
+            "owns it); read through that collector with --url instead"
+        )
     if is_faultprint_store(data_dir):
         return
     if not create:
@@ -336,11 +400,6 @@ def open_store(
         except OSError as exc:
             raise StoreError(f"cannot create store directory {data_dir}: {exc}") from exc
         dsn = f"chdb://{data_dir}"
-        if _locked_by_another_process(data_dir):
-            raise StoreLockedError(
-                f"the store {data_dir} is in use by another process (a running collector "
-                "owns it); read through that collector with --url instead"
-            )
         try:
             client = clickhouse_connect.get_client(dsn=dsn)
         except Exception as exc:
@@ -361,22 +420,23 @@ def open_store(
             connect=lambda: clickhouse_connect.get_client(dsn=dsn),
         )
 
+    # check_store has refused what urlsplit cannot read, a missing host and a bad port
     parts = urlsplit(store)
     database = parts.path.strip("/") or "default"
-    if not database.replace("_", "").isalnum():
-        raise StoreError(f"invalid database name {database!r} in {store}")
+    host = parts.hostname or ""
+    port = parts.port or (8443 if parts.scheme == "https" else 8123)
 
     def connect() -> Any:
         return clickhouse_connect.get_client(
-            host=parts.hostname or "localhost",
-            port=parts.port or (8443 if parts.scheme == "https" else 8123),
+            host=host,
+            port=port,
             username=parts.username or "default",
             password=parts.password or "",
             secure=parts.scheme == "https",
             connect_timeout=5,
         )
 
-    safe = f"{parts.scheme}://{parts.hostname}:{parts.port}/{database}"
+    safe = f"{parts.scheme}://{f'[{host}]' if ':' in host else host}:{port}/{database}"
     try:
         with _driver_warnings_muted():
             client = connect()

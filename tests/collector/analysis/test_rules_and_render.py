@@ -110,7 +110,7 @@ def test_renderings_say_not_enough_data(tiny: dict[str, Any]) -> None:
     ("text", "where"),
     [
         ("failure-rate>4", "between 0 and 1"),
-        ("rate-increase>5", "between 0 and 1"),
+        ("rate-increase>5", "between -1 and 1"),
         ("jsd>1.5", "between 0 and 1"),
         ("jsd>1", "between 0 and 1"),
         ("novelty>=1.01", "between 0 and 1"),
@@ -344,3 +344,29 @@ def test_a_p_value_that_underflows_is_not_rendered_as_zero() -> None:
         assert not re.search(r"p=0\b", text)
     table = render_table(result).splitlines()
     assert any(line.split()[:1] == [f"{4:016x}"] and "<1e-300" in line for line in table), table
+
+
+# --- rate-increase: a signed change that trips only on a significant increase -----
+
+
+def test_rate_increase_takes_negative_values_and_its_messages_say_so() -> None:
+    calls = synth_calls("old", 2000, {1: 0.06}, seed=3)
+    calls += synth_calls("new", 2000, {1: 0.03}, seed=4)
+    b, c = reference_metrics(calls, "old"), reference_metrics(calls, "new")
+    fell = compare_metrics("old", "new", b, c, b["modes"], c["modes"])
+    (outcome,) = evaluate_rules(parse_rules("rate-increase>-0.5"), fell)
+    # the value the gate reports is below 0, and a fall does not trip it
+    assert outcome.value is not None and outcome.value < 0
+    assert not outcome.tripped and "did not increase" in outcome.reason
+    for text, effect, where in (
+        ("rate-increase>5", "would never trip", "lies between -1 and 1"),
+        ("rate-increase>-1.5", "sets a threshold outside", "lies between -1 and 1"),
+        ("rate-increase<-0.1", "would never trip", "only on a significant increase"),
+        ("rate-increase<=0", "would never trip", "only on a significant increase"),
+        ("effective-modes-increase<0", "would never trip", "only on a significant increase"),
+    ):
+        with pytest.raises(RuleError) as info:
+            parse_rules(text)
+        message = str(info.value)
+        assert f"rule {text!r} {effect}" in message and where in message, message
+        assert "would trip on every comparison" not in message

@@ -142,3 +142,91 @@ def test_a_port_in_use_is_a_clear_error_before_anything_is_created(tmp_path: Pat
     assert "faultprint collector on" not in done.stderr + done.stdout
     assert "Traceback" not in done.stderr + done.stdout
     assert list(tmp_path.iterdir()) == []  # no store, no spool beside it
+
+
+def _nothing_announced(done: subprocess.CompletedProcess[str]) -> None:
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert "warning:" not in done.stderr and "API keys for" not in done.stderr
+    assert "faultprint collector on" not in done.stderr + done.stdout
+
+
+def test_an_unreachable_store_server_refuses_before_anything_is_created(tmp_path: Path) -> None:
+    # the default spool of a server store is ./.faultprint/spool: not made for a refusal
+    done = _serve(cwd=tmp_path, env={"FAULTPRINT_STORE": f"http://127.0.0.1:{free_port()}/db"})
+    _nothing_announced(done)
+    assert "cannot connect to ClickHouse" in done.stderr and "FAULTPRINT_STORE" in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "store", ["http://user:secret@127.0.0.1:99999/db", "http://[::1", "http://", "chdb://"]
+)
+def test_a_malformed_store_url_stops_serve_naming_its_variable(tmp_path: Path, store: str) -> None:
+    done = _serve(cwd=tmp_path, env={"FAULTPRINT_STORE": store})
+    _nothing_announced(done)
+    assert "FAULTPRINT_STORE" in done.stderr and "secret" not in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_held_spool_refuses_before_a_new_store_is_made(tmp_path: Path) -> None:
+    import fcntl
+
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    with (spool / "lock").open("a+b") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        done = _serve("--store", str(tmp_path / "store"), "--spool", str(spool))
+    _nothing_announced(done)
+    assert "in use by another collector" in done.stderr
+    assert not (tmp_path / "store").exists()
+
+
+@pytest.mark.parametrize("content", ["", "# no keys yet\n\n"])
+def test_a_key_file_without_keys_is_refused(tmp_path: Path, content: str) -> None:
+    keys = tmp_path / "keys.txt"
+    keys.write_text(content)
+    for args, env in (
+        (["--keys", str(keys)], {}),
+        ([], {"FAULTPRINT_API_KEYS_FILE": str(keys)}),
+    ):
+        done = _serve("--store", str(tmp_path / "store"), *args, env=env)
+        _nothing_announced(done)
+        assert "holds no API keys" in done.stderr and "faultprint keys add" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keys.txt"]
+
+
+def test_inline_keys_without_a_key_are_refused(tmp_path: Path) -> None:
+    done = _serve("--store", str(tmp_path / "store"), env={"FAULTPRINT_API_KEYS": " , "})
+    _nothing_announced(done)
+    assert "FAULTPRINT_API_KEYS holds no API keys" in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("option", ["--keys", "--spool", "--host"])
+@pytest.mark.parametrize("value", ["", " "])
+def test_an_empty_option_is_a_usage_error(tmp_path: Path, option: str, value: str) -> None:
+    # in tmp_path: read as given, "--spool ' '" would be a directory ' ' in the cwd
+    done = _serve("--store", str(tmp_path / "store"), option, value, cwd=tmp_path)
+    _nothing_announced(done)
+    assert f"{option} must not be empty" in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("host", ["not a host", "192.0.2.1"])
+def test_an_address_it_cannot_listen_on_is_reported_before_the_missing_keys(
+    tmp_path: Path, host: str
+) -> None:
+    done = _serve("--host", host, "--store", str(tmp_path / "store"))
+    _nothing_announced(done)
+    assert f"cannot listen on {host}" in done.stderr
+    assert "refusing to listen" not in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("value", ["٣", "1_0"])
+def test_a_number_only_python_reads_stops_serve(tmp_path: Path, value: str) -> None:
+    done = _serve("--store", str(tmp_path / "store"), env={"FAULTPRINT_RETENTION_DAYS": value})
+    _nothing_announced(done)
+    assert "FAULTPRINT_RETENTION_DAYS must be an integer" in done.stderr
+    assert list(tmp_path.iterdir()) == []
