@@ -38,8 +38,6 @@ URL_HELP = "Read through the collector at this URL (e.g. http://127.0.0.1:4318).
 STORE_HELP = "Read this store directly: a directory (embedded) or a ClickHouse URL."
 #: the exit code of a collector that could not start serving (uvicorn's)
 STARTUP_FAILURE = 3
-#: the file a spool's one owner holds locked (see faultprint_collector.spool)
-SPOOL_LOCK_FILE = "lock"
 #: uvicorn's levels, checked here: an unknown one fails inside uvicorn after start-up
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
@@ -297,12 +295,13 @@ def _spool_refusal(path: str) -> str | None:
     The spool is created only after the store opened; these are the
     refusals that can be known before, so a refused start makes no store.
     """
+    from faultprint_collector.spool import LOCK_FILE
     from faultprint_collector.store._client import lock_held
 
     directory = Path(path)
     if directory.exists() and not directory.is_dir():
         return f"cannot open spool directory {directory}: it is not a directory"
-    if lock_held(directory / SPOOL_LOCK_FILE):
+    if lock_held(directory / LOCK_FILE):
         return f"the spool {directory} is in use by another collector process"
     return None
 

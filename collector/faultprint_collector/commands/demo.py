@@ -167,7 +167,7 @@ def _start_on_free_port(store_dir: Path, log: Path) -> tuple[subprocess.Popen[by
 def demo(
     calls: int = typer.Option(12_000, min=100, max=1_000_000, help="How many model calls."),
     seed: int = typer.Option(7, help="Random seed (the run is deterministic)."),
-    store: Path = typer.Option(
+    store: str = typer.Option(
         None,
         help="Where to keep the data: a new or empty directory "
         "(default: a new ./.faultprint/demo-<time>-<random>).",
@@ -176,10 +176,12 @@ def demo(
     """Run a simulated application against two model versions and report how they fail."""
     import faultprint
 
-    from faultprint_collector.cli import fail
+    from faultprint_collector.cli import _refuse_empty, fail
     from faultprint_collector.demo import shop
 
-    store_dir = _fresh_store_dir(store)
+    # "" is not --store left out (as a Path it was the current directory)
+    _refuse_empty("--store", store, "give a new or empty directory, or leave --store out")
+    store_dir = _fresh_store_dir(None if store is None else Path(store))
     log = store_dir.parent / f"{store_dir.name}.collector.log"
     # one line whatever the width: the path is copied from it (into --store)
     console.print(

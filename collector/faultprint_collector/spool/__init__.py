@@ -10,6 +10,7 @@ from faultprint_collector.spool._replay import Replayer
 from faultprint_collector.spool._segment import Record
 from faultprint_collector.spool._spool import (
     FSYNC_POLICIES,
+    LOCK_FILE,
     RecordTooLarge,
     Spool,
     SpoolError,
@@ -18,6 +19,7 @@ from faultprint_collector.spool._spool import (
 
 __all__ = [
     "FSYNC_POLICIES",
+    "LOCK_FILE",
     "Record",
     "RecordTooLarge",
     "Replayer",

@@ -44,6 +44,8 @@ from faultprint_collector.spool._segment import HEADER, Record, encode, read_rec
 log = logging.getLogger("faultprint.spool")
 
 FSYNC_POLICIES = ("always", "batch", "interval")
+#: the file of a spool directory its one owner holds locked (flock)
+LOCK_FILE = "lock"
 SEGMENT_SUFFIX = ".seg"
 #: how often an idle writer checks that its directory was not deleted
 CHECK_INTERVAL_S = 2.0
@@ -147,7 +149,7 @@ class Spool:
         """Create the directory if needed and lock it for this process alone."""
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            handle = (self.directory / "lock").open("a+b")
+            handle = (self.directory / LOCK_FILE).open("a+b")
         except OSError as exc:
             raise SpoolError(f"cannot open spool directory {self.directory}: {exc}") from exc
         try:

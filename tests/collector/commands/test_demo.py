@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from faultprint_collector.demo import shop
 from faultprint_collector.store import open_store
 
@@ -102,6 +103,17 @@ def test_demo_refuses_a_file_as_store(tmp_path: Path) -> None:
     stdout, stderr = done.communicate(timeout=60)
     assert done.returncode == 2
     assert "is not a directory" in stderr and "Traceback" not in stdout + stderr
+
+
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_demo_refuses_an_empty_store(tmp_path: Path, empty: str) -> None:
+    """An empty --store was the current directory (refused there as not empty,
+    or filled with a store where the demo was started)."""
+    done = _demo("--store", empty, cwd=tmp_path)
+    stdout, stderr = done.communicate(timeout=60)
+    assert done.returncode == 2
+    assert "--store must not be empty" in stderr and "Traceback" not in stdout + stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 CLI = [sys.executable, "-m", "faultprint_collector.cli"]
