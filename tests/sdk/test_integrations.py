@@ -293,6 +293,20 @@ def _cut(content: str) -> dict:
     return {**CHAT, "choices": [choice]}
 
 
+def assert_a_failed_child_call(spans, site: str, code: str) -> None:
+    """The decorated ``answer`` succeeded; its provider call at SITE failed with
+    CODE, recorded as a call of its own within it, as its child."""
+    by_name = {s.attributes[A.FP_CALL_SITE]: s for s in spans.all()}
+    assert len(by_name) == 2
+    outer = next(s for name, s in by_name.items() if name.endswith("answer"))
+    inner = by_name[site]
+    assert A.FP_FAILURE_CATEGORY not in outer.attributes  # the answer came back
+    assert inner.attributes[A.FP_FAILURE_CATEGORY] == "api_error"
+    assert inner.attributes[A.FP_ERROR_CODE] == code
+    assert inner.parent.span_id == outer.context.span_id
+    assert outer.start_time <= inner.start_time <= inner.end_time <= outer.end_time
+
+
 def test_a_handled_provider_error_inside_observe_is_a_failed_call_of_its_own(spans):
     """A rate limit before a fallback is a failed model call: recorded as a
     child of the decorated call, which is judged on what it returned."""
@@ -307,15 +321,7 @@ def test_a_handled_provider_error_inside_observe_is_a_failed_call_of_its_own(spa
             return fallback.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
 
     answer()
-    by_name = {s.attributes[A.FP_CALL_SITE]: s for s in spans.all()}
-    assert len(by_name) == 2
-    outer = next(s for site, s in by_name.items() if site.endswith("answer"))
-    inner = by_name["openai.chat"]
-    assert A.FP_FAILURE_CATEGORY not in outer.attributes  # the answer came back
-    assert inner.attributes[A.FP_FAILURE_CATEGORY] == "api_error"
-    assert inner.attributes[A.FP_ERROR_CODE] == "rate_limit_exceeded"
-    assert inner.parent.span_id == outer.context.span_id
-    assert outer.start_time <= inner.start_time <= inner.end_time <= outer.end_time
+    assert_a_failed_child_call(spans, "openai.chat", "rate_limit_exceeded")
 
 
 #: the events anthropic's stream yields (it drops "ping")
@@ -362,15 +368,7 @@ def test_a_handled_anthropic_overload_inside_observe_is_a_failed_call_of_its_own
         raise AssertionError("the primary request did not fail")
 
     answer()
-    by_name = {s.attributes[A.FP_CALL_SITE]: s for s in spans.all()}
-    assert len(by_name) == 2
-    outer = next(s for site, s in by_name.items() if site.endswith("answer"))
-    inner = by_name["anthropic.chat"]
-    assert A.FP_FAILURE_CATEGORY not in outer.attributes  # the answer came back
-    assert inner.attributes[A.FP_FAILURE_CATEGORY] == "api_error"
-    assert inner.attributes[A.FP_ERROR_CODE] == "overloaded_error"
-    assert inner.parent.span_id == outer.context.span_id
-    assert outer.start_time <= inner.start_time <= inner.end_time <= outer.end_time
+    assert_a_failed_child_call(spans, "anthropic.chat", "overloaded_error")
 
 
 def test_a_provider_error_that_ends_the_observed_call_is_counted_once(spans):
