@@ -12,7 +12,6 @@ instrumented with the same options.
 
 from __future__ import annotations
 
-import functools
 import logging
 from time import time_ns
 from typing import Any
@@ -88,11 +87,7 @@ class _StreamManagerProxy:
             raw = stream._raw_stream
             if isinstance(raw, _StreamBase):
                 return
-            on_error = None
-            if self._parent is not None:
-                on_error = functools.partial(
-                    self._wrapper._hold_nested, self._parent, self._kwargs, self._began
-                )
+            on_error = self._wrapper._nested_errors(self._parent, self._kwargs, self._began)
             observed = proxy(raw, call, own=self._call is not None, on_error=on_error)
             # MessageStream reads _raw_stream lazily, on its first event.
             stream._raw_stream = observed

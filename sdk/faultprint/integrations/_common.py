@@ -417,6 +417,16 @@ class MethodWrapper:
             _log.debug("faultprint: nested provider error not recorded", exc_info=True)
         return False
 
+    def _nested_errors(
+        self, parent: Call | None, kwargs: dict[str, Any], began: int
+    ) -> Callable[[BaseException], object] | None:
+        """What a stream of this method's call inside PARENT (an ``@observe``
+        call) does with an error it raises: PARENT keeps it as a failed call
+        of its own, begun at BEGAN (``_hold_nested``). None outside one."""
+        if parent is None:
+            return None
+        return functools.partial(self._hold_nested, parent, kwargs, began)
+
     def _streamed(
         self,
         result: Any,
@@ -436,9 +446,7 @@ class MethodWrapper:
         """
         if call is not None:
             _leave(call)
-        on_error = None
-        if parent is not None:
-            on_error = functools.partial(self._hold_nested, parent, kwargs, began)
+        on_error = self._nested_errors(parent, kwargs, began)
         returned: Any = result
         observed = None
         try:
