@@ -167,13 +167,12 @@ def _ping(_: int) -> int:
     return os.getpid()
 
 
-def killed_from_outside(exitcode: int | None) -> bool:
+def killed_from_outside(exitcode: int) -> bool:
     """Whether a dead process's EXITCODE says it was killed, not crashed by its work.
 
-    An unknown exit code counts as killed: a 503 can be retried, a 400 loses the calls.
+    (A pool whose dead processes left no exit code counts as killed too,
+    where it is asked: a 503 can be retried, a 400 loses the calls.)
     """
-    if exitcode is None:
-        return True
     return exitcode < 0 and -exitcode not in CRASH_SIGNALS
 
 
@@ -205,11 +204,15 @@ class _Pool(ProcessPoolExecutor):
             workers, mp_context=self.processes, initializer=_init_worker, initargs=initargs
         )
 
-    def exit_codes(self, timeout: float = 5.0) -> list[int | None]:
-        """The exit codes of the pool's dead processes (after a collapse)."""
+    def _join(self, timeout: float) -> None:
+        """Wait up to TIMEOUT seconds in all for the pool's processes to end."""
         deadline = time.monotonic() + timeout
         for process in self.processes.started:
             process.join(max(0.0, deadline - time.monotonic()))
+
+    def exit_codes(self, timeout: float = 5.0) -> list[int]:
+        """The exit codes of the pool's dead processes (after a collapse)."""
+        self._join(timeout)
         return [p.exitcode for p in self.processes.started if p.exitcode is not None]
 
     def stop(self, timeout: float) -> None:
@@ -220,9 +223,7 @@ class _Pool(ProcessPoolExecutor):
         """
         with contextlib.suppress(Exception):
             self.shutdown(wait=False, cancel_futures=True)
-        deadline = time.monotonic() + timeout
-        for process in self.processes.started:
-            process.join(max(0.0, deadline - time.monotonic()))
+        self._join(timeout)
         for process in self.processes.started:
             if process.exitcode is None:
                 with contextlib.suppress(Exception):
@@ -418,10 +419,10 @@ class _KilledFromOutside(BrokenProcessPool):
     """The process decoding a body alone was killed by a signal from outside."""
 
 
-def _describe(codes: list[int | None]) -> str:
+def _describe(codes: list[int]) -> str:
     names = []
     for code in codes:
-        if code is not None and code < 0:
+        if code < 0:
             with contextlib.suppress(ValueError):
                 names.append(signal.Signals(-code).name)
                 continue
