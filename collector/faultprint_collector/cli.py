@@ -8,7 +8,6 @@ import os
 import socket
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
@@ -234,6 +233,7 @@ def _serve(
 
     from faultprint_collector.api import create_app
     from faultprint_collector.spool import Spool, SpoolError
+    from faultprint_collector.spool import refusal as spool_refusal
     from faultprint_collector.store import StoreError, check_store, open_store
     from faultprint_collector.store._client import redacted
 
@@ -246,9 +246,9 @@ def _serve(
         check_store(settings.store, create=True)
     except StoreError as exc:
         fail(f"{exc} ({origin})" if origin != "--store" else str(exc))
-    refusal = _spool_refusal(settings.spool_path())
-    if refusal:
-        fail(refusal)
+    refused = spool_refusal(settings.spool_path())
+    if refused:
+        fail(refused)
     try:  # a wrong URL or a held directory is a message, not a traceback
         open_store(settings.store, cluster=settings.cluster).close()
     except StoreError as exc:
@@ -287,23 +287,6 @@ def _serve(
         pass
     if not server.started:
         raise typer.Exit(STARTUP_FAILURE)
-
-
-def _spool_refusal(path: str) -> str | None:
-    """Why the spool at PATH cannot be opened, found without creating it (None: no reason).
-
-    The spool is created only after the store opened; these are the
-    refusals that can be known before, so a refused start makes no store.
-    """
-    from faultprint_collector.spool import LOCK_FILE
-    from faultprint_collector.store._client import lock_held
-
-    directory = Path(path)
-    if directory.exists() and not directory.is_dir():
-        return f"cannot open spool directory {directory}: it is not a directory"
-    if lock_held(directory / LOCK_FILE):
-        return f"the spool {directory} is in use by another collector process"
-    return None
 
 
 def _print_json(data: Any) -> None:

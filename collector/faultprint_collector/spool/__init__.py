@@ -10,20 +10,20 @@ from faultprint_collector.spool._replay import Replayer
 from faultprint_collector.spool._segment import Record
 from faultprint_collector.spool._spool import (
     FSYNC_POLICIES,
-    LOCK_FILE,
     RecordTooLarge,
     Spool,
     SpoolError,
     SpoolFull,
+    refusal,
 )
 
 __all__ = [
     "FSYNC_POLICIES",
-    "LOCK_FILE",
     "Record",
     "RecordTooLarge",
     "Replayer",
     "Spool",
     "SpoolError",
     "SpoolFull",
+    "refusal",
 ]

@@ -156,9 +156,7 @@ class Spool:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             handle.close()
-            raise SpoolError(
-                f"the spool {self.directory} is in use by another collector process"
-            ) from exc
+            raise SpoolError(_in_use(self.directory)) from exc
         return handle
 
     def _load_id(self) -> str:
@@ -649,6 +647,27 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
+
+
+def _in_use(directory: Path) -> str:
+    return f"the spool {directory} is in use by another collector process"
+
+
+def refusal(directory: str | os.PathLike[str]) -> str | None:
+    """Why a spool could not be opened at DIRECTORY, found without creating or
+    locking anything (None: no reason found).
+
+    ``serve`` asks before it opens the store, so that a start the spool
+    refuses makes no store; opening the spool itself says the rest.
+    """
+    from faultprint_collector.store._client import lock_held
+
+    path = Path(directory)
+    if path.exists() and not path.is_dir():
+        return f"cannot open spool directory {path}: it is not a directory"
+    if lock_held(path / LOCK_FILE):
+        return _in_use(path)
+    return None
 
 
 def _identity(path: Path) -> tuple[int, int]:
