@@ -11,14 +11,26 @@ any JSON value at any field.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import faultprint
+import hypothesis
 import pytest
 from faultprint import attributes as A
 from faultprint._export import DiscardingExporter
-from faultprint._output import Output, StreamState, analyze, extract
-from hypothesis import HealthCheck, given, settings
+from faultprint._output import (
+    _CHAT_COMPLETION_TYPES,
+    Output,
+    StreamState,
+    _fields,
+    _library_body,
+    _plain_chat_completion,
+    _read,
+    analyze,
+    extract,
+)
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.sdk import providers
@@ -325,3 +337,90 @@ def test_a_generator_of_provider_events_is_judged(spans) -> None:
 
     list(story("a story"))
     assert spans.one().attributes[A.FP_FAILURE_CATEGORY] == "truncation"
+
+
+# --- the plain chat completion reader agrees with the general one -------------------
+
+_ABSENT = object()
+#: a field of the body: left out, or one of the values the library may hold
+_FIELD = st.sampled_from([_ABSENT, None, "", "stop", "length", 3, [], {"x": 1}, "I can't help."])
+
+
+def _set(target: dict[str, Any], key: str, value: Any) -> None:
+    if value is _ABSENT:
+        target.pop(key, None)
+    else:
+        target[key] = value
+
+
+#: (level, field) the readers look at, or the library keeps as an extra
+_CHANGES = [
+    *(("message", key) for key in ("content", "refusal", "tool_calls", "function_call", "audio")),
+    *(("message", "x_extra"), ("choice", "x_extra"), ("body", "x_extra")),
+    *(("choice", key) for key in ("finish_reason", "message", "text")),
+    *(("body", key) for key in ("model", "id", "usage", "choices")),
+    *(("usage", key) for key in ("prompt_tokens", "completion_tokens", "input_tokens")),
+]
+
+
+@st.composite
+def chat_completion_bodies(draw: st.DrawFn) -> dict[str, Any]:
+    """``providers.CHAT`` with one to three of the fields the readers look at
+    changed: most such bodies are still plain enough for the plain reader."""
+    body = json.loads(json.dumps(providers.CHAT))
+    choice = body["choices"][0]
+    levels = {"body": body, "choice": choice, "message": choice["message"], "usage": body["usage"]}
+    for level, key in draw(
+        st.lists(st.sampled_from(_CHANGES), min_size=1, max_size=3, unique=True)
+    ):
+        if key == "choices":
+            body["choices"] = body["choices"] * draw(st.sampled_from([0, 2]))
+        elif key == "tool_calls" and draw(st.booleans()):
+            function = {"name": "f", "arguments": "{}"}
+            levels[level][key] = [{"id": "c1", "type": "function", "function": function}]
+        else:
+            _set(levels[level], key, draw(_FIELD))
+    return body
+
+
+def _slots(out: Output) -> dict[str, Any]:
+    return {name: getattr(out, name) for name in Output.__slots__}
+
+
+def _changed(level: str, key: str, value: Any) -> dict[str, Any]:
+    body = json.loads(json.dumps(providers.CHAT))
+    choice = body["choices"][0]
+    levels = {"body": body, "choice": choice, "message": choice["message"], "usage": body["usage"]}
+    levels[level][key] = value
+    return body
+
+
+@settings(max_examples=400)
+@given(body=chat_completion_bodies())
+@example(body=_changed("choice", "finish_reason", ""))
+@example(body=_changed("choice", "text", "a legacy text"))
+@example(body=_changed("usage", "prompt_tokens", "7"))
+@example(body=_changed("body", "model", 3))
+@example(body=_changed("message", "content", ""))
+def test_the_plain_chat_completion_reader_agrees_with_the_general_reader(body) -> None:
+    """The fast reader of the commonest response either declines or reads what
+    the general reader reads, on the library's own objects."""
+    with providers.openai_client(providers.responder(200, body)) as client:
+        response = client.chat.completions.create(model="m", messages=providers.MESSAGES)
+    fields = _fields(response)
+    general = _read(fields, _library_body(fields))
+    plain = _plain_chat_completion(response)
+    hypothesis.event("read by the plain reader" if plain is not None else "declined")
+    if plain is not None:
+        assert _slots(plain) == _slots(general)
+
+
+def test_the_commonest_response_is_read_by_the_plain_reader() -> None:
+    with providers.openai_client(providers.responder(200, providers.CHAT)) as client:
+        response = client.chat.completions.create(model="m", messages=providers.MESSAGES)
+    extract(response)  # the first read learns the library's class
+    plain = _plain_chat_completion(response)
+    assert plain is not None
+    assert _slots(plain) == _slots(extract(response))
+    assert (plain.text, plain.finish_reasons, plain.input_tokens) == ("Hello!", ["stop"], 19)
+    assert type(response) in _CHAT_COMPLETION_TYPES
