@@ -95,11 +95,16 @@ _SAME: Any = object()
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+#: attribute value types OpenTelemetry stores as they are
+_CLEAN_TYPES = frozenset({str, bool, int, float})
+
+
 class CallSpec:
     """What is fixed for one decorated function or ``call()`` site."""
 
     __slots__ = (
         "base_attrs",
+        "base_attrs_clean",
         "call_site",
         "capture_content",
         "checks",
@@ -149,6 +154,9 @@ class CallSpec:
         if version:
             attrs[A.FP_MODEL_VERSION] = version
         self.base_attrs = attrs
+        #: the attributes' values need no cleaning (as OpenTelemetry cleans
+        #: them) but for a length limit: spans start without checking them
+        self.base_attrs_clean = all(type(value) in _CLEAN_TYPES for value in attrs.values())
         self.checks = None
         if expect is not None or json:
             from faultprint._checks import build_checks
@@ -602,6 +610,10 @@ def _begin(
         if spec.receiver and args:
             args = args[1:]
         attrs[A.FP_INPUT_HASH] = input_hash(args, kwargs) if (args or kwargs) else _EMPTY_HASH
+        # The base attributes, the hash, the caller's name (``extra``) and a
+        # captured input are strings and numbers: only the application's
+        # attributes (configure's ``attributes=``) need the span's check.
+        clean = spec.base_attrs_clean and not STATE.extra_attrs
         capture = spec.capture_content  # capture_enabled(spec), inline
         if capture if capture is not None else STATE.capture_content:
             attrs[A.FP_INPUT_TEXT] = captured(canonical(args, kwargs))
@@ -621,7 +633,7 @@ def _begin(
         )
         if starter is not None:
             # The starter counts what it does not record.
-            span = starter.start(spec.name, attrs, current=current)
+            span = starter.start(spec.name, attrs, current=current, clean=clean)
         else:
             span = STATE.tracer.start_span(spec.name, kind=_CLIENT, attributes=attrs)
             if type(span) is NonRecordingSpan:  # what the SDK's tracer starts then

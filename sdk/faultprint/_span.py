@@ -278,12 +278,15 @@ class SpanStarter:
         attributes: dict[str, Any],
         kind: SpanKind = SpanKind.CLIENT,
         current: Mapping[str, object] | None = None,
+        clean: bool = False,
     ) -> trace_api.Span:
         """Start a span in the current context, as ``Tracer.start_span`` would.
 
         ``attributes`` becomes the span's attribute dict (it is not copied).
         ``current`` is the current OpenTelemetry context when the caller
-        already holds it.
+        already holds it. ``clean``: the caller knows every key to be a
+        non-empty string and every value a string or a number, so only the
+        length limit, if any, is checked.
         """
         if current is None:
             found = _get_current_span().get_span_context()
@@ -333,6 +336,7 @@ class SpanStarter:
             trace_state = result.trace_state
             if result.attributes != attributes:
                 attributes = dict(result.attributes)
+                clean = False
         flags = _SAMPLED if sampled else _NOT_SAMPLED
         if random_id:
             flags = TraceFlags(flags | _RANDOM_FLAG)
@@ -364,7 +368,7 @@ class SpanStarter:
         if not recording and not self.records_unsampled:
             self.not_recorded()
             return trace_api.NonRecordingSpan(context)
-        span = ModelCallSpan(self, name, context, parent, kind, attributes)
+        span = ModelCallSpan(self, name, context, parent, kind, attributes, clean)
         processor = self.processor
         processors = getattr(processor, "_span_processors", None)
         checked = self.quiet_checked
@@ -397,6 +401,7 @@ class ModelCallSpan(trace_api.Span, ReadableSpan):
         parent: SpanContext | None,
         kind: SpanKind,
         attributes: dict[str, Any],
+        clean: bool = False,
     ) -> None:
         # ReadableSpan's fields, set directly (its __init__ would rebuild a
         # resource when none is given; ours always is).
@@ -413,7 +418,8 @@ class ModelCallSpan(trace_api.Span, ReadableSpan):
         self._end_time: int | None = None
         self._starter = starter
         self._dropped_attributes = 0
-        if _all_clean(attributes, starter.max_length):
+        max_length = starter.max_length
+        if (clean and max_length is None) or _all_clean(attributes, max_length):
             limit = starter.max_attributes
             if limit is not None and len(attributes) > limit:
                 # Keep the newest, as the SDK's bounded attributes do.
