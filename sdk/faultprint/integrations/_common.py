@@ -62,15 +62,17 @@ _log = logging.getLogger("faultprint")
 _SITE_CACHE: dict[Any, str] = {}
 # Request fields that describe the input; the model is deliberately not one
 # of them so the same prompt has the same input hash on every model version.
-_INPUT_FIELDS = (
-    "messages",
-    "input",
-    "system",
-    "instructions",
-    "prompt",
-    "tools",
-    "response_format",
-    "text",
+_INPUT_FIELDS = frozenset(
+    {
+        "messages",
+        "input",
+        "system",
+        "instructions",
+        "prompt",
+        "tools",
+        "response_format",
+        "text",
+    }
 )
 
 
@@ -202,10 +204,12 @@ def provider_of(client: Any, library: str) -> str:
 
 def _request_input(kwargs: dict[str, Any]) -> dict[str, Any]:
     # A loop, not a comprehension: this runs on every call, and before
-    # Python 3.12 a comprehension is a function call of its own.
+    # Python 3.12 a comprehension is a function call of its own. Over the
+    # call's arguments (two to six, as a rule), not over the fields; their
+    # order does not matter: the canonical form sorts the keys.
     request = {}
-    for key in _INPUT_FIELDS:
-        if key in kwargs:
+    for key in kwargs:
+        if key in _INPUT_FIELDS:
             request[key] = kwargs[key]
     return request
 
