@@ -610,9 +610,10 @@ def _begin(
         if spec.receiver and args:
             args = args[1:]
         attrs[A.FP_INPUT_HASH] = input_hash(args, kwargs) if (args or kwargs) else _EMPTY_HASH
-        # The base attributes, the hash, the caller's name (``extra``) and a
-        # captured input are strings and numbers: only the application's
-        # attributes (configure's ``attributes=``) need the span's check.
+        # The base attributes (checked once, see CallSpec), the hash, the
+        # caller's name (``extra``) and a captured input are strings and
+        # numbers: only what configure() adds to spans on the application's
+        # provider (service, environment, release, as given) needs the check.
         clean = spec.base_attrs_clean and not STATE.extra_attrs
         capture = spec.capture_content  # capture_enabled(spec), inline
         if capture if capture is not None else STATE.capture_content:
