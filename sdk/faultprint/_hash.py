@@ -72,7 +72,7 @@ _ENCODER = json.JSONEncoder(
 )
 # The C encoder that _ENCODER.encode() builds on every call, built once: the
 # same text (check_circular off: a cycle raises RecursionError, which
-# canonical() handles) at less than half the cost per call.
+# _canonical_bytes() handles) at less than half the cost per call.
 _c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
 _c_encode = (
     _c_make_encoder(None, _default, encode_basestring, None, ":", ",", True, False, True)
