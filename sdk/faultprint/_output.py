@@ -600,21 +600,37 @@ def record(call: Any, out: Output, capture: bool | None = None) -> None:
     call records content (looked up when not given).
     """
     # One set_attributes call: each set_attribute takes the span's lock.
+    # ``clean``: every value is of a type any span stores as given, known
+    # here at a few checks' cost (an output read from a response always is;
+    # one the application declared may hold anything), so faultprint's own
+    # span class need not check them again.
     attrs: dict[str, Any] = {}
-    if out.response_model:
-        attrs[A.GEN_AI_RESPONSE_MODEL] = out.response_model
-    if out.response_id:
-        attrs[A.GEN_AI_RESPONSE_ID] = out.response_id
-    if out.finish_reasons:
-        attrs[A.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(out.finish_reasons)
+    clean = True
+    value: Any = out.response_model
+    if value:
+        attrs[A.GEN_AI_RESPONSE_MODEL] = value
+        clean = type(value) is str
+    value = out.response_id
+    if value:
+        attrs[A.GEN_AI_RESPONSE_ID] = value
+        clean = clean and type(value) is str
+    value = out.finish_reasons
+    if value:
+        attrs[A.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(value)
+        clean = clean and len(value) == 1 and type(value[0]) is str
+    # Token counts are ints: set_usage and every reader take nothing else.
     if out.input_tokens is not None:
         attrs[A.GEN_AI_USAGE_INPUT_TOKENS] = out.input_tokens
     if out.output_tokens is not None:
         attrs[A.GEN_AI_USAGE_OUTPUT_TOKENS] = out.output_tokens
     if out.text and (capture_enabled(call.spec) if capture is None else capture):
-        attrs[A.FP_OUTPUT_TEXT] = captured(out.text)
+        attrs[A.FP_OUTPUT_TEXT] = captured(out.text)  # text (a redaction's str subclass too)
     if attrs:
-        call.span.set_attributes(attrs)
+        span = call.span
+        if clean and getattr(type(span), "faultprint_model_call", False) is True:
+            span.set_attributes(attrs, clean=True)  # faultprint._span.ModelCallSpan
+        else:
+            span.set_attributes(attrs)
 
 
 #: the finish reasons of an output without any

@@ -477,15 +477,24 @@ class ModelCallSpan(trace_api.Span, ReadableSpan):
             return
         self._put(key, value)
 
-    def set_attributes(self, attributes: Mapping[str, types.AnyValue]) -> None:
-        """Set several attributes."""
+    def set_attributes(
+        self, attributes: Mapping[str, types.AnyValue], clean: bool = False
+    ) -> None:
+        """Set several attributes.
+
+        ``clean``: the caller knows every key to be a non-empty string and
+        every value a string, a number or a tuple of strings, so only the
+        length limit, if any, is checked (as in ``SpanStarter.start``).
+        """
         if self._end_time is not None:
             _otel_log.warning("Setting attribute on ended span.")
             return
         current = self._attrs
-        limit = self._starter.max_attributes
+        starter = self._starter
+        limit = starter.max_attributes
+        max_length = starter.max_length
         if (
-            _all_clean(attributes, self._starter.max_length)
+            ((clean and max_length is None) or _all_clean(attributes, max_length))
             and (limit is None or len(current) + len(attributes) <= limit)
             and current.keys().isdisjoint(attributes)
         ):

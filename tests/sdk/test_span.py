@@ -338,6 +338,46 @@ def test_limits_and_odd_values_like_the_sdk(pipelines: Callable[..., Pipeline]) 
     assert attrs["tags"] == ["abcdefgh", "b"]  # "mixed": whatever the installed SDK does
 
 
+@pytest.mark.parametrize("max_length", [None, 8])
+def test_declared_outputs_recorded_like_the_sdk(
+    pipelines: Callable[..., Pipeline], max_length: int | None
+) -> None:
+    """An output's attributes skip the span's own check only when they need none.
+
+    A declared output may hold anything: values the SDK drops or converts
+    must be dropped or converted by faultprint's span too, and a length
+    limit applies to every value.
+    """
+    odd: list[dict[str, Any]] = [
+        {"response_model": {"not": "text"}, "response_id": "resp_1"},
+        {"response_model": "model-with-a-long-name", "response_id": ["a", "b"]},
+        {"finish_reason": [object()], "response_id": "resp_3"},
+        {"finish_reason": ["stop", "end_turn"], "response_model": "m"},
+        {"usage": {"input_tokens": 3, "output_tokens": 4}, "response_model": "m" * 20},
+        {"response_model": object()},
+    ]
+    limits = SpanLimits(max_span_attribute_length=max_length)
+    results = []
+    for sdk_spans in (False, True):
+        pipeline = pipelines(sdk_spans, span_limits=limits)
+
+        @faultprint.observe(model="m")
+        def call(declared: dict[str, Any]) -> None:
+            faultprint.current_call().set_output("an answer", **declared)
+
+        for declared in odd:
+            call(declared)
+        # As stored, not normalised: a list the SDK makes a tuple must be one.
+        results.append([dict(s.attributes) for s in pipeline.spans()])
+    assert results[0] == results[1]
+    second, fifth = results[0][1], results[0][4]
+    assert second["gen_ai.response.id"] == ("a", "b")
+    assert fifth["gen_ai.usage.input_tokens"] == 3
+    if max_length is not None:
+        assert second["gen_ai.response.model"] == "model-wi"
+        assert fifth["gen_ai.response.model"] == "m" * 8
+
+
 def test_exported_over_otlp_encoding(pipelines: Callable[..., Pipeline]) -> None:
     """The OTLP encoder reads a ModelCallSpan like any ReadableSpan."""
     pipeline = pipelines(False)
