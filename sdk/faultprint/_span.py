@@ -477,9 +477,7 @@ class ModelCallSpan(trace_api.Span, ReadableSpan):
             return
         self._put(key, value)
 
-    def set_attributes(
-        self, attributes: Mapping[str, types.AnyValue], clean: bool = False
-    ) -> None:
+    def set_attributes(self, attributes: Mapping[str, types.AnyValue], clean: bool = False) -> None:
         """Set several attributes.
 
         ``clean``: the caller knows every key to be a non-empty string and
