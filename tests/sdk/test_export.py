@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import logging
@@ -17,7 +18,9 @@ from collections.abc import Sequence
 import faultprint
 import pytest
 from faultprint import attributes as A
+from faultprint._current import CURRENT_CALL
 from faultprint._export import EXPORTER_LOGS, DiscardingExporter, ExportQueue, wait_seconds
+from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -448,3 +451,22 @@ def test_a_plain_answer_is_recorded_as_it_was_returned():
     assert second == first
     assert second[A.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
     assert A.FP_FAILURE_CATEGORY not in second
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+def test_a_failure_to_end_an_integration_span_never_reaches_the_application(is_async, monkeypatch):
+    pipeline(schedule_delay=30)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("faultprint bug")
+
+    monkeypatch.setattr(ExportQueue, "defer", broken)
+    if is_async:
+        client = faultprint.instrument_openai(openai_client(responder(200, CHAT), is_async=True))
+        result = asyncio.run(client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES))
+    else:
+        result = chat(faultprint.instrument_openai(openai_client(responder(200, CHAT))))
+    assert result.choices[0].message.content == "Hello!"
+    # nothing left current: the call was left before its span failed to end
+    assert CURRENT_CALL.get() is None
+    assert trace.get_current_span() is trace.INVALID_SPAN
