@@ -70,6 +70,7 @@ _CLIENT = SpanKind.CLIENT
 _CURRENT: contextvars.ContextVar[Call | None] = CURRENT_CALL
 _random = random.random
 _perf = time.perf_counter
+_dict_set = dict.__setitem__
 _CATEGORIES = frozenset(A.CATEGORIES)
 _EMPTY_HASH = input_hash((), {})
 
@@ -640,9 +641,12 @@ def _begin(
             if type(span) is NonRecordingSpan:  # what the SDK's tracer starts then
                 count_not_recorded()
         if current is not None:
-            values = current.copy()
-            values[_SPAN_KEY] = span
-            otel_token = variable.set(Context(values))  # type: ignore[union-attr]
+            # set_span_in_context(span, current), with one copy of the
+            # context's dict instead of two (Context refuses item assignment:
+            # this one is new and not yet shared)
+            context = Context(current)
+            _dict_set(context, _SPAN_KEY, span)
+            otel_token = variable.set(context)  # type: ignore[union-attr]
         else:
             otel_token = attach(set_span_in_context(span))
         call = Call(span, spec)

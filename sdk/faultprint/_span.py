@@ -75,6 +75,9 @@ _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
 # TraceFlags.RANDOM_TRACE_ID exists in newer API releases only.
 _RANDOM_FLAG: int = getattr(TraceFlags, "RANDOM_TRACE_ID", 0)
+#: the flags of a span whose trace id is random, built once (not per span)
+_SAMPLED_RANDOM = TraceFlags(_SAMPLED | _RANDOM_FLAG)
+_NOT_SAMPLED_RANDOM = TraceFlags(_NOT_SAMPLED | _RANDOM_FLAG)
 _get_current_span = trace_api.get_current_span
 _SCALARS = frozenset({bool, int, float})
 _UNSET = Status(StatusCode.UNSET)  # immutable, shared
@@ -337,9 +340,10 @@ class SpanStarter:
             if result.attributes != attributes:
                 attributes = dict(result.attributes)
                 clean = False
-        flags = _SAMPLED if sampled else _NOT_SAMPLED
         if random_id:
-            flags = TraceFlags(flags | _RANDOM_FLAG)
+            flags = _SAMPLED_RANDOM if sampled else _NOT_SAMPLED_RANDOM
+        else:
+            flags = _SAMPLED if sampled else _NOT_SAMPLED
         if fast_ids:
             # RandomIdGenerator.generate_span_id and SpanContext(...), inline:
             # both ids are valid, so the context is too.

@@ -128,6 +128,7 @@ def normalise(spans: list[ReadableSpan]) -> list[dict[str, Any]]:
                 "dropped": (s.dropped_attributes, s.dropped_events, s.dropped_links),
                 "trace_shared": s.parent is None or s.parent.trace_id == s.context.trace_id,
                 "sampled": s.context.trace_flags.sampled,
+                "flags": (int(s.context.trace_flags), type(s.context.trace_flags)),
                 "ended_after_start": (s.end_time or 0) >= (s.start_time or 0) > 0,
             }
         )
