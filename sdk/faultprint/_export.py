@@ -14,8 +14,7 @@ that flag for what it propagates (see ``faultprint._span.RecordEveryCall``).
 The export thread also finishes spans handed to it with ``defer``: a client
 integration ends its span there, after reading the provider's response, with
 the end time taken when the call returned. The calling thread pays only for
-starting the span and, for the commonest response (one text answer), for
-reading it at a fraction of the general reader's cost.
+starting the span.
 
 ``flush`` may run inside a signal handler (SIGTERM), on a main thread that the
 signal interrupted anywhere, even inside this queue's own lock. So neither

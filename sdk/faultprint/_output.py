@@ -407,18 +407,6 @@ def extract(obj: Any) -> Output:
 _CHAT_COMPLETION_TYPES: set[type] = set()
 
 
-def plain_output(obj: Any) -> Output | None:
-    """``extract(obj)`` for the commonest response, at a fraction of its cost; else None.
-
-    The commonest response is an OpenAI chat completion holding one text
-    answer and nothing else (see ``_plain_chat_completion``), once
-    ``extract`` has read one of its class.
-    """
-    if type(obj) in _CHAT_COMPLETION_TYPES:
-        return _plain_chat_completion(obj)
-    return None
-
-
 def _plain_chat_completion(obj: Any) -> Output | None:
     """The ``Output`` of an OpenAI library chat completion holding one text
     answer and nothing else; None for any other shape, which ``_read`` reads.

@@ -39,7 +39,6 @@ from faultprint._output import (
     Output,
     StreamState,
     extract,
-    plain_output,
 )
 from faultprint.integrations._background import BACKGROUND, is_pending_response
 
@@ -356,22 +355,10 @@ class MethodWrapper:
     def _end(self, call: Call, result: Any, defer: bool = True) -> None:
         """End ``call``'s span now, with ``result`` as its response.
 
-        Ending the span, and reading any response but the commonest, happen
-        on the export thread when it takes the work (and ``defer``: not in a
-        signal handler).
+        Reading the response and ending the span happen on the export thread
+        when it takes the work (and ``defer``: not in a signal handler).
         """
         call.end_time = time_ns()
-        if self.classify_response is None:
-            # The commonest response (one text answer) is read now, cheaply:
-            # the export thread then holds a small Output instead of the
-            # response, which the application may free, or change, as soon
-            # as it has it.
-            try:
-                out = plain_output(result)
-            except Exception:  # read again, and logged, by the export thread
-                out = None
-            if out is not None:
-                result = out
         queue = STATE.queue
         if (
             not defer
@@ -385,9 +372,7 @@ class MethodWrapper:
         """Record a returned call's response on its span and end the span."""
         try:
             if result is not _UNREAD:
-                if result is not None and type(result) is not Output:  # not read yet
-                    result = self.extract(result)
-                call.set_output(result)
+                call.set_output(self.extract(result) if result is not None else None)
         finally:
             call._finish()
 
