@@ -37,6 +37,7 @@ from opentelemetry.trace.propagation import _SPAN_KEY
 
 from faultprint import attributes as A
 from faultprint._capture import capture_enabled, captured
+from faultprint._clean import all_clean
 from faultprint._config import STATE, count_not_recorded
 from faultprint._current import CURRENT_CALL
 from faultprint._errors import (
@@ -96,10 +97,6 @@ _SAME: Any = object()
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-#: attribute value types OpenTelemetry stores as they are
-_CLEAN_TYPES = frozenset({str, bool, int, float})
-
-
 class CallSpec:
     """What is fixed for one decorated function or ``call()`` site."""
 
@@ -157,7 +154,7 @@ class CallSpec:
         self.base_attrs = attrs
         #: the attributes' values need no cleaning (as OpenTelemetry cleans
         #: them) but for a length limit: spans start without checking them
-        self.base_attrs_clean = all(type(value) in _CLEAN_TYPES for value in attrs.values())
+        self.base_attrs_clean = all_clean(attrs, None)
         self.checks = None
         if expect is not None or json:
             from faultprint._checks import build_checks

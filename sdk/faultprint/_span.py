@@ -64,6 +64,7 @@ from opentelemetry.trace.propagation import _SPAN_KEY
 from opentelemetry.trace.status import Status, StatusCode
 from opentelemetry.util import types
 
+from faultprint._clean import all_clean
 from faultprint._naming import code_module
 
 __all__ = ["RECORD_EVERY_CALL", "ModelCallSpan", "RecordEveryCall", "SpanStarter"]
@@ -79,7 +80,6 @@ _RANDOM_FLAG: int = getattr(TraceFlags, "RANDOM_TRACE_ID", 0)
 _SAMPLED_RANDOM = TraceFlags(_SAMPLED | _RANDOM_FLAG)
 _NOT_SAMPLED_RANDOM = TraceFlags(_NOT_SAMPLED | _RANDOM_FLAG)
 _get_current_span = trace_api.get_current_span
-_SCALARS = frozenset({bool, int, float})
 _UNSET = Status(StatusCode.UNSET)  # immutable, shared
 _new_tuple = tuple.__new__
 
@@ -141,24 +141,6 @@ def _clean(value: Any, max_len: int | None) -> Any:
     # OpenTelemetry's own rules for the installed release.
     cleaned = BoundedAttributes(None, {"v": value}, max_value_len=max_len)
     return cleaned.get("v", _MISSING)
-
-
-def _all_clean(attributes: Mapping[str, Any], max_len: int | None) -> bool:
-    """True when every key and value is stored as given (the common case, checked fast)."""
-    for key, value in attributes.items():
-        if type(key) is not str or not key:
-            return False
-        kind = type(value)
-        if kind is str:
-            if max_len is not None and len(value) > max_len:
-                return False
-        elif kind is tuple:  # finish reasons: a tuple of str
-            for item in value:
-                if type(item) is not str or (max_len is not None and len(item) > max_len):
-                    return False
-        elif kind not in _SCALARS:
-            return False
-    return True
 
 
 def _frozen(count: int | None, attributes: types.Attributes, limits: SpanLimits) -> Any:
@@ -423,7 +405,7 @@ class ModelCallSpan(trace_api.Span, ReadableSpan):
         self._starter = starter
         self._dropped_attributes = 0
         max_length = starter.max_length
-        if (clean and max_length is None) or _all_clean(attributes, max_length):
+        if (clean and max_length is None) or all_clean(attributes, max_length):
             limit = starter.max_attributes
             if limit is not None and len(attributes) > limit:
                 # Keep the newest, as the SDK's bounded attributes do.
@@ -496,7 +478,7 @@ class ModelCallSpan(trace_api.Span, ReadableSpan):
         limit = starter.max_attributes
         max_length = starter.max_length
         if (
-            ((clean and max_length is None) or _all_clean(attributes, max_length))
+            ((clean and max_length is None) or all_clean(attributes, max_length))
             and (limit is None or len(current) + len(attributes) <= limit)
             and current.keys().isdisjoint(attributes)
         ):
