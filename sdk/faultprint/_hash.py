@@ -142,3 +142,14 @@ def input_hash(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         # The \x00 prefix keeps this form apart from any JSON text.
         return _xxh(b"\x00" + args[0].encode("utf-8", "surrogatepass"))
     return _xxh(_canonical_bytes(args, kwargs))
+
+
+def hash_and_text(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str]:
+    """``(input_hash(args, kwargs), canonical(args, kwargs))``, the arguments encoded once.
+
+    For a call whose input is captured as well as hashed.
+    """
+    if not kwargs and len(args) == 1 and type(args[0]) is str:
+        return input_hash(args, kwargs), canonical(args, kwargs)  # one prompt: hashed as text
+    data = _canonical_bytes(args, kwargs)
+    return _xxh(data), data.decode("utf-8", "surrogatepass")

@@ -50,7 +50,7 @@ from faultprint._errors import (
     frame_modules,
     interrupts_call,
 )
-from faultprint._hash import canonical, input_hash
+from faultprint._hash import hash_and_text, input_hash
 from faultprint._naming import code_module
 from faultprint._options import check_call_options
 from faultprint._output import (
@@ -607,15 +607,17 @@ def _begin(
             attrs.update(extra)
         if spec.receiver and args:
             args = args[1:]
-        attrs[A.FP_INPUT_HASH] = input_hash(args, kwargs) if (args or kwargs) else _EMPTY_HASH
+        capture = spec.capture_content  # capture_enabled(spec), inline
+        if capture if capture is not None else STATE.capture_content:
+            attrs[A.FP_INPUT_HASH], text = hash_and_text(args, kwargs)
+            attrs[A.FP_INPUT_TEXT] = captured(text)
+        else:
+            attrs[A.FP_INPUT_HASH] = input_hash(args, kwargs) if (args or kwargs) else _EMPTY_HASH
         # The base attributes (checked once, see CallSpec), the hash, the
         # caller's name (``extra``) and a captured input are strings and
         # numbers: only what configure() adds to spans on the application's
         # provider (service, environment, release, as given) needs the check.
         clean = spec.base_attrs_clean and not STATE.extra_attrs
-        capture = spec.capture_content  # capture_enabled(spec), inline
-        if capture if capture is not None else STATE.capture_content:
-            attrs[A.FP_INPUT_TEXT] = captured(canonical(args, kwargs))
         starter = STATE.starter
         if start_time is not None:
             span = STATE.tracer.start_span(

@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 import xxhash
-from faultprint._hash import _default, canonical, input_hash
+from faultprint._hash import _default, canonical, hash_and_text, input_hash
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -75,6 +75,9 @@ def test_canonical_text_is_the_json_modules_sorted_compact_text(
         default=_default,
     )
     assert canonical(tuple(args), kwargs) == expected
+    # encoded once for a call whose input is captured too: the same two answers
+    both = (input_hash(tuple(args), kwargs), expected)
+    assert hash_and_text(tuple(args), kwargs) == both
     if kwargs or len(args) != 1 or type(args[0]) is not str:  # one prompt: hashed as text
         assert input_hash(tuple(args), kwargs) == xxhash.xxh3_64_hexdigest(
             expected.encode("utf-8", "surrogatepass")
@@ -123,6 +126,8 @@ def test_cycles_and_odd_objects_do_not_raise() -> None:
     assert len(input_hash((loop,), {})) == 16
     assert len(input_hash((mapping,), {"k": {1, 2}})) == 16
     assert input_hash((object(),), {}) == input_hash((object(),), {})
+    for args, kwargs in (((loop,), {}), ((mapping,), {"k": {1, 2}}), (("one prompt",), {})):
+        assert hash_and_text(args, kwargs) == (input_hash(args, kwargs), canonical(args, kwargs))
 
 
 @dataclasses.dataclass
