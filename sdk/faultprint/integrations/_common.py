@@ -334,8 +334,18 @@ class MethodWrapper:
             return None, None
 
     def _done(self, call: Call | None, parent: Call | None, result: Any) -> None:
+        """Leave ``call`` and record ``result`` as its (or ``parent``'s) response."""
         if call is not None:
             _leave(call)
+            if not self.background:
+                # _complete(), inline for the commonest call: one call fewer
+                # measured cheaper right after the client's own work, when
+                # faultprint's code is no longer in the CPU's caches
+                try:
+                    self._end(call, result)
+                except Exception:
+                    _log.debug("faultprint: integration output not recorded", exc_info=True)
+                return
         self._complete(call, parent, result)
 
     def _complete(self, call: Call | None, parent: Call | None, result: Any) -> None:
@@ -550,17 +560,7 @@ class MethodWrapper:
                 read = mode == "raw" and not kwargs.get("stream")  # parsed: the body
                 self._raw_returned(call, parent, result, parsed, read)
                 return result
-            if call is not None and not self.background:
-                # _done(), inline for the commonest call: measured cheaper
-                # right after the client's own work, when faultprint's code
-                # is no longer in the CPU's caches
-                _leave(call)
-                try:
-                    self._end(call, result)
-                except Exception:
-                    _log.debug("faultprint: integration output not recorded", exc_info=True)
-            else:
-                self._done(call, parent, result)
+            self._done(call, parent, result)
             return result
 
         return replacement(create, original)
@@ -592,17 +592,7 @@ class MethodWrapper:
                 read = mode == "raw" and not kwargs.get("stream")  # parsed: the body
                 self._raw_returned(call, parent, result, parsed, read)
                 return result
-            if call is not None and not self.background:
-                # _done(), inline for the commonest call: measured cheaper
-                # right after the client's own work, when faultprint's code
-                # is no longer in the CPU's caches
-                _leave(call)
-                try:
-                    self._end(call, result)
-                except Exception:
-                    _log.debug("faultprint: integration output not recorded", exc_info=True)
-            else:
-                self._done(call, parent, result)
+            self._done(call, parent, result)
             return result
 
         return replacement(create, original)
