@@ -23,6 +23,11 @@ def test_prints_every_ratio() -> None:
     assert re.search(r"decorator: .* ratio \d+\.\d{3} .* SDK's span class: ratio \d+\.\d{3}", out)
     assert re.search(r"openai: raw client .* instrumented .* added cost [+-]\d+\.\d%", out)
     assert "noise floor: second raw client" in out
+    assert re.search(
+        r"calling thread .* -?\d+\.\d µs in a loop, -?\d+\.\d µs right after each raw call "
+        r"\(-?\d+\.\dx: .*\) = -?\d+\.\d% of the raw call",
+        out,
+    )
 
 
 def test_refuses_bad_arguments() -> None:
