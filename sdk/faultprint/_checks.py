@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 from faultprint._capture import captured
-from faultprint.json_shape import OutputShape, json_shape
+from faultprint.json_shape import NotJSONConstant, OutputShape, json_shape, loads
 
 __all__ = [
     "Check",
@@ -161,8 +161,9 @@ def _shape_error(text: str, message: str, plain: str | None) -> CheckError:
     return CheckError(shape, "", f"{words}: {message}", f"{words}: {plain}" if plain else words)
 
 
-def _json_failure(exc: json.JSONDecodeError, text: str) -> CheckFailure:
-    # The parser's message names the syntax error and where, never the text.
+def _json_failure(exc: ValueError, text: str) -> CheckFailure:
+    # The parser's message names the syntax error and where, never the text;
+    # NotJSONConstant's names the constant (NaN, Infinity, -Infinity).
     return CheckFailure("json", [_shape_error(text, str(exc), str(exc))])
 
 
@@ -179,8 +180,8 @@ def _json_check(value: Any) -> CheckFailure | None:
     if text is None:
         return None  # already structured data
     try:
-        json.loads(text)
-    except json.JSONDecodeError as exc:
+        loads(text)
+    except (json.JSONDecodeError, NotJSONConstant) as exc:
         return _json_failure(exc, text)
     return None
 
@@ -486,8 +487,8 @@ def _schema_check(schema: dict[str, Any]) -> _CheckFn:
         text = _as_text(value)
         if text is not None:
             try:
-                value = json.loads(text)
-            except json.JSONDecodeError as exc:
+                value = loads(text)
+            except (json.JSONDecodeError, NotJSONConstant) as exc:
                 return _json_failure(exc, text)
         errors = []
         for err in validator.iter_errors(value):

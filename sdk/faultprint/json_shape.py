@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
-__all__ = ["NOT_JSON", "OutputShape", "json_shape"]
+__all__ = ["NOT_JSON", "NotJSONConstant", "OutputShape", "json_shape", "loads"]
 
 
 class OutputShape:
@@ -70,9 +71,28 @@ def _unclosed(text: str) -> bool:
     return in_string or depth > 0
 
 
+class NotJSONConstant(ValueError):
+    """A text holds NaN, Infinity or -Infinity: Python's json reads them, JSON has none."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name} is not a JSON value")
+
+
+def _no_constant(name: str) -> Any:
+    raise NotJSONConstant(name)
+
+
+def loads(text: str) -> Any:
+    """``json.loads`` as strict JSON parsers read: NaN and the infinities refused.
+
+    Raises ``json.JSONDecodeError`` or ``NotJSONConstant`` (both ValueErrors).
+    """
+    return json.loads(text, parse_constant=_no_constant)
+
+
 def _json_state(text: str) -> str:
     try:
-        json.loads(text)
+        loads(text)
     except json.JSONDecodeError as e:
         if e.pos >= len(text.rstrip()) or e.msg.startswith(_CUT_OFF_MSGS) or _unclosed(text):
             return OutputShape.TRUNCATED_JSON

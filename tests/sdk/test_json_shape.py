@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from faultprint.json_shape import NOT_JSON, OutputShape, json_shape
+import pytest
+from faultprint.json_shape import NOT_JSON, NotJSONConstant, OutputShape, json_shape, loads
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -42,3 +43,13 @@ def test_the_shapes_of_common_failures():
     assert json_shape('{"a": 1,, "b": 2}') == OutputShape.MALFORMED_JSON
     assert json_shape('```json\n{"a": [1, 2') == OutputShape.TRUNCATED_JSON
     assert json_shape('Here you go: {"a": [1, 2') == OutputShape.TRUNCATED_JSON
+
+
+@given(OBJECTS, st.sampled_from([float("nan"), float("inf"), float("-inf")]))
+def test_nan_and_infinity_make_malformed_json(doc, constant):
+    """Python's json writes and reads them; JSON has none (strict parsers refuse them)."""
+    text = json.dumps({**doc, "value": constant})
+    assert json_shape(text) == OutputShape.MALFORMED_JSON
+    with pytest.raises(NotJSONConstant):
+        loads(text)
+    assert loads(json.dumps(doc)) == doc

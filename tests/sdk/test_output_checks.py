@@ -1196,3 +1196,32 @@ def test_raise_on_invalid_on_a_stream_raises_after_its_last_chunk(spans):
     for span in failed:
         assert span.attributes[A.FP_FAILURE_CATEGORY] == "invalid_output"
         assert span.attributes[A.ERROR_TYPE] == "faultprint._errors.InvalidOutputError"
+
+
+@pytest.mark.parametrize(
+    ("output", "constant"),
+    [('{"score": NaN}', "NaN"), ("[1, Infinity]", "Infinity"), ('{"a": [-Infinity]}', "-Infinity")],
+)
+@pytest.mark.parametrize(
+    "options", [{"json": True}, {"expect": {"type": ["object", "array"]}}], ids=["json", "schema"]
+)
+def test_nan_and_infinity_are_not_json(spans, output, constant, options):
+    """Python's json reads them; JSON has none, and strict parsers refuse them."""
+
+    @faultprint.observe(model="m", **options)
+    def f() -> str:
+        return output
+
+    f()
+    (error,) = detail(spans.one())["errors"]
+    assert error["kind"] == "malformed_json"
+    assert error["message"] == f"malformed JSON: {constant} is not a JSON value"
+
+
+def test_text_that_only_mentions_nan_is_json(spans):
+    @faultprint.observe(model="m", json=True)
+    def f() -> str:
+        return '{"note": "NaN and Infinity", "n": 1e308}'
+
+    f()
+    assert A.FP_FAILURE_CATEGORY not in spans.one().attributes
