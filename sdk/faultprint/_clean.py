@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["SCALARS", "all_clean"]
+__all__ = ["all_clean"]
 
 #: value types stored as they are, besides text (which a length limit may cut)
-SCALARS = frozenset({bool, int, float})
+_SCALARS = frozenset({bool, int, float})
 
 
 def all_clean(attributes: Mapping[str, Any], max_len: int | None) -> bool:
@@ -32,6 +32,6 @@ def all_clean(attributes: Mapping[str, Any], max_len: int | None) -> bool:
             for item in value:
                 if type(item) is not str or (max_len is not None and len(item) > max_len):
                     return False
-        elif kind not in SCALARS:
+        elif kind not in _SCALARS:
             return False
     return True
