@@ -205,10 +205,24 @@ class _Pool(ProcessPoolExecutor):
         )
 
     def _join(self, timeout: float) -> None:
-        """Wait up to TIMEOUT seconds in all for the pool's processes to end."""
+        """Wait up to TIMEOUT seconds in all for the pool's processes to end.
+
+        The pool's own manager thread joins a broken pool's processes too.
+        When it reaps a process first, this thread's join returns before
+        the manager has stored the exit code: wait for the code, not only
+        for the end.
+        """
         deadline = time.monotonic() + timeout
         for process in self.processes.started:
-            process.join(max(0.0, deadline - time.monotonic()))
+            if process.pid is None:  # never started
+                continue
+            while process.exitcode is None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                process.join(min(left, 0.05))
+                if process.exitcode is None:  # alive, or reaped by the manager
+                    time.sleep(0.005)  # (which then stores the code)
 
     def exit_codes(self, timeout: float = 5.0) -> list[int]:
         """The exit codes of the pool's dead processes (after a collapse)."""

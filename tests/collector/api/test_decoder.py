@@ -162,3 +162,24 @@ def test_close_returns_while_a_worker_is_stuck(encoder: RowEncoder) -> None:
         assert [a.status for a in answers] == [503]  # retried by its client
     finally:
         kill(stuck, signal.SIGKILL)
+
+
+def test_exit_codes_wait_for_the_code_the_pools_own_thread_is_storing(encoder: RowEncoder) -> None:
+    # After a collapse, the pool's manager thread joins the dead processes
+    # while the decoder asks for their exit codes: when the manager reaps a
+    # process first, the code appears only once it stores it. A code read
+    # too soon reads as none, and a crashing body as "killed from outside".
+    decoder = start_decoder(encoder, workers=0)
+    pool = decoder._new_pool(1)
+    process = pool.processes.Process(target=os._exit, args=(3,))
+    process.start()
+    try:
+        os.waitpid(process.pid, 0)  # reaped by "the manager", code not stored yet
+        popen = process._popen  # type: ignore[attr-defined]
+        storing = threading.Timer(0.3, setattr, (popen, "returncode", 3))
+        storing.start()
+        assert pool.exit_codes(timeout=5) == [3]
+        storing.join()
+    finally:
+        pool.shutdown()
+        decoder.close()
