@@ -18,6 +18,7 @@ import sys
 import weakref
 from collections.abc import Callable
 from time import time_ns
+from types import CodeType, FrameType
 from typing import Any
 
 from faultprint._config import STATE
@@ -59,7 +60,15 @@ __all__ = [
 ]
 
 _log = logging.getLogger("faultprint")
-_SITE_CACHE: dict[Any, str] = {}
+#: id(code) -> (code, its call site; None for a frame of faultprint or the
+#: providers, skipped). Keyed by id: a code object's own hash reads its
+#: constants (nested functions' code included) on every lookup, microseconds
+#: for a large function. The entry holds the code, so while it is cached no
+#: other code object can have its id.
+_SITE_CACHE: dict[int, tuple[CodeType, str | None]] = {}
+_MAX_SITES = 10000
+#: modules whose frames are not the application's call site
+_SKIPPED_MODULES = ("faultprint", "openai", "anthropic")
 # Request fields that describe the input; the model is deliberately not one
 # of them so the same prompt has the same input hash on every model version.
 _INPUT_FIELDS = frozenset(
@@ -84,24 +93,30 @@ def caller_site(depth: int = 1) -> str:
     between it and the application's skips them at no cost.
     """
     try:
-        frame = sys._getframe(depth)
-        # Skip frames of the provider libraries and of faultprint itself.
+        frame: FrameType | None = sys._getframe(depth)
         while frame is not None:
-            mod = frame.f_globals.get("__name__", "")
-            if not mod.startswith(("faultprint", "openai", "anthropic")):
-                break
-            frame = frame.f_back  # type: ignore[assignment]
-        if frame is None:
-            return "unknown"
-        code = frame.f_code
-        site = _SITE_CACHE.get(code)
-        if site is None:
-            site = f"{code_module(frame.f_globals.get('__name__', '?'))}.{code.co_qualname}"
-            if len(_SITE_CACHE) < 10000:
-                _SITE_CACHE[code] = site
-        return site
+            code = frame.f_code
+            entry = _SITE_CACHE.get(id(code))
+            site = entry[1] if entry is not None else _site_of(frame, code)
+            if site is not None:
+                return site
+            frame = frame.f_back
+        return "unknown"
     except Exception:
         return "unknown"
+
+
+def _site_of(frame: FrameType, code: CodeType) -> str | None:
+    """The call site a frame of CODE names, None when it is skipped (cached)."""
+    module = frame.f_globals.get("__name__")
+    if not isinstance(module, str):
+        module = "?"
+    site = (
+        None if module.startswith(_SKIPPED_MODULES) else f"{code_module(module)}.{code.co_qualname}"
+    )
+    if len(_SITE_CACHE) < _MAX_SITES:
+        _SITE_CACHE[id(code)] = (code, site)
+    return site
 
 
 def server_address(client: Any) -> str | None:
