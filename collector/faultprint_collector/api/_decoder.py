@@ -25,6 +25,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -254,6 +255,10 @@ def default_workers() -> int:
 class Decoder:
     """Runs ``decode_request`` in WORKERS processes (0: in threads, bounded)."""
 
+    #: what a worker process runs for one body; a module-level function, as
+    #: it reaches the process by name
+    work: Callable[[bytes, str, str, str], DecodeResult] = staticmethod(_decode_in_worker)
+
     def __init__(
         self,
         encoder: RowEncoder,
@@ -348,7 +353,7 @@ class Decoder:
             if pool is None or self._closed:
                 break
             try:
-                future = pool.submit(_decode_in_worker, *args)
+                future = pool.submit(self.work, *args)
             except BrokenProcessPool:
                 self._replace(pool)
                 continue
@@ -390,7 +395,7 @@ class Decoder:
                     self._alone_pool = self._new_pool(1)
                 pool = self._alone_pool
                 try:
-                    return await asyncio.wrap_future(pool.submit(_decode_in_worker, *args))
+                    return await asyncio.wrap_future(pool.submit(self.work, *args))
                 except BrokenProcessPool:
                     self._alone_pool = None
                     pool.shutdown(wait=False)

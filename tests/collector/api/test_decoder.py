@@ -22,6 +22,7 @@ from faultprint_collector.api._decoder import Decoder, DecodeResult
 from faultprint_collector.ingest import PROTOBUF, Scrubber
 from faultprint_collector.store._writer import RowEncoder
 
+from tests.collector.api._dying import DyingDecoder
 from tests.collector.api._otlp import request
 
 
@@ -31,8 +32,9 @@ def encoder(store: Any) -> RowEncoder:
     return RowEncoder.for_store(store)
 
 
-def start_decoder(encoder: RowEncoder, workers: int) -> Decoder:
-    return Decoder(
+def start_decoder(encoder: RowEncoder, workers: int, dying: bool = False) -> Decoder:
+    """A decoder; DYING: its workers die of signal N decoding a body for project die-N."""
+    return (DyingDecoder if dying else Decoder)(
         encoder,
         Scrubber(),
         workers=workers,
@@ -65,26 +67,19 @@ def kill(pids: set[int], sig: int = signal.SIGKILL) -> None:
             os.kill(pid, sig)
 
 
-def decode_while_every_decoder_process_dies(decoder: Decoder, sig: int) -> DecodeResult:
-    """Decode one body while every decoder process gets SIG as soon as it exists."""
-    done = threading.Event()
-
-    def kill_every_decoder_process() -> None:
-        while not done.is_set():
-            kill(decoder_processes(), sig)
-            done.wait(0.01)
-
-    killer = threading.Thread(target=kill_every_decoder_process)
-    killer.start()
-    try:
-        return decode(decoder, request(2000)[0].SerializeToString())
-    finally:
-        done.set()
-        killer.join()
-
-
 def decode(decoder: Decoder, body: bytes) -> DecodeResult:
     return asyncio.run(decoder.decode(body, PROTOBUF, "", "default"))
+
+
+def decode_together(decoder: Decoder, bodies: list[tuple[bytes, str]]) -> list[DecodeResult]:
+    """Decode (body, project) pairs concurrently, as requests arriving together."""
+
+    async def together() -> list[DecodeResult]:
+        return await asyncio.gather(
+            *(decoder.decode(body, PROTOBUF, "", project) for body, project in bodies)
+        )
+
+    return asyncio.run(together())
 
 
 def test_bodies_decoding_when_a_worker_dies_are_decoded_again(encoder: RowEncoder) -> None:
@@ -113,11 +108,18 @@ def test_a_body_that_kills_every_process_decoding_it_gets_400(
     encoder: RowEncoder, sig: signal.Signals
 ) -> None:
     # SIGSEGV / SIGABRT are what a body that crashes the decoder does to it
-    decoder = start_decoder(encoder, workers=2)
-    refused = decode_while_every_decoder_process_dies(decoder, sig)
+    decoder = start_decoder(encoder, workers=2, dying=True)
     try:
+        beside = [request(2000)[0].SerializeToString() for _ in range(3)]
+        refused, *others = decode_together(
+            decoder,
+            [(request(5)[0].SerializeToString(), f"die-{sig.value}")]
+            + [(body, "default") for body in beside],
+        )
         assert refused.status == 400
         assert "could not be decoded" in refused.reason
+        # the bodies decoding beside it when it broke the pool are decoded
+        assert [(r.status, r.rows) for r in others] == [(0, 2000)] * 3
         # the pool was rebuilt: the next body is decoded as usual
         assert decode(decoder, request(10)[0].SerializeToString()).rows == 10
     finally:
@@ -128,11 +130,13 @@ def test_a_body_that_kills_every_process_decoding_it_gets_400(
 def test_a_body_whose_decoder_is_killed_from_outside_gets_503_not_400(
     encoder: RowEncoder, sig: signal.Signals
 ) -> None:
-    # the OOM killer or an operator killing the one process decoding a body
+    # the OOM killer or an operator killing every process decoding a body
     # alone says nothing against the body: its client must retry it
-    decoder = start_decoder(encoder, workers=1)
-    answered = decode_while_every_decoder_process_dies(decoder, sig)
+    decoder = start_decoder(encoder, workers=1, dying=True)
     try:
+        (answered,) = decode_together(
+            decoder, [(request(5)[0].SerializeToString(), f"die-{sig.value}")]
+        )
         assert answered.status == 503
         assert "killed" in answered.reason
         assert decode(decoder, request(10)[0].SerializeToString()).rows == 10
