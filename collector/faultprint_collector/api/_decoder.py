@@ -8,12 +8,13 @@ the collector, nor the requests decoding beside it: a dying worker breaks
 the whole pool and fails every body in it, so each of those is decoded
 again, one at a time in a process of its own, where a second death can
 only be its own, if the body caused it: a process that crashed (a fatal
-signal it raises itself, such as SIGSEGV or SIGABRT, or an exit of its own)
-convicts its body, while one killed from outside (SIGKILL from the OOM
-killer or an operator, SIGTERM) does not, and its body is decoded alone
-once more, then answered 503 so that the client retries. With
-``decode_workers = 0`` everything runs in threads of the main process (one
-core).
+signal it raises itself, such as SIGSEGV or SIGABRT, or an exit of its own
+with a failing status) convicts its body, while one killed from outside
+(SIGKILL from the OOM killer or an operator, SIGTERM) does not, and its
+body is decoded alone once more, then answered 503 so that the client
+retries. A process that ends with status 0 never decoded the body (its
+start failed): 503 too. With ``decode_workers = 0`` everything runs in
+threads of the main process (one core).
 """
 
 from __future__ import annotations
@@ -331,6 +332,11 @@ class Decoder:
                 return await self._decode_alone(args)
             except _KilledFromOutside as exc:
                 log.warning("a decoder process was killed from outside (%s); decoding again", exc)
+            except _CannotStart:
+                log.error("decoder processes end as they start (exit code 0); see their log")
+                return DecodeResult(
+                    status=503, reason="the decoder cannot start its processes, retry later"
+                )
             except BrokenProcessPool:
                 return DecodeResult(
                     status=400, reason="the body could not be decoded: it made the decoder crash"
@@ -402,6 +408,10 @@ class Decoder:
                     codes = await asyncio.to_thread(pool.exit_codes)
                     if not codes or any(killed_from_outside(code) for code in codes):
                         raise _KilledFromOutside(_describe(codes)) from None
+                    if all(code == 0 for code in codes):
+                        # A worker exits 0 only before it decodes anything:
+                        # its start failed (or its collector is gone).
+                        raise _CannotStart() from None
                     raise
         finally:
             self._suspects -= 1
@@ -436,6 +446,10 @@ class Decoder:
 
 class _KilledFromOutside(BrokenProcessPool):
     """The process decoding a body alone was killed by a signal from outside."""
+
+
+class _CannotStart(BrokenProcessPool):
+    """The process to decode a body alone ended before decoding: its start failed."""
 
 
 def _describe(codes: list[int]) -> str:

@@ -144,6 +144,30 @@ def test_a_body_whose_decoder_is_killed_from_outside_gets_503_not_400(
         decoder.close()
 
 
+def test_a_body_whose_decoder_processes_cannot_start_gets_503_not_400(
+    encoder: RowEncoder,
+) -> None:
+    # Workers whose start fails (here a scrub pattern only they are given)
+    # end with status 0 before decoding anything: the body is not to blame,
+    # and a 400 would make its client drop it.
+    decoder = Decoder(
+        encoder,
+        Scrubber(),
+        workers=1,
+        max_decompressed=64 << 20,
+        scrub_patterns=["("],
+        scrub=True,
+    )
+    try:
+        answered = decode(decoder, request(5)[0].SerializeToString())
+        assert (answered.status, answered.reason) == (
+            503,
+            "the decoder cannot start its processes, retry later",
+        )
+    finally:
+        decoder.close()
+
+
 def test_close_returns_while_a_worker_is_stuck(encoder: RowEncoder) -> None:
     decoder = start_decoder(encoder, workers=1)
     assert decode(decoder, request(1)[0].SerializeToString()).rows == 1
