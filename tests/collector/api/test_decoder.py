@@ -32,14 +32,19 @@ def encoder(store: Any) -> RowEncoder:
     return RowEncoder.for_store(store)
 
 
-def start_decoder(encoder: RowEncoder, workers: int, dying: bool = False) -> Decoder:
-    """A decoder; DYING: its workers die of signal N decoding a body for project die-N."""
+def start_decoder(
+    encoder: RowEncoder, workers: int, dying: bool = False, scrub_patterns: list[str] | None = None
+) -> Decoder:
+    """A decoder; DYING: its workers die of signal N decoding a body for project die-N.
+
+    SCRUB_PATTERNS are given to its workers only (the collector checks them first).
+    """
     return (DyingDecoder if dying else Decoder)(
         encoder,
         Scrubber(),
         workers=workers,
         max_decompressed=64 << 20,
-        scrub_patterns=[],
+        scrub_patterns=scrub_patterns or [],
         scrub=True,
     )
 
@@ -150,14 +155,7 @@ def test_a_body_whose_decoder_processes_cannot_start_gets_503_not_400(
     # Workers whose start fails (here a scrub pattern only they are given)
     # end with status 0 before decoding anything: the body is not to blame,
     # and a 400 would make its client drop it.
-    decoder = Decoder(
-        encoder,
-        Scrubber(),
-        workers=1,
-        max_decompressed=64 << 20,
-        scrub_patterns=["("],
-        scrub=True,
-    )
+    decoder = start_decoder(encoder, workers=1, scrub_patterns=["("])
     try:
         answered = decode(decoder, request(5)[0].SerializeToString())
         assert (answered.status, answered.reason) == (
